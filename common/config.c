@@ -1,0 +1,128 @@
+#include "cara/config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/log.h"
+
+struct config_t {
+    json_t *root;
+    json_t *env_cache;  // path -> value parsed from the environment
+    char *path;
+};
+
+config_t *config_from_json(json_t *root) {
+    if (!json_is_object(root))
+        return NULL;
+    config_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->root = json_incref(root);
+    self->env_cache = json_object();
+    return self;
+}
+
+config_t *config_load(const char *path) {
+    json_t *root;
+    if (path) {
+        json_error_t err;
+        root = json_load_file(path, 0, &err);
+        if (!root) {
+            char line[16];
+            snprintf(line, sizeof line, "%d", err.line);
+            log_error("config_invalid", "path", path, "line", line, "reason", err.text);
+            return NULL;
+        }
+    } else {
+        root = json_object();
+    }
+    config_t *self = config_from_json(root);
+    json_decref(root);
+    if (self && path)
+        self->path = strdup(path);
+    return self;
+}
+
+void config_destroy(config_t **self_p) {
+    if (!self_p || !*self_p)
+        return;
+    config_t *self = *self_p;
+    json_decref(self->root);
+    json_decref(self->env_cache);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+static void s_env_name(const char *path, char *out, size_t size) {
+    size_t n = (size_t)snprintf(out, size, "CARA_");
+    for (const char *p = path; *p && n + 1 < size; p++)
+        out[n++] = (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
+    out[n] = '\0';
+}
+
+json_t *config_get(config_t *self, const char *path) {
+    json_t *cached = json_object_get(self->env_cache, path);
+    if (cached)
+        return cached;
+    char name[128];
+    s_env_name(path, name, sizeof name);
+    const char *env = getenv(name);
+    if (env) {
+        json_t *value = json_loads(env, JSON_DECODE_ANY, NULL);
+        if (!value)
+            value = json_string(env);
+        if (value && json_object_set_new(self->env_cache, path, value) == 0)
+            return value;
+    }
+    json_t *node = self->root;
+    char key[128];
+    const char *p = path;
+    while (node && *p) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (len >= sizeof key)
+            return NULL;
+        memcpy(key, p, len);
+        key[len] = '\0';
+        node = json_object_get(node, key);
+        p = dot ? dot + 1 : p + len;
+    }
+    return node;
+}
+
+const char *config_str(config_t *self, const char *path, const char *fallback) {
+    json_t *v = config_get(self, path);
+    return json_is_string(v) ? json_string_value(v) : fallback;
+}
+
+int64_t config_int(config_t *self, const char *path, int64_t fallback) {
+    json_t *v = config_get(self, path);
+    if (json_is_integer(v))
+        return json_integer_value(v);
+    if (json_is_string(v)) {
+        char *end;
+        long long n = strtoll(json_string_value(v), &end, 10);
+        if (*json_string_value(v) && !*end)
+            return n;
+    }
+    return fallback;
+}
+
+const char *config_path(config_t *self) { return self->path; }
+
+char *config_resolve(config_t *self, const char *path) {
+    if (!path)
+        return NULL;
+    if (path[0] == '/' || !self->path || !strchr(self->path, '/'))
+        return strdup(path);
+    const char *slash = strrchr(self->path, '/');
+    size_t dirlen = (size_t)(slash - self->path);
+    size_t size = dirlen + 1 + strlen(path) + 1;
+    char *out = malloc(size);
+    if (out)
+        snprintf(out, size, "%.*s/%s", (int)dirlen, self->path, path);
+    return out;
+}

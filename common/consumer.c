@@ -1,0 +1,419 @@
+#include "cara/consumer.h"
+
+#include <endian.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/log.h"
+#include "cara/timeutil.h"
+#include "cara/transport.h"
+#include "cara/uuid.h"
+
+struct consumer_t {
+    void *ctx;
+    db_t *db;
+    keypair_t keys;
+    consumer_spec_t spec;
+    char *stream, *router, *pub, *server_public;
+    void *dealer;
+    void *sub;
+    uint64_t cursor;
+    uint64_t head;
+    char pending[UUID_STR_LEN];  // request id of the Fetch in flight, "" if none
+    int64_t sent_at;
+    int64_t due_at;  // next fetch when idle
+    int backoff_ms;
+    char last_error[160];
+};
+
+static void s_error(consumer_t *self, const char *what) {
+    snprintf(self->last_error, sizeof self->last_error, "%s", what);
+    log_warn("consumer_error", "stream", self->stream, "reason", what);
+}
+
+static int s_load_cursor(consumer_t *self) {
+    const char *params[] = {self->stream};
+    char out[24];
+    if (db_exec(self->db, "INSERT INTO cursor (stream) VALUES ($1) ON CONFLICT DO NOTHING", 1,
+                params) != 0 ||
+        db_scalar(self->db, "SELECT seq FROM cursor WHERE stream = $1", 1, params, out,
+                  sizeof out) != 1)
+        return -1;
+    self->cursor = strtoull(out, NULL, 10);
+    return 0;
+}
+
+consumer_t *consumer_new(void *ctx, db_t *db, const keypair_t *keys, const consumer_spec_t *spec) {
+    consumer_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = ctx;
+    self->db = db;
+    self->keys = *keys;
+    self->spec = *spec;
+    self->stream = strdup(spec->stream);
+    self->router = strdup(spec->router);
+    self->pub = spec->pub ? strdup(spec->pub) : NULL;
+    self->server_public = strdup(spec->server_public);
+    if (!self->spec.batch_max)
+        self->spec.batch_max = 500;
+    if (!self->spec.poll_interval_ms)
+        self->spec.poll_interval_ms = 1000;
+    if (!self->spec.timeout_ms)
+        self->spec.timeout_ms = 3000;
+    self->dealer = transport_client(ctx, ZMQ_DEALER, self->router, keys, self->server_public);
+    if (self->pub)
+        self->sub = transport_client(ctx, ZMQ_SUB, self->pub, keys, self->server_public);
+    if (!self->dealer || (self->pub && !self->sub) || s_load_cursor(self) != 0) {
+        log_error("consumer_failed", "stream", spec->stream);
+        consumer_destroy(&self);
+        return NULL;
+    }
+    self->due_at = 0;  // fetch at once
+    log_info("consumer_started", "stream", self->stream);
+    return self;
+}
+
+void consumer_destroy(consumer_t **self_p) {
+    if (!self_p || !*self_p)
+        return;
+    consumer_t *self = *self_p;
+    if (self->dealer)
+        zmq_close(self->dealer);
+    if (self->sub)
+        zmq_close(self->sub);
+    free(self->stream);
+    free(self->router);
+    free(self->pub);
+    free(self->server_public);
+    free(self);
+    *self_p = NULL;
+}
+
+int consumer_pollitems(consumer_t *self, zmq_pollitem_t *items) {
+    items[0] = (zmq_pollitem_t){self->dealer, 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){self->sub, 0, self->sub ? ZMQ_POLLIN : 0, 0};
+    return 2;
+}
+
+int consumer_timeout_ms(consumer_t *self) {
+    int64_t now = time_mono_ms();
+    int64_t at = self->pending[0] ? self->sent_at + self->spec.timeout_ms : self->due_at;
+    return at <= now ? 0 : (int)(at - now);
+}
+
+void consumer_wake(consumer_t *self) {
+    if (!self->pending[0])
+        self->due_at = 0;
+}
+
+static void s_send_fetch(consumer_t *self) {
+    Cara__Fetch fetch = CARA__FETCH__INIT;
+    fetch.stream = self->stream;
+    fetch.after = self->cursor;
+    fetch.max = self->spec.batch_max;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (envelope_pack(&fetch.base, NULL, NULL, &data, &len, self->pending) != 0) {
+        self->pending[0] = '\0';
+        return;
+    }
+    if (zmq_send(self->dealer, data, len, ZMQ_DONTWAIT) < 0)
+        self->pending[0] = '\0';  // no peer yet: try again on the timer
+    self->sent_at = time_mono_ms();
+    if (!self->pending[0])
+        self->due_at = self->sent_at + self->spec.poll_interval_ms;
+    free(data);
+}
+
+static int s_dead_letter(consumer_t *self, uint64_t seq, const Cara__Envelope *env,
+                         const Cara__StreamEvent *ev, const char *reason) {
+    char seq_s[24];
+    snprintf(seq_s, sizeof seq_s, "%" PRIu64, seq);
+    const char *values[] = {self->stream, seq_s, env ? env->event_id : NULL, env ? env->type : NULL,
+                            reason, (const char *)ev->envelope.data};
+    int lengths[] = {0, 0, 0, 0, 0, (int)ev->envelope.len};
+    int formats[] = {0, 0, 0, 0, 0, 1};
+    PGresult *r = db_query_bin(self->db,
+                               "INSERT INTO dead_letter (stream, seq, event_id, type, reason, payload)"
+                               " VALUES ($1, $2, $3, $4, $5, $6)",
+                               6, values, lengths, formats, 0);
+    if (!r)
+        return -1;
+    PQclear(r);
+    log_warn("dead_letter", "stream", self->stream, "seq", seq_s, "event_id",
+             env ? env->event_id : NULL, "type", env ? env->type : NULL, "reason", reason);
+    return 0;
+}
+
+// Records the event id; returns 1 if new, 0 if seen before, -1 on error.
+static int s_first_time(consumer_t *self, const char *event_id, uint64_t seq) {
+    char seq_s[24];
+    snprintf(seq_s, sizeof seq_s, "%" PRIu64, seq);
+    const char *values[] = {event_id, self->stream, seq_s};
+    PGresult *r = db_query(self->db,
+                           "INSERT INTO inbox (event_id, stream, seq) VALUES ($1, $2, $3)"
+                           " ON CONFLICT DO NOTHING",
+                           3, values);
+    if (!r)
+        return -1;
+    int fresh = atoi(PQcmdTuples(r)) == 1;
+    PQclear(r);
+    return fresh;
+}
+
+// Applies the batch inside an open transaction. careful: one savepoint per event, so a poison
+// event is rolled back alone. Returns applied count, -1 on a transient error, -2 if a poison
+// event was met in the fast path (the caller redoes the batch carefully).
+static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int careful) {
+    int applied = 0;
+    for (size_t i = 0; i < batch->n_events; i++) {
+        const Cara__StreamEvent *ev = batch->events[i];
+        char reason[256] = "";
+        Cara__Envelope *env = envelope_unpack(ev->envelope.data, ev->envelope.len);
+        apply_result_t rc = APPLY_POISON;
+        if (!env)
+            snprintf(reason, sizeof reason, "undecodable envelope");
+        else if (!uuid_valid(env->event_id))
+            snprintf(reason, sizeof reason, "envelope event_id is not a UUID");
+        else {
+            int fresh = s_first_time(self, env->event_id, ev->seq);
+            if (fresh < 0) {
+                cara__envelope__free_unpacked(env, NULL);
+                return -1;
+            }
+            if (fresh == 0) {
+                cara__envelope__free_unpacked(env, NULL);
+                continue;  // applied before under another seq: exactly once still
+            }
+            if (careful && db_exec(self->db, "SAVEPOINT apply_event", 0, NULL) != 0) {
+                cara__envelope__free_unpacked(env, NULL);
+                return -1;
+            }
+            rc = self->spec.apply(self->db, env, ev->seq, self->spec.arg, reason, sizeof reason);
+            if (rc == APPLY_OK && careful &&
+                db_exec(self->db, "RELEASE SAVEPOINT apply_event", 0, NULL) != 0)
+                rc = APPLY_RETRY;
+            if (rc == APPLY_POISON && careful &&
+                db_exec(self->db, "ROLLBACK TO SAVEPOINT apply_event", 0, NULL) != 0)
+                rc = APPLY_RETRY;
+        }
+        if (rc == APPLY_RETRY) {
+            cara__envelope__free_unpacked(env, NULL);
+            return -1;
+        }
+        if (rc == APPLY_POISON) {
+            if (!careful) {
+                if (env)
+                    cara__envelope__free_unpacked(env, NULL);
+                return -2;
+            }
+            if (!reason[0])
+                snprintf(reason, sizeof reason, "rejected by the consumer");
+            int dl = s_dead_letter(self, ev->seq, env, ev, reason);
+            if (env)
+                cara__envelope__free_unpacked(env, NULL);
+            if (dl != 0)
+                return -1;
+            continue;
+        }
+        applied++;
+        cara__envelope__free_unpacked(env, NULL);
+    }
+    return applied;
+}
+
+// Applies a batch and moves the cursor to batch->last, all in one transaction.
+// Returns the number applied or -1.
+static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
+    if (batch->last <= self->cursor && batch->n_events == 0)
+        return 0;
+    for (int careful = 0; careful <= 1; careful++) {
+        if (db_ensure(self->db) != 0 || db_begin(self->db) != 0)
+            return -1;
+        int applied = s_apply_events(self, batch, careful);
+        if (applied == -2) {
+            db_rollback(self->db);
+            continue;
+        }
+        if (applied < 0) {
+            db_rollback(self->db);
+            return -1;
+        }
+        char last_s[24], cur_s[24];
+        snprintf(last_s, sizeof last_s, "%" PRIu64, batch->last);
+        snprintf(cur_s, sizeof cur_s, "%" PRIu64, self->cursor);
+        const char *values[] = {self->stream, last_s, cur_s};
+        // The cursor moves only from where we think it is: a second instance of this
+        // consumer cannot move it behind our back.
+        PGresult *r = db_query(self->db,
+                               "UPDATE cursor SET seq = $2, updated_at = now()"
+                               " WHERE stream = $1 AND seq = $3",
+                               3, values);
+        int moved = r && atoi(PQcmdTuples(r)) == 1;
+        if (r)
+            PQclear(r);
+        if (!moved) {
+            db_rollback(self->db);
+            s_error(self, r ? "cursor moved by someone else; reloading" : "cursor update failed");
+            s_load_cursor(self);
+            return -1;
+        }
+        if (db_commit(self->db) != 0)
+            return -1;
+        self->cursor = batch->last;
+        return applied;
+    }
+    return -1;
+}
+
+// Handles the reply to our Fetch. Returns applied count or -1.
+static int s_on_reply(consumer_t *self) {
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, self->dealer, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&msg);
+        return 0;
+    }
+    Cara__Envelope *env = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg));
+    zmq_msg_close(&msg);
+    if (!env)
+        return 0;
+    if (!self->pending[0] || strcmp(env->correlation_id, self->pending) != 0) {
+        cara__envelope__free_unpacked(env, NULL);  // a stale reply to an abandoned request
+        return 0;
+    }
+    self->pending[0] = '\0';
+    Cara__Reply *reply = (Cara__Reply *)envelope_payload(env, &cara__reply__descriptor);
+    cara__envelope__free_unpacked(env, NULL);
+    Cara__Batch *batch = NULL;
+    if (reply && reply->status == CARA__REPLY__STATUS__OK)
+        batch = cara__batch__unpack(NULL, reply->payload.len, reply->payload.data);
+    int rc = -1;
+    if (!batch) {
+        s_error(self, reply && reply->message && *reply->message ? reply->message
+                                                                 : "fetch refused or malformed");
+    } else {
+        rc = s_apply_batch(self, batch);
+        if (batch->head > self->head)
+            self->head = batch->head;
+        if (rc < 0 && !self->last_error[0])
+            s_error(self, "apply failed");
+    }
+    int64_t now = time_mono_ms();
+    if (rc >= 0) {
+        self->backoff_ms = 0;
+        self->last_error[0] = '\0';
+        // More waiting upstream: fetch again at once; else wait for a Head or the timer.
+        self->due_at = self->cursor < self->head ? now : now + self->spec.poll_interval_ms;
+    } else {
+        self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : 100;
+        if (self->backoff_ms > 5000)
+            self->backoff_ms = 5000;
+        self->due_at = now + self->backoff_ms;
+    }
+    if (batch)
+        cara__batch__free_unpacked(batch, NULL);
+    if (reply)
+        cara__reply__free_unpacked(reply, NULL);
+    return rc;
+}
+
+static void s_on_head(consumer_t *self) {
+    zmq_msg_t msg;
+    while (1) {
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, self->sub, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        Cara__Envelope *env = envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg));
+        zmq_msg_close(&msg);
+        Cara__Head *head = (Cara__Head *)envelope_payload(env, &cara__head__descriptor);
+        if (head && strcmp(head->stream, self->stream) == 0) {
+            if (head->seq > self->head)
+                self->head = head->seq;
+            if (head->seq > self->cursor && !self->pending[0])
+                self->due_at = 0;
+        }
+        if (head)
+            cara__head__free_unpacked(head, NULL);
+        if (env)
+            cara__envelope__free_unpacked(env, NULL);
+    }
+}
+
+int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
+    int applied = 0;
+    if (items[1].revents & ZMQ_POLLIN)
+        s_on_head(self);
+    if (items[0].revents & ZMQ_POLLIN) {
+        int rc = s_on_reply(self);
+        if (rc < 0)
+            applied = -1;
+        else
+            applied += rc;
+    }
+    int64_t now = time_mono_ms();
+    if (self->pending[0] && now - self->sent_at >= self->spec.timeout_ms) {
+        // Lazy Pirate: the producer did not answer; reconnect and ask again.
+        s_error(self, "fetch timed out; reconnecting");
+        zmq_close(self->dealer);
+        self->dealer = transport_client(self->ctx, ZMQ_DEALER, self->router, &self->keys,
+                                        self->server_public);
+        self->pending[0] = '\0';
+        self->due_at = now;
+        if (!self->dealer)
+            return -1;
+    }
+    if (!self->pending[0] && now >= self->due_at)
+        s_send_fetch(self);
+    return applied;
+}
+
+uint64_t consumer_cursor(consumer_t *self) { return self->cursor; }
+uint64_t consumer_upstream_head(consumer_t *self) { return self->head; }
+const char *consumer_stream(consumer_t *self) { return self->stream; }
+const char *consumer_last_error(consumer_t *self) { return self->last_error; }
+
+int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, void *arg) {
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%" PRId64, id);
+    const char *values[] = {id_s};
+    if (db_exec(db, "SAVEPOINT replay_dead_letter", 0, NULL) != 0)
+        return -1;
+    PGresult *r = db_query_bin(db,
+                               "SELECT seq, payload FROM dead_letter WHERE id = $1"
+                               " AND replayed_at IS NULL FOR UPDATE",
+                               1, values, NULL, NULL, 1);
+    if (!r || PQntuples(r) != 1) {
+        if (r)
+            PQclear(r);
+        db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL);
+        return -1;
+    }
+    uint64_t seq_be;
+    memcpy(&seq_be, PQgetvalue(r, 0, 0), sizeof seq_be);
+    Cara__Envelope *env = envelope_unpack((const uint8_t *)PQgetvalue(r, 0, 1),
+                                          (size_t)PQgetlength(r, 0, 1));
+    PQclear(r);
+    char reason[256] = "undecodable envelope";
+    apply_result_t rc = env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason)
+                            : APPLY_POISON;
+    if (env)
+        cara__envelope__free_unpacked(env, NULL);
+    if (rc != APPLY_OK) {
+        if (db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL) != 0)
+            return -1;
+        if (rc == APPLY_RETRY)
+            return -1;
+        const char *upd[] = {id_s, reason};
+        return db_exec(db, "UPDATE dead_letter SET reason = $2 WHERE id = $1", 2, upd) == 0 ? 1 : -1;
+    }
+    if (db_exec(db, "UPDATE dead_letter SET replayed_at = now() WHERE id = $1", 1, values) != 0 ||
+        db_exec(db, "RELEASE SAVEPOINT replay_dead_letter", 0, NULL) != 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,54 @@
+#include "cara/request_log.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+void request_log_hash(const uint8_t *data, size_t len, char out[65]) {
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(hash, data, len);
+    sodium_bin2hex(out, 65, hash, sizeof hash);
+}
+
+int request_log_find(db_t *db, const char *key, const char *hash, reply_t *first) {
+    const char *values[] = {key};
+    PGresult *r = db_query_bin(db,
+                               "SELECT content_hash, reply FROM request_log WHERE request_key = $1"
+                               " FOR UPDATE",
+                               1, values, NULL, NULL, 1);
+    if (!r)
+        return -1;
+    int rc = REQUEST_LOG_NEW;
+    if (PQntuples(r) == 1) {
+        if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
+            rc = REQUEST_LOG_CONFLICT;
+        } else {
+            Cara__Reply *stored = cara__reply__unpack(NULL, (size_t)PQgetlength(r, 0, 1),
+                                                      (const uint8_t *)PQgetvalue(r, 0, 1));
+            rc = stored && reply_copy_from(first, stored) == 0 ? REQUEST_LOG_REPEAT : -1;
+            if (stored)
+                cara__reply__free_unpacked(stored, NULL);
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
+int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply) {
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&reply->msg.base, &data, &len) != 0)
+        return -1;
+    const char *values[] = {key, hash, (const char *)data};
+    int lengths[] = {0, 0, (int)len};
+    int formats[] = {0, 0, 1};
+    PGresult *r = db_query_bin(db,
+                               "INSERT INTO request_log (request_key, content_hash, reply)"
+                               " VALUES ($1, $2, $3)",
+                               3, values, lengths, formats, 0);
+    free(data);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}

@@ -1,0 +1,599 @@
+#include "cara/service.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "cara/log.h"
+#include "cara/stream.h"
+#include "cara/timeutil.h"
+#include "cara/transport.h"
+#include "cara/zap.h"
+
+#define SERVICE_MAX_BATCH 256
+#define SERVICE_FETCH_MAX 2000
+#define SERVICE_MAX_CONSUMERS 8
+
+struct service_t {
+    const service_spec_t *spec;
+    config_t *config;
+    db_t *db;
+    void *ctx;
+    zap_t *zap;
+    void *router;
+    void *pub;
+    keypair_t keys;
+    consumer_t *consumers[SERVICE_MAX_CONSUMERS];
+    int n_consumers;
+    int64_t published_head;
+    int64_t last_publish_ms;
+    int64_t last_tick_ms;
+    char started_at[40];
+    void *state;
+};
+
+static volatile sig_atomic_t s_stop = 0;
+
+static void s_on_signal(int sig) {
+    (void)sig;
+    s_stop = 1;
+}
+
+db_t *service_db(service_t *svc) { return svc->db; }
+config_t *service_config(service_t *svc) { return svc->config; }
+const char *service_name(service_t *svc) { return svc->spec->name; }
+void *service_state(service_t *svc) { return svc->state; }
+void service_set_state(service_t *svc, void *state) { svc->state = state; }
+
+int service_audit(service_t *svc, const identity_t *who, const char *action, const char *entity,
+                  const char *entity_id, json_t *detail) {
+    char actor[128];
+    identity_format(who, actor, sizeof actor);
+    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(detail);
+    const char *values[] = {actor, action, entity, entity_id, text};
+    int rc = db_exec(svc->db,
+                     "INSERT INTO audit (actor, action, entity, entity_id, detail)"
+                     " VALUES ($1, $2, $3, $4, $5::jsonb)",
+                     5, values);
+    free(text);
+    return rc;
+}
+
+// --- built-in commands -------------------------------------------------------------------
+
+static int s_default_view(service_t *svc, const identity_t *who, stream_view_t *view) {
+    (void)svc;
+    (void)view;
+    return (identity_is(who, "service") || identity_is(who, "operator")) ? 0 : -1;
+}
+
+static int s_handle_fetch(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                          reply_t *reply) {
+    Cara__Fetch *fetch = (Cara__Fetch *)envelope_payload(env, &cara__fetch__descriptor);
+    if (!fetch)
+        return reply_field_error(reply, "payload", "not a valid cara.Fetch");
+    int rc = -1;
+    stream_view_t view;
+    memset(&view, 0, sizeof view);
+    Cara__Batch batch = CARA__BATCH__INIT;
+    if (*fetch->stream && strcmp(fetch->stream, svc->spec->name) != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "this service serves stream \"%s\"",
+                     svc->spec->name);
+        goto cleanup;
+    }
+    int (*decide)(service_t *, const identity_t *, stream_view_t *) =
+        svc->spec->fetch_view ? svc->spec->fetch_view : s_default_view;
+    if (decide(svc, who, &view) != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "%s:%s may not read the %s stream",
+                     who->role, who->org, svc->spec->name);
+        goto cleanup;
+    }
+    uint32_t max = fetch->max && fetch->max < SERVICE_FETCH_MAX ? fetch->max : SERVICE_FETCH_MAX;
+    if (stream_fetch(svc->db, fetch->after, max, view.scope[0] ? view.scope : NULL, &batch) != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "stream unavailable");
+        goto cleanup;
+    }
+    batch.stream = (char *)svc->spec->name;
+    if (view.transform) {
+        size_t kept = 0;
+        for (size_t i = 0; i < batch.n_events; i++) {
+            Cara__StreamEvent *ev = batch.events[i];
+            Cara__Envelope *e = envelope_unpack(ev->envelope.data, ev->envelope.len);
+            uint8_t *payload = NULL;
+            size_t len = 0;
+            int keep = e && view.transform(svc, who, e, &payload, &len);
+            if (keep && payload) {
+                ProtobufCBinaryData old = e->payload;
+                e->payload.data = payload;
+                e->payload.len = len;
+                free(ev->envelope.data);
+                ev->envelope.data = NULL;
+                if (envelope_encode_message(&e->base, &ev->envelope.data, &ev->envelope.len) != 0)
+                    keep = 0;
+                e->payload = old;
+                free(payload);
+            }
+            if (e)
+                cara__envelope__free_unpacked(e, NULL);
+            if (keep) {
+                batch.events[kept++] = ev;
+            } else {
+                free(ev->envelope.data);
+                free(ev);
+            }
+        }
+        batch.n_events = kept;
+    }
+    rc = reply_ok(reply, &batch.base);
+cleanup:
+    stream_batch_clear(&batch);
+    cara__fetch__free_unpacked(fetch, NULL);
+    return rc;
+}
+
+static int s_count(service_t *svc, const char *sql, uint64_t *out) {
+    char text[24];
+    if (db_scalar(svc->db, sql, 0, NULL, text, sizeof text) != 1)
+        return -1;
+    *out = strtoull(text, NULL, 10);
+    return 0;
+}
+
+static int s_handle_health(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                           reply_t *reply) {
+    (void)env;
+    char identity[128];
+    Cara__Health health = CARA__HEALTH__INIT;
+    Cara__ConsumerStatus statuses[SERVICE_MAX_CONSUMERS];
+    Cara__ConsumerStatus *status_ptrs[SERVICE_MAX_CONSUMERS];
+    health.service = (char *)svc->spec->name;
+    health.version = CARA_VERSION;
+    health.started_at = svc->started_at;
+    health.identity = identity_format(who, identity, sizeof identity);
+    int version = migrate_version(svc->db, svc->spec->name);
+    int64_t head = stream_head(svc->db);
+    health.db_ok = version >= 0 && head >= 0;
+    health.schema_version = version > 0 ? (uint32_t)version : 0;
+    health.stream_head = head > 0 ? (uint64_t)head : 0;
+    s_count(svc, "SELECT count(*) FROM dead_letter WHERE replayed_at IS NULL", &health.dead_letters);
+    char oldest[24] = "";
+    health.oldest_unprocessed_age_s = 0;
+    for (int i = 0; i < svc->n_consumers; i++) {
+        consumer_t *c = svc->consumers[i];
+        cara__consumer_status__init(&statuses[i]);
+        statuses[i].stream = (char *)consumer_stream(c);
+        statuses[i].cursor = consumer_cursor(c);
+        statuses[i].upstream_head = consumer_upstream_head(c);
+        statuses[i].last_error = (char *)consumer_last_error(c);
+        const char *params[] = {consumer_stream(c)};
+        if (db_scalar(svc->db,
+                      "SELECT count(*) FROM dead_letter WHERE stream = $1 AND replayed_at IS NULL",
+                      1, params, oldest, sizeof oldest) == 1)
+            statuses[i].dead_letters = strtoull(oldest, NULL, 10);
+        status_ptrs[i] = &statuses[i];
+    }
+    health.consumers = status_ptrs;
+    health.n_consumers = (size_t)svc->n_consumers;
+    if (!health.db_ok)
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+    return reply_ok(reply, &health.base) == 0 && health.db_ok ? 0 : -1;
+}
+
+static const service_upstream_t *s_upstream(service_t *svc, const char *stream) {
+    for (const service_upstream_t *u = svc->spec->upstreams; u && u->stream; u++)
+        if (strcmp(u->stream, stream) == 0)
+            return u;
+    return NULL;
+}
+
+static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                                 reply_t *reply) {
+    if (!identity_is(who, "operator")) {
+        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "only operators manage dead letters");
+        return -1;
+    }
+    Cara__DeadLetterReplay *req =
+        (Cara__DeadLetterReplay *)envelope_payload(env, &cara__dead_letter_replay__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.DeadLetterReplay");
+    // id < 0: list; id 0: replay all; id > 0: replay one.
+    int64_t wanted = req->id;
+    cara__dead_letter_replay__free_unpacked(req, NULL);
+    PGresult *r = db_query(svc->db,
+                           "SELECT id, stream, seq, coalesce(event_id, ''), coalesce(type, ''),"
+                           " reason, created_at, coalesce(replayed_at::text, '')"
+                           " FROM dead_letter ORDER BY id",
+                           0, NULL);
+    if (!r) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        return -1;
+    }
+    int rows = PQntuples(r);
+    int replayed = 0, still_poison = 0;
+    Cara__DeadLetterList list = CARA__DEAD_LETTER_LIST__INIT;
+    Cara__DeadLetter *items = calloc((size_t)rows + 1, sizeof *items);
+    Cara__DeadLetter **ptrs = calloc((size_t)rows + 1, sizeof *ptrs);
+    int rc = -1;
+    if (!items || !ptrs)
+        goto cleanup;
+    for (int i = 0; i < rows; i++) {
+        int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        const service_upstream_t *up = s_upstream(svc, PQgetvalue(r, i, 1));
+        if (wanted >= 0 && (wanted == 0 || wanted == id) && !*PQgetvalue(r, i, 7) && up) {
+            int res = consumer_replay_dead_letter(svc->db, id, up->apply, svc);
+            if (res == 0)
+                replayed++;
+            else
+                still_poison++;
+        }
+        cara__dead_letter__init(&items[i]);
+        items[i].id = id;
+        items[i].stream = PQgetvalue(r, i, 1);
+        items[i].seq = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+        items[i].event_id = PQgetvalue(r, i, 3);
+        items[i].type = PQgetvalue(r, i, 4);
+        items[i].reason = PQgetvalue(r, i, 5);
+        items[i].created_at = PQgetvalue(r, i, 6);
+        items[i].replayed_at = PQgetvalue(r, i, 7);
+        ptrs[i] = &items[i];
+    }
+    list.items = ptrs;
+    list.n_items = (size_t)rows;
+    rc = reply_ok(reply, &list.base);
+    if (wanted >= 0)
+        reply_status(reply, CARA__REPLY__STATUS__OK, "replayed %d, still failing %d", replayed,
+                     still_poison);
+cleanup:
+    free(items);
+    free(ptrs);
+    PQclear(r);
+    return rc;
+}
+
+static const service_handler_t s_builtin[] = {
+    {"cara.Fetch", s_handle_fetch},
+    {"cara.HealthRequest", s_handle_health},
+    {NULL, NULL},
+};
+
+static service_handler_fn s_find_handler(service_t *svc, const char *type) {
+    for (const service_handler_t *h = s_builtin; h->type; h++)
+        if (strcmp(h->type, type) == 0)
+            return h->handle;
+    for (const service_handler_t *h = svc->spec->handlers; h && h->type; h++)
+        if (strcmp(h->type, type) == 0)
+            return h->handle;
+    return NULL;
+}
+
+// --- request batches ---------------------------------------------------------------------
+
+typedef struct {
+    transport_request_t req;
+    reply_t reply;
+    char request_id[64];
+} pending_t;
+
+// Runs one request inside the open batch transaction.
+static void s_dispatch(service_t *svc, pending_t *p) {
+    Cara__Envelope *env = envelope_unpack(p->req.body, p->req.body_len);
+    if (!env) {
+        reply_status(&p->reply, CARA__REPLY__STATUS__INVALID,
+                     "request is not a valid cara.Envelope");
+        log_warn("request_malformed", "reason", "undecodable envelope");
+        return;
+    }
+    snprintf(p->request_id, sizeof p->request_id, "%s", env->event_id);
+    const identity_t *who = &p->req.who;
+    if (!p->req.has_identity) {
+        reply_status(&p->reply, CARA__REPLY__STATUS__FORBIDDEN, "no identity");
+    } else if (env->schema_version > ENVELOPE_SCHEMA_VERSION) {
+        reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED,
+                     "schema_version %u is newer than this service reads (%d)",
+                     env->schema_version, ENVELOPE_SCHEMA_VERSION);
+    } else {
+        service_handler_fn handle = strcmp(env->type, "cara.DeadLetterReplay") == 0
+                                        ? s_handle_dead_letters
+                                        : s_find_handler(svc, env->type);
+        if (!handle) {
+            reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED,
+                         "unknown command type \"%s\"", env->type);
+        } else if (db_exec(svc->db, "SAVEPOINT request", 0, NULL) != 0) {
+            reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        } else {
+            int rc = handle(svc, who, env, &p->reply);
+            if (rc != 0 || p->reply.msg.status != CARA__REPLY__STATUS__OK) {
+                if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0)
+                    reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                                 "database unavailable");
+            } else if (db_exec(svc->db, "RELEASE SAVEPOINT request", 0, NULL) != 0) {
+                reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+            }
+        }
+    }
+    if (p->reply.msg.status == CARA__REPLY__STATUS__FORBIDDEN && p->req.has_identity) {
+        char actor[128];
+        log_warn("request_refused", "identity", identity_format(who, actor, sizeof actor), "type",
+                 env->type);
+        service_audit(svc, who, "refused", "request", env->type,
+                      json_pack("{s:s}", "reason", p->reply.msg.message));
+    }
+    cara__envelope__free_unpacked(env, NULL);
+}
+
+// Receives every request waiting (up to a bound), runs them in one transaction, commits once,
+// then replies. Returns the number handled.
+static int s_serve_batch(service_t *svc) {
+    static pending_t batch[SERVICE_MAX_BATCH];
+    int n = 0;
+    while (n < SERVICE_MAX_BATCH) {
+        zmq_pollitem_t item = {svc->router, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 0) <= 0)
+            break;
+        if (transport_recv_request(svc->router, &batch[n].req) != 0)
+            continue;
+        reply_init(&batch[n].reply);
+        batch[n].request_id[0] = '\0';
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    int db_up = db_ensure(svc->db) == 0 && db_begin(svc->db) == 0;
+    for (int i = 0; i < n; i++) {
+        if (db_up)
+            s_dispatch(svc, &batch[i]);
+        else
+            reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                         "database unavailable; retry");
+    }
+    if (db_up && db_commit(svc->db) != 0) {
+        // Nothing was acknowledged: every request in the batch is told to retry.
+        db_rollback(svc->db);
+        for (int i = 0; i < n; i++) {
+            reply_clear(&batch[i].reply);
+            reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                         "commit failed; retry with the same request id");
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (transport_encode_reply(batch[i].request_id, &batch[i].reply.msg, &data, &len) == 0) {
+            if (transport_send_reply(svc->router, &batch[i].req, data, len) != 0)
+                log_warn("reply_not_sent", "request_id", batch[i].request_id);
+            free(data);
+        }
+        reply_clear(&batch[i].reply);
+        transport_request_free(&batch[i].req);
+    }
+    return n;
+}
+
+static void s_publish_head(service_t *svc, int force) {
+    int64_t now = time_mono_ms();
+    if (!force && now - svc->last_publish_ms < 1000)
+        return;
+    int64_t head = stream_head(svc->db);
+    if (head < 0)
+        return;
+    if (head == svc->published_head && now - svc->last_publish_ms < 1000)
+        return;
+    Cara__Head msg = CARA__HEAD__INIT;
+    msg.stream = (char *)svc->spec->name;
+    msg.seq = (uint64_t)head;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (envelope_pack(&msg.base, NULL, NULL, &data, &len, NULL) == 0) {
+        zmq_send(svc->pub, data, len, ZMQ_DONTWAIT);
+        free(data);
+    }
+    svc->published_head = head;
+    svc->last_publish_ms = now;
+}
+
+// --- start-up and the loop ---------------------------------------------------------------
+
+static int s_start_consumers(service_t *svc, keyring_t *ring) {
+    for (const service_upstream_t *u = svc->spec->upstreams; u && u->stream; u++) {
+        if (svc->n_consumers == SERVICE_MAX_CONSUMERS)
+            return -1;
+        char path[96], key[KEY_Z85_LEN];
+        snprintf(path, sizeof path, "upstreams.%s.router", u->stream);
+        const char *router = config_str(svc->config, path, NULL);
+        snprintf(path, sizeof path, "upstreams.%s.pub", u->stream);
+        const char *pub = config_str(svc->config, path, NULL);
+        snprintf(path, sizeof path, "upstreams.%s.public_key", u->stream);
+        const char *server_key = config_str(svc->config, path, NULL);
+        if (!server_key && keyring_key_of(ring, "service", u->stream, key) == 0)
+            server_key = key;
+        if (!router || !server_key) {
+            log_error("upstream_unconfigured", "stream", u->stream, "reason",
+                      "needs upstreams.<stream>.router and a service key in the key ring");
+            return -1;
+        }
+        consumer_spec_t cs = {.stream = u->stream,
+                              .router = router,
+                              .pub = pub,
+                              .server_public = server_key,
+                              .apply = u->apply,
+                              .arg = svc,
+                              .batch_max = (uint32_t)config_int(svc->config, "consumer.batch", 500),
+                              .poll_interval_ms =
+                                  (int)config_int(svc->config, "consumer.poll_ms", 1000),
+                              .timeout_ms =
+                                  (int)config_int(svc->config, "consumer.timeout_ms", 3000)};
+        svc->consumers[svc->n_consumers] = consumer_new(svc->ctx, svc->db, &svc->keys, &cs);
+        if (!svc->consumers[svc->n_consumers])
+            return -1;
+        svc->n_consumers++;
+    }
+    return 0;
+}
+
+static int s_setup(service_t *svc, int migrate_only) {
+    const char *conninfo = config_str(svc->config, "db.conninfo", NULL);
+    if (!conninfo) {
+        log_error("config_missing", "field", "db.conninfo");
+        return -1;
+    }
+    svc->db = db_connect(conninfo, svc->spec->name,
+                         (int)config_int(svc->config, "db.connect_wait_ms", 30000));
+    if (!svc->db)
+        return -1;
+    if (migrate_run(svc->db, "core", core_migrations) < 0 ||
+        migrate_run(svc->db, svc->spec->name, svc->spec->migrations) < 0)
+        return -1;
+    if (migrate_only)
+        return 0;
+    char *secret = config_resolve(svc->config, config_str(svc->config, "keys.secret_file", NULL));
+    char *ring_path = config_resolve(svc->config, config_str(svc->config, "keys.keyring", NULL));
+    keyring_t *ring = NULL;
+    int rc = -1;
+    if (!secret || !ring_path) {
+        log_error("config_missing", "field", "keys.secret_file and keys.keyring");
+        goto cleanup;
+    }
+    if (keys_load(secret, &svc->keys) != 0 || !(ring = keyring_load(ring_path)))
+        goto cleanup;
+    svc->ctx = zmq_ctx_new();
+    if (!svc->ctx)
+        goto cleanup;
+    // The ZAP handler comes first: no server socket binds without it.
+    svc->zap = zap_new(svc->ctx, ring_path);
+    int64_t max_msg = config_int(svc->config, "max_message_bytes", 1 << 20);
+    const char *router_ep = config_str(svc->config, "bind.router", NULL);
+    const char *pub_ep = config_str(svc->config, "bind.pub", NULL);
+    if (!router_ep || !pub_ep) {
+        log_error("config_missing", "field", "bind.router and bind.pub");
+        goto cleanup;
+    }
+    char bound[256];
+    svc->router = transport_server(svc->ctx, svc->zap, ZMQ_ROUTER, router_ep, &svc->keys, max_msg,
+                                   bound, sizeof bound);
+    if (!svc->router)
+        goto cleanup;
+    log_info("listening", "router", bound);
+    svc->pub = transport_server(svc->ctx, svc->zap, ZMQ_PUB, pub_ep, &svc->keys, 1024, bound,
+                                sizeof bound);
+    if (!svc->pub)
+        goto cleanup;
+    log_info("listening", "pub", bound);
+    if (s_start_consumers(svc, ring) != 0)
+        goto cleanup;
+    if (svc->spec->init && svc->spec->init(svc) != 0)
+        goto cleanup;
+    rc = 0;
+cleanup:
+    keyring_destroy(&ring);
+    free(secret);
+    free(ring_path);
+    return rc;
+}
+
+static void s_teardown(service_t *svc) {
+    if (svc->spec->fini)
+        svc->spec->fini(svc);
+    for (int i = 0; i < svc->n_consumers; i++)
+        consumer_destroy(&svc->consumers[i]);
+    if (svc->router)
+        zmq_close(svc->router);
+    if (svc->pub)
+        zmq_close(svc->pub);
+    zap_destroy(&svc->zap);
+    if (svc->ctx)
+        zmq_ctx_term(svc->ctx);
+    db_destroy(&svc->db);
+    config_destroy(&svc->config);
+}
+
+static void s_loop(service_t *svc) {
+    zmq_pollitem_t items[1 + 2 * SERVICE_MAX_CONSUMERS];
+    while (!s_stop) {
+        int n = 0;
+        items[n++] = (zmq_pollitem_t){svc->router, 0, ZMQ_POLLIN, 0};
+        int timeout = 1000;
+        for (int i = 0; i < svc->n_consumers; i++) {
+            n += consumer_pollitems(svc->consumers[i], &items[n]);
+            int t = consumer_timeout_ms(svc->consumers[i]);
+            if (t < timeout)
+                timeout = t;
+        }
+        int rc = zmq_poll(items, n, timeout);
+        if (rc < 0 && zmq_errno() != EINTR)
+            break;
+        if (s_stop)
+            break;
+        int changed = 0;
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+            changed += s_serve_batch(svc);
+        for (int i = 0; i < svc->n_consumers; i++) {
+            if (rc <= 0)
+                items[1 + 2 * i].revents = items[2 + 2 * i].revents = 0;
+            int applied = consumer_process(svc->consumers[i], &items[1 + 2 * i]);
+            if (applied > 0)
+                changed += applied;
+        }
+        int64_t now = time_mono_ms();
+        if (svc->spec->tick && now - svc->last_tick_ms >= 1000) {
+            svc->last_tick_ms = now;
+            if (db_ensure(svc->db) == 0)
+                svc->spec->tick(svc);
+            changed = 1;
+        }
+        if (db_ok(svc->db))
+            s_publish_head(svc, changed > 0);
+        else
+            db_ensure(svc->db);
+    }
+}
+
+int service_main(int argc, char **argv, const service_spec_t *spec) {
+    const char *config_file = getenv("CARA_CONFIG");
+    int migrate_only = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_file = argv[++i];
+        else if (strcmp(argv[i], "--migrate-only") == 0)
+            migrate_only = 1;
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("cara-%s %s\n", spec->name, CARA_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "usage: cara-%s [--config FILE] [--migrate-only] [--version]\n",
+                    spec->name);
+            return 2;
+        }
+    }
+    if (sodium_init() < 0)
+        return 1;
+    service_t svc;
+    memset(&svc, 0, sizeof svc);
+    svc.spec = spec;
+    log_init(spec->name, LOG_INFO);
+    envelope_set_producer(spec->name);
+    svc.config = config_load(config_file);
+    if (!svc.config)
+        return 1;
+    log_init(spec->name, log_level_parse(config_str(svc.config, "log_level", "info")));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    time_format_iso(time_now_us(), svc.started_at, sizeof svc.started_at);
+    int rc = s_setup(&svc, migrate_only);
+    if (rc == 0 && !migrate_only) {
+        log_info("started", "version", CARA_VERSION);
+        s_loop(&svc);
+        log_info("stopping", "reason", s_stop ? "signal" : "socket error");
+    }
+    s_teardown(&svc);
+    return rc == 0 ? 0 : 1;
+}

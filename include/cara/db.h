@@ -1,0 +1,48 @@
+// A PostgreSQL connection (libpq) that reconnects with back-off, runs every statement with
+// PQexecParams, and keeps the last error for the caller. Errors are logged with the SQLSTATE
+// and constraint only: PostgreSQL messages can quote values, and values can be personal data.
+#ifndef CARA_DB_H
+#define CARA_DB_H
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct db_t db_t;
+
+// Connects to conninfo and sets search_path to schema (may be NULL), retrying with back-off
+// for up to wait_ms. Returns NULL if no connection could be made in time.
+db_t *db_connect(const char *conninfo, const char *schema, int wait_ms);
+void db_destroy(db_t **self_p);
+// Reconnects if the connection is broken, at most once per back-off interval.
+// Returns 0 if connected now, -1 otherwise.
+int db_ensure(db_t *self);
+bool db_ok(db_t *self);
+PGconn *db_conn(db_t *self);
+
+// Runs sql with text parameters (NULL = SQL NULL). Returns the result (caller PQclears) if it
+// succeeded, or NULL with the error kept (db_sqlstate, db_error).
+PGresult *db_query(db_t *self, const char *sql, int n, const char *const *values);
+// As db_query, with per-parameter lengths and formats (1 = binary) and a result format.
+PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *values,
+                       const int *lengths, const int *formats, int result_format);
+// Runs sql and discards the result. Returns 0, or -1 with the error kept.
+int db_exec(db_t *self, const char *sql, int n, const char *const *values);
+// Runs several statements without parameters (migrations). Returns 0 or -1.
+int db_exec_script(db_t *self, const char *sql);
+// Runs a query expected to return one value in one row. Copies it into out (empty string for
+// NULL). Returns 1 if a row came back, 0 if none, -1 on error.
+int db_scalar(db_t *self, const char *sql, int n, const char *const *values, char *out,
+              int size);
+
+int db_begin(db_t *self);
+int db_commit(db_t *self);
+// Rolls back; harmless outside a transaction.
+void db_rollback(db_t *self);
+
+// SQLSTATE of the last error ("" if none) and its full message (never log this one).
+const char *db_sqlstate(db_t *self);
+const char *db_error(db_t *self);
+// True if the last error was a lost connection or another transient condition worth retrying.
+bool db_error_transient(db_t *self);
+
+#endif

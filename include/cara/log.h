@@ -1,0 +1,21 @@
+// JSON-lines logging on stderr: time, level, service, event and ids. Never personal data:
+// callers pass identifiers and counts only.
+#ifndef CARA_LOG_H
+#define CARA_LOG_H
+
+typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
+
+// Sets the service name written on every line and the minimum level. Not thread-safe; call once.
+void log_init(const char *service, log_level_t min_level);
+// Parses "debug", "info", "warn", "error"; returns LOG_INFO for anything else.
+log_level_t log_level_parse(const char *name);
+// Writes one line: {"ts":..,"level":..,"service":..,"event":EVENT,"k1":"v1",...}.
+// The variadic part is key/value string pairs ended by NULL; a NULL value is skipped.
+void log_event(log_level_t level, const char *event, ...) __attribute__((sentinel));
+
+#define log_info(...) log_event(LOG_INFO, __VA_ARGS__, (char *)NULL)
+#define log_warn(...) log_event(LOG_WARN, __VA_ARGS__, (char *)NULL)
+#define log_error(...) log_event(LOG_ERROR, __VA_ARGS__, (char *)NULL)
+#define log_debug(...) log_event(LOG_DEBUG, __VA_ARGS__, (char *)NULL)
+
+#endif

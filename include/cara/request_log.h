@@ -1,0 +1,23 @@
+// Idempotent commands: the first answer to each request key is stored with a hash of the
+// request's content; a repeat gets the first answer again, a different content is a conflict.
+#ifndef CARA_REQUEST_LOG_H
+#define CARA_REQUEST_LOG_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cara/db.h"
+#include "cara/reply.h"
+
+#define REQUEST_LOG_NEW 0
+#define REQUEST_LOG_REPEAT 1
+#define REQUEST_LOG_CONFLICT 2
+
+// SHA-256 hex of data.
+void request_log_hash(const uint8_t *data, size_t len, char out[65]);
+// Looks the key up (inside the caller's transaction, locking the row). Returns REQUEST_LOG_NEW,
+// REQUEST_LOG_REPEAT (first filled with the stored reply), REQUEST_LOG_CONFLICT, or -1.
+int request_log_find(db_t *db, const char *key, const char *hash, reply_t *first);
+// Stores the answer for key inside the caller's transaction. Returns 0 or -1.
+int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply);
+
+#endif

@@ -1,0 +1,74 @@
+// The service runtime shared by the five services: configuration, logging, database and
+// migrations, the ZAP handler, the ROUTER (commands, Fetch, Health) and PUB (Head) sockets,
+// the consumers of upstream streams, and a clean shutdown on SIGTERM.
+//
+// Commands are handled in batches: every request waiting on the socket runs inside one
+// transaction (a savepoint each), then one COMMIT, then the replies. So a burst of
+// submissions costs one durable commit, and no reply leaves before its commit.
+#ifndef CARA_SERVICE_H
+#define CARA_SERVICE_H
+#include <jansson.h>
+#include <stdint.h>
+
+#include "cara/config.h"
+#include "cara/consumer.h"
+#include "cara/db.h"
+#include "cara/envelope.h"
+#include "cara/keys.h"
+#include "cara/migrate.h"
+#include "cara/reply.h"
+
+typedef struct service_t service_t;
+
+// Handles one command inside the batch transaction (never BEGIN/COMMIT here). Fill reply.
+// Return 0 to keep the handler's writes, -1 to roll them back (the reply still goes out).
+typedef int (*service_handler_fn)(service_t *svc, const identity_t *who,
+                                  const Cara__Envelope *env, reply_t *reply);
+
+typedef struct {
+    const char *type;  // payload type, e.g. "cara.SubmitReferral"
+    service_handler_fn handle;
+} service_handler_t;
+
+// What one identity may see of this service's stream.
+typedef struct {
+    char scope[64];  // "" = every event; otherwise only events with this scope
+    // Optional per-event rewrite: return 1 to serve (with *payload replaced if set, malloc'd),
+    // 0 to leave the event out (its seq is still passed over).
+    int (*transform)(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                     uint8_t **payload, size_t *len);
+} stream_view_t;
+
+typedef struct {
+    const char *stream;  // upstream service name; endpoints from config upstreams.<stream>
+    consumer_apply_fn apply;  // called with arg = the service_t
+} service_upstream_t;
+
+typedef struct {
+    const char *name;  // service and schema name
+    const migration_t *migrations;
+    const service_handler_t *handlers;    // ends with {NULL, NULL}; may be NULL
+    const service_upstream_t *upstreams;  // ends with {NULL, NULL}; may be NULL
+    // Decides what `who` may fetch. Return 0 (view filled) or -1 (refused). NULL: only
+    // services and operators, unfiltered.
+    int (*fetch_view)(service_t *svc, const identity_t *who, stream_view_t *view);
+    int (*init)(service_t *svc);  // after migrations, before serving; 0 or -1
+    void (*tick)(service_t *svc);  // about once a second, outside any transaction
+    void (*fini)(service_t *svc);
+} service_spec_t;
+
+// Runs a service until SIGTERM/SIGINT. argv: [--config FILE] [--migrate-only].
+// Returns the process exit code.
+int service_main(int argc, char **argv, const service_spec_t *spec);
+
+db_t *service_db(service_t *svc);
+config_t *service_config(service_t *svc);
+const char *service_name(service_t *svc);
+void *service_state(service_t *svc);
+void service_set_state(service_t *svc, void *state);
+// Records who did what inside the current transaction. detail may be NULL (stolen otherwise).
+// Returns 0 or -1.
+int service_audit(service_t *svc, const identity_t *who, const char *action, const char *entity,
+                  const char *entity_id, json_t *detail);
+
+#endif
