@@ -1,0 +1,50 @@
+// The `cara` client: one binary, subcommands per area (one file each: cmd_<area>.c).
+// Configuration: --config FILE, else $CARA_CLIENT_CONFIG, else var/etc/client.json. It names
+// the identity's key file, the key ring (for the services' public keys) and the endpoints:
+//   {"keys": {"secret_file": "keys/police-dyfed-powys.key", "keyring": "keys/keyring.json"},
+//    "services": {"intake": {"router": "tcp://127.0.0.1:7101", "pub": "..."}, ...}}
+// Exit codes: 0 success, 2 validation error (errors printed as JSON), 1 any other failure.
+#ifndef CARA_CLI_H
+#define CARA_CLI_H
+#include <jansson.h>
+
+#include "cara/config.h"
+#include "cara/envelope.h"
+#include "cara/transport.h"
+
+#define CLI_OK 0
+#define CLI_FAIL 1
+#define CLI_INVALID 2
+
+typedef struct cli_t cli_t;
+
+typedef struct {
+    const char *name;  // first word after `cara`
+    int (*run)(cli_t *cli, int argc, char **argv);  // argv[0] is the command name
+    const char *usage;
+} cli_command_t;
+
+// A connected client for a service (created on first use, owned by cli). NULL on failure
+// (reason printed on stderr).
+client_t *cli_client(cli_t *cli, const char *service);
+config_t *cli_config(cli_t *cli);
+// Sends msg to a service and waits (timeout from config "timeout_ms", default 10 s).
+// Returns the reply or NULL (printed "no reply"). Caller frees with cara__reply__free_unpacked.
+Cara__Reply *cli_call(cli_t *cli, const char *service, const ProtobufCMessage *msg);
+// Prints a reply as JSON on stdout: {"status": "...", "message": ..., "errors": [...],
+// "result": <payload as JSON via pbjson, if payload_desc given>}. Returns the exit code for it.
+int cli_print_reply(const Cara__Reply *reply, const ProtobufCMessageDescriptor *payload_desc);
+// Finds "--name VALUE" in argv; returns VALUE or fallback.
+const char *cli_opt(int argc, char **argv, const char *name, const char *fallback);
+int cli_flag(int argc, char **argv, const char *name);
+// Prints JSON to stdout (steals the reference).
+void cli_print_json(json_t *doc);
+
+// Areas (each defined in its own cmd_<area>.c).
+int cmd_keys(cli_t *cli, int argc, char **argv);
+int cmd_health(cli_t *cli, int argc, char **argv);
+int cmd_status(cli_t *cli, int argc, char **argv);
+int cmd_deadletter(cli_t *cli, int argc, char **argv);
+int cmd_fetch(cli_t *cli, int argc, char **argv);
+
+#endif
