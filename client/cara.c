@@ -1,1 +1,88 @@
-int main(void) { return 0; }
+// `cara`: the command-line client for police, provider, triage, finance and operator staff.
+//   cara [--config FILE] [--request-id ID] COMMAND [ARGS...]
+// The configuration is --config FILE, else $CARA_CLIENT_CONFIG, else var/etc/client.json
+// (see cli.h). Exit codes: 0 success, 2 validation error, 1 any other failure.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/log.h"
+#include "cli.h"
+
+// The command table: one line per area, `{name, cmd_<area>, usage}`. Each area lives in its
+// own client/cmd_<area>.c and is declared in cli.h (or at the top of this file).
+static const cli_command_t s_commands[] = {
+    // --- operators (client/cmd_keys.c, cmd_health.c, cmd_deadletter.c, cmd_fetch.c) ---
+    {"keys", cmd_keys,
+     "keys new --role R --org O --out FILE [--keyring RING] [--name N] [--force]\n"
+     "       keys revoke KEY_OR_NAME [--keyring RING]\n"
+     "       keys list [--keyring RING]"},
+    {"health", cmd_health, "health SERVICE"},
+    {"status", cmd_status, "status [--json]"},
+    {"deadletter", cmd_deadletter, "deadletter list|replay [ID] --service S"},
+    {"fetch", cmd_fetch, "fetch SERVICE [--after N] [--max M]"},
+    // --- service areas: add one line per area below (referral, outcomes, triage, cohort,
+    //     booking, attendance, contact, victim, cases, contract, invoice, training, national) ---
+
+    // --- end of the service areas ---
+    {NULL, NULL, NULL},
+};
+
+static void s_usage(FILE *out) {
+    fprintf(out, "usage: cara [--config FILE] [--request-id ID] COMMAND [ARGS...]\n\n");
+    for (const cli_command_t *c = s_commands; c->name; c++)
+        fprintf(out, "  cara %s\n", c->usage);
+}
+
+int main(int argc, char **argv) {
+    const char *config_path = NULL;
+    const char *request_id = NULL;
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    int n = 0;
+    int rc = CLI_FAIL;
+    cli_t *cli = NULL;
+    if (!args)
+        return CLI_FAIL;
+    // Global options may appear anywhere; everything else goes to the command.
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--request-id") == 0) &&
+            i + 1 < argc) {
+            if (strcmp(argv[i], "--config") == 0)
+                config_path = argv[i + 1];
+            else
+                request_id = argv[i + 1];
+            i++;
+        } else {
+            args[n++] = argv[i];
+        }
+    }
+    if (n == 0 || strcmp(args[0], "help") == 0 || strcmp(args[0], "--help") == 0 ||
+        strcmp(args[0], "-h") == 0) {
+        s_usage(n == 0 ? stderr : stdout);
+        rc = n == 0 ? CLI_FAIL : CLI_OK;
+        goto cleanup;
+    }
+    log_init("cara", log_level_parse(getenv("CARA_LOG_LEVEL") ? getenv("CARA_LOG_LEVEL") : "warn"));
+    const cli_command_t *command = NULL;
+    for (const cli_command_t *c = s_commands; c->name; c++)
+        if (strcmp(c->name, args[0]) == 0)
+            command = c;
+    if (!command) {
+        fprintf(stderr, "cara: unknown command \"%s\"\n", args[0]);
+        s_usage(stderr);
+        goto cleanup;
+    }
+    if (cli_flag(n, args, "--help")) {
+        printf("usage: cara %s\n", command->usage);
+        rc = CLI_OK;
+        goto cleanup;
+    }
+    cli = cli_new(config_path, request_id);
+    if (!cli)
+        goto cleanup;
+    rc = command->run(cli, n, args);
+cleanup:
+    cli_destroy(&cli);
+    free(args);
+    return rc;
+}

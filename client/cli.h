@@ -40,6 +40,15 @@ int cli_flag(int argc, char **argv, const char *name);
 // Prints JSON to stdout (steals the reference).
 void cli_print_json(json_t *doc);
 
+// Creates the client state. config_path NULL: $CARA_CLIENT_CONFIG, else var/etc/client.json
+// (environment only if that default is absent). request_id (may be NULL) is used for the
+// commands sent (a repeat with the same id returns the first answer). NULL on failure.
+cli_t *cli_new(const char *config_path, const char *request_id);
+void cli_destroy(cli_t **self_p);
+// The generated descriptor of a message by its full name ("cara.ReferralSubmitted"), from the
+// table in cli.c (add a line there for new messages). NULL if unknown.
+const ProtobufCMessageDescriptor *cli_descriptor(const char *type);
+
 // Areas (each defined in its own cmd_<area>.c).
 int cmd_keys(cli_t *cli, int argc, char **argv);
 int cmd_health(cli_t *cli, int argc, char **argv);

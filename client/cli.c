@@ -1,0 +1,304 @@
+// The `cara` client's shared parts: configuration, one CURVE client per service, calls with
+// Lazy-Pirate retries, option parsing and JSON output.
+#include "cli.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "booking.pb-c.h"
+#include "cara/keys.h"
+#include "cara/pbjson.h"
+#include "envelope.pb-c.h"
+#include "intake.pb-c.h"
+#include "triage.pb-c.h"
+
+#define CLI_MAX_CLIENTS 16
+#define CLI_DEFAULT_CONFIG "var/etc/client.json"
+
+struct cli_t {
+    char *config_path;  // NULL: environment only
+    config_t *config;   // loaded on first use
+    int config_failed;
+    char *request_id;
+    void *ctx;
+    keypair_t keys;
+    int keys_loaded;
+    struct {
+        char service[32];
+        client_t *client;
+    } clients[CLI_MAX_CLIENTS];
+    int n_clients;
+};
+
+// Every message the client can show by name: stream payloads (`cara fetch`) and replies.
+// Add a line here when you add a message to a .proto.
+static const ProtobufCMessageDescriptor *const s_descriptors[] = {
+    // envelope.proto
+    &cara__envelope__descriptor,
+    &cara__field_error__descriptor,
+    &cara__reply__descriptor,
+    &cara__fetch__descriptor,
+    &cara__stream_event__descriptor,
+    &cara__batch__descriptor,
+    &cara__head__descriptor,
+    &cara__health_request__descriptor,
+    &cara__consumer_status__descriptor,
+    &cara__health__descriptor,
+    &cara__dead_letter__descriptor,
+    &cara__dead_letter_list__descriptor,
+    &cara__dead_letter_replay__descriptor,
+    // intake.proto
+    &cara__offender__descriptor,
+    &cara__victim__descriptor,
+    &cara__caution__descriptor,
+    &cara__risk__descriptor,
+    &cara__referral__descriptor,
+    &cara__submit_referral__descriptor,
+    &cara__referral_accepted__descriptor,
+    &cara__amend_referral__descriptor,
+    &cara__withdraw_referral__descriptor,
+    &cara__show_referral__descriptor,
+    &cara__field_change__descriptor,
+    &cara__outcome__descriptor,
+    &cara__referral_view__descriptor,
+    &cara__referral_submitted__descriptor,
+    &cara__referral_amended__descriptor,
+    &cara__referral_withdrawn__descriptor,
+    &cara__outcome_updated__descriptor,
+    // triage.proto
+    &cara__reason_code__descriptor,
+    &cara__need__descriptor,
+    &cara__onward_referral__descriptor,
+    &cara__referral_triaged__descriptor,
+    &cara__referral_returned__descriptor,
+    &cara__triage_case_updated__descriptor,
+    &cara__triage_case_withdrawn__descriptor,
+    // booking.proto
+    &cara__case_opened__descriptor,
+    &cara__contact_recorded__descriptor,
+    &cara__cohort_created__descriptor,
+    &cara__cohort_cancelled__descriptor,
+    &cara__seat_booked__descriptor,
+    &cara__booking_cancelled__descriptor,
+    &cara__attendance_recorded__descriptor,
+    &cara__case_completed__descriptor,
+    &cara__case_non_compliant__descriptor,
+    &cara__cohort_delivered__descriptor,
+    &cara__victim_contact_recorded__descriptor,
+    NULL,
+};
+
+const ProtobufCMessageDescriptor *cli_descriptor(const char *type) {
+    for (int i = 0; type && s_descriptors[i]; i++)
+        if (strcmp(s_descriptors[i]->name, type) == 0)
+            return s_descriptors[i];
+    return NULL;
+}
+
+cli_t *cli_new(const char *config_path, const char *request_id) {
+    cli_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (!config_path)
+        config_path = getenv("CARA_CLIENT_CONFIG");
+    if (!config_path && access(CLI_DEFAULT_CONFIG, F_OK) == 0)
+        config_path = CLI_DEFAULT_CONFIG;
+    self->config_path = config_path ? strdup(config_path) : NULL;
+    self->request_id = request_id ? strdup(request_id) : NULL;
+    if ((config_path && !self->config_path) || (request_id && !self->request_id))
+        cli_destroy(&self);
+    return self;
+}
+
+void cli_destroy(cli_t **self_p) {
+    if (!self_p || !*self_p)
+        return;
+    cli_t *self = *self_p;
+    for (int i = 0; i < self->n_clients; i++)
+        client_destroy(&self->clients[i].client);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    config_destroy(&self->config);
+    free(self->config_path);
+    free(self->request_id);
+    sodium_memzero(&self->keys, sizeof self->keys);
+    free(self);
+    *self_p = NULL;
+}
+
+config_t *cli_config(cli_t *self) {
+    if (self->config || self->config_failed)
+        return self->config;
+    self->config = config_load(self->config_path);
+    if (!self->config) {
+        self->config_failed = 1;
+        fprintf(stderr, "cara: cannot read the client configuration %s\n",
+                self->config_path ? self->config_path : "(environment)");
+    }
+    return self->config;
+}
+
+// Loads this identity's key pair (keys.secret_file). Returns 0 or -1 (reason printed).
+static int s_load_keys(cli_t *self, config_t *config) {
+    if (self->keys_loaded)
+        return 0;
+    const char *file = config_str(config, "keys.secret_file", NULL);
+    if (!file) {
+        fprintf(stderr, "cara: the configuration names no keys.secret_file\n");
+        return -1;
+    }
+    char *path = config_resolve(config, file);
+    int rc = path ? keys_load(path, &self->keys) : -1;
+    if (rc != 0)
+        fprintf(stderr, "cara: cannot read the key file %s\n", path ? path : file);
+    else
+        self->keys_loaded = 1;
+    free(path);
+    return rc;
+}
+
+// The service's public key: services.<svc>.public if configured, else the key ring's entry for
+// service:<svc>. Returns 0 or -1 (reason printed).
+static int s_server_key(config_t *config, const char *service, char out[KEY_Z85_LEN]) {
+    char key[96];
+    snprintf(key, sizeof key, "services.%s.public", service);
+    const char *given = config_str(config, key, NULL);
+    if (given && strlen(given) == KEY_Z85_LEN - 1) {
+        memcpy(out, given, KEY_Z85_LEN);
+        return 0;
+    }
+    const char *ring_file = config_str(config, "keys.keyring", NULL);
+    char *path = ring_file ? config_resolve(config, ring_file) : NULL;
+    keyring_t *ring = path ? keyring_load(path) : NULL;
+    int rc = ring ? keyring_key_of(ring, "service", service, out) : -1;
+    if (rc != 0)
+        fprintf(stderr, "cara: no public key for service %s (keys.keyring %s)\n", service,
+                path ? path : "not configured");
+    keyring_destroy(&ring);
+    free(path);
+    return rc;
+}
+
+client_t *cli_client(cli_t *self, const char *service) {
+    for (int i = 0; i < self->n_clients; i++)
+        if (strcmp(self->clients[i].service, service) == 0)
+            return self->clients[i].client;
+    config_t *config = cli_config(self);
+    if (!config || self->n_clients == CLI_MAX_CLIENTS || strlen(service) >= 32)
+        return NULL;
+    char key[96];
+    snprintf(key, sizeof key, "services.%s.router", service);
+    const char *endpoint = config_str(config, key, NULL);
+    if (!endpoint) {
+        fprintf(stderr, "cara: no endpoint configured for service %s (%s)\n", service, key);
+        return NULL;
+    }
+    char server_public[KEY_Z85_LEN];
+    if (s_load_keys(self, config) != 0 || s_server_key(config, service, server_public) != 0)
+        return NULL;
+    if (!self->ctx && !(self->ctx = zmq_ctx_new())) {
+        fprintf(stderr, "cara: zmq_ctx_new failed: %s\n", zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    client_t *client = client_new(self->ctx, endpoint, &self->keys, server_public);
+    if (!client) {
+        fprintf(stderr, "cara: cannot connect to %s at %s\n", service, endpoint);
+        return NULL;
+    }
+    snprintf(self->clients[self->n_clients].service, 32, "%s", service);
+    self->clients[self->n_clients++].client = client;
+    return client;
+}
+
+Cara__Reply *cli_call(cli_t *self, const char *service, const ProtobufCMessage *msg) {
+    client_t *client = cli_client(self, service);
+    if (!client)
+        return NULL;
+    config_t *config = cli_config(self);
+    int timeout_ms = (int)config_int(config, "timeout_ms", 10000);
+    int retries = (int)config_int(config, "retries", 2);
+    if (timeout_ms <= 0)
+        timeout_ms = 10000;
+    if (retries < 0)
+        retries = 0;
+    Cara__Reply *reply = client_call(client, msg, self->request_id, NULL, timeout_ms, retries);
+    if (!reply)
+        fprintf(stderr, "cara: no reply from %s after %d attempts\n", service, retries + 1);
+    return reply;
+}
+
+static const char *s_status_name(Cara__Reply__Status status) {
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&cara__reply__status__descriptor, (int)status);
+    return v ? v->name : "UNKNOWN";
+}
+
+int cli_print_reply(const Cara__Reply *reply, const ProtobufCMessageDescriptor *payload_desc) {
+    json_t *doc = json_object();
+    json_t *errors = json_array();
+    if (!doc || !errors) {
+        json_decref(doc);
+        json_decref(errors);
+        return CLI_FAIL;
+    }
+    json_object_set_new(doc, "status", json_string(s_status_name(reply->status)));
+    json_object_set_new(doc, "message", json_string(reply->message ? reply->message : ""));
+    for (size_t i = 0; i < reply->n_errors; i++)
+        json_array_append_new(errors, json_pack("{s:s, s:s}", "field", reply->errors[i]->field,
+                                                "reason", reply->errors[i]->reason));
+    json_object_set_new(doc, "errors", errors);
+    if (!payload_desc && reply->type && *reply->type)
+        payload_desc = cli_descriptor(reply->type);
+    if (reply->payload.len > 0 && payload_desc) {
+        ProtobufCMessage *payload =
+            protobuf_c_message_unpack(payload_desc, NULL, reply->payload.len, reply->payload.data);
+        json_t *result = payload ? pbjson_from_message(payload) : NULL;
+        if (result)
+            json_object_set_new(doc, "result", result);
+        else
+            json_object_set_new(doc, "result_error",
+                                json_string("the reply's payload could not be decoded"));
+        if (payload)
+            protobuf_c_message_free_unpacked(payload, NULL);
+    }
+    cli_print_json(doc);
+    switch (reply->status) {
+    case CARA__REPLY__STATUS__OK:
+        return CLI_OK;
+    case CARA__REPLY__STATUS__INVALID:
+        return CLI_INVALID;
+    default:
+        return CLI_FAIL;
+    }
+}
+
+const char *cli_opt(int argc, char **argv, const char *name, const char *fallback) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return fallback;
+}
+
+int cli_flag(int argc, char **argv, const char *name) {
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+void cli_print_json(json_t *doc) {
+    if (!doc)
+        return;
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    if (text) {
+        fputs(text, stdout);
+        fputc('\n', stdout);
+        free(text);
+    }
+    fflush(stdout);
+    json_decref(doc);
+}
