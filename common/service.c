@@ -308,7 +308,11 @@ static void s_dispatch(service_t *svc, pending_t *p) {
             reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         } else {
             int rc = handle(svc, who, env, &p->reply);
-            if (rc != 0 || p->reply.msg.status != CARA__REPLY__STATUS__OK) {
+            if (rc == SERVICE_KEEP_WRITES) {
+                if (db_exec(svc->db, "RELEASE SAVEPOINT request", 0, NULL) != 0)
+                    reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                                 "database unavailable");
+            } else if (rc != 0 || p->reply.msg.status != CARA__REPLY__STATUS__OK) {
                 if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0)
                     reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
                                  "database unavailable");

@@ -22,6 +22,9 @@ typedef struct service_t service_t;
 
 // Handles one command inside the batch transaction (never BEGIN/COMMIT here). Fill reply.
 // Return 0 to keep the handler's writes, -1 to roll them back (the reply still goes out).
+// Writes are also rolled back when the reply is not OK, unless the handler returns
+// SERVICE_KEEP_WRITES (e.g. to keep its record of a rejected submission).
+#define SERVICE_KEEP_WRITES 1
 typedef int (*service_handler_fn)(service_t *svc, const identity_t *who,
                                   const Cara__Envelope *env, reply_t *reply);
 
