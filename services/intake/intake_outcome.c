@@ -1,0 +1,315 @@
+#include "intake_outcome.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booking.pb-c.h"
+#include "cara/log.h"
+#include "cara/stream.h"
+#include "cara/uuid.h"
+#include "intake.pb-c.h"
+#include "triage.pb-c.h"
+
+#define S_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+int intake_outcome_rank(const char *status) {
+    static const struct {
+        const char *status;
+        int rank;
+    } ranks[] = {{"received", 0},        {"returned", 1},        {"triaged", 1},
+                 {"booked", 2},          {"attended_part_a", 3}, {"attended_part_b", 4},
+                 {"completed", 5},       {"non_compliant", 5},   {"withdrawn", 6},
+                 {NULL, 0}};
+    for (size_t i = 0; ranks[i].status; i++)
+        if (strcmp(ranks[i].status, status) == 0)
+            return ranks[i].rank;
+    return -1;
+}
+
+// Whether moving from cur to next is progress (or an allowed correction).
+static int s_allowed(const char *cur, const char *next, int allow_back) {
+    if (allow_back)
+        return 1;
+    int rc = intake_outcome_rank(cur), rn = intake_outcome_rank(next);
+    if (rn > rc)
+        return 1;
+    if (strcmp(cur, next) == 0)
+        return strcmp(next, "booked") == 0;  // a rebooking with new dates
+    // Triage may return a referral, and accept it after an amendment, or the other way round.
+    return rn == 1 && rc == 1;
+}
+
+static int s_audit(db_t *db, const char *actor, const char *referral_id, json_t *detail) {
+    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(detail);
+    const char *values[] = {actor, referral_id, text};
+    int rc = text ? db_exec(db,
+                            "INSERT INTO audit (actor, action, entity, entity_id, detail)"
+                            " VALUES ($1, 'outcome_updated', 'referral', $2, $3::jsonb)",
+                            3, values)
+                  : -1;
+    free(text);
+    return rc;
+}
+
+PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *o) {
+    const char *values[] = {referral_id};
+    PGresult *res = db_query(db,
+                             "SELECT referral_id, force, caution_reference, status, reason,"
+                             " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''),"
+                             " town, " S_ISO("updated_at") ", " S_ISO("received_at") ","
+                             " compliance_deadline::text FROM outcome WHERE referral_id = $1::uuid",
+                             1, values);
+    if (!res)
+        return NULL;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return NULL;
+    }
+    cara__outcome__init(o);
+    char **fields[] = {&o->referral_id, &o->force,       &o->caution_reference,
+                       &o->status,      &o->reason,      &o->part_a_date,
+                       &o->part_b_date, &o->town,        &o->updated_at,
+                       &o->received_at, &o->compliance_deadline};
+    for (int i = 0; i < 11; i++)
+        *fields[i] = PQgetvalue(res, 0, i);
+    return res;
+}
+
+int intake_outcome_publish(db_t *db, const char *referral_id) {
+    Cara__Outcome o;
+    PGresult *res = intake_outcome_load(db, referral_id, &o);
+    if (!res)
+        return -1;
+    Cara__OutcomeUpdated ev = CARA__OUTCOME_UPDATED__INIT;
+    ev.outcome = &o;
+    int rc = outbox_append(db, &ev.base, o.referral_id, o.force, o.referral_id, NULL) > 0 ? 0 : -1;
+    PQclear(res);
+    return rc;
+}
+
+int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
+                          const intake_outcome_change_t *change, const char *actor, char *why,
+                          size_t why_size) {
+    if (!referral_id || !uuid_valid(referral_id)) {
+        snprintf(why, why_size, "referral_id is not a UUID");
+        return -2;
+    }
+    const char *id[] = {referral_id};
+    PGresult *res = db_query(db,
+                             "SELECT force, status FROM outcome WHERE referral_id = $1::uuid"
+                             " FOR UPDATE",
+                             1, id);
+    if (!res)
+        return -1;
+    int rc = -1;
+    char cur[32];
+    if (PQntuples(res) != 1) {
+        snprintf(why, why_size, "unknown referral %s", referral_id);
+        rc = -2;
+        goto cleanup;
+    }
+    if (force && *force && strcmp(force, PQgetvalue(res, 0, 0)) != 0) {
+        snprintf(why, why_size, "referral %s belongs to another force", referral_id);
+        rc = -2;
+        goto cleanup;
+    }
+    snprintf(cur, sizeof cur, "%s", PQgetvalue(res, 0, 1));
+    const char *next = change->status ? change->status : cur;
+    if (change->status && !s_allowed(cur, next, change->allow_back)) {
+        log_info("outcome_stale", "referral_id", referral_id, "status", cur, "ignored", next);
+        rc = 0;
+        goto cleanup;
+    }
+    const char *values[] = {referral_id,
+                            next,
+                            change->reason,
+                            change->compliance_deadline,
+                            change->set_booking ? "1" : "0",
+                            change->part_a_date ? change->part_a_date : "",
+                            change->part_b_date ? change->part_b_date : "",
+                            change->town ? change->town : ""};
+    if (db_exec(db,
+                "UPDATE outcome SET status = $2, reason = coalesce($3, reason),"
+                " compliance_deadline = coalesce($4::date, compliance_deadline),"
+                " part_a_date = CASE WHEN $5 = '1' THEN NULLIF($6, '')::date ELSE part_a_date END,"
+                " part_b_date = CASE WHEN $5 = '1' THEN NULLIF($7, '')::date ELSE part_b_date END,"
+                " town = CASE WHEN $5 = '1' THEN $8 ELSE town END, updated_at = now()"
+                " WHERE referral_id = $1::uuid",
+                8, values) != 0 ||
+        intake_outcome_publish(db, referral_id) != 0 ||
+        s_audit(db, actor, referral_id, json_pack("{s:s,s:s}", "from", cur, "to", next)) != 0)
+        goto cleanup;
+    rc = 1;
+cleanup:
+    PQclear(res);
+    return rc;
+}
+
+// Turns the result of intake_outcome_change into the consumer's answer.
+static apply_result_t s_result(int rc, const char *why, char *reason, size_t reason_size) {
+    if (rc >= 0)
+        return APPLY_OK;
+    if (rc == -2) {
+        snprintf(reason, reason_size, "%s", why);
+        return APPLY_POISON;
+    }
+    return APPLY_RETRY;
+}
+
+static apply_result_t s_undecodable(const Cara__Envelope *env, char *reason, size_t reason_size) {
+    snprintf(reason, reason_size, "undecodable %s payload", env->type);
+    return APPLY_POISON;
+}
+
+apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, uint64_t seq,
+                                           void *arg, char *reason, size_t reason_size) {
+    (void)seq;
+    (void)arg;
+    char why[160] = "";
+    int rc;
+    intake_outcome_change_t ch = {0};
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
+        Cara__ReferralTriaged *m = (Cara__ReferralTriaged *)envelope_payload(
+            env, &cara__referral_triaged__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        ch.status = "triaged";
+        ch.reason = "";
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
+                                   sizeof why);
+        cara__referral_triaged__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
+        Cara__ReferralReturned *m = (Cara__ReferralReturned *)envelope_payload(
+            env, &cara__referral_returned__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        char text[1024] = "";
+        size_t used = 0;
+        for (size_t i = 0; i < m->n_reasons && used < sizeof text; i++)
+            used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%s%s", i ? "; " : "",
+                                     m->reasons[i]->code, *m->reasons[i]->detail ? ": " : "",
+                                     m->reasons[i]->detail);
+        ch.status = "returned";
+        ch.reason = text;
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
+                                   sizeof why);
+        cara__referral_returned__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0) {
+        Cara__TriageCaseWithdrawn *m = (Cara__TriageCaseWithdrawn *)envelope_payload(
+            env, &cara__triage_case_withdrawn__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        char text[600];
+        snprintf(text, sizeof text, "%s%s%.500s", m->reason_code, *m->reason ? ": " : "",
+                 m->reason);
+        ch.status = "withdrawn";
+        ch.reason = text;
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
+                                   sizeof why);
+        cara__triage_case_withdrawn__free_unpacked(m, NULL);
+    } else {
+        return APPLY_OK;  // not an outcome the police see
+    }
+    return s_result(rc, why, reason, reason_size);
+}
+
+// The current status of a referral: 1 found, 0 unknown (or not a UUID), -1 database error.
+static int s_current(db_t *db, const char *referral_id, char *cur, size_t size) {
+    if (!uuid_valid(referral_id))
+        return 0;
+    const char *id[] = {referral_id};
+    return db_scalar(db, "SELECT status FROM outcome WHERE referral_id = $1::uuid", 1, id, cur,
+                     (int)size);
+}
+
+apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
+                                            void *arg, char *reason, size_t reason_size) {
+    (void)seq;
+    (void)arg;
+    char why[160] = "", text[300];
+    int rc = 0;
+    intake_outcome_change_t ch = {0};
+    const char *actor = "service:booking";
+    if (strcmp(env->type, "cara.SeatBooked") == 0) {
+        Cara__SeatBooked *m =
+            (Cara__SeatBooked *)envelope_payload(env, &cara__seat_booked__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        // The police learn the dates and the town only: never the venue.
+        ch = (intake_outcome_change_t){.status = "booked", .reason = "", .set_booking = 1,
+                                       .part_a_date = m->part_a_date,
+                                       .part_b_date = m->part_b_date, .town = m->town};
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        cara__seat_booked__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.AttendanceRecorded") == 0) {
+        Cara__AttendanceRecorded *m = (Cara__AttendanceRecorded *)envelope_payload(
+            env, &cara__attendance_recorded__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        int part_a = strcmp(m->part, "A") == 0, part_b = strcmp(m->part, "B") == 0;
+        if (strcmp(m->status, "attended") == 0 && (part_a || part_b)) {
+            ch.status = part_a ? "attended_part_a" : "attended_part_b";
+            rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        } else if (m->correction && (part_a || part_b)) {
+            // A corrected attendance takes the status back one step, if it had counted.
+            char cur[32] = "";
+            if (s_current(db, m->referral_id, cur, sizeof cur) < 0) {
+                rc = -1;
+            } else if (strcmp(cur, part_a ? "attended_part_a" : "attended_part_b") == 0) {
+                ch.status = part_a ? "booked" : "attended_part_a";
+                ch.allow_back = 1;
+                rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why,
+                                           sizeof why);
+            }
+        }
+        cara__attendance_recorded__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.CaseCompleted") == 0) {
+        Cara__CaseCompleted *m =
+            (Cara__CaseCompleted *)envelope_payload(env, &cara__case_completed__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        ch.status = "completed";
+        ch.reason = "";
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        cara__case_completed__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.CaseNonCompliant") == 0) {
+        Cara__CaseNonCompliant *m = (Cara__CaseNonCompliant *)envelope_payload(
+            env, &cara__case_non_compliant__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        ch.status = "non_compliant";
+        ch.reason = m->reason;
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        cara__case_non_compliant__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.BookingCancelled") == 0) {
+        Cara__BookingCancelled *m = (Cara__BookingCancelled *)envelope_payload(
+            env, &cara__booking_cancelled__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        // A withdrawal reaches the police as its own status; anything else means awaiting a
+        // new booking.
+        char cur[32] = "";
+        if (strcmp(m->reason, "withdrawn") != 0) {
+            int found = s_current(db, m->referral_id, cur, sizeof cur);
+            if (found < 0) {
+                rc = -1;
+            } else if (found == 0) {
+                snprintf(why, sizeof why, "unknown referral %s", m->referral_id);
+                rc = -2;
+            } else if (strcmp(cur, "booked") == 0 || strcmp(cur, "attended_part_a") == 0) {
+                snprintf(text, sizeof text, "booking cancelled: %.200s", m->reason);
+                ch = (intake_outcome_change_t){.status = "triaged", .reason = text,
+                                               .set_booking = 1, .allow_back = 1};
+                rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why,
+                                           sizeof why);
+            }
+        }
+        cara__booking_cancelled__free_unpacked(m, NULL);
+    } else {
+        return APPLY_OK;  // not an outcome the police see
+    }
+    return s_result(rc, why, reason, reason_size);
+}

@@ -1,0 +1,198 @@
+#include "intake_view.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/log.h"
+#include "cara/timeutil.h"
+#include "intake_validate.h"
+
+// Fields of an amendment that national may see (none of them identify anyone).
+static const char *const s_national_fields[] = {
+    "caution.given_at",       "caution.offence_category",
+    "caution.compliance_deadline", "offender.sex",
+    "offender.preferred_language", "offender.interpreter_needed",
+    "offender.learning_disability", "offender.ethnicity",
+    "relationship",           "risk.dash_level",
+    "risk.previous_da",       "risk.children_in_household",
+    NULL};
+
+int intake_pseudonym(const char *secret, const char *name, const char *date_of_birth,
+                     char out[65]) {
+    if (!secret || strlen(secret) < INTAKE_PSEUDONYM_MIN_SECRET || !name || !date_of_birth)
+        return -1;
+    size_t n = strlen(name);
+    char *norm = malloc(n + 1);
+    if (!norm)
+        return -1;
+    size_t used = 0;
+    int space = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (isspace(*p)) {
+            space = used > 0;
+            continue;
+        }
+        if (space)
+            norm[used++] = ' ';
+        space = 0;
+        norm[used++] = (char)tolower(*p);
+    }
+    crypto_auth_hmacsha256_state st;
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)norm, used);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)"\n", 1);
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)date_of_birth,
+                                  strlen(date_of_birth));
+    crypto_auth_hmacsha256_final(&st, mac);
+    sodium_memzero(norm, n + 1);
+    free(norm);
+    sodium_bin2hex(out, 65, mac, sizeof mac);
+    return 0;
+}
+
+// Replaces *field with the empty string (freeing what it owned).
+static void s_blank(char **field) {
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = (char *)protobuf_c_empty_string;
+}
+
+int intake_deidentify(Cara__Referral *r, const char *secret) {
+    Cara__Offender *o = r->offender;
+    if (o) {
+        int32_t dob, caution;
+        char pseudonym[65];
+        if (intake_pseudonym(secret, o->name, o->date_of_birth, pseudonym) != 0)
+            return -1;
+        if (r->caution && time_parse_date(o->date_of_birth, &dob) == 0 &&
+            intake_caution_date(r->caution->given_at, &caution) == 0 && caution > dob)
+            o->age_at_caution = (uint32_t)time_years_between(dob, caution);
+        char *copy = strdup(pseudonym);
+        if (!copy)
+            return -1;
+        s_blank(&o->pseudonym);
+        o->pseudonym = copy;
+        s_blank(&o->name);
+        s_blank(&o->date_of_birth);
+        s_blank(&o->address);
+        s_blank(&o->phone);
+        s_blank(&o->email);
+        s_blank(&o->access_needs);
+    }
+    if (r->victim) {
+        cara__victim__free_unpacked(r->victim, NULL);
+        r->victim = NULL;
+    }
+    s_blank(&r->officer);
+    s_blank(&r->caution_reference);
+    if (r->caution)
+        s_blank(&r->caution->condition_text);
+    if (r->risk) {
+        s_blank(&r->risk->safeguarding_notes);
+        for (size_t i = 0; i < r->risk->n_protective_orders; i++)
+            free(r->risk->protective_orders[i]);
+        free(r->risk->protective_orders);
+        r->risk->protective_orders = NULL;
+        r->risk->n_protective_orders = 0;
+    }
+    return 0;
+}
+
+static int s_national_field(const char *field) {
+    for (size_t i = 0; s_national_fields[i]; i++)
+        if (strcmp(s_national_fields[i], field) == 0)
+            return 1;
+    return 0;
+}
+
+static int s_encode(const ProtobufCMessage *msg, uint8_t **payload, size_t *len) {
+    return envelope_encode_message(msg, payload, len) == 0 ? 1 : 0;
+}
+
+int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t **payload,
+                         size_t *len) {
+    int keep = 0;
+    if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
+        Cara__ReferralSubmitted *m = (Cara__ReferralSubmitted *)envelope_payload(
+            env, &cara__referral_submitted__descriptor);
+        if (m && m->referral && intake_deidentify(m->referral, secret) == 0)
+            keep = s_encode(&m->base, payload, len);
+        if (m)
+            cara__referral_submitted__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
+        Cara__ReferralAmended *m = (Cara__ReferralAmended *)envelope_payload(
+            env, &cara__referral_amended__descriptor);
+        if (m && m->referral && intake_deidentify(m->referral, secret) == 0) {
+            size_t kept = 0;
+            for (size_t i = 0; i < m->n_changes; i++) {
+                if (s_national_field(m->changes[i]->field))
+                    m->changes[kept++] = m->changes[i];
+                else
+                    cara__field_change__free_unpacked(m->changes[i], NULL);
+            }
+            m->n_changes = kept;
+            s_blank(&m->reason);
+            keep = s_encode(&m->base, payload, len);
+        }
+        if (m)
+            cara__referral_amended__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
+        Cara__ReferralWithdrawn *m = (Cara__ReferralWithdrawn *)envelope_payload(
+            env, &cara__referral_withdrawn__descriptor);
+        if (m) {
+            s_blank(&m->reason);
+            keep = s_encode(&m->base, payload, len);
+            cara__referral_withdrawn__free_unpacked(m, NULL);
+        }
+    } else if (strcmp(env->type, "cara.OutcomeUpdated") == 0) {
+        Cara__OutcomeUpdated *m = (Cara__OutcomeUpdated *)envelope_payload(
+            env, &cara__outcome_updated__descriptor);
+        if (m && m->outcome) {
+            s_blank(&m->outcome->caution_reference);
+            keep = s_encode(&m->base, payload, len);
+        }
+        if (m)
+            cara__outcome_updated__free_unpacked(m, NULL);
+    }
+    return keep;
+}
+
+static int s_police_transform(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                              uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    (void)payload;
+    (void)len;
+    return strcmp(env->type, "cara.OutcomeUpdated") == 0;
+}
+
+static int s_national_transform(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                                uint8_t **payload, size_t *len) {
+    (void)who;
+    return intake_view_national(env, config_str(service_config(svc), "pseudonym_secret", NULL),
+                                payload, len);
+}
+
+int intake_view_decide(service_t *svc, const identity_t *who, stream_view_t *view) {
+    if (identity_is(who, "service") && strcmp(who->org, "national") == 0) {
+        const char *secret = config_str(service_config(svc), "pseudonym_secret", NULL);
+        if (!secret || strlen(secret) < INTAKE_PSEUDONYM_MIN_SECRET) {
+            log_error("pseudonym_secret_missing", "reason",
+                      "national view needs pseudonym_secret (at least 16 characters)");
+            return -1;
+        }
+        view->transform = s_national_transform;
+        return 0;
+    }
+    if (identity_is(who, "service") || identity_is(who, "operator"))
+        return 0;
+    if (identity_is(who, "police") && who->org[0]) {
+        snprintf(view->scope, sizeof view->scope, "%s", who->org);
+        view->transform = s_police_transform;
+        return 0;
+    }
+    return -1;
+}
