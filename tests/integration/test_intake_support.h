@@ -1,0 +1,68 @@
+// Helpers shared by the intake integration tests (header-only: each test is its own binary).
+#ifndef CARA_TEST_INTAKE_SUPPORT_H
+#define CARA_TEST_INTAKE_SUPPORT_H
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/pbjson.h"
+#include "harness.h"
+#include "intake.pb-c.h"
+
+// The sample referral (examples/referral.json) with its force and caution reference replaced.
+// Free with cara__referral__free_unpacked(r, NULL).
+static inline Cara__Referral *ti_referral(const char *force, const char *reference) {
+    json_error_t jerr;
+    json_t *doc = json_load_file("examples/referral.json", 0, &jerr);
+    if (!doc) {
+        fprintf(stderr, "examples/referral.json: %s\n", jerr.text);
+        return NULL;
+    }
+    json_object_set_new(doc, "force", json_string(force));
+    json_object_set_new(doc, "caution_reference", json_string(reference));
+    char err[256];
+    Cara__Referral *r =
+        (Cara__Referral *)pbjson_to_message(&cara__referral__descriptor, doc, err, sizeof err);
+    if (!r)
+        fprintf(stderr, "examples/referral.json: %s\n", err);
+    json_decref(doc);
+    return r;
+}
+
+// Replaces a string field of a message built by pbjson or unpack.
+static inline void ti_set(char **field, const char *value) {
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = strdup(value);
+}
+
+static inline Cara__Reply *ti_submit(client_t *c, Cara__Referral *r) {
+    Cara__SubmitReferral cmd = CARA__SUBMIT_REFERRAL__INIT;
+    cmd.referral = r;
+    return harness_call(c, &cmd.base);
+}
+
+// True if the reply names field among its errors.
+static inline int ti_has_error(const Cara__Reply *reply, const char *field) {
+    for (size_t i = 0; reply && i < reply->n_errors; i++)
+        if (strcmp(reply->errors[i]->field, field) == 0)
+            return 1;
+    return 0;
+}
+
+static inline void ti_print_errors(const Cara__Reply *reply) {
+    for (size_t i = 0; reply && i < reply->n_errors; i++)
+        fprintf(stderr, "  error %s: %s\n", reply->errors[i]->field, reply->errors[i]->reason);
+    if (reply && reply->message && *reply->message)
+        fprintf(stderr, "  message: %s\n", reply->message);
+}
+
+// The accepted answer of an OK reply (NULL otherwise).
+static inline Cara__ReferralAccepted *ti_accepted(const Cara__Reply *reply) {
+    if (!reply || reply->status != CARA__REPLY__STATUS__OK)
+        return NULL;
+    return cara__referral_accepted__unpack(NULL, reply->payload.len, reply->payload.data);
+}
+
+#endif
