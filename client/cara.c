@@ -23,6 +23,10 @@ static const cli_command_t s_commands[] = {
     {"fetch", cmd_fetch, "fetch SERVICE [--after N] [--max M]"},
     // --- service areas: add one line per area below (referral, outcomes, triage, cohort,
     //     booking, attendance, contact, victim, cases, contract, invoice, training, national) ---
+    {"referral", cmd_referral,
+     "referral submit FILE.json [--json] | show ID | amend ID FILE.json --reason R\n"
+     "       referral withdraw ID --reason-code caution_rescinded|error|other --reason R"},
+    {"outcomes", cmd_outcomes, "outcomes [--after N] [--max M]"},
 
     // --- end of the service areas ---
     {NULL, NULL, NULL},
