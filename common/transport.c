@@ -191,6 +191,15 @@ static Cara__Envelope *s_await(client_t *self, const char *request_id, int timeo
     }
 }
 
+// Sends without blocking forever: a DEALER with no connected peer (server down, or our key
+// refused) would block in zmq_send. Returns 0 if sent, -1 if no peer took it within timeout.
+static int s_send_within(client_t *self, const uint8_t *data, size_t len, int timeout_ms) {
+    zmq_pollitem_t item = {self->socket, 0, ZMQ_POLLOUT, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0 || !(item.revents & ZMQ_POLLOUT))
+        return -1;
+    return zmq_send(self->socket, data, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
 static int s_reconnect(client_t *self) {
     zmq_close(self->socket);
     self->socket = transport_client(self->ctx, ZMQ_DEALER, self->endpoint, &self->keys,
@@ -209,7 +218,7 @@ Cara__Reply *client_call(client_t *self, const ProtobufCMessage *payload, const 
     for (int attempt = 0; attempt <= retries && !reply; attempt++) {
         if (attempt > 0 && s_reconnect(self) != 0)
             break;
-        if (zmq_send(self->socket, data, len, 0) < 0)
+        if (s_send_within(self, data, len, timeout_ms) != 0)
             continue;
         Cara__Envelope *env = s_await(self, id, timeout_ms);
         if (env) {
@@ -222,7 +231,7 @@ Cara__Reply *client_call(client_t *self, const ProtobufCMessage *payload, const 
 }
 
 Cara__Envelope *client_call_raw(client_t *self, const uint8_t *data, size_t len, int timeout_ms) {
-    if (zmq_send(self->socket, data, len, 0) < 0)
+    if (s_send_within(self, data, len, timeout_ms) != 0)
         return NULL;
     return s_await(self, NULL, timeout_ms);
 }

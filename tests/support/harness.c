@@ -1,0 +1,477 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "cara/config.h"
+#include "cara/keys.h"
+#include "cara/timeutil.h"
+
+#define H_SERVICES 5
+#define H_MAX_CLIENTS 128
+#define H_MAX_IDS 64
+
+static const char *s_names[H_SERVICES] = {"intake", "triage", "booking", "billing", "national"};
+// Who consumes whom (DESIGN.md §1).
+static const char *s_upstreams[H_SERVICES][4] = {
+    {"triage", "booking", NULL}, {"intake", NULL}, {"triage", NULL}, {"booking", NULL},
+    {"intake", "triage", "booking", NULL}};
+
+typedef struct {
+    char role[32], org[64];
+    keypair_t keys;
+} h_identity_t;
+
+typedef struct {
+    int service;
+    h_identity_t *id;
+    client_t *client;
+} h_client_t;
+
+struct harness_t {
+    char dbname[64];
+    char dir[256];
+    char keyring[400];
+    char super_conninfo[512];
+    char conninfo[H_SERVICES][512];
+    char router[H_SERVICES][64];
+    char pub[H_SERVICES][64];
+    keypair_t service_keys[H_SERVICES];
+    json_t *extra[H_SERVICES];
+    pid_t pid[H_SERVICES];
+    void *ctx;
+    h_identity_t ids[H_MAX_IDS];
+    int n_ids;
+    h_client_t clients[H_MAX_CLIENTS];
+    int n_clients;
+    db_t *dbs[H_SERVICES + 1];
+    char db_schema[H_SERVICES + 1][32];
+};
+
+static harness_t *s_current;
+
+static int s_index(const char *service) {
+    for (int i = 0; i < H_SERVICES; i++)
+        if (strcmp(s_names[i], service) == 0)
+            return i;
+    return -1;
+}
+
+static int s_free_port(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
+        port = ntohs(addr.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int s_super_exec(harness_t *self, const char *dbname, const char *sql) {
+    char conninfo[600];
+    snprintf(conninfo, sizeof conninfo, "%s dbname=%s", self->super_conninfo, dbname);
+    PGconn *conn = PQconnectdb(conninfo);
+    int rc = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *r = PQexec(conn, sql);
+        ExecStatusType st = PQresultStatus(r);
+        rc = (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ? 0 : -1;
+        if (rc != 0)
+            fprintf(stderr, "harness: %s: %s", sql, PQresultErrorMessage(r));
+        PQclear(r);
+    } else {
+        fprintf(stderr, "harness: cannot connect: %s", PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void s_atexit(void) {
+    if (s_current)
+        harness_destroy(&s_current);
+}
+
+harness_t *harness_new(const char *name) {
+    if (sodium_init() < 0)
+        return NULL;
+    const char *host = getenv("CARA_TEST_PGHOST");
+    const char *port = getenv("CARA_TEST_PGPORT");
+    if (!host || !port) {
+        fprintf(stderr, "harness: CARA_TEST_PGHOST/CARA_TEST_PGPORT not set: run via tests/run.sh"
+                        " (make test / make check T=...)\n");
+        return NULL;
+    }
+    harness_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    snprintf(self->super_conninfo, sizeof self->super_conninfo, "host=%s port=%s user=postgres",
+             host, port);
+    size_t n = (size_t)snprintf(self->dbname, sizeof self->dbname, "t_");
+    for (const char *p = name; *p && n < 40; p++)
+        self->dbname[n++] = (char)((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? *p : '_');
+    snprintf(self->dbname + n, sizeof self->dbname - n, "_%d", (int)getpid());
+    snprintf(self->dir, sizeof self->dir, "/tmp/cara-test-XXXXXX");
+    if (!mkdtemp(self->dir)) {
+        free(self);
+        return NULL;
+    }
+    chmod(self->dir, 0755);
+    s_current = self;
+    atexit(s_atexit);
+    char sql[2048];
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", self->dbname);
+    if (s_super_exec(self, "postgres", sql) != 0)
+        goto failed;
+    for (int i = 0; i < H_SERVICES; i++) {
+        // Roles are cluster-wide and made once by tests/run.sh (deploy/init.sql); each test gets
+        // its own database with the five schemas, each owned by its service's role only.
+        snprintf(sql, sizeof sql,
+                 "CREATE SCHEMA %s AUTHORIZATION cara_%s;"
+                 "GRANT CONNECT ON DATABASE %s TO cara_%s;",
+                 s_names[i], s_names[i], self->dbname, s_names[i]);
+        if (s_super_exec(self, self->dbname, sql) != 0)
+            goto failed;
+        snprintf(self->conninfo[i], sizeof self->conninfo[i],
+                 "host=%s port=%s user=cara_%s dbname=%s", host, port, s_names[i], self->dbname);
+        snprintf(self->router[i], sizeof self->router[i], "tcp://127.0.0.1:%d", s_free_port());
+        snprintf(self->pub[i], sizeof self->pub[i], "tcp://127.0.0.1:%d", s_free_port());
+        self->extra[i] = json_object();
+        self->pid[i] = -1;
+    }
+    if (s_super_exec(self, self->dbname, "REVOKE ALL ON SCHEMA public FROM PUBLIC") != 0)
+        goto failed;
+    char keydir[280];
+    snprintf(keydir, sizeof keydir, "%s/keys", self->dir);
+    mkdir(keydir, 0755);
+    snprintf(self->keyring, sizeof self->keyring, "%s/keyring.json", keydir);
+    for (int i = 0; i < H_SERVICES; i++) {
+        char path[400];
+        snprintf(path, sizeof path, "%s/%s.key", keydir, s_names[i]);
+        if (keys_generate(&self->service_keys[i]) != 0 ||
+            keys_save(&self->service_keys[i], path) != 0 ||
+            keyring_file_add(self->keyring, self->service_keys[i].public_key, "service",
+                             s_names[i], s_names[i]) != 0)
+            goto failed;
+    }
+    self->ctx = zmq_ctx_new();
+    return self;
+failed:
+    harness_destroy(&self);
+    return NULL;
+}
+
+static int s_wait_exit(pid_t pid, int timeout_ms, int *status) {
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    while (time_mono_ms() < deadline) {
+        pid_t r = waitpid(pid, status, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno == ECHILD)
+            return 0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+void harness_destroy(harness_t **self_p) {
+    if (!self_p || !*self_p)
+        return;
+    harness_t *self = *self_p;
+    if (s_current == self)
+        s_current = NULL;
+    for (int i = 0; i < H_SERVICES; i++)
+        if (self->pid[i] > 0)
+            harness_stop(self, s_names[i], SIGTERM);
+    for (int i = 0; i < self->n_clients; i++)
+        client_destroy(&self->clients[i].client);
+    for (int i = 0; i <= H_SERVICES; i++)
+        db_destroy(&self->dbs[i]);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    for (int i = 0; i < H_SERVICES; i++)
+        json_decref(self->extra[i]);
+    if (self->dbname[0]) {
+        char sql[200];
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", self->dbname);
+        s_super_exec(self, "postgres", sql);
+    }
+    const char *keep = getenv("CARA_TEST_KEEP");
+    if (self->dir[0] && !(keep && strcmp(keep, "1") == 0))
+        nftw(self->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    else if (self->dir[0])
+        fprintf(stderr, "harness: kept %s\n", self->dir);
+    free(self);
+    *self_p = NULL;
+}
+
+void harness_config(harness_t *self, const char *service, const char *key, const char *json) {
+    int i = s_index(service);
+    json_t *value = json_loads(json, JSON_DECODE_ANY, NULL);
+    if (i < 0 || !value) {
+        fprintf(stderr, "harness_config: bad service or JSON for %s.%s\n", service, key);
+        json_decref(value);
+        return;
+    }
+    // Dotted keys make nested objects.
+    json_t *node = self->extra[i];
+    char path[256];
+    snprintf(path, sizeof path, "%s", key);
+    char *part = path, *dot;
+    while ((dot = strchr(part, '.')) != NULL) {
+        *dot = '\0';
+        json_t *child = json_object_get(node, part);
+        if (!json_is_object(child)) {
+            child = json_object();
+            json_object_set_new(node, part, child);
+        }
+        node = child;
+        part = dot + 1;
+    }
+    json_object_set_new(node, part, value);
+}
+
+static int s_write_config(harness_t *self, int i, char *path, size_t size) {
+    char secret[400];
+    snprintf(secret, sizeof secret, "%s/keys/%s.key", self->dir, s_names[i]);
+    json_t *ups = json_object();
+    for (int u = 0; s_upstreams[i][u]; u++) {
+        int j = s_index(s_upstreams[i][u]);
+        json_object_set_new(ups, s_names[j],
+                            json_pack("{s:s, s:s}", "router", self->router[j], "pub", self->pub[j]));
+    }
+    json_t *doc = json_pack("{s:s, s:{s:s, s:i}, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:{s:i, s:i}, s:s}",
+                            "service", s_names[i], "db", "conninfo", self->conninfo[i],
+                            "connect_wait_ms", 20000, "bind", "router", self->router[i], "pub",
+                            self->pub[i], "keys", "secret_file", secret, "keyring", self->keyring,
+                            "upstreams", ups, "consumer", "poll_ms", 300, "timeout_ms", 2000,
+                            "log_level", "info");
+    if (!doc)
+        return -1;
+    json_object_update_recursive(doc, self->extra[i]);
+    snprintf(path, size, "%s/%s.json", self->dir, s_names[i]);
+    int rc = json_dump_file(doc, path, JSON_INDENT(2));
+    json_decref(doc);
+    return rc;
+}
+
+int harness_start(harness_t *self, const char *service) {
+    int i = s_index(service);
+    if (i < 0 || self->pid[i] > 0)
+        return -1;
+    char config[400], log_path[400], bin[300];
+    if (s_write_config(self, i, config, sizeof config) != 0)
+        return -1;
+    snprintf(log_path, sizeof log_path, "%s/%s.log", self->dir, service);
+    const char *bindir = getenv("CARA_BIN_DIR");
+    snprintf(bin, sizeof bin, "%s/cara-%s", bindir ? bindir : "bin", service);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(bin, bin, "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    self->pid[i] = pid;
+    return harness_wait_healthy(self, service, 30000);
+}
+
+int harness_stop(harness_t *self, const char *service, int sig) {
+    int i = s_index(service);
+    if (i < 0 || self->pid[i] <= 0)
+        return -1;
+    int status = 0;
+    kill(self->pid[i], sig);
+    if (s_wait_exit(self->pid[i], sig == SIGKILL ? 5000 : 10000, &status) != 0) {
+        fprintf(stderr, "harness: %s did not stop on signal %d; killing\n", service, sig);
+        kill(self->pid[i], SIGKILL);
+        s_wait_exit(self->pid[i], 5000, &status);
+    }
+    self->pid[i] = -1;
+    return status;
+}
+
+int harness_pid(harness_t *self, const char *service) {
+    int i = s_index(service);
+    return i < 0 ? -1 : self->pid[i];
+}
+
+int harness_wait_healthy(harness_t *self, const char *service, int timeout_ms) {
+    client_t *client = harness_client(self, service, "operator", "harness");
+    if (!client)
+        return -1;
+    int i = s_index(service);
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    Cara__HealthRequest req = CARA__HEALTH_REQUEST__INIT;
+    while (time_mono_ms() < deadline) {
+        if (self->pid[i] > 0) {
+            int status;
+            if (waitpid(self->pid[i], &status, WNOHANG) == self->pid[i]) {
+                fprintf(stderr, "harness: %s exited during start (status %d); see %s/%s.log\n",
+                        service, status, self->dir, service);
+                self->pid[i] = -1;
+                return -1;
+            }
+        }
+        Cara__Reply *reply = client_call(client, &req.base, NULL, NULL, 1000, 0);
+        int ok = reply && reply->status == CARA__REPLY__STATUS__OK;
+        if (reply)
+            cara__reply__free_unpacked(reply, NULL);
+        if (ok)
+            return 0;
+        usleep(100000);
+    }
+    fprintf(stderr, "harness: %s not healthy after %d ms; see %s/%s.log\n", service, timeout_ms,
+            self->dir, service);
+    return -1;
+}
+
+static h_identity_t *s_identity(harness_t *self, const char *role, const char *org) {
+    for (int i = 0; i < self->n_ids; i++)
+        if (strcmp(self->ids[i].role, role) == 0 && strcmp(self->ids[i].org, org) == 0)
+            return &self->ids[i];
+    if (self->n_ids == H_MAX_IDS)
+        return NULL;
+    h_identity_t *id = &self->ids[self->n_ids];
+    snprintf(id->role, sizeof id->role, "%s", role);
+    snprintf(id->org, sizeof id->org, "%s", org);
+    if (keys_generate(&id->keys) != 0 ||
+        keyring_file_add(self->keyring, id->keys.public_key, role, org, NULL) != 0)
+        return NULL;
+    self->n_ids++;
+    return id;
+}
+
+const keypair_t *harness_identity_keys(harness_t *self, const char *role, const char *org) {
+    h_identity_t *id = s_identity(self, role, org);
+    return id ? &id->keys : NULL;
+}
+
+client_t *harness_client(harness_t *self, const char *service, const char *role, const char *org) {
+    int i = s_index(service);
+    h_identity_t *id = i >= 0 ? s_identity(self, role, org) : NULL;
+    if (!id)
+        return NULL;
+    for (int c = 0; c < self->n_clients; c++)
+        if (self->clients[c].service == i && self->clients[c].id == id)
+            return self->clients[c].client;
+    if (self->n_clients == H_MAX_CLIENTS)
+        return NULL;
+    client_t *client =
+        client_new(self->ctx, self->router[i], &id->keys, self->service_keys[i].public_key);
+    if (!client)
+        return NULL;
+    self->clients[self->n_clients++] = (h_client_t){i, id, client};
+    return client;
+}
+
+Cara__Reply *harness_call(client_t *client, const ProtobufCMessage *msg) {
+    return client_call(client, msg, NULL, NULL, 5000, 2);
+}
+
+Cara__Batch *harness_fetch(client_t *client, const char *stream, uint64_t after, uint32_t max,
+                           int *status) {
+    Cara__Fetch fetch = CARA__FETCH__INIT;
+    fetch.stream = (char *)stream;
+    fetch.after = after;
+    fetch.max = max;
+    Cara__Reply *reply = harness_call(client, &fetch.base);
+    if (status)
+        *status = reply ? (int)reply->status : -1;
+    Cara__Batch *batch = NULL;
+    if (reply && reply->status == CARA__REPLY__STATUS__OK)
+        batch = cara__batch__unpack(NULL, reply->payload.len, reply->payload.data);
+    if (reply)
+        cara__reply__free_unpacked(reply, NULL);
+    return batch;
+}
+
+db_t *harness_db(harness_t *self, const char *schema) {
+    for (int i = 0; i <= H_SERVICES; i++)
+        if (self->dbs[i] && strcmp(self->db_schema[i], schema) == 0)
+            return self->dbs[i];
+    for (int i = 0; i <= H_SERVICES; i++) {
+        if (self->dbs[i])
+            continue;
+        char conninfo[600];
+        snprintf(conninfo, sizeof conninfo, "%s dbname=%s", self->super_conninfo, self->dbname);
+        self->dbs[i] = db_connect(conninfo, schema, 5000);
+        snprintf(self->db_schema[i], sizeof self->db_schema[i], "%s", schema);
+        return self->dbs[i];
+    }
+    return NULL;
+}
+
+char *harness_value(harness_t *self, const char *schema, const char *sql) {
+    db_t *db = harness_db(self, schema);
+    char out[4096];
+    if (!db || db_scalar(db, sql, 0, NULL, out, sizeof out) < 0)
+        return NULL;
+    return strdup(out);
+}
+
+int harness_wait_value(harness_t *self, const char *schema, const char *sql, const char *expected,
+                       int timeout_ms) {
+    int64_t deadline = time_mono_ms() + timeout_ms;
+    char *last = NULL;
+    do {
+        free(last);
+        last = harness_value(self, schema, sql);
+        if (last && strcmp(last, expected) == 0) {
+            free(last);
+            return 0;
+        }
+        usleep(50000);
+    } while (time_mono_ms() < deadline);
+    fprintf(stderr, "harness: waited %d ms for [%s] = %s, last %s\n", timeout_ms, sql, expected,
+            last ? last : "(error)");
+    free(last);
+    return -1;
+}
+
+const char *harness_dir(harness_t *self) { return self->dir; }
+const char *harness_conninfo(harness_t *self, const char *service) {
+    int i = s_index(service);
+    return i < 0 ? NULL : self->conninfo[i];
+}
+const char *harness_superuser_conninfo(harness_t *self) { return self->super_conninfo; }
+const char *harness_endpoint(harness_t *self, const char *service) {
+    int i = s_index(service);
+    return i < 0 ? NULL : self->router[i];
+}
+const char *harness_pub_endpoint(harness_t *self, const char *service) {
+    int i = s_index(service);
+    return i < 0 ? NULL : self->pub[i];
+}
+const char *harness_keyring_path(harness_t *self) { return self->keyring; }
+const char *harness_service_public(harness_t *self, const char *service) {
+    int i = s_index(service);
+    return i < 0 ? NULL : self->service_keys[i].public_key;
+}
+void *harness_ctx(harness_t *self) { return self->ctx; }
