@@ -99,7 +99,7 @@ test: tests-build
 	tests/run.sh $(UNIT_BIN) -- $(INT_BIN)
 
 # Run one test binary (or a few): make check T="build/tests/integration/test_stream"
-check: $(BINS) $(T)
+check: $(BINS) $(TEST_HELPERS) $(T)
 	tests/run.sh $(filter build/tests/unit/%,$(T)) -- $(filter-out build/tests/unit/%,$(T))
 
 run: $(BINS)

@@ -276,6 +276,10 @@ static int s_write_config(harness_t *self, int i, char *path, size_t size) {
 }
 
 int harness_start(harness_t *self, const char *service) {
+    return harness_start_as(self, service, NULL);
+}
+
+int harness_start_as(harness_t *self, const char *service, const char *binary) {
     int i = s_index(service);
     if (i < 0 || self->pid[i] > 0)
         return -1;
@@ -284,7 +288,10 @@ int harness_start(harness_t *self, const char *service) {
         return -1;
     snprintf(log_path, sizeof log_path, "%s/%s.log", self->dir, service);
     const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara-%s", bindir ? bindir : "bin", service);
+    if (binary)
+        snprintf(bin, sizeof bin, "%s", binary);
+    else
+        snprintf(bin, sizeof bin, "%s/cara-%s", bindir ? bindir : "bin", service);
     pid_t pid = fork();
     if (pid < 0)
         return -1;

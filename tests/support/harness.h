@@ -26,6 +26,9 @@ void harness_config(harness_t *self, const char *service, const char *key, const
 // Starts bin/cara-<service> (config generated; upstreams wired to the other services' ports)
 // and waits until it answers Health. Logs go to <dir>/<service>.log. Returns 0 or -1.
 int harness_start(harness_t *self, const char *service);
+// As harness_start, but runs another binary in the service's slot (its schema, role, ports,
+// keys and config): test producers and consumers built on the service runtime.
+int harness_start_as(harness_t *self, const char *service, const char *binary);
 // Sends sig; for SIGTERM waits up to 10 s for exit. Returns the exit status or -1.
 int harness_stop(harness_t *self, const char *service, int sig);
 // Waits until the service answers Health (after a restart, say). Returns 0 or -1.

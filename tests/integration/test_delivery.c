@@ -1,0 +1,139 @@
+// The delivery guarantee end to end over real sockets and a real PostgreSQL: a producer ->
+// consumer chain of 20,000 events while the consumer is SIGKILLed and restarted at random at
+// least 5 times gives every effect exactly once; a consumer offline during 1,000 events catches
+// up exactly; a poison event goes to dead_letter and the cursor moves on.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cara/stream.h"
+#include "cara/timeutil.h"
+#include "harness.h"
+
+#define PRODUCER "build/tests/integration/helper_chain_producer"
+#define CONSUMER "build/tests/integration/helper_chain_consumer"
+
+static void s_assert_exactly_once(harness_t *h, long total) {
+    char expect[64];
+    snprintf(expect, sizeof expect, "%ld", total);
+    assert_int_equal(harness_wait_value(h, "triage", "SELECT count(*) FROM chain_effect", expect,
+                                        120000),
+                     0);
+    char *distinct = harness_value(h, "triage", "SELECT count(DISTINCT n) FROM chain_effect");
+    char *range = harness_value(h, "triage", "SELECT min(n) || '-' || max(n) FROM chain_effect");
+    char *dups = harness_value(h, "triage",
+                               "SELECT count(*) FROM (SELECT n FROM chain_effect GROUP BY n"
+                               " HAVING count(*) > 1) d");
+    snprintf(expect, sizeof expect, "1-%ld", total);
+    printf("# effects: %ld, distinct: %s, range: %s, duplicates: %s\n", total, distinct, range,
+           dups);
+    assert_int_equal(atol(distinct), total);
+    assert_string_equal(range, expect);
+    assert_string_equal(dups, "0");
+    free(distinct);
+    free(range);
+    free(dups);
+}
+
+static void test_exactly_once_through_consumer_kills(void **state) {
+    (void)state;
+    harness_t *h = harness_new("delivery_kill");
+    assert_non_null(h);
+    harness_config(h, "intake", "chain", "{\"total\": 20000, \"per_tx\": 40, \"per_tick\": 1500}");
+    harness_config(h, "triage", "consumer", "{\"batch\": 300, \"poll_ms\": 200}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    srand((unsigned)getpid());
+    int kills = 0;
+    // Kill while events are still flowing: at least 5 times, then until the producer is done.
+    for (;;) {
+        usleep((useconds_t)(200000 + rand() % 900000));
+        assert_int_equal(harness_stop(h, "triage", SIGKILL) != -1, 1);
+        kills++;
+        assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+        char *produced = harness_value(h, "intake", "SELECT produced FROM chain_progress");
+        int done = produced && atol(produced) >= 20000;
+        free(produced);
+        if (kills >= 5 && done)
+            break;
+    }
+    printf("# consumer SIGKILLed and restarted %d times\n", kills);
+    assert_true(kills >= 5);
+    s_assert_exactly_once(h, 20000);
+    // The cursor sits at the head and nothing went to dead letters.
+    char *dl = harness_value(h, "triage", "SELECT count(*) FROM dead_letter");
+    assert_string_equal(dl, "0");
+    free(dl);
+    harness_destroy(&h);
+}
+
+static void test_offline_consumer_catches_up_exactly(void **state) {
+    (void)state;
+    harness_t *h = harness_new("delivery_offline");
+    assert_non_null(h);
+    harness_config(h, "intake", "chain", "{\"total\": 1000, \"per_tx\": 7, \"per_tick\": 1000}");
+    // Consumer first, so it has a cursor; then it goes away while the producer makes 1,000.
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    assert_int_equal(harness_stop(h, "triage", SIGTERM), 0);
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "1000",
+                                        60000),
+                     0);
+    char *effects = harness_value(h, "triage", "SELECT count(*) FROM chain_effect");
+    assert_string_equal(effects, "0");
+    free(effects);
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    s_assert_exactly_once(h, 1000);
+    // Seqs arrive in order: every effect's seq is greater than the one applied before it.
+    char *disorder = harness_value(h, "triage",
+                                   "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY"
+                                   " applied_at, seq) AS prev FROM chain_effect) x WHERE seq < prev");
+    assert_string_equal(disorder, "0");
+    free(disorder);
+    harness_destroy(&h);
+}
+
+static void test_poison_event_goes_to_dead_letter(void **state) {
+    (void)state;
+    harness_t *h = harness_new("delivery_poison");
+    assert_non_null(h);
+    harness_config(h, "intake", "chain", "{\"total\": 10, \"per_tx\": 10, \"per_tick\": 10}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "10",
+                                        30000),
+                     0);
+    // One event of a type the consumer cannot apply, then ten more good ones.
+    db_t *db = harness_db(h, "intake");
+    assert_int_equal(db_begin(db), 0);
+    Cara__Head bad = CARA__HEAD__INIT;
+    bad.stream = "not-a-chain-event";
+    assert_true(outbox_append(db, &bad.base, "poison", NULL, NULL, NULL) > 0);
+    assert_int_equal(db_commit(db), 0);
+    assert_int_equal(db_exec(db, "UPDATE chain_progress SET produced = 10", 0, NULL), 0);
+    harness_stop(h, "intake", SIGTERM);
+    harness_config(h, "intake", "chain", "{\"total\": 20, \"per_tx\": 10, \"per_tick\": 10}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    s_assert_exactly_once(h, 20);
+    char *dl = harness_value(h, "triage",
+                             "SELECT count(*) || ':' || min(type) || ':' || min(reason)"
+                             " FROM dead_letter");
+    assert_string_equal(dl, "1:cara.Head:not a numbered chain event");
+    free(dl);
+    harness_destroy(&h);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_poison_event_goes_to_dead_letter),
+        cmocka_unit_test(test_offline_consumer_catches_up_exactly),
+        cmocka_unit_test(test_exactly_once_through_consumer_kills),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,238 @@
+// The outbox never lets a reader skip a row that commits late: sequence numbers become visible
+// in order. First the two-transaction case step by step, then many concurrent writers against
+// a reader that fetches "after my cursor" the whole time.
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cara/migrate.h"
+#include "cara/stream.h"
+#include "harness.h"
+
+static harness_t *h;
+static char s_conninfo[700];
+
+static db_t *s_connect(void) {
+    db_t *db = db_connect(s_conninfo, "streamtest", 5000);
+    assert_non_null(db);
+    return db;
+}
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("stream");
+    if (!h)
+        return -1;
+    db_t *db = harness_db(h, "streamtest");
+    if (!db || db_exec(db, "CREATE SCHEMA streamtest", 0, NULL) != 0 ||
+        migrate_run(db, "core", core_migrations) < 0)
+        return -1;
+    char dbname[128];
+    db_scalar(db, "SELECT current_database()", 0, NULL, dbname, sizeof dbname);
+    snprintf(s_conninfo, sizeof s_conninfo, "%s dbname=%s", harness_superuser_conninfo(h), dbname);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+static int64_t s_append(db_t *db, uint64_t n) {
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    msg.after = n;
+    return outbox_append(db, &msg.base, NULL, NULL, NULL, NULL);
+}
+
+static void test_late_commit_is_not_skipped(void **state) {
+    (void)state;
+    db_t *a = s_connect(), *b = s_connect(), *reader = s_connect();
+    db_exec(reader, "TRUNCATE outbox", 0, NULL);
+    int64_t base = stream_head(reader);
+    // A draws a seq and stays open.
+    assert_int_equal(db_begin(a), 0);
+    int64_t seq_a = s_append(a, 1);
+    assert_true(seq_a > 0);
+    // B starts an append concurrently (async: it must wait for A, not overtake it).
+    assert_int_equal(db_begin(b), 0);
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    uint8_t *data;
+    size_t len;
+    char id[UUID_STR_LEN];
+    uuid_new(id);
+    assert_int_equal(envelope_pack(&msg.base, id, NULL, &data, &len, NULL), 0);
+    const char *values[] = {id, "cara.Fetch", (const char *)data};
+    int lengths[] = {0, 0, (int)len}, formats[] = {0, 0, 1};
+    assert_int_equal(PQsendQueryParams(db_conn(b),
+                                       "INSERT INTO outbox (event_id, type, payload)"
+                                       " VALUES ($1, $2, $3) RETURNING seq",
+                                       3, NULL, values, lengths, formats, 0),
+                     1);
+    free(data);
+    usleep(200000);
+    PQconsumeInput(db_conn(b));
+    assert_int_equal(PQisBusy(db_conn(b)), 1);  // B is waiting behind A
+    Cara__Batch batch = CARA__BATCH__INIT;
+    assert_int_equal(stream_fetch(reader, (uint64_t)base, 100, NULL, &batch), 0);
+    assert_int_equal(batch.n_events, 0);  // nothing visible, and the cursor may not move
+    assert_int_equal(batch.last, (uint64_t)base);
+    stream_batch_clear(&batch);
+    // A commits; B now draws the next seq but has not committed.
+    assert_int_equal(db_commit(a), 0);
+    PGresult *r;
+    int64_t seq_b = -1;
+    while ((r = PQgetResult(db_conn(b))) != NULL) {
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            seq_b = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+        PQclear(r);
+    }
+    assert_true(seq_b > seq_a);
+    assert_int_equal(stream_fetch(reader, (uint64_t)base, 100, NULL, &batch), 0);
+    assert_int_equal(batch.n_events, 1);
+    assert_int_equal(batch.events[0]->seq, (uint64_t)seq_a);
+    uint64_t cursor = batch.last;
+    assert_int_equal(cursor, (uint64_t)seq_a);
+    stream_batch_clear(&batch);
+    // B commits late; the reader still gets it after its cursor.
+    assert_int_equal(db_commit(b), 0);
+    assert_int_equal(stream_fetch(reader, cursor, 100, NULL, &batch), 0);
+    assert_int_equal(batch.n_events, 1);
+    assert_int_equal(batch.events[0]->seq, (uint64_t)seq_b);
+    stream_batch_clear(&batch);
+    db_destroy(&a);
+    db_destroy(&b);
+    db_destroy(&reader);
+}
+
+#define WRITERS 8
+#define TX_PER_WRITER 150
+
+static void *s_writer(void *arg) {
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    db_t *db = db_connect(s_conninfo, "streamtest", 5000);
+    for (int i = 0; db && i < TX_PER_WRITER; i++) {
+        if (db_begin(db) != 0)
+            break;
+        int n = 1 + (int)(rand_r(&seed) % 4);
+        for (int k = 0; k < n; k++)
+            s_append(db, (uint64_t)k);
+        usleep((useconds_t)(rand_r(&seed) % 3000));  // hold the transaction open a while
+        if (rand_r(&seed) % 10 == 0)
+            db_rollback(db);  // some never commit: their seqs are gaps, not holes
+        else
+            db_commit(db);
+    }
+    db_destroy(&db);
+    return NULL;
+}
+
+typedef struct {
+    volatile int stop;
+    uint64_t *seen;
+    size_t n_seen, cap;
+    int out_of_order;
+} reader_t;
+
+static void *s_reader(void *arg) {
+    reader_t *rd = arg;
+    db_t *db = db_connect(s_conninfo, "streamtest", 5000);
+    uint64_t cursor = 0;
+    int idle_after_stop = 0;
+    while (db && idle_after_stop < 3) {
+        Cara__Batch batch = CARA__BATCH__INIT;
+        if (stream_fetch(db, cursor, 37, NULL, &batch) != 0)
+            break;
+        for (size_t i = 0; i < batch.n_events; i++) {
+            uint64_t seq = batch.events[i]->seq;
+            if (seq <= cursor || (rd->n_seen && seq <= rd->seen[rd->n_seen - 1]))
+                rd->out_of_order++;
+            if (rd->n_seen == rd->cap) {
+                rd->cap = rd->cap ? rd->cap * 2 : 1024;
+                rd->seen = realloc(rd->seen, rd->cap * sizeof *rd->seen);
+            }
+            rd->seen[rd->n_seen++] = seq;
+        }
+        cursor = batch.last;
+        int empty = batch.n_events == 0;
+        stream_batch_clear(&batch);
+        if (rd->stop && empty)
+            idle_after_stop++;
+        if (empty)
+            usleep(1000);
+    }
+    db_destroy(&db);
+    return NULL;
+}
+
+static void test_concurrent_writers_never_skip(void **state) {
+    (void)state;
+    db_t *admin = s_connect();
+    assert_int_equal(db_exec(admin, "TRUNCATE outbox", 0, NULL), 0);
+    reader_t rd = {0};
+    pthread_t reader, writers[WRITERS];
+    pthread_create(&reader, NULL, s_reader, &rd);
+    for (uintptr_t i = 0; i < WRITERS; i++)
+        pthread_create(&writers[i], NULL, s_writer, (void *)(i + 1));
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(writers[i], NULL);
+    rd.stop = 1;
+    pthread_join(reader, NULL);
+    PGresult *r = db_query(admin, "SELECT seq FROM outbox ORDER BY seq", 0, NULL);
+    assert_non_null(r);
+    size_t rows = (size_t)PQntuples(r);
+    printf("# %d writers, %zu committed events, reader saw %zu, out of order %d\n", WRITERS, rows,
+           rd.n_seen, rd.out_of_order);
+    assert_true(rows > WRITERS * TX_PER_WRITER / 2);
+    assert_int_equal(rd.out_of_order, 0);
+    assert_int_equal(rd.n_seen, rows);
+    for (size_t i = 0; i < rows; i++)
+        assert_int_equal(rd.seen[i], strtoull(PQgetvalue(r, (int)i, 0), NULL, 10));
+    PQclear(r);
+    free(rd.seen);
+    db_destroy(&admin);
+}
+
+static void test_scope_filter_and_last(void **state) {
+    (void)state;
+    db_t *db = s_connect();
+    assert_int_equal(db_exec(db, "TRUNCATE outbox", 0, NULL), 0);
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    assert_int_equal(db_begin(db), 0);
+    int64_t first = 0, last = 0;
+    for (int i = 0; i < 10; i++) {
+        last = outbox_append(db, &msg.base, NULL, i % 2 ? "force-a" : "force-b", NULL, NULL);
+        if (!first)
+            first = last;
+    }
+    assert_int_equal(db_commit(db), 0);
+    Cara__Batch batch = CARA__BATCH__INIT;
+    assert_int_equal(stream_fetch(db, 0, 100, "force-a", &batch), 0);
+    assert_int_equal(batch.n_events, 5);
+    assert_int_equal(batch.last, (uint64_t)last);  // passed over the other force's rows too
+    stream_batch_clear(&batch);
+    assert_int_equal(stream_fetch(db, 0, 2, "force-a", &batch), 0);
+    assert_int_equal(batch.n_events, 2);
+    assert_int_equal(batch.last, batch.events[1]->seq);  // a full batch: resume after its end
+    stream_batch_clear(&batch);
+    db_destroy(&db);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_late_commit_is_not_skipped),
+        cmocka_unit_test(test_concurrent_writers_never_skip),
+        cmocka_unit_test(test_scope_filter_and_last),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
