@@ -25,7 +25,8 @@ static const cli_command_t s_commands[] = {
     //     booking, attendance, contact, victim, cases, contract, invoice, training, national) ---
     {"referral", cmd_referral,
      "referral submit FILE.json [--json] | show ID | amend ID FILE.json --reason R\n"
-     "       referral withdraw ID --reason-code caution_rescinded|error|other --reason R"},
+     "       referral withdraw ID --reason-code caution_rescinded|error|other --reason R\n"
+     "       referral rejected [--after ID] [--limit N]"},
     {"outcomes", cmd_outcomes, "outcomes [--after N] [--max M]"},
 
     // --- end of the service areas ---

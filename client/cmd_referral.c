@@ -3,6 +3,7 @@
 //   cara referral show ID
 //   cara referral amend ID FILE.json --reason R
 //   cara referral withdraw ID --reason-code C --reason R
+//   cara referral rejected [--after ID] [--limit N]
 //   cara outcomes [--after N] [--max M]
 // FILE may be "-" for standard input. Output is JSON; exit 0 on success, 2 on a validation error
 // (the errors printed as JSON, whether found by intake or in the JSON file itself), 1 otherwise.
@@ -148,7 +149,25 @@ static int s_withdraw(cli_t *cli, int argc, char **argv) {
     return s_call(cli, &cmd.base, &cara__referral_withdrawn__descriptor);
 }
 
-// cara referral submit|show|amend|withdraw ...
+static int s_rejected(cli_t *cli, int argc, char **argv) {
+    Cara__ListRejectedSubmissions cmd = CARA__LIST_REJECTED_SUBMISSIONS__INIT;
+    char *end = NULL;
+    const char *after = cli_opt(argc, argv, "--after", "0");
+    const char *limit = cli_opt(argc, argv, "--limit", "50");
+    cmd.after_id = strtoll(after, &end, 10);
+    if (*end || cmd.after_id < 0) {
+        fprintf(stderr, "usage: cara referral rejected [--after ID] [--limit N]\n");
+        return CLI_FAIL;
+    }
+    cmd.limit = (uint32_t)strtoul(limit, &end, 10);
+    if (*end) {
+        fprintf(stderr, "usage: cara referral rejected [--after ID] [--limit N]\n");
+        return CLI_FAIL;
+    }
+    return s_call(cli, &cmd.base, &cara__rejected_submission_list__descriptor);
+}
+
+// cara referral submit|show|amend|withdraw|rejected ...
 int cmd_referral(cli_t *cli, int argc, char **argv) {
     const char *sub = argc > 1 ? argv[1] : "";
     if (strcmp(sub, "submit") == 0)
@@ -159,7 +178,9 @@ int cmd_referral(cli_t *cli, int argc, char **argv) {
         return s_amend(cli, argc, argv);
     if (strcmp(sub, "withdraw") == 0)
         return s_withdraw(cli, argc, argv);
-    fprintf(stderr, "usage: cara referral submit|show|amend|withdraw ...\n");
+    if (strcmp(sub, "rejected") == 0)
+        return s_rejected(cli, argc, argv);
+    fprintf(stderr, "usage: cara referral submit|show|amend|withdraw|rejected ...\n");
     return CLI_FAIL;
 }
 

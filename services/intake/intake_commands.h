@@ -18,6 +18,10 @@ int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__En
 // cara.ShowReferral: police of that force (or an operator). Replies ReferralView.
 int intake_show_handle(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                        reply_t *reply);
+// cara.ListRejectedSubmissions: the calling force's refused submissions with their errors.
+// Replies RejectedSubmissionList.
+int intake_rejected_handle(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                           reply_t *reply);
 
 // The validation rules for a force now: its deadline period from config
 // "forces.<force>.deadline_weeks" (default 16 weeks).

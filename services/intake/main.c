@@ -17,6 +17,7 @@ static const service_handler_t s_handlers[] = {
     {"cara.AmendReferral", intake_amend_handle},
     {"cara.WithdrawReferral", intake_withdraw_handle},
     {"cara.ShowReferral", intake_show_handle},
+    {"cara.ListRejectedSubmissions", intake_rejected_handle},
     {NULL, NULL},
 };
 

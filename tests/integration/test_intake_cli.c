@@ -195,6 +195,10 @@ static void test_invalid_documents_exit_2_with_errors(void **state) {
     json_t *err = json_array_get(json_object_get(doc, "errors"), 0);
     assert_string_equal(json_string_value(json_object_get(err, "field")), "risk.dash_level");
     json_decref(doc);
+    // The force can review what was refused, with the errors.
+    assert_int_equal(s_cara(s_config, "referral", "rejected", NULL), 0);
+    assert_non_null(strstr(s_out, "bad-dash.json"));
+    assert_non_null(strstr(s_out, "risk.dash_level"));
     // An unknown field: refused before sending, with the field named.
     const char *typo = s_sample_with("typo.json", "offender", "nmae", "X");
     assert_int_equal(s_cara(s_config, "referral", "submit", typo, NULL), 2);

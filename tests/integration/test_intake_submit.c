@@ -203,6 +203,32 @@ static void test_all_errors_at_once_and_rejection_kept(void **state) {
     s_assert_value("SELECT errors->0->>'field' FROM rejected_submission"
                    " WHERE caution_reference = 'T-ALL'",
                    "officer");
+    // The force reviews its rejections (with their errors); another force never sees them.
+    Cara__ListRejectedSubmissions list = CARA__LIST_REJECTED_SUBMISSIONS__INIT;
+    reply = harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &list.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__RejectedSubmissionList *items =
+        cara__rejected_submission_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    assert_non_null(items);
+    int found = 0;
+    for (size_t i = 0; i < items->n_items; i++) {
+        if (strcmp(items->items[i]->caution_reference, "T-ALL") != 0)
+            continue;
+        found = 1;
+        assert_int_equal(items->items[i]->n_errors, 5);
+        assert_string_equal(items->items[i]->errors[0]->field, "officer");
+    }
+    assert_true(found);
+    cara__rejected_submission_list__free_unpacked(items, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    reply = harness_call(harness_client(h, "intake", "police", "gwent"), &list.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    items = cara__rejected_submission_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    assert_non_null(items);
+    for (size_t i = 0; i < items->n_items; i++)
+        assert_string_not_equal(items->items[i]->caution_reference, "T-ALL");
+    cara__rejected_submission_list__free_unpacked(items, NULL);
+    cara__reply__free_unpacked(reply, NULL);
     cara__referral__free_unpacked(r, NULL);
 }
 
