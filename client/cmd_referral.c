@@ -32,8 +32,8 @@ static int s_print_invalid(const char *field, const char *reason) {
 // printed (and *rc set to the exit code).
 static Cara__Referral *s_load_referral(const char *path, int *rc) {
     json_error_t jerr;
-    json_t *doc = strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &jerr)
-                                         : json_load_file(path, 0, &jerr);
+    json_t *doc =
+        strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &jerr) : json_load_file(path, 0, &jerr);
     if (!doc) {
         if (jerr.line < 0 && strcmp(path, "-") != 0) {
             fprintf(stderr, "cara: cannot read %s: %s\n", path, jerr.text);
@@ -41,8 +41,8 @@ static Cara__Referral *s_load_referral(const char *path, int *rc) {
             return NULL;
         }
         char reason[300];
-        snprintf(reason, sizeof reason, "not JSON (line %d, column %d): %s", jerr.line,
-                 jerr.column, jerr.text);
+        snprintf(reason, sizeof reason, "not JSON (line %d, column %d): %s", jerr.line, jerr.column,
+                 jerr.text);
         *rc = s_print_invalid("(document)", reason);
         return NULL;
     }

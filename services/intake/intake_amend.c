@@ -77,8 +77,7 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
         if (found < 0)
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
         else if (found == 0)
-            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s",
-                         cmd->referral_id);
+            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s", cmd->referral_id);
         else
             reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
                          "referral %s belongs to another force", cmd->referral_id);
@@ -135,7 +134,8 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
 cleanup:
     // A failure that set no status of its own is a storage failure: the client may retry.
     if (rc != 0 && reply->msg.status == CARA__REPLY__STATUS__OK)
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not store the amendment; retry");
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "could not store the amendment; retry");
     intake_diff_clear(&diff);
     if (before)
         cara__referral__free_unpacked(before, NULL);

@@ -86,8 +86,10 @@ static int s_walk(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *a
         char path[160];
         snprintf(path, sizeof path, "%s%s", base, f->name);
         if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED) {
-            const ProtobufCMessage *sa = a ? *(ProtobufCMessage *const *)((const char *)a + f->offset) : NULL;
-            const ProtobufCMessage *sb = b ? *(ProtobufCMessage *const *)((const char *)b + f->offset) : NULL;
+            const ProtobufCMessage *sa =
+                a ? *(ProtobufCMessage *const *)((const char *)a + f->offset) : NULL;
+            const ProtobufCMessage *sb =
+                b ? *(ProtobufCMessage *const *)((const char *)b + f->offset) : NULL;
             char sub[170];
             snprintf(sub, sizeof sub, "%s.", path);
             if (s_walk(f->descriptor, sa, sb, sub, out) != 0)

@@ -6,7 +6,7 @@
 #include "intake.pb-c.h"
 
 typedef struct {
-    Cara__FieldChange **items;  // each malloc'd with its strings
+    Cara__FieldChange **items; // each malloc'd with its strings
     size_t n;
     size_t cap;
 } intake_diff_t;

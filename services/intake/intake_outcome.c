@@ -18,9 +18,9 @@ int intake_outcome_rank(const char *status) {
     static const struct {
         const char *status;
         int rank;
-    } ranks[] = {{"received", 0},        {"returned", 1},        {"triaged", 1},
-                 {"booked", 2},          {"attended_part_a", 3}, {"attended_part_b", 4},
-                 {"completed", 5},       {"non_compliant", 5},   {"withdrawn", 6},
+    } ranks[] = {{"received", 0},  {"returned", 1},        {"triaged", 1},
+                 {"booked", 2},    {"attended_part_a", 3}, {"attended_part_b", 4},
+                 {"completed", 5}, {"non_compliant", 5},   {"withdrawn", 6},
                  {NULL, 0}};
     for (size_t i = 0; ranks[i].status; i++)
         if (strcmp(ranks[i].status, status) == 0)
@@ -36,7 +36,7 @@ static int s_allowed(const char *cur, const char *next, int allow_back) {
     if (rn > rc)
         return 1;
     if (strcmp(cur, next) == 0)
-        return strcmp(next, "booked") == 0;  // a rebooking with new dates
+        return strcmp(next, "booked") == 0; // a rebooking with new dates
     // Triage may return a referral, and accept it after an amendment, or the other way round.
     return rn == 1 && rc == 1;
 }
@@ -56,12 +56,14 @@ static int s_audit(db_t *db, const char *actor, const char *referral_id, json_t 
 
 PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *o) {
     const char *values[] = {referral_id};
-    PGresult *res = db_query(db,
-                             "SELECT referral_id, force, caution_reference, status, reason,"
-                             " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''),"
-                             " town, " S_ISO("updated_at") ", " S_ISO("received_at") ","
-                             " compliance_deadline::text FROM outcome WHERE referral_id = $1::uuid",
-                             1, values);
+    PGresult *res = db_query(
+        db,
+        "SELECT referral_id, force, caution_reference, status, reason,"
+        " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''),"
+        " town, " S_ISO("updated_at") ", " S_ISO(
+            "received_at") ","
+                           " compliance_deadline::text FROM outcome WHERE referral_id = $1::uuid",
+        1, values);
     if (!res)
         return NULL;
     if (PQntuples(res) != 1) {
@@ -69,10 +71,9 @@ PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *
         return NULL;
     }
     cara__outcome__init(o);
-    char **fields[] = {&o->referral_id, &o->force,       &o->caution_reference,
-                       &o->status,      &o->reason,      &o->part_a_date,
-                       &o->part_b_date, &o->town,        &o->updated_at,
-                       &o->received_at, &o->compliance_deadline};
+    char **fields[] = {&o->referral_id, &o->force,       &o->caution_reference,  &o->status,
+                       &o->reason,      &o->part_a_date, &o->part_b_date,        &o->town,
+                       &o->updated_at,  &o->received_at, &o->compliance_deadline};
     for (int i = 0; i < 11; i++)
         *fields[i] = PQgetvalue(res, 0, i);
     return res;
@@ -172,8 +173,8 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
     int rc;
     intake_outcome_change_t ch = {0};
     if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
-        Cara__ReferralTriaged *m = (Cara__ReferralTriaged *)envelope_payload(
-            env, &cara__referral_triaged__descriptor);
+        Cara__ReferralTriaged *m =
+            (Cara__ReferralTriaged *)envelope_payload(env, &cara__referral_triaged__descriptor);
         if (!m)
             return s_undecodable(env, reason, reason_size);
         ch.status = "triaged";
@@ -182,8 +183,8 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
                                    sizeof why);
         cara__referral_triaged__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
-        Cara__ReferralReturned *m = (Cara__ReferralReturned *)envelope_payload(
-            env, &cara__referral_returned__descriptor);
+        Cara__ReferralReturned *m =
+            (Cara__ReferralReturned *)envelope_payload(env, &cara__referral_returned__descriptor);
         if (!m)
             return s_undecodable(env, reason, reason_size);
         char text[1024] = "";
@@ -211,7 +212,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
                                    sizeof why);
         cara__triage_case_withdrawn__free_unpacked(m, NULL);
     } else {
-        return APPLY_OK;  // not an outcome the police see
+        return APPLY_OK; // not an outcome the police see
     }
     return s_result(rc, why, reason, reason_size);
 }
@@ -239,9 +240,12 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
         if (!m)
             return s_undecodable(env, reason, reason_size);
         // The police learn the dates and the town only: never the venue.
-        ch = (intake_outcome_change_t){.status = "booked", .reason = "", .set_booking = 1,
+        ch = (intake_outcome_change_t){.status = "booked",
+                                       .reason = "",
+                                       .set_booking = 1,
                                        .part_a_date = m->part_a_date,
-                                       .part_b_date = m->part_b_date, .town = m->town};
+                                       .part_b_date = m->part_b_date,
+                                       .town = m->town};
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
         cara__seat_booked__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.AttendanceRecorded") == 0) {
@@ -276,8 +280,8 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
         cara__case_completed__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.CaseNonCompliant") == 0) {
-        Cara__CaseNonCompliant *m = (Cara__CaseNonCompliant *)envelope_payload(
-            env, &cara__case_non_compliant__descriptor);
+        Cara__CaseNonCompliant *m =
+            (Cara__CaseNonCompliant *)envelope_payload(env, &cara__case_non_compliant__descriptor);
         if (!m)
             return s_undecodable(env, reason, reason_size);
         ch.status = "non_compliant";
@@ -285,8 +289,8 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
         cara__case_non_compliant__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.BookingCancelled") == 0) {
-        Cara__BookingCancelled *m = (Cara__BookingCancelled *)envelope_payload(
-            env, &cara__booking_cancelled__descriptor);
+        Cara__BookingCancelled *m =
+            (Cara__BookingCancelled *)envelope_payload(env, &cara__booking_cancelled__descriptor);
         if (!m)
             return s_undecodable(env, reason, reason_size);
         // A withdrawal reaches the police as its own status; anything else means awaiting a
@@ -301,15 +305,15 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
                 rc = -2;
             } else if (strcmp(cur, "booked") == 0 || strcmp(cur, "attended_part_a") == 0) {
                 snprintf(text, sizeof text, "booking cancelled: %.200s", m->reason);
-                ch = (intake_outcome_change_t){.status = "triaged", .reason = text,
-                                               .set_booking = 1, .allow_back = 1};
+                ch = (intake_outcome_change_t){
+                    .status = "triaged", .reason = text, .set_booking = 1, .allow_back = 1};
                 rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why,
                                            sizeof why);
             }
         }
         cara__booking_cancelled__free_unpacked(m, NULL);
     } else {
-        return APPLY_OK;  // not an outcome the police see
+        return APPLY_OK; // not an outcome the police see
     }
     return s_result(rc, why, reason, reason_size);
 }

@@ -10,12 +10,12 @@
 #include "intake.pb-c.h"
 
 typedef struct {
-    const char *status;               // new status, NULL = unchanged
-    const char *reason;               // NULL = unchanged
-    const char *compliance_deadline;  // NULL = unchanged
-    int set_booking;                  // replace part_a_date, part_b_date and town
-    const char *part_a_date, *part_b_date, *town;  // "" clears
-    int allow_back;                   // may move the status back (a cancelled booking)
+    const char *status;                           // new status, NULL = unchanged
+    const char *reason;                           // NULL = unchanged
+    const char *compliance_deadline;              // NULL = unchanged
+    int set_booking;                              // replace part_a_date, part_b_date and town
+    const char *part_a_date, *part_b_date, *town; // "" clears
+    int allow_back;                               // may move the status back (a cancelled booking)
 } intake_outcome_change_t;
 
 // The order of statuses: an event never moves a referral back unless allow_back is set, so a

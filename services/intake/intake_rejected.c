@@ -72,7 +72,9 @@ int intake_rejected_handle(service_t *svc, const identity_t *who, const Cara__En
     char after[24], limit[16];
     snprintf(after, sizeof after, "%lld", (long long)(cmd->after_id > 0 ? cmd->after_id : 0));
     snprintf(limit, sizeof limit, "%u",
-             cmd->limit == 0 ? S_DEFAULT_LIMIT : cmd->limit > S_MAX_LIMIT ? S_MAX_LIMIT : cmd->limit);
+             cmd->limit == 0            ? S_DEFAULT_LIMIT
+             : cmd->limit > S_MAX_LIMIT ? S_MAX_LIMIT
+                                        : cmd->limit);
     const char *values[] = {who->org, after, limit};
     // Only the submitting force's own rejections.
     PGresult *res = db_query(service_db(svc),

@@ -14,10 +14,12 @@
 typedef struct {
     const char *v[27];
     char caution_date[16];
-    char *orders;  // JSON array text, malloc'd
+    char *orders; // JSON array text, malloc'd
 } s_row_t;
 
-static const char *s_bool(protobuf_c_boolean b) { return b ? "true" : "false"; }
+static const char *s_bool(protobuf_c_boolean b) {
+    return b ? "true" : "false";
+}
 
 static int s_row(const Cara__Referral *r, s_row_t *row) {
     memset(row, 0, sizeof *row);
@@ -153,18 +155,20 @@ cleanup:
 }
 
 // One referral with its victim row; columns as read by intake_store_load.
-#define S_SELECT                                                                              \
-    "SELECT r.force, r.caution_reference, r.officer, r.caution_given_at, r.offence_category,"  \
-    " r.condition_text, r.compliance_deadline::text, r.offender_name, r.offender_dob::text,"   \
-    " r.offender_sex, r.offender_address, r.offender_phone, r.offender_email,"                 \
-    " r.offender_language, r.interpreter_needed, r.access_needs, r.learning_disability,"       \
-    " r.ethnicity, r.relationship, r.dash_level, r.previous_da, r.protective_orders::text,"    \
-    " r.children_in_household, r.safeguarding_notes, v.name, v.phone, v.email, v.address,"     \
-    " v.consents_to_contact, v.safe_contact_times, v.preferred_language, r.state, "            \
-    S_ISO("r.received_at") " FROM referral r JOIN victim v USING (referral_id)"                \
-    " WHERE r.referral_id = $1::uuid"
+#define S_SELECT                                                                                   \
+    "SELECT r.force, r.caution_reference, r.officer, r.caution_given_at, r.offence_category,"      \
+    " r.condition_text, r.compliance_deadline::text, r.offender_name, r.offender_dob::text,"       \
+    " r.offender_sex, r.offender_address, r.offender_phone, r.offender_email,"                     \
+    " r.offender_language, r.interpreter_needed, r.access_needs, r.learning_disability,"           \
+    " r.ethnicity, r.relationship, r.dash_level, r.previous_da, r.protective_orders::text,"        \
+    " r.children_in_household, r.safeguarding_notes, v.name, v.phone, v.email, v.address,"         \
+    " v.consents_to_contact, v.safe_contact_times, v.preferred_language, r.state, " S_ISO(         \
+        "r.received_at") " FROM referral r JOIN victim v USING (referral_id)"                      \
+                         " WHERE r.referral_id = $1::uuid"
 
-static char *s_dup(PGresult *res, int col) { return strdup(PQgetvalue(res, 0, col)); }
+static char *s_dup(PGresult *res, int col) {
+    return strdup(PQgetvalue(res, 0, col));
+}
 static protobuf_c_boolean s_is_true(PGresult *res, int col) {
     return PQgetvalue(res, 0, col)[0] == 't';
 }
@@ -173,10 +177,7 @@ int intake_store_load(db_t *db, const char *id, int lock, Cara__Referral **out,
                       intake_meta_t *meta) {
     *out = NULL;
     const char *values[] = {id};
-    PGresult *res = db_query(
-        db,
-        lock ? S_SELECT " FOR UPDATE OF r, v" : S_SELECT,
-        1, values);
+    PGresult *res = db_query(db, lock ? S_SELECT " FOR UPDATE OF r, v" : S_SELECT, 1, values);
     if (!res)
         return -1;
     if (PQntuples(res) != 1) {
@@ -255,13 +256,33 @@ int intake_store_load(db_t *db, const char *id, int lock, Cara__Referral **out,
         snprintf(meta->received_at, sizeof meta->received_at, "%s", PQgetvalue(res, 0, 32));
     }
     // Every string must have been copied (strdup can fail).
-    const char *check[] = {r->force, r->caution_reference, r->officer, c->given_at,
-                           c->offence_category, c->condition_text, c->compliance_deadline,
-                           o->name, o->date_of_birth, o->sex, o->address, o->phone, o->email,
-                           o->preferred_language, o->access_needs, o->ethnicity,
-                           r->relationship, k->dash_level, k->previous_da,
-                           k->children_in_household, k->safeguarding_notes, v->name, v->phone,
-                           v->email, v->address, v->safe_contact_times, v->preferred_language};
+    const char *check[] = {r->force,
+                           r->caution_reference,
+                           r->officer,
+                           c->given_at,
+                           c->offence_category,
+                           c->condition_text,
+                           c->compliance_deadline,
+                           o->name,
+                           o->date_of_birth,
+                           o->sex,
+                           o->address,
+                           o->phone,
+                           o->email,
+                           o->preferred_language,
+                           o->access_needs,
+                           o->ethnicity,
+                           r->relationship,
+                           k->dash_level,
+                           k->previous_da,
+                           k->children_in_household,
+                           k->safeguarding_notes,
+                           v->name,
+                           v->phone,
+                           v->email,
+                           v->address,
+                           v->safe_contact_times,
+                           v->preferred_language};
     for (size_t i = 0; i < sizeof check / sizeof *check; i++)
         if (!check[i])
             goto cleanup;

@@ -8,8 +8,8 @@
 
 typedef struct {
     char force[64];
-    char state[16];         // active | withdrawn
-    char received_at[40];   // ISO 8601 UTC
+    char state[16];       // active | withdrawn
+    char received_at[40]; // ISO 8601 UTC
 } intake_meta_t;
 
 // Inserts a valid, normalised referral, its victim row and its outcome row (status received).

@@ -27,8 +27,9 @@ static int s_reject(service_t *svc, const identity_t *who, const Cara__Envelope 
     json_decref(errors);
     char actor[128];
     identity_format(who, actor, sizeof actor);
-    const char *values[] = {who->org, s_safe(caution_reference, 64), actor,
-                            s_safe(env->event_id, 64), text, (const char *)env->payload.data};
+    const char *values[] = {who->org, s_safe(caution_reference, 64),
+                            actor,    s_safe(env->event_id, 64),
+                            text,     (const char *)env->payload.data};
     int lengths[] = {0, 0, 0, 0, 0, (int)env->payload.len};
     int formats[] = {0, 0, 0, 0, 0, 1};
     PGresult *res = text ? db_query_bin(service_db(svc),
@@ -49,8 +50,8 @@ static int s_reject(service_t *svc, const identity_t *who, const Cara__Envelope 
 
 // Answers a repeat with the first answer, marked as a duplicate.
 static int s_repeat(reply_t *reply) {
-    Cara__ReferralAccepted *first = cara__referral_accepted__unpack(
-        NULL, reply->msg.payload.len, reply->msg.payload.data);
+    Cara__ReferralAccepted *first =
+        cara__referral_accepted__unpack(NULL, reply->msg.payload.len, reply->msg.payload.data);
     if (!first) {
         reply_status(reply, CARA__REPLY__STATUS__ERROR, "stored answer unreadable");
         return -1;
@@ -107,9 +108,9 @@ int intake_submit_handle(service_t *svc, const identity_t *who, const Cara__Enve
         goto cleanup;
     }
     if (intake_referral_normalise(r, rules.deadline_weeks) != 0 ||
-        intake_store_insert(db, r, id, received_at) != 0)
-    {
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not store the referral; retry");
+        intake_store_insert(db, r, id, received_at) != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "could not store the referral; retry");
         goto cleanup;
     }
     Cara__ReferralSubmitted ev = CARA__REFERRAL_SUBMITTED__INIT;
@@ -121,14 +122,16 @@ int intake_submit_handle(service_t *svc, const identity_t *who, const Cara__Enve
         service_audit(svc, who, "referral_submitted", "referral", id,
                       json_pack("{s:s}", "compliance_deadline", r->caution->compliance_deadline)) !=
             0) {
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not store the referral; retry");
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "could not store the referral; retry");
         goto cleanup;
     }
     Cara__ReferralAccepted accepted = CARA__REFERRAL_ACCEPTED__INIT;
     accepted.referral_id = id;
     accepted.compliance_deadline = r->caution->compliance_deadline;
     if (reply_ok(reply, &accepted.base) != 0 || request_log_store(db, key, hash, reply) != 0) {
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not store the referral; retry");
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "could not store the referral; retry");
         goto cleanup;
     }
     log_info("referral_submitted", "referral_id", id, "force", who->org);

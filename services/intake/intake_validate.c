@@ -7,16 +7,32 @@
 
 #include "cara/timeutil.h"
 
-static const char *const s_offence[] = {"common_assault", "criminal_damage", "harassment",
-                                        "threatening_behaviour", "theft_related", "other", NULL};
+static const char *const s_offence[] = {
+    "common_assault", "criminal_damage", "harassment", "threatening_behaviour",
+    "theft_related",  "other",           NULL};
 static const char *const s_sex[] = {"male", "female", NULL};
 // ONS 2021 Census ethnic groups (England and Wales, 19 groups) and "not_stated".
-static const char *const s_ethnicity[] = {
-    "asian_bangladeshi", "asian_chinese", "asian_indian", "asian_pakistani", "asian_other",
-    "black_african", "black_caribbean", "black_other", "mixed_white_asian",
-    "mixed_white_black_african", "mixed_white_black_caribbean", "mixed_other", "white_british",
-    "white_irish", "white_gypsy_irish_traveller", "white_roma", "white_other", "other_arab",
-    "other_any", "not_stated", NULL};
+static const char *const s_ethnicity[] = {"asian_bangladeshi",
+                                          "asian_chinese",
+                                          "asian_indian",
+                                          "asian_pakistani",
+                                          "asian_other",
+                                          "black_african",
+                                          "black_caribbean",
+                                          "black_other",
+                                          "mixed_white_asian",
+                                          "mixed_white_black_african",
+                                          "mixed_white_black_caribbean",
+                                          "mixed_other",
+                                          "white_british",
+                                          "white_irish",
+                                          "white_gypsy_irish_traveller",
+                                          "white_roma",
+                                          "white_other",
+                                          "other_arab",
+                                          "other_any",
+                                          "not_stated",
+                                          NULL};
 static const char *const s_relationship[] = {"intimate", "non_intimate", NULL};
 static const char *const s_dash[] = {"standard", "medium", "high", NULL};
 static const char *const s_yes_no[] = {"yes", "no", "not_known", NULL};
@@ -25,10 +41,14 @@ static const struct {
     const char *path;
     const char *const *words;
 } s_vocabularies[] = {
-    {"caution.offence_category", s_offence},  {"offender.sex", s_sex},
-    {"offender.ethnicity", s_ethnicity},      {"relationship", s_relationship},
-    {"risk.dash_level", s_dash},              {"risk.previous_da", s_yes_no},
-    {"risk.children_in_household", s_yes_no}, {NULL, NULL},
+    {"caution.offence_category", s_offence},
+    {"offender.sex", s_sex},
+    {"offender.ethnicity", s_ethnicity},
+    {"relationship", s_relationship},
+    {"risk.dash_level", s_dash},
+    {"risk.previous_da", s_yes_no},
+    {"risk.children_in_household", s_yes_no},
+    {NULL, NULL},
 };
 
 static const struct {
@@ -61,9 +81,12 @@ static const struct {
 };
 
 // Free-text fields may hold line breaks; every other field is one line.
-static const char *const s_multiline[] = {"caution.condition_text", "offender.address",
-                                          "offender.access_needs",  "risk.safeguarding_notes",
-                                          "victim.address",         "victim.safe_contact_times",
+static const char *const s_multiline[] = {"caution.condition_text",
+                                          "offender.address",
+                                          "offender.access_needs",
+                                          "risk.safeguarding_notes",
+                                          "victim.address",
+                                          "victim.safe_contact_times",
                                           NULL};
 
 const char *const *intake_vocabulary(const char *path) {
@@ -156,8 +179,9 @@ static void s_check_text(s_ctx_t *ctx, const char *path, const char *value) {
     int multiline = s_multiline_field(path);
     for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
         if (*p == 0x7F || (*p < 0x20 && !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))) {
-            s_error(ctx, path, multiline ? "holds a control character"
-                                         : "holds a control character or line break");
+            s_error(ctx, path,
+                    multiline ? "holds a control character"
+                              : "holds a control character or line break");
             return;
         }
     }
@@ -205,7 +229,9 @@ static void s_walk_strings(s_ctx_t *ctx, const ProtobufCMessage *msg, const char
     }
 }
 
-static int s_empty(const char *s) { return !s || !*s; }
+static int s_empty(const char *s) {
+    return !s || !*s;
+}
 
 // Required, and (if it has one) from the field's vocabulary.
 static int s_required(s_ctx_t *ctx, const char *path, const char *value) {
@@ -340,7 +366,8 @@ size_t intake_validate_referral(const Cara__Referral *r, const intake_rules_t *r
         s_required(&ctx, "offender.ethnicity", o->ethnicity);
         s_contact(&ctx, "offender", o->phone, o->email);
         if (o->interpreter_needed && s_empty(o->preferred_language))
-            s_error(&ctx, "offender.preferred_language", "is required when an interpreter is needed");
+            s_error(&ctx, "offender.preferred_language",
+                    "is required when an interpreter is needed");
         if (o->age_at_caution)
             s_error(&ctx, "offender.age_at_caution", "is derived by intake; leave it out");
         if (!s_empty(o->pseudonym))
@@ -377,8 +404,8 @@ int intake_referral_normalise(Cara__Referral *r, int deadline_weeks) {
     if (intake_caution_date(c->given_at, &caution_day) != 0)
         return -1;
     char date[16];
-    time_format_date(caution_day + 7 * (deadline_weeks > 0 ? deadline_weeks
-                                                           : INTAKE_DEFAULT_DEADLINE_WEEKS),
+    time_format_date(caution_day +
+                         7 * (deadline_weeks > 0 ? deadline_weeks : INTAKE_DEFAULT_DEADLINE_WEEKS),
                      date, sizeof date);
     char *copy = strdup(date);
     if (!copy)

@@ -10,11 +10,11 @@
 
 #define INTAKE_DEFAULT_DEADLINE_WEEKS 16
 #define INTAKE_MAX_PROTECTIVE_ORDERS 20
-#define INTAKE_MIN_AGE 10  // age of criminal responsibility (England and Wales)
+#define INTAKE_MIN_AGE 10 // age of criminal responsibility (England and Wales)
 
 typedef struct {
-    int64_t now_us;      // "now" for "not in the future" checks
-    int deadline_weeks;  // the force's period (for the default deadline)
+    int64_t now_us;     // "now" for "not in the future" checks
+    int deadline_weeks; // the force's period (for the default deadline)
 } intake_rules_t;
 
 // The fixed vocabulary of a categorical field (NULL-terminated), or NULL if path is free text.

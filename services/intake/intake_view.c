@@ -10,14 +10,19 @@
 #include "intake_validate.h"
 
 // Fields of an amendment that national may see (none of them identify anyone).
-static const char *const s_national_fields[] = {
-    "caution.given_at",       "caution.offence_category",
-    "caution.compliance_deadline", "offender.sex",
-    "offender.preferred_language", "offender.interpreter_needed",
-    "offender.learning_disability", "offender.ethnicity",
-    "relationship",           "risk.dash_level",
-    "risk.previous_da",       "risk.children_in_household",
-    NULL};
+static const char *const s_national_fields[] = {"caution.given_at",
+                                                "caution.offence_category",
+                                                "caution.compliance_deadline",
+                                                "offender.sex",
+                                                "offender.preferred_language",
+                                                "offender.interpreter_needed",
+                                                "offender.learning_disability",
+                                                "offender.ethnicity",
+                                                "relationship",
+                                                "risk.dash_level",
+                                                "risk.previous_da",
+                                                "risk.children_in_household",
+                                                NULL};
 
 int intake_pseudonym(const char *secret, const char *name, const char *date_of_birth,
                      char out[65]) {
@@ -44,8 +49,7 @@ int intake_pseudonym(const char *secret, const char *name, const char *date_of_b
     crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret, strlen(secret));
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)norm, used);
     crypto_auth_hmacsha256_update(&st, (const unsigned char *)"\n", 1);
-    crypto_auth_hmacsha256_update(&st, (const unsigned char *)date_of_birth,
-                                  strlen(date_of_birth));
+    crypto_auth_hmacsha256_update(&st, (const unsigned char *)date_of_birth, strlen(date_of_birth));
     crypto_auth_hmacsha256_final(&st, mac);
     sodium_memzero(norm, n + 1);
     free(norm);
@@ -116,15 +120,15 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
                          size_t *len) {
     int keep = 0;
     if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
-        Cara__ReferralSubmitted *m = (Cara__ReferralSubmitted *)envelope_payload(
-            env, &cara__referral_submitted__descriptor);
+        Cara__ReferralSubmitted *m =
+            (Cara__ReferralSubmitted *)envelope_payload(env, &cara__referral_submitted__descriptor);
         if (m && m->referral && intake_deidentify(m->referral, secret) == 0)
             keep = s_encode(&m->base, payload, len);
         if (m)
             cara__referral_submitted__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
-        Cara__ReferralAmended *m = (Cara__ReferralAmended *)envelope_payload(
-            env, &cara__referral_amended__descriptor);
+        Cara__ReferralAmended *m =
+            (Cara__ReferralAmended *)envelope_payload(env, &cara__referral_amended__descriptor);
         if (m && m->referral && intake_deidentify(m->referral, secret) == 0) {
             size_t kept = 0;
             for (size_t i = 0; i < m->n_changes; i++) {
@@ -140,16 +144,16 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
         if (m)
             cara__referral_amended__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
-        Cara__ReferralWithdrawn *m = (Cara__ReferralWithdrawn *)envelope_payload(
-            env, &cara__referral_withdrawn__descriptor);
+        Cara__ReferralWithdrawn *m =
+            (Cara__ReferralWithdrawn *)envelope_payload(env, &cara__referral_withdrawn__descriptor);
         if (m) {
             s_blank(&m->reason);
             keep = s_encode(&m->base, payload, len);
             cara__referral_withdrawn__free_unpacked(m, NULL);
         }
     } else if (strcmp(env->type, "cara.OutcomeUpdated") == 0) {
-        Cara__OutcomeUpdated *m = (Cara__OutcomeUpdated *)envelope_payload(
-            env, &cara__outcome_updated__descriptor);
+        Cara__OutcomeUpdated *m =
+            (Cara__OutcomeUpdated *)envelope_payload(env, &cara__outcome_updated__descriptor);
         if (m && m->outcome) {
             s_blank(&m->outcome->caution_reference);
             keep = s_encode(&m->base, payload, len);

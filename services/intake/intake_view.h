@@ -14,8 +14,7 @@
 int intake_view_decide(service_t *svc, const identity_t *who, stream_view_t *view);
 // The keyed pseudonym of a person: HMAC-SHA256 with secret over the normalised name (lower-case,
 // single spaces, trimmed) and the date of birth, as 64 hex characters. Returns 0 or -1.
-int intake_pseudonym(const char *secret, const char *name, const char *date_of_birth,
-                     char out[65]);
+int intake_pseudonym(const char *secret, const char *name, const char *date_of_birth, char out[65]);
 // Rewrites r for national in place: fills offender age_at_caution and pseudonym, then blanks
 // every name, date of birth, address, contact detail, free text and the whole victim.
 // r must own its strings (as unpacked). Returns 0 or -1.

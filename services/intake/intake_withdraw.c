@@ -24,7 +24,8 @@ static int s_known_code(const char *code) {
 int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply) {
     if (!identity_is(who, "police") || !who->org[0]) {
-        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "only police forces withdraw referrals");
+        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
+                     "only police forces withdraw referrals");
         return -1;
     }
     Cara__WithdrawReferral *cmd =
@@ -61,8 +62,7 @@ int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__En
         if (found < 0)
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
         else if (found == 0)
-            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s",
-                         cmd->referral_id);
+            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s", cmd->referral_id);
         else
             reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
                          "referral %s belongs to another force", cmd->referral_id);
@@ -104,7 +104,8 @@ int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__En
 cleanup:
     // A failure that set no status of its own is a storage failure: the client may retry.
     if (rc != 0 && reply->msg.status == CARA__REPLY__STATUS__OK)
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not store the withdrawal; retry");
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "could not store the withdrawal; retry");
     if (stored)
         cara__referral__free_unpacked(stored, NULL);
     cara__withdraw_referral__free_unpacked(cmd, NULL);

@@ -44,4 +44,6 @@ static const service_spec_t s_spec = {
     .init = s_init,
 };
 
-int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
+int main(int argc, char **argv) {
+    return service_main(argc, argv, &s_spec);
+}

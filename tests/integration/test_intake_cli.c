@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -19,23 +21,23 @@
 #include "harness.h"
 
 static harness_t *h;
-static char s_out[65536];     // the last cara command's stdout
-static char s_config[400];    // client configuration for police:dyfed-powys
-static char s_config_b[400];  // and for police:gwent
+static char s_out[65536];    // the last cara command's stdout
+static char s_config[400];   // client configuration for police:dyfed-powys
+static char s_config_b[400]; // and for police:gwent
 
 // Writes a client configuration for role:org (key file saved in the harness dir).
 static void s_client_config(const char *org, char *out, size_t size) {
-    harness_client(h, "intake", "police", org);  // admits the key to the ring
+    harness_client(h, "intake", "police", org); // admits the key to the ring
     const keypair_t *kp = harness_identity_keys(h, "police", org);
     assert_non_null(kp);
     char key_file[400];
     snprintf(key_file, sizeof key_file, "%s/cli-%s.key", harness_dir(h), org);
     assert_int_equal(keys_save(kp, key_file), 0);
     snprintf(out, size, "%s/cli-%s.json", harness_dir(h), org);
-    json_t *doc = json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file",
-                            key_file, "keyring", harness_keyring_path(h), "services", "intake",
-                            "router", harness_endpoint(h, "intake"), "timeout_ms", 5000,
-                            "retries", 1);
+    json_t *doc =
+        json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file", key_file,
+                  "keyring", harness_keyring_path(h), "services", "intake", "router",
+                  harness_endpoint(h, "intake"), "timeout_ms", 5000, "retries", 1);
     assert_non_null(doc);
     assert_int_equal(json_dump_file(doc, out, JSON_INDENT(2)), 0);
     json_decref(doc);
@@ -145,9 +147,10 @@ static void test_referral_lifecycle_through_the_client(void **state) {
     doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     result = json_object_get(doc, "result");
-    assert_string_equal(json_string_value(json_object_get(
-                            json_object_get(json_object_get(result, "referral"), "victim"), "name")),
-                        "Sian Pryce");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_object_get(json_object_get(result, "referral"), "victim"), "name")),
+        "Sian Pryce");
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(result, "outcome"), "status")),
         "received");
@@ -172,7 +175,8 @@ static void test_referral_lifecycle_through_the_client(void **state) {
         json_t *outcome = json_object_get(ev, "outcome");
         assert_non_null(outcome);
         assert_string_equal(json_string_value(json_object_get(outcome, "force")), "dyfed-powys");
-        withdrawn |= strcmp(json_string_value(json_object_get(outcome, "status")), "withdrawn") == 0;
+        withdrawn |=
+            strcmp(json_string_value(json_object_get(outcome, "status")), "withdrawn") == 0;
         lines++;
         json_decref(ev);
     }

@@ -2,10 +2,12 @@
 // functions run against a real intake database (as the consumer runs them, inside a
 // transaction), and the police fetch what they produced. Also the de-identified view that
 // national reads: no name, date of birth, contact details or victim; age and keyed pseudonym.
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "../../services/intake/intake_outcome.h"
@@ -99,8 +101,8 @@ static Cara__Outcome *s_police_view(const char *force, const char *id) {
             envelope_unpack(batch->events[i]->envelope.data, batch->events[i]->envelope.len);
         assert_non_null(env);
         assert_string_equal(env->type, "cara.OutcomeUpdated");
-        Cara__OutcomeUpdated *o = (Cara__OutcomeUpdated *)envelope_payload(
-            env, &cara__outcome_updated__descriptor);
+        Cara__OutcomeUpdated *o =
+            (Cara__OutcomeUpdated *)envelope_payload(env, &cara__outcome_updated__descriptor);
         assert_non_null(o);
         if (strcmp(o->outcome->referral_id, id) == 0) {
             if (last)
@@ -268,9 +270,9 @@ static void test_events_that_cannot_apply_are_poison(void **state) {
     uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};
     env.payload.data = junk;
     env.payload.len = sizeof junk;
-    assert_int_equal(intake_outcome_apply_booking(harness_db(h, "intake"), &env, 1, NULL, reason,
-                                                  sizeof reason),
-                     APPLY_POISON);
+    assert_int_equal(
+        intake_outcome_apply_booking(harness_db(h, "intake"), &env, 1, NULL, reason, sizeof reason),
+        APPLY_POISON);
     // Types the police do not see are ignored.
     Cara__CohortCreated cohort = CARA__COHORT_CREATED__INIT;
     cohort.cohort_id = "c1";
@@ -282,8 +284,8 @@ static void test_national_view_is_de_identified(void **state) {
     char id[UUID_STR_LEN];
     s_submit("dyfed-powys", "O-NATIONAL", id);
     int status;
-    Cara__Batch *batch = harness_fetch(harness_client(h, "intake", "service", "national"),
-                                       "intake", 0, 2000, &status);
+    Cara__Batch *batch = harness_fetch(harness_client(h, "intake", "service", "national"), "intake",
+                                       0, 2000, &status);
     assert_non_null(batch);
     char expected[65];
     assert_int_equal(

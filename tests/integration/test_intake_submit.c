@@ -3,10 +3,12 @@
 // in rejected_submission; a key of one force cannot submit for another; repeats are idempotent
 // and conflicting repeats are refused; amendments are recorded field by field; withdrawals stop
 // the referral; a force reads only its own outcomes.
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include "cara/uuid.h"
@@ -95,9 +97,10 @@ static void test_valid_referral_is_stored_and_published(void **state) {
              " USING (referral_id) WHERE referral_id = '%s'",
              id);
     s_assert_value(sql, "Gareth Llewellyn Pryce|Sian Pryce|2025-07-04|received");
-    snprintf(sql, sizeof sql,
-             "SELECT string_agg(type || ':' || scope, ',' ORDER BY seq) FROM outbox WHERE key = '%s'",
-             id);
+    snprintf(
+        sql, sizeof sql,
+        "SELECT string_agg(type || ':' || scope, ',' ORDER BY seq) FROM outbox WHERE key = '%s'",
+        id);
     s_assert_value(sql, "cara.ReferralSubmitted:dyfed-powys,cara.OutcomeUpdated:dyfed-powys");
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM audit WHERE action = 'referral_submitted' AND entity_id = '%s'"
@@ -189,8 +192,8 @@ static void test_all_errors_at_once_and_rejection_kept(void **state) {
     ti_set(&r->relationship, "neighbour");
     ti_set(&r->victim->email, "nobody at example");
     Cara__Reply *reply = s_submit_invalid(r, "officer");
-    const char *fields[] = {"offender.date_of_birth", "caution.compliance_deadline",
-                            "relationship", "victim.email"};
+    const char *fields[] = {"offender.date_of_birth", "caution.compliance_deadline", "relationship",
+                            "victim.email"};
     for (size_t i = 0; i < 4; i++)
         assert_true(ti_has_error(reply, fields[i]));
     assert_int_equal(reply->n_errors, 5);
@@ -277,8 +280,10 @@ static void test_malformed_protobuf(void **state) {
     cara__reply__free_unpacked(reply, NULL);
     cara__envelope__free_unpacked(answer, NULL);
     char sql[200];
-    snprintf(sql, sizeof sql, "SELECT errors->0->>'field' FROM rejected_submission"
-                              " WHERE request_id = '%s'", id);
+    snprintf(sql, sizeof sql,
+             "SELECT errors->0->>'field' FROM rejected_submission"
+             " WHERE request_id = '%s'",
+             id);
     s_assert_value(sql, "payload");
     // Bytes that are not even an envelope.
     const uint8_t junk[] = "this is not protobuf";
@@ -295,8 +300,8 @@ static void test_malformed_protobuf(void **state) {
 static void test_malformed_json(void **state) {
     (void)state;
     char err[256] = "";
-    json_t *doc = json_loads("{\"force\": \"dyfed-powys\", \"offender\": {\"nmae\": \"X\"}}", 0,
-                             NULL);
+    json_t *doc =
+        json_loads("{\"force\": \"dyfed-powys\", \"offender\": {\"nmae\": \"X\"}}", 0, NULL);
     assert_non_null(doc);
     ProtobufCMessage *m = pbjson_to_message(&cara__referral__descriptor, doc, err, sizeof err);
     assert_null(m);
@@ -511,8 +516,8 @@ static void test_force_reads_only_its_own_outcomes(void **state) {
             envelope_unpack(batch->events[i]->envelope.data, batch->events[i]->envelope.len);
         assert_non_null(env);
         assert_string_equal(env->type, "cara.OutcomeUpdated");
-        Cara__OutcomeUpdated *o = (Cara__OutcomeUpdated *)envelope_payload(
-            env, &cara__outcome_updated__descriptor);
+        Cara__OutcomeUpdated *o =
+            (Cara__OutcomeUpdated *)envelope_payload(env, &cara__outcome_updated__descriptor);
         assert_non_null(o);
         assert_string_equal(o->outcome->force, "dyfed-powys");
         assert_string_not_equal(o->outcome->referral_id, idb);

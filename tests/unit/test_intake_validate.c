@@ -6,7 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,14 +110,14 @@ static void test_dates(void **state) {
     Cara__Referral *r = s_sample();
     s_set(&r->offender->date_of_birth, "1988-02-30");
     s_expect_only(r, "offender.date_of_birth");
-    s_set(&r->offender->date_of_birth, "2025-03-15");  // after the caution
+    s_set(&r->offender->date_of_birth, "2025-03-15"); // after the caution
     s_expect_only(r, "offender.date_of_birth");
-    s_set(&r->offender->date_of_birth, "2016-01-01");  // 9 at the caution
+    s_set(&r->offender->date_of_birth, "2016-01-01"); // 9 at the caution
     s_expect_only(r, "offender.date_of_birth");
     s_set(&r->offender->date_of_birth, "1988-07-02");
-    s_set(&r->caution->given_at, "2025-03-14T16:20:00");  // no offset
+    s_set(&r->caution->given_at, "2025-03-14T16:20:00"); // no offset
     s_expect_only(r, "caution.given_at");
-    s_set(&r->caution->given_at, "2999-01-01T00:00:00Z");  // in the future
+    s_set(&r->caution->given_at, "2999-01-01T00:00:00Z"); // in the future
     s_expect_only(r, "caution.given_at");
     // The caution date is the date as written, in its own offset.
     s_set(&r->caution->given_at, "2025-03-15T00:30:00+01:00");
@@ -132,9 +134,9 @@ static void test_dates(void **state) {
 
 static void test_vocabularies(void **state) {
     (void)state;
-    const char *paths[] = {"caution.offence_category", "offender.sex", "offender.ethnicity",
-                           "relationship", "risk.dash_level", "risk.previous_da",
-                           "risk.children_in_household"};
+    const char *paths[] = {
+        "caution.offence_category", "offender.sex",     "offender.ethnicity",        "relationship",
+        "risk.dash_level",          "risk.previous_da", "risk.children_in_household"};
     for (size_t i = 0; i < sizeof paths / sizeof *paths; i++) {
         Cara__Referral *r = s_sample();
         char **field = NULL;
@@ -173,10 +175,10 @@ static void test_text_rules(void **state) {
     big[sizeof big - 1] = '\0';
     s_set(&r->officer, big);
     s_expect_only(r, "officer");
-    s_set(&r->officer, "PC 1\nTwo lines");  // a one-line field
+    s_set(&r->officer, "PC 1\nTwo lines"); // a one-line field
     s_expect_only(r, "officer");
     s_set(&r->officer, "PC 1");
-    s_set(&r->caution->condition_text, "Line one\nLine two\tindented");  // free text: fine
+    s_set(&r->caution->condition_text, "Line one\nLine two\tindented"); // free text: fine
     reply_t reply;
     assert_int_equal(s_validate(r, &reply), 0);
     reply_clear(&reply);
@@ -186,7 +188,7 @@ static void test_text_rules(void **state) {
     s_set(&r->offender->phone, "call me");
     s_expect_only(r, "offender.phone");
     s_set(&r->offender->phone, "");
-    s_set(&r->victim->phone, "");  // consents, but no way to reach the victim
+    s_set(&r->victim->phone, ""); // consents, but no way to reach the victim
     s_expect_only(r, "victim.phone");
     r->victim->consents_to_contact = 0;
     r->offender->interpreter_needed = 1;
@@ -222,11 +224,11 @@ static void test_utf8(void **state) {
     (void)state;
     assert_true(intake_utf8_valid("Siân Llŷr 😀"));
     assert_false(intake_utf8_valid("\xff"));
-    assert_false(intake_utf8_valid("\xc0\xaf"));          // overlong '/'
-    assert_false(intake_utf8_valid("\xe0\x80\xaf"));      // overlong, 3 bytes
-    assert_false(intake_utf8_valid("\xed\xa0\x80"));      // surrogate
-    assert_false(intake_utf8_valid("\xf4\x90\x80\x80"));  // past U+10FFFF
-    assert_false(intake_utf8_valid("\xe2\x82"));          // truncated
+    assert_false(intake_utf8_valid("\xc0\xaf"));         // overlong '/'
+    assert_false(intake_utf8_valid("\xe0\x80\xaf"));     // overlong, 3 bytes
+    assert_false(intake_utf8_valid("\xed\xa0\x80"));     // surrogate
+    assert_false(intake_utf8_valid("\xf4\x90\x80\x80")); // past U+10FFFF
+    assert_false(intake_utf8_valid("\xe2\x82"));         // truncated
     Cara__Referral *r = s_sample();
     s_set(&r->victim->safe_contact_times, "after \xed\xa0\x80 six");
     s_expect_only(r, "victim.safe_contact_times");
@@ -328,7 +330,8 @@ static int s_check_schema(json_t *schema, const ProtobufCMessageDescriptor *desc
     json_object_foreach(json_object_get(node, "properties"), key, value) {
         (void)value;
         if (!protobuf_c_message_descriptor_get_field_by_name(desc, key))
-            fprintf(stderr, "schema has %s%s%s, the .proto does not\n", base, *base ? "." : "", key);
+            fprintf(stderr, "schema has %s%s%s, the .proto does not\n", base, *base ? "." : "",
+                    key);
         assert_non_null(protobuf_c_message_descriptor_get_field_by_name(desc, key));
     }
     assert_true(json_is_false(json_object_get(node, "additionalProperties")));
@@ -393,15 +396,32 @@ static void test_schema_agrees_with_proto_and_validator(void **state) {
     assert_non_null(schema);
     assert_true(s_check_schema(schema, &cara__referral__descriptor, "") > 35);
     // Required in the schema <=> intake says "is required" when the field is empty.
-    const char *strings[] = {"force", "caution_reference", "officer", "caution.given_at",
-                             "caution.offence_category", "caution.condition_text",
-                             "caution.compliance_deadline", "offender.name",
-                             "offender.date_of_birth", "offender.sex", "offender.address",
-                             "offender.phone", "offender.email", "offender.preferred_language",
-                             "offender.access_needs", "offender.ethnicity", "relationship",
-                             "risk.dash_level", "risk.previous_da", "risk.children_in_household",
-                             "risk.safeguarding_notes", "victim.name", "victim.phone",
-                             "victim.email", "victim.address", "victim.safe_contact_times",
+    const char *strings[] = {"force",
+                             "caution_reference",
+                             "officer",
+                             "caution.given_at",
+                             "caution.offence_category",
+                             "caution.condition_text",
+                             "caution.compliance_deadline",
+                             "offender.name",
+                             "offender.date_of_birth",
+                             "offender.sex",
+                             "offender.address",
+                             "offender.phone",
+                             "offender.email",
+                             "offender.preferred_language",
+                             "offender.access_needs",
+                             "offender.ethnicity",
+                             "relationship",
+                             "risk.dash_level",
+                             "risk.previous_da",
+                             "risk.children_in_household",
+                             "risk.safeguarding_notes",
+                             "victim.name",
+                             "victim.phone",
+                             "victim.email",
+                             "victim.address",
+                             "victim.safe_contact_times",
                              "victim.preferred_language"};
     for (size_t i = 0; i < sizeof strings / sizeof *strings; i++) {
         json_t *doc = s_sample_json();
@@ -426,17 +446,22 @@ static void test_schema_agrees_with_proto_and_validator(void **state) {
 static void test_deidentify_for_national(void **state) {
     (void)state;
     Cara__Referral *r = s_sample();
-    assert_int_equal(intake_deidentify(r, "short"), -1);  // a secret that is too short
+    assert_int_equal(intake_deidentify(r, "short"), -1); // a secret that is too short
     char expected[65];
-    assert_int_equal(intake_pseudonym("0123456789abcdef", "gareth llewellyn pryce", "1988-07-02",
-                                      expected),
-                     0);
+    assert_int_equal(
+        intake_pseudonym("0123456789abcdef", "gareth llewellyn pryce", "1988-07-02", expected), 0);
     assert_int_equal(intake_deidentify(r, "0123456789abcdef"), 0);
     assert_string_equal(r->offender->pseudonym, expected);
     assert_int_equal(r->offender->age_at_caution, 36);
-    const char *blank[] = {r->offender->name,    r->offender->date_of_birth, r->offender->address,
-                           r->offender->phone,   r->offender->email,         r->offender->access_needs,
-                           r->officer,           r->caution_reference,       r->caution->condition_text,
+    const char *blank[] = {r->offender->name,
+                           r->offender->date_of_birth,
+                           r->offender->address,
+                           r->offender->phone,
+                           r->offender->email,
+                           r->offender->access_needs,
+                           r->officer,
+                           r->caution_reference,
+                           r->caution->condition_text,
                            r->risk->safeguarding_notes};
     for (size_t i = 0; i < sizeof blank / sizeof *blank; i++)
         assert_string_equal(blank[i], "");
