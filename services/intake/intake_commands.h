@@ -15,7 +15,7 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
 // cara.WithdrawReferral: replies ReferralWithdrawn.
 int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply);
-// cara.ShowReferral: police of that force (or an operator). Replies ReferralView.
+// cara.ShowReferral: police of that force only. Replies ReferralView.
 int intake_show_handle(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                        reply_t *reply);
 // cara.ListRejectedSubmissions: the calling force's refused submissions with their errors.

@@ -8,8 +8,7 @@
 
 int intake_show_handle(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                        reply_t *reply) {
-    int police = identity_is(who, "police") && who->org[0];
-    if (!police && !identity_is(who, "operator")) {
+    if (!identity_is(who, "police") || !who->org[0]) {
         reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "only police forces read referrals");
         return -1;
     }
@@ -31,7 +30,7 @@ int intake_show_handle(service_t *svc, const identity_t *who, const Cara__Envelo
     }
     int found = intake_store_load(db, cmd->referral_id, 0, &r, &meta);
     // Another force's referral is reported exactly like a missing one: nothing leaks.
-    if (found == 0 || (found == 1 && police && strcmp(meta.force, who->org) != 0)) {
+    if (found == 0 || (found == 1 && strcmp(meta.force, who->org) != 0)) {
         reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s", cmd->referral_id);
         goto cleanup;
     }

@@ -191,7 +191,10 @@ int intake_view_decide(service_t *svc, const identity_t *who, stream_view_t *vie
         view->transform = s_national_transform;
         return 0;
     }
-    if (identity_is(who, "service") || identity_is(who, "operator"))
+    // Personal data goes only where it is needed (DESIGN.md section 4): to triage, and to
+    // operators replaying the stream; billing and booking have no business here.
+    if ((identity_is(who, "service") && strcmp(who->org, "triage") == 0) ||
+        identity_is(who, "operator"))
         return 0;
     if (identity_is(who, "police") && who->org[0]) {
         snprintf(view->scope, sizeof view->scope, "%s", who->org);

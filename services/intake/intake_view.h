@@ -1,6 +1,7 @@
 // intake: who may read the intake stream, and what each reader sees of it.
 //   service:national            de-identified referral events (keyed pseudonym, age at caution)
-//   other services, operators   everything
+//   service:triage, operators   everything
+//   other services              refused (billing and booking never read referrals)
 //   police                      OutcomeUpdated of its own force only
 //   anyone else                 refused
 #ifndef CARA_INTAKE_VIEW_H

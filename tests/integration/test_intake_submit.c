@@ -449,6 +449,9 @@ static void test_amend(void **state) {
     reply = harness_call(harness_client(h, "intake", "police", "gwent"), &show.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__NOT_FOUND);
     cara__reply__free_unpacked(reply, NULL);
+    reply = harness_call(harness_client(h, "intake", "operator", "ops"), &show.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
+    cara__reply__free_unpacked(reply, NULL);
     cara__referral__free_unpacked(r, NULL);
 }
 
@@ -538,6 +541,9 @@ static void test_force_reads_only_its_own_outcomes(void **state) {
     assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
     batch = s_fetch("hampton_trust", "ht", &status);
     assert_null(batch);
+    batch = s_fetch("service", "billing", &status);
+    assert_null(batch);
+    assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
     // Triage (a service) sees every event, personal data included.
     batch = s_fetch("service", "triage", &status);
     assert_non_null(batch);
