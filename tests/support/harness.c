@@ -143,6 +143,8 @@ harness_t *harness_new(const char *name) {
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", self->dbname);
     if (s_super_exec(self, "postgres", sql) != 0)
         goto failed;
+    char dbname[sizeof self->dbname];
+    memcpy(dbname, self->dbname, sizeof dbname);
     for (int i = 0; i < H_SERVICES; i++) {
         // Roles are cluster-wide and made once by tests/run.sh (deploy/init.sql); each test gets
         // its own database with the five schemas, each owned by its service's role only.
@@ -153,7 +155,7 @@ harness_t *harness_new(const char *name) {
         if (s_super_exec(self, self->dbname, sql) != 0)
             goto failed;
         snprintf(self->conninfo[i], sizeof self->conninfo[i],
-                 "host=%s port=%s user=cara_%s dbname=%s", host, port, s_names[i], self->dbname);
+                 "host=%s port=%s user=cara_%s dbname=%s", host, port, s_names[i], dbname);
         snprintf(self->router[i], sizeof self->router[i], "tcp://127.0.0.1:%d", s_free_port());
         snprintf(self->pub[i], sizeof self->pub[i], "tcp://127.0.0.1:%d", s_free_port());
         self->extra[i] = json_object();
