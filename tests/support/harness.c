@@ -68,17 +68,23 @@ static int s_index(const char *service) {
     return -1;
 }
 
+// A free port below the kernel's ephemeral range: a client that keeps reconnecting to a stopped
+// service on an ephemeral port can end up connected to itself (TCP simultaneous open) and then
+// hold the very port the service wants back.
 static int s_free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    int port = -1;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
-        getsockname(fd, (struct sockaddr *)&addr, &len) == 0)
-        port = ntohs(addr.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
+    for (int attempt = 0; attempt < 200; attempt++) {
+        int port = 15000 + (int)randombytes_uniform(17000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons((uint16_t)port),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return port;
+    }
+    return -1;
 }
 
 static int s_super_exec(harness_t *self, const char *dbname, const char *sql) {
@@ -122,6 +128,9 @@ harness_t *harness_new(const char *name) {
                         " (make test / make check T=...)\n");
         return NULL;
     }
+    // A previous test in this process failed before destroying its harness: clean it up now.
+    if (s_current)
+        harness_destroy(&s_current);
     harness_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
@@ -138,7 +147,9 @@ harness_t *harness_new(const char *name) {
     }
     chmod(self->dir, 0755);
     s_current = self;
-    atexit(s_atexit);
+    static int registered;
+    if (!registered++)
+        atexit(s_atexit);
     char sql[2048];
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", self->dbname);
     if (s_super_exec(self, "postgres", sql) != 0)

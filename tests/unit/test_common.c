@@ -101,7 +101,9 @@ static void test_config_env_overrides(void **state) {
     assert_null(config_str(cfg, "missing.path", NULL));
     setenv("CARA_DB_CONNINFO", "host=b", 1);
     setenv("CARA_MAX_MESSAGE_BYTES", "20", 1);
-    config_t *cfg2 = config_from_json(json_object());
+    json_t *empty = json_object();
+    config_t *cfg2 = config_from_json(empty);
+    json_decref(empty);
     assert_string_equal(config_str(cfg2, "db.conninfo", NULL), "host=b");
     assert_int_equal(config_int(cfg2, "max_message_bytes", 0), 20);
     unsetenv("CARA_DB_CONNINFO");
