@@ -31,7 +31,7 @@ INT_BIN  := $(patsubst %.c,build/%,$(INT_SRC))
 TEST_HELPERS := $(patsubst %.c,build/%,$(wildcard tests/integration/helper_*.c))
 SVC_LIBS := $(patsubst %,build/lib%.a,$(SERVICES))
 
-.PHONY: all test unit integration run bench fuzz clean format
+.PHONY: all test unit integration run bench fuzz clean format check tests-build FORCE
 .SECONDARY:
 
 all: $(BINS)

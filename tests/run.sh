@@ -18,11 +18,10 @@ run_one() {
   local t=$1 start rc leftover
   start=$(date +%s)
   echo "=== $t"
-  setsid "$t" &
+  # Own process group (setsid), so whatever the test starts can be found and killed after it.
+  setsid timeout -s KILL "$limit" "$t" &
   local pid=$!
-  ( sleep "$limit"; kill -KILL -- "-$pid" 2>/dev/null ) & local guard=$!
   wait "$pid"; rc=$?
-  kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null
   leftover=$(pgrep -g "$pid" 2>/dev/null | wc -l)
   if [ "$leftover" -gt 0 ]; then
     echo "!!! $t left $leftover process(es) behind; killing them"
