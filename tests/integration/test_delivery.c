@@ -129,11 +129,40 @@ static void test_poison_event_goes_to_dead_letter(void **state) {
     harness_destroy(&h);
 }
 
+static void test_exactly_once_through_a_database_crash(void **state) {
+    (void)state;
+    const char *pgdata = getenv("CARA_TEST_PGDATA");
+    const char *port = getenv("CARA_TEST_PGPORT");
+    if (!pgdata || !port)
+        skip();
+    harness_t *h = harness_new("delivery_pgcrash");
+    assert_non_null(h);
+    harness_config(h, "intake", "chain", "{\"total\": 6000, \"per_tx\": 25, \"per_tick\": 600}");
+    harness_config(h, "triage", "consumer", "{\"batch\": 200, \"poll_ms\": 200}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    assert_int_equal(harness_wait_value(h, "triage", "SELECT count(*) > 500 FROM chain_effect",
+                                        "t", 60000),
+                     0);
+    // PostgreSQL itself goes down hard (immediate mode: no checkpoint, crash recovery on start)
+    // while both services are mid-stream, and comes back.
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "deploy/pg-cluster.sh restart-immediate %s %s -c fsync=off", pgdata,
+             port);
+    assert_int_equal(system(cmd), 0);
+    printf("# PostgreSQL restarted in immediate mode\n");
+    s_assert_exactly_once(h, 6000);
+    assert_int_equal(harness_wait_healthy(h, "intake", 10000), 0);
+    assert_int_equal(harness_wait_healthy(h, "triage", 10000), 0);
+    harness_destroy(&h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_poison_event_goes_to_dead_letter),
         cmocka_unit_test(test_offline_consumer_catches_up_exactly),
         cmocka_unit_test(test_exactly_once_through_consumer_kills),
+        cmocka_unit_test(test_exactly_once_through_a_database_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

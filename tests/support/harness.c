@@ -451,7 +451,7 @@ db_t *harness_db(harness_t *self, const char *schema) {
 char *harness_value(harness_t *self, const char *schema, const char *sql) {
     db_t *db = harness_db(self, schema);
     char out[4096];
-    if (!db || db_scalar(db, sql, 0, NULL, out, sizeof out) < 0)
+    if (!db || db_ensure(db) != 0 || db_scalar(db, sql, 0, NULL, out, sizeof out) < 0)
         return NULL;
     return strdup(out);
 }
