@@ -1,0 +1,408 @@
+#include "triage_case.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/log.h"
+#include "cara/stream.h"
+#include "cara/timeutil.h"
+#include "cara/uuid.h"
+#include "triage.pb-c.h"
+#include "triage_rules.h"
+
+static const identity_t s_auto = {"triage", "auto"};
+static const identity_t s_intake = {"service", "intake"};
+
+// Finds the provider for a force on a caution date from config "routing":
+// [{"force": F, "provider": P, "from": "YYYY-MM-DD", "to": "YYYY-MM-DD" or ""}].
+static int s_route(service_t *svc, const char *force, const char *caution_date, char *out,
+                   size_t size) {
+    json_t *routes = config_get(service_config(svc), "routing");
+    size_t i;
+    json_t *route;
+    json_array_foreach(routes, i, route) {
+        const char *f = json_string_value(json_object_get(route, "force"));
+        const char *p = json_string_value(json_object_get(route, "provider"));
+        const char *from = json_string_value(json_object_get(route, "from"));
+        const char *to = json_string_value(json_object_get(route, "to"));
+        if (!f || !p || strcmp(f, force) != 0)
+            continue;
+        if (from && *from && strcmp(caution_date, from) < 0)
+            continue;
+        if (to && *to && strcmp(caution_date, to) > 0)
+            continue;
+        snprintf(out, size, "%s", p);
+        return 0;
+    }
+    return -1;
+}
+
+static json_t *s_reasons_json(const triage_reason_t *list, int n) {
+    json_t *arr = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "code", list[i].code, "detail",
+                                             list[i].detail));
+    return arr;
+}
+
+static Cara__Referral *s_load_referral(db_t *db, const char *referral_id, PGresult **row) {
+    const char *values[] = {referral_id};
+    *row = db_query_bin(db,
+                        "SELECT referral, force, status, coalesce(pathway, proposed_pathway, ''),"
+                        " coalesce(pathway_reason, ''), coalesce(provider_id, ''),"
+                        " caution_date::text, compliance_deadline::text, received_at::text,"
+                        " victim_contact::text FROM triage_case WHERE referral_id = $1 FOR UPDATE",
+                        1, values, NULL, NULL, 0);
+    if (!*row || PQntuples(*row) != 1)
+        return NULL;
+    // Text result: bytea arrives hex-escaped.
+    size_t len = 0;
+    unsigned char *bytes = PQunescapeBytea((const unsigned char *)PQgetvalue(*row, 0, 0), &len);
+    Cara__Referral *r = bytes ? cara__referral__unpack(NULL, len, bytes) : NULL;
+    PQfreemem(bytes);
+    return r;
+}
+
+int triage_case_approve(service_t *svc, const char *referral_id, const char *pathway,
+                        const char *pathway_reason, const char *decided_by, char *err,
+                        size_t err_size) {
+    db_t *db = service_db(svc);
+    PGresult *row = NULL;
+    int rc = -1;
+    Cara__Referral *r = s_load_referral(db, referral_id, &row);
+    if (!r) {
+        snprintf(err, err_size, "no such case");
+        goto cleanup;
+    }
+    const char *force = PQgetvalue(row, 0, 1);
+    const char *chosen = pathway && *pathway ? pathway : PQgetvalue(row, 0, 3);
+    if (!triage_rules_pathway_valid(chosen)) {
+        snprintf(err, err_size, "no valid pathway: give one");
+        goto cleanup;
+    }
+    char provider[64];
+    if (s_route(svc, force, PQgetvalue(row, 0, 6), provider, sizeof provider) != 0) {
+        snprintf(err, err_size, "no provider is commissioned for %s on the caution date", force);
+        goto cleanup;
+    }
+    const char *why = pathway_reason && *pathway_reason ? pathway_reason : PQgetvalue(row, 0, 4);
+    int victim = r->victim && r->victim->consents_to_contact;
+    const char *values[] = {referral_id, chosen, why, provider, victim ? "true" : "false",
+                            decided_by};
+    if (db_exec(db,
+                "UPDATE triage_case SET status = 'triaged', pathway = $2, pathway_reason = $3,"
+                " provider_id = $4, victim_contact = $5, decided_at = now(), decided_by = $6,"
+                " updated_at = now() WHERE referral_id = $1",
+                6, values) != 0)
+        goto cleanup;
+    Cara__ReferralTriaged ev = CARA__REFERRAL_TRIAGED__INIT;
+    char now[40];
+    ev.referral_id = (char *)referral_id;
+    ev.force = (char *)force;
+    ev.provider_id = provider;
+    ev.pathway = (char *)chosen;
+    ev.pathway_reason = (char *)why;
+    ev.compliance_deadline = PQgetvalue(row, 0, 7);
+    ev.caution_date = PQgetvalue(row, 0, 6);
+    ev.victim_contact = victim;
+    ev.triaged_at = time_format_iso(time_now_us(), now, sizeof now);
+    ev.received_at = PQgetvalue(row, 0, 8);
+    ev.referral = r;
+    if (outbox_append(db, &ev.base, referral_id, provider, referral_id, NULL) < 0)
+        goto cleanup;
+    identity_t who;
+    if (identity_parse(decided_by, &who) != 0)
+        who = s_auto;
+    rc = service_audit(svc, &who, "triaged", "triage_case", referral_id,
+                       json_pack("{s:s, s:s, s:s}", "pathway", chosen, "provider", provider,
+                                 "reason", why));
+cleanup:
+    if (r)
+        cara__referral__free_unpacked(r, NULL);
+    if (row)
+        PQclear(row);
+    return rc;
+}
+
+int triage_case_return(service_t *svc, const char *referral_id, const char *reasons_json,
+                       const char *decided_by) {
+    db_t *db = service_db(svc);
+    const char *values[] = {referral_id, reasons_json, decided_by};
+    PGresult *r = db_query(db,
+                           "UPDATE triage_case SET status = 'returned', return_reasons = $2,"
+                           " decided_at = now(), decided_by = $3, updated_at = now()"
+                           " WHERE referral_id = $1 RETURNING force",
+                           3, values);
+    if (!r || PQntuples(r) != 1) {
+        if (r)
+            PQclear(r);
+        return -1;
+    }
+    char force[64], now[40];
+    snprintf(force, sizeof force, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    json_t *arr = json_loads(reasons_json, 0, NULL);
+    size_t n = json_array_size(arr);
+    Cara__ReasonCode *codes = calloc(n + 1, sizeof *codes);
+    Cara__ReasonCode **ptrs = calloc(n + 1, sizeof *ptrs);
+    int rc = -1;
+    if (codes && ptrs) {
+        for (size_t i = 0; i < n; i++) {
+            cara__reason_code__init(&codes[i]);
+            codes[i].code = (char *)json_string_value(json_object_get(json_array_get(arr, i), "code"));
+            codes[i].detail =
+                (char *)json_string_value(json_object_get(json_array_get(arr, i), "detail"));
+            if (!codes[i].code)
+                codes[i].code = "";
+            if (!codes[i].detail)
+                codes[i].detail = "";
+            ptrs[i] = &codes[i];
+        }
+        Cara__ReferralReturned ev = CARA__REFERRAL_RETURNED__INIT;
+        ev.referral_id = (char *)referral_id;
+        ev.force = force;
+        ev.reasons = ptrs;
+        ev.n_reasons = n;
+        ev.returned_at = time_format_iso(time_now_us(), now, sizeof now);
+        identity_t who;
+        if (identity_parse(decided_by, &who) != 0)
+            who = s_auto;
+        if (outbox_append(db, &ev.base, referral_id, force, referral_id, NULL) >= 0 &&
+            service_audit(svc, &who, "returned", "triage_case", referral_id,
+                          json_incref(arr)) == 0)
+            rc = 0;
+    }
+    free(codes);
+    free(ptrs);
+    json_decref(arr);
+    return rc;
+}
+
+// Evaluates the rules on a new (or amended, still waiting) case and acts on the verdict.
+static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Referral *r) {
+    db_t *db = service_db(svc);
+    triage_force_rules_t force_rules = {0};
+    const char *offences[16];
+    char path[128];
+    snprintf(path, sizeof path, "forces.%s.eligible_offences", r->force);
+    json_t *list = config_get(service_config(svc), path);
+    if (json_is_array(list)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) if (i < 16 && json_is_string(v)) offences
+            [force_rules.n_eligible++] = json_string_value(v);
+        force_rules.eligible_offences = offences;
+    }
+    int64_t now = time_now_us();
+    triage_verdict_t verdict;
+    triage_rules_evaluate(r, (int32_t)(now / 1000000 / 86400), now, &force_rules, &verdict);
+    char reason[128];
+    const char *pathway = triage_rules_pathway(r, reason, sizeof reason);
+    json_t *review = s_reasons_json(verdict.review, verdict.n_review);
+    if (!pathway)
+        json_array_append_new(review, json_pack("{s:s, s:s}", "code", "pathway_unknown", "detail",
+                                                "sex or relationship not known"));
+    char *review_text = json_dumps(review, JSON_COMPACT);
+    json_decref(review);
+    const char *values[] = {referral_id, pathway, reason, review_text};
+    int rc = db_exec(db,
+                     "UPDATE triage_case SET proposed_pathway = $2, pathway_reason = $3,"
+                     " review_reasons = $4::jsonb, updated_at = now() WHERE referral_id = $1",
+                     4, values);
+    free(review_text);
+    if (rc != 0)
+        return -1;
+    if (verdict.n_fail > 0) {
+        json_t *fails = s_reasons_json(verdict.fail, verdict.n_fail);
+        char *text = json_dumps(fails, JSON_COMPACT);
+        json_decref(fails);
+        rc = triage_case_return(svc, referral_id, text, "triage:rules");
+        free(text);
+        return rc;
+    }
+    // Clean eligible cases are routed at once unless the deployment wants every case looked
+    // at ("auto_triage": false); anything "not known" always waits for a person.
+    int auto_triage = config_int(service_config(svc), "auto_triage", 1) != 0;
+    json_t *flag = config_get(service_config(svc), "auto_triage");
+    if (json_is_boolean(flag))
+        auto_triage = json_is_true(flag);
+    if (verdict.n_review == 0 && pathway && auto_triage) {
+        char err[160];
+        if (triage_case_approve(svc, referral_id, NULL, NULL, "triage:auto", err, sizeof err) == 0)
+            return 0;
+        // No provider routed: keep it for a person, with the reason.
+        const char *v2[] = {referral_id, err};
+        return db_exec(db,
+                       "UPDATE triage_case SET review_reasons = review_reasons ||"
+                       " jsonb_build_array(jsonb_build_object('code', 'not_routed', 'detail', $2::text))"
+                       " WHERE referral_id = $1",
+                       2, v2);
+    }
+    return 0;
+}
+
+static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitted *ev,
+                                     char *reason, size_t reason_size) {
+    db_t *db = service_db(svc);
+    const Cara__Referral *r = ev->referral;
+    int64_t given;
+    int32_t deadline;
+    if (!r || !r->caution || !uuid_valid(ev->referral_id) ||
+        time_parse_date(r->caution->compliance_deadline, &deadline) != 0) {
+        snprintf(reason, reason_size, "referral without id or compliance deadline");
+        return APPLY_POISON;
+    }
+    char caution_date[16] = "";
+    if (time_parse_iso(r->caution->given_at, &given) == 0)
+        time_format_date((int32_t)(given / 1000000 / 86400), caution_date, sizeof caution_date);
+    else
+        snprintf(caution_date, sizeof caution_date, "%s", r->caution->compliance_deadline);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&r->base, &bytes, &len) != 0)
+        return APPLY_RETRY;
+    char version[8];
+    snprintf(version, sizeof version, "%d", TRIAGE_RULES_VERSION);
+    const char *values[] = {ev->referral_id, r->force, ev->received_at, caution_date,
+                            r->caution->compliance_deadline, version, (const char *)bytes};
+    int lengths[] = {0, 0, 0, 0, 0, 0, (int)len};
+    int formats[] = {0, 0, 0, 0, 0, 0, 1};
+    PGresult *res = db_query_bin(db,
+                                 "INSERT INTO triage_case (referral_id, force, status, received_at,"
+                                 " caution_date, compliance_deadline, rules_version, referral)"
+                                 " VALUES ($1, $2, 'awaiting_decision', $3, $4, $5, $6, $7)"
+                                 " ON CONFLICT (referral_id) DO NOTHING",
+                                 7, values, lengths, formats, 0);
+    free(bytes);
+    if (!res)
+        return APPLY_RETRY;
+    int inserted = atoi(PQcmdTuples(res)) == 1;
+    PQclear(res);
+    if (!inserted)
+        return APPLY_OK;  // already have it (replay)
+    if (service_audit(svc, &s_intake, "case_opened", "triage_case", ev->referral_id, NULL) != 0 ||
+        s_evaluate(svc, ev->referral_id, r) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
+static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, char *reason,
+                                   size_t reason_size) {
+    db_t *db = service_db(svc);
+    PGresult *row = NULL;
+    Cara__Referral *old = s_load_referral(db, ev->referral_id, &row);
+    if (!old || !ev->referral || !ev->referral->caution) {
+        if (row)
+            PQclear(row);
+        if (old)
+            cara__referral__free_unpacked(old, NULL);
+        snprintf(reason, reason_size, "amendment of an unknown referral");
+        return APPLY_POISON;
+    }
+    char status[32], provider[64];
+    snprintf(status, sizeof status, "%s", PQgetvalue(row, 0, 2));
+    snprintf(provider, sizeof provider, "%s", PQgetvalue(row, 0, 5));
+    PQclear(row);
+    cara__referral__free_unpacked(old, NULL);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
+        return APPLY_RETRY;
+    const char *values[] = {ev->referral_id, ev->referral->caution->compliance_deadline,
+                            (const char *)bytes};
+    int lengths[] = {0, 0, (int)len}, formats[] = {0, 0, 1};
+    PGresult *res = db_query_bin(db,
+                                 "UPDATE triage_case SET referral = $3, compliance_deadline = $2,"
+                                 " updated_at = now() WHERE referral_id = $1",
+                                 3, values, lengths, formats, 0);
+    free(bytes);
+    if (!res)
+        return APPLY_RETRY;
+    PQclear(res);
+    if (service_audit(svc, &s_intake, "amended", "triage_case", ev->referral_id,
+                      json_pack("{s:s}", "reason", ev->reason)) != 0)
+        return APPLY_RETRY;
+    if (strcmp(status, "awaiting_decision") == 0)
+        return s_evaluate(svc, ev->referral_id, ev->referral) == 0 ? APPLY_OK : APPLY_RETRY;
+    if (strcmp(status, "triaged") == 0) {
+        Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
+        up.referral_id = ev->referral_id;
+        up.force = ev->referral->force;
+        up.provider_id = provider;
+        up.changes = ev->changes;
+        up.n_changes = ev->n_changes;
+        up.referral = ev->referral;
+        up.compliance_deadline = ev->referral->caution->compliance_deadline;
+        if (outbox_append(db, &up.base, ev->referral_id, provider, ev->referral_id, NULL) < 0)
+            return APPLY_RETRY;
+    }
+    return APPLY_OK;
+}
+
+static apply_result_t s_on_withdrawn(service_t *svc, const Cara__ReferralWithdrawn *ev,
+                                     char *reason, size_t reason_size) {
+    db_t *db = service_db(svc);
+    const char *values[] = {ev->referral_id};
+    PGresult *res = db_query(db,
+                             "UPDATE triage_case t SET status = 'withdrawn', updated_at = now()"
+                             " FROM triage_case old WHERE t.referral_id = $1"
+                             " AND old.referral_id = t.referral_id"
+                             " RETURNING t.force, coalesce(t.provider_id, ''), old.status",
+                             1, values);
+    if (!res)
+        return APPLY_RETRY;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        snprintf(reason, reason_size, "withdrawal of an unknown referral");
+        return APPLY_POISON;
+    }
+    Cara__TriageCaseWithdrawn out = CARA__TRIAGE_CASE_WITHDRAWN__INIT;
+    char force[64], provider[64], now[40];
+    snprintf(force, sizeof force, "%s", PQgetvalue(res, 0, 0));
+    snprintf(provider, sizeof provider, "%s", PQgetvalue(res, 0, 1));
+    PQclear(res);
+    out.referral_id = ev->referral_id;
+    out.force = force;
+    out.provider_id = provider;
+    out.reason_code = ev->reason_code;
+    out.reason = ev->reason;
+    out.withdrawn_at = time_format_iso(time_now_us(), now, sizeof now);
+    if (outbox_append(db, &out.base, ev->referral_id, provider[0] ? provider : force,
+                      ev->referral_id, NULL) < 0 ||
+        service_audit(svc, &s_intake, "withdrawn", "triage_case", ev->referral_id,
+                      json_pack("{s:s}", "reason_code", ev->reason_code)) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
+apply_result_t triage_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                 char *reason, size_t reason_size) {
+    (void)db;
+    (void)seq;
+    service_t *svc = arg;
+    apply_result_t rc = APPLY_OK;
+    ProtobufCMessage *msg = NULL;
+    if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
+        msg = envelope_payload(env, &cara__referral_submitted__descriptor);
+        if (msg)
+            rc = s_on_submitted(svc, (Cara__ReferralSubmitted *)msg, reason, reason_size);
+    } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
+        msg = envelope_payload(env, &cara__referral_amended__descriptor);
+        if (msg)
+            rc = s_on_amended(svc, (Cara__ReferralAmended *)msg, reason, reason_size);
+    } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
+        msg = envelope_payload(env, &cara__referral_withdrawn__descriptor);
+        if (msg)
+            rc = s_on_withdrawn(svc, (Cara__ReferralWithdrawn *)msg, reason, reason_size);
+    } else {
+        return APPLY_OK;  // not for triage (outcomes, ...)
+    }
+    if (!msg) {
+        snprintf(reason, reason_size, "undecodable %s", env->type);
+        return APPLY_POISON;
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}

@@ -1,0 +1,245 @@
+// triage through the real chain: police -> intake -> triage (-> intake outcomes). Eligibility
+// both ways end to end (the exhaustive rule cases are in tests/unit/test_triage_rules.c),
+// manual decision with override, routing by force and effective date, victim contact only
+// with consent, withdrawal before and after triage, and a replay from zero.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "cara/timeutil.h"
+#include "test_intake_support.h"
+#include "triage.pb-c.h"
+
+static harness_t *h;
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("triage_flow");
+    if (!h)
+        return -1;
+    harness_config(h, "triage", "routing",
+                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\","
+                   "  \"to\": \"\"},"
+                   " {\"force\": \"gwent\", \"provider\": \"p-old\", \"from\": \"2020-01-01\","
+                   "  \"to\": \"2021-12-31\"},"
+                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2022-01-01\","
+                   "  \"to\": \"\"}]");
+    return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+// Submits the sample referral with a caution two days ago; tweak adjusts it first.
+static char *s_submit(const char *force, const char *ref, void (*tweak)(Cara__Referral *)) {
+    Cara__Referral *r = ti_referral(force, ref);
+    assert_non_null(r);
+    char when[40];
+    ti_set(&r->caution->given_at, time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when,
+                                                  sizeof when));
+    if (tweak)
+        tweak(r);
+    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
+    Cara__ReferralAccepted *ok = ti_accepted(reply);
+    if (!ok)
+        ti_print_errors(reply);
+    assert_non_null(ok);
+    char *id = strdup(ok->referral_id);
+    cara__referral_accepted__free_unpacked(ok, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    return id;
+}
+
+static void s_wait_case(const char *id, const char *expect) {
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT status || '/' || coalesce(pathway, '-') || '/' || coalesce(provider_id, '-')"
+             " FROM triage_case WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "triage", sql, expect, 15000), 0);
+}
+
+static void s_wait_outcome(const char *id, const char *expect) {
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "intake", sql, expect, 15000), 0);
+}
+
+static void s_high_risk(Cara__Referral *r) { ti_set(&r->risk->dash_level, "high"); }
+static void s_previous_unknown(Cara__Referral *r) { ti_set(&r->risk->previous_da, "not_known"); }
+static void s_no_consent(Cara__Referral *r) { r->victim->consents_to_contact = 0; }
+static void s_interpreter(Cara__Referral *r) { r->offender->interpreter_needed = 1; }
+
+static void test_eligible_referral_is_routed_and_police_told(void **state) {
+    (void)state;
+    char *id = s_submit("dyfed-powys", "TF-1", NULL);
+    s_wait_case(id, "triaged/male_intimate/p1");
+    s_wait_outcome(id, "triaged");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE type = 'cara.ReferralTriaged' AND key = '%s'"
+             " AND scope = 'p1'", id);
+    char *n = harness_value(h, "triage", sql);
+    assert_string_equal(n, "1");
+    free(n);
+    snprintf(sql, sizeof sql, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'",
+             id);
+    n = harness_value(h, "triage", sql);
+    assert_string_equal(n, "t");  // the sample victim consented
+    free(n);
+    free(id);
+}
+
+static void test_ineligible_referral_is_returned_with_reason(void **state) {
+    (void)state;
+    char *id = s_submit("dyfed-powys", "TF-2", s_high_risk);
+    s_wait_case(id, "returned/-/-");
+    s_wait_outcome(id, "returned");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT return_reasons->0->>'code' FROM triage_case WHERE referral_id = '%s'", id);
+    char *code = harness_value(h, "triage", sql);
+    assert_string_equal(code, "dash_high");
+    free(code);
+    free(id);
+}
+
+static void test_not_known_waits_for_a_person_who_may_override(void **state) {
+    (void)state;
+    char *id = s_submit("dyfed-powys", "TF-3", s_previous_unknown);
+    s_wait_case(id, "awaiting_decision/-/-");
+    client_t *staff = harness_client(h, "triage", "triage", "diversion");
+    // Provider keys may not decide; an override needs a reason.
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = id;
+    cmd.decision = "approve";
+    cmd.pathway = "telephone";
+    Cara__Reply *reply = harness_call(harness_client(h, "triage", "provider", "p1"), &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
+    cara__reply__free_unpacked(reply, NULL);
+    reply = harness_call(staff, &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "reason"));
+    cara__reply__free_unpacked(reply, NULL);
+    cmd.reason = "PNC shows no previous DA; shift work: telephone suits";
+    reply = harness_call(staff, &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    s_wait_case(id, "triaged/telephone/p1");
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT actor || ':' || (detail->>'pathway') FROM audit WHERE action = 'triaged'"
+             " AND entity_id = '%s'", id);
+    char *audit = harness_value(h, "triage", sql);
+    assert_string_equal(audit, "triage:diversion:telephone");
+    free(audit);
+    // A decided case cannot be decided again.
+    reply = harness_call(staff, &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
+    cara__reply__free_unpacked(reply, NULL);
+    free(id);
+}
+
+static void test_routing_by_force_and_date_and_victim_consent(void **state) {
+    (void)state;
+    char *id = s_submit("gwent", "TF-4", s_no_consent);
+    s_wait_case(id, "triaged/male_intimate/p2");  // the route in force on the caution date
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'",
+             id);
+    char *v = harness_value(h, "triage", sql);
+    assert_string_equal(v, "f");
+    free(v);
+    char *tel = s_submit("gwent", "TF-5", s_interpreter);
+    s_wait_case(tel, "triaged/telephone/p2");
+    free(tel);
+    free(id);
+}
+
+static void s_withdraw(const char *force, const char *id) {
+    Cara__WithdrawReferral w = CARA__WITHDRAW_REFERRAL__INIT;
+    w.referral_id = (char *)id;
+    w.reason_code = "caution_rescinded";
+    w.reason = "caution rescinded on review";
+    Cara__Reply *reply = harness_call(harness_client(h, "intake", "police", force), &w.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+}
+
+static void test_withdrawal_before_and_after_triage(void **state) {
+    (void)state;
+    char *waiting = s_submit("dyfed-powys", "TF-6", s_previous_unknown);
+    s_wait_case(waiting, "awaiting_decision/-/-");
+    s_withdraw("dyfed-powys", waiting);
+    s_wait_case(waiting, "withdrawn/-/-");
+    // A withdrawn case is never routed, even if someone tries.
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = waiting;
+    cmd.decision = "approve";
+    Cara__Reply *reply = harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
+    cara__reply__free_unpacked(reply, NULL);
+    char *routed = s_submit("dyfed-powys", "TF-7", NULL);
+    s_wait_case(routed, "triaged/male_intimate/p1");
+    s_withdraw("dyfed-powys", routed);
+    s_wait_case(routed, "withdrawn/male_intimate/p1");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT scope FROM outbox WHERE type = 'cara.TriageCaseWithdrawn' AND key = '%s'",
+             routed);
+    char *scope = harness_value(h, "triage", sql);
+    assert_string_equal(scope, "p1");  // the provider is told
+    free(scope);
+    free(waiting);
+    free(routed);
+}
+
+static void test_replay_from_zero_gives_the_same_cases(void **state) {
+    (void)state;
+    const char *count = "SELECT count(*) FROM triage_case";
+    // Decisions made by a person are commands, not stream events: a rebuild from the intake
+    // stream leaves those cases waiting again. Everything else must come back identical.
+    char *manual = harness_value(h, "triage",
+                                 "SELECT coalesce(string_agg(quote_literal(referral_id::text),"
+                                 " ','), 'NULL') FROM triage_case"
+                                 " WHERE decided_by NOT IN ('triage:auto', 'triage:rules')");
+    char snapshot[1024];
+    snprintf(snapshot, sizeof snapshot,
+             "SELECT string_agg(referral_id || status || coalesce(pathway, '')"
+             " || coalesce(provider_id, '') || return_reasons::text || victim_contact::text, ','"
+             " ORDER BY referral_id) FROM triage_case WHERE referral_id::text NOT IN (%s)",
+             manual);
+    char *before = harness_value(h, "triage", snapshot);
+    char *n = harness_value(h, "triage", count);
+    assert_non_null(before);
+    assert_true(atoi(n) >= 7);
+    harness_stop(h, "triage", SIGTERM);
+    db_t *db = harness_db(h, "triage");
+    assert_int_equal(
+        db_exec(db, "TRUNCATE need, onward_referral, triage_case, inbox, outbox, audit", 0, NULL),
+        0);
+    assert_int_equal(db_exec(db, "UPDATE cursor SET seq = 0", 0, NULL), 0);
+    assert_int_equal(harness_start(h, "triage"), 0);
+    assert_int_equal(harness_wait_value(h, "triage", count, n, 20000), 0);
+    assert_int_equal(harness_wait_value(h, "triage", snapshot, before, 5000), 0);
+    free(manual);
+    free(before);
+    free(n);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eligible_referral_is_routed_and_police_told),
+        cmocka_unit_test(test_ineligible_referral_is_returned_with_reason),
+        cmocka_unit_test(test_not_known_waits_for_a_person_who_may_override),
+        cmocka_unit_test(test_routing_by_force_and_date_and_victim_consent),
+        cmocka_unit_test(test_withdrawal_before_and_after_triage),
+        cmocka_unit_test(test_replay_from_zero_gives_the_same_cases),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
