@@ -1,0 +1,55 @@
+// booking: the provider's side. Shared declarations of the service's modules.
+#ifndef BOOKING_H
+#define BOOKING_H
+#include "booking.pb-c.h"
+#include "cara/consumer.h"
+#include "cara/service.h"
+
+typedef struct {
+    char case_id[40], referral_id[40], provider[64], force[64], pathway[32], status[16];
+    char deadline[16];
+} booking_case_t;
+
+// Loads (and locks) a case by referral id, for one provider (NULL: any). Returns 1 if found,
+// 0 if not, -1 on error.
+int booking_case_load(db_t *db, const char *referral_id, const char *provider,
+                      booking_case_t *out);
+// Closes a case as completed or non_compliant (reason) and emits the event. Returns 0 or -1.
+int booking_case_close(service_t *svc, const booking_case_t *c, const char *status,
+                       const char *reason, const char *cohort_id);
+// Cancels the case's live booking (if any), frees its seat and emits BookingCancelled.
+// Returns 0 or -1.
+int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *reason);
+// Books a seat: in cohort_id if given, else the earliest scheduled cohort of the case's pathway
+// starting after `after` (YYYY-MM-DD, may be NULL) whose Part B ends before the deadline and
+// has a free seat. Emits SeatBooked. Returns 1 booked (result filled), 0 nothing fits (why in
+// err), -1 on error.
+int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort_id,
+                     const char *after, Cara__SeatResult *result, char *err, size_t err_size);
+// Requires role provider and returns 0, or sets FORBIDDEN and returns -1.
+int booking_require_provider(const identity_t *who, reply_t *reply);
+
+// Stream apply (triage stream) and the periodic check of contact deadlines.
+apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                  char *reason, size_t reason_size);
+void booking_case_tick(service_t *svc);
+
+// Commands.
+int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                              reply_t *reply);
+int booking_cmd_cancel_cohort(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                              reply_t *reply);
+int booking_cmd_list_cohorts(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                             reply_t *reply);
+int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                          reply_t *reply);
+int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                           reply_t *reply);
+int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                        reply_t *reply);
+int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                       reply_t *reply);
+int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                           reply_t *reply);
+
+#endif

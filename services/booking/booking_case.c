@@ -1,0 +1,254 @@
+// Provider cases: opened from the triage stream, closed on completion, non-compliance or
+// withdrawal.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booking.h"
+#include "cara/log.h"
+#include "cara/stream.h"
+#include "cara/timeutil.h"
+#include "cara/uuid.h"
+#include "triage.pb-c.h"
+
+static const identity_t s_triage = {"service", "triage"};
+static const identity_t s_system = {"service", "booking"};
+
+int booking_require_provider(const identity_t *who, reply_t *reply) {
+    if (identity_is(who, "provider"))
+        return 0;
+    reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "only provider staff may do this");
+    return -1;
+}
+
+int booking_case_load(db_t *db, const char *referral_id, const char *provider,
+                      booking_case_t *out) {
+    if (!uuid_valid(referral_id))
+        return 0;
+    const char *values[] = {referral_id, provider};
+    PGresult *r = db_query(db,
+                           "SELECT case_id, referral_id, provider_id, force, pathway, status,"
+                           " compliance_deadline::text FROM provider_case WHERE referral_id = $1"
+                           " AND ($2::text IS NULL OR provider_id = $2) FOR UPDATE",
+                           2, values);
+    if (!r)
+        return -1;
+    int found = PQntuples(r) == 1;
+    if (found) {
+        snprintf(out->case_id, sizeof out->case_id, "%s", PQgetvalue(r, 0, 0));
+        snprintf(out->referral_id, sizeof out->referral_id, "%s", PQgetvalue(r, 0, 1));
+        snprintf(out->provider, sizeof out->provider, "%s", PQgetvalue(r, 0, 2));
+        snprintf(out->force, sizeof out->force, "%s", PQgetvalue(r, 0, 3));
+        snprintf(out->pathway, sizeof out->pathway, "%s", PQgetvalue(r, 0, 4));
+        snprintf(out->status, sizeof out->status, "%s", PQgetvalue(r, 0, 5));
+        snprintf(out->deadline, sizeof out->deadline, "%s", PQgetvalue(r, 0, 6));
+    }
+    PQclear(r);
+    return found;
+}
+
+int booking_case_close(service_t *svc, const booking_case_t *c, const char *status,
+                       const char *reason, const char *cohort_id) {
+    db_t *db = service_db(svc);
+    const char *values[] = {c->case_id, status, reason};
+    if (db_exec(db,
+                "UPDATE provider_case SET status = $2, close_reason = $3, closed_at = now()"
+                " WHERE case_id = $1",
+                3, values) != 0)
+        return -1;
+    char now[40];
+    time_format_iso(time_now_us(), now, sizeof now);
+    int64_t seq;
+    if (strcmp(status, "completed") == 0) {
+        Cara__CaseCompleted ev = CARA__CASE_COMPLETED__INIT;
+        ev.case_id = (char *)c->case_id;
+        ev.referral_id = (char *)c->referral_id;
+        ev.provider_id = (char *)c->provider;
+        ev.force = (char *)c->force;
+        ev.pathway = (char *)c->pathway;
+        ev.completed_at = now;
+        ev.cohort_id = (char *)(cohort_id ? cohort_id : "");
+        seq = outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL);
+    } else {
+        Cara__CaseNonCompliant ev = CARA__CASE_NON_COMPLIANT__INIT;
+        ev.case_id = (char *)c->case_id;
+        ev.referral_id = (char *)c->referral_id;
+        ev.provider_id = (char *)c->provider;
+        ev.force = (char *)c->force;
+        ev.reason = (char *)reason;
+        ev.at = now;
+        seq = outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL);
+    }
+    if (seq < 0)
+        return -1;
+    return service_audit(svc, &s_system, status, "provider_case", c->referral_id,
+                         json_pack("{s:s}", "reason", reason));
+}
+
+int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *reason) {
+    db_t *db = service_db(svc);
+    const char *values[] = {c->case_id, reason};
+    PGresult *r = db_query(db,
+                           "UPDATE booking SET status = 'cancelled', ended_reason = $2"
+                           " WHERE case_id = $1 AND status = 'booked'"
+                           " RETURNING booking_id, cohort_id",
+                           2, values);
+    if (!r)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+        const char *cohort[] = {PQgetvalue(r, i, 1)};
+        if (db_exec(db, "UPDATE cohort SET seats_taken = seats_taken - 1 WHERE cohort_id = $1",
+                    1, cohort) != 0) {
+            rc = -1;
+            break;
+        }
+        Cara__BookingCancelled ev = CARA__BOOKING_CANCELLED__INIT;
+        ev.booking_id = PQgetvalue(r, i, 0);
+        ev.case_id = (char *)c->case_id;
+        ev.referral_id = (char *)c->referral_id;
+        ev.provider_id = (char *)c->provider;
+        ev.force = (char *)c->force;
+        ev.cohort_id = PQgetvalue(r, i, 1);
+        ev.reason = (char *)reason;
+        if (outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0)
+            rc = -1;
+    }
+    PQclear(r);
+    return rc;
+}
+
+static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *ev, char *reason,
+                                   size_t reason_size) {
+    db_t *db = service_db(svc);
+    int32_t caution;
+    if (!uuid_valid(ev->referral_id) || !ev->referral ||
+        time_parse_date(ev->caution_date, &caution) != 0) {
+        snprintf(reason, reason_size, "triaged referral without id or caution date");
+        return APPLY_POISON;
+    }
+    char due[16];
+    int days = (int)config_int(service_config(svc), "first_contact_days", 14);
+    time_format_date(caution + days, due, sizeof due);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
+        return APPLY_RETRY;
+    const char *values[] = {ev->referral_id, ev->provider_id, ev->force, ev->pathway,
+                            ev->compliance_deadline, ev->caution_date, due,
+                            ev->victim_contact ? "true" : "false", (const char *)bytes};
+    int lengths[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)len};
+    int formats[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+    PGresult *r = db_query_bin(db,
+                               "INSERT INTO provider_case (referral_id, provider_id, force, pathway,"
+                               " compliance_deadline, caution_date, first_contact_due,"
+                               " victim_contact, referral)"
+                               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                               " ON CONFLICT (referral_id) DO NOTHING RETURNING case_id",
+                               9, values, lengths, formats, 0);
+    free(bytes);
+    if (!r)
+        return APPLY_RETRY;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return APPLY_OK;
+    }
+    char case_id[40], now[40];
+    snprintf(case_id, sizeof case_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    Cara__CaseOpened out = CARA__CASE_OPENED__INIT;
+    out.case_id = case_id;
+    out.referral_id = ev->referral_id;
+    out.provider_id = ev->provider_id;
+    out.force = ev->force;
+    out.pathway = ev->pathway;
+    out.compliance_deadline = ev->compliance_deadline;
+    out.first_contact_due = due;
+    out.opened_at = time_format_iso(time_now_us(), now, sizeof now);
+    if (outbox_append(db, &out.base, ev->referral_id, ev->provider_id, ev->referral_id, NULL) < 0 ||
+        service_audit(svc, &s_triage, "case_opened", "provider_case", ev->referral_id, NULL) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
+static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev) {
+    const char *values[] = {ev->referral_id, ev->compliance_deadline};
+    if (db_exec(service_db(svc),
+                "UPDATE provider_case SET compliance_deadline = coalesce(nullif($2, '')::date,"
+                " compliance_deadline) WHERE referral_id = $1",
+                2, values) != 0)
+        return APPLY_RETRY;
+    return service_audit(svc, &s_triage, "amended", "provider_case", ev->referral_id, NULL) == 0
+               ? APPLY_OK
+               : APPLY_RETRY;
+}
+
+static apply_result_t s_on_withdrawn(service_t *svc, const Cara__TriageCaseWithdrawn *ev) {
+    booking_case_t c;
+    int found = booking_case_load(service_db(svc), ev->referral_id, NULL, &c);
+    if (found < 0)
+        return APPLY_RETRY;
+    if (found == 0)
+        return APPLY_OK;  // never routed here
+    const char *values[] = {c.case_id};
+    if (booking_cancel_live(svc, &c, "withdrawn") != 0 ||
+        db_exec(service_db(svc),
+                "UPDATE provider_case SET status = 'withdrawn', close_reason = 'withdrawn',"
+                " closed_at = now() WHERE case_id = $1",
+                1, values) != 0 ||
+        service_audit(svc, &s_triage, "withdrawn", "provider_case", ev->referral_id, NULL) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
+apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                  char *reason, size_t reason_size) {
+    (void)db;
+    (void)seq;
+    service_t *svc = arg;
+    ProtobufCMessage *msg = NULL;
+    apply_result_t rc = APPLY_OK;
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
+        if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
+            rc = s_on_triaged(svc, (Cara__ReferralTriaged *)msg, reason, reason_size);
+    } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0) {
+        if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor)))
+            rc = s_on_updated(svc, (Cara__TriageCaseUpdated *)msg);
+    } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0) {
+        if ((msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor)))
+            rc = s_on_withdrawn(svc, (Cara__TriageCaseWithdrawn *)msg);
+    } else {
+        return APPLY_OK;  // returned referrals never reach a provider
+    }
+    if (!msg) {
+        snprintf(reason, reason_size, "undecodable %s", env->type);
+        return APPLY_POISON;
+    }
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
+
+// Cases that were never contacted and whose deadline has passed become non-compliant
+// (not contactable); booked cases whose deadline passed are left to attendance outcomes.
+void booking_case_tick(service_t *svc) {
+    db_t *db = service_db(svc);
+    if (db_begin(db) != 0)
+        return;
+    PGresult *r = db_query(db,
+                           "SELECT referral_id FROM provider_case WHERE status = 'open'"
+                           " AND first_contacted_at IS NULL AND compliance_deadline < current_date"
+                           " LIMIT 100 FOR UPDATE SKIP LOCKED",
+                           0, NULL);
+    int ok = r != NULL;
+    for (int i = 0; ok && i < PQntuples(r); i++) {
+        booking_case_t c;
+        ok = booking_case_load(db, PQgetvalue(r, i, 0), NULL, &c) == 1 &&
+             booking_case_close(svc, &c, "non_compliant", "not_contactable", NULL) == 0;
+    }
+    if (r)
+        PQclear(r);
+    if (ok)
+        db_commit(db);
+    else
+        db_rollback(db);
+}

@@ -1,0 +1,185 @@
+// Contact with the offender, victim contact (kept apart, never in cohort lists) and the
+// provider's case list.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booking.h"
+#include "cara/stream.h"
+#include "cara/timeutil.h"
+
+int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                        reply_t *reply) {
+    static const char *const channels[] = {"phone", "letter", "email", "in_person", "text"};
+    static const char *const outcomes[] = {"contacted", "no_answer", "wrong_number", "refused",
+                                           "other"};
+    if (booking_require_provider(who, reply) != 0)
+        return -1;
+    Cara__RecordContact *req =
+        (Cara__RecordContact *)envelope_payload(env, &cara__record_contact__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.RecordContact");
+    int rc = -1, ch = 0, out = 0;
+    for (int i = 0; i < 5; i++) {
+        ch |= strcmp(req->channel, channels[i]) == 0;
+        out |= strcmp(req->outcome, outcomes[i]) == 0;
+    }
+    if (!ch)
+        reply_field_error(reply, "channel", "must be phone, letter, email, in_person or text");
+    if (!out)
+        reply_field_error(reply, "outcome",
+                          "must be contacted, no_answer, wrong_number, refused or other");
+    char at[40];
+    int64_t us = time_now_us();
+    if (*req->at && time_parse_iso(req->at, &us) != 0)
+        reply_field_error(reply, "at", "must be an ISO 8601 time with a zone");
+    time_format_iso(us, at, sizeof at);
+    booking_case_t c;
+    if (!reply_error_count(reply) &&
+        booking_case_load(service_db(svc), req->referral_id, who->org, &c) != 1)
+        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case for this provider");
+    if (reply_error_count(reply) || reply->msg.status != CARA__REPLY__STATUS__OK)
+        goto cleanup;
+    char actor[128];
+    identity_format(who, actor, sizeof actor);
+    const char *values[] = {c.case_id, at, req->channel, req->outcome, actor};
+    if (db_exec(service_db(svc),
+                "INSERT INTO contact_attempt (case_id, at, channel, outcome, recorded_by)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                5, values) != 0)
+        goto cleanup;
+    if (strcmp(req->outcome, "contacted") == 0 &&
+        db_exec(service_db(svc),
+                "UPDATE provider_case SET first_contacted_at = coalesce(first_contacted_at, $2)"
+                " WHERE case_id = $1",
+                2, values) != 0)
+        goto cleanup;
+    Cara__ContactRecorded ev = CARA__CONTACT_RECORDED__INIT;
+    ev.case_id = c.case_id;
+    ev.referral_id = c.referral_id;
+    ev.provider_id = c.provider;
+    ev.force = c.force;
+    ev.channel = req->channel;
+    ev.outcome = req->outcome;
+    ev.at = at;
+    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
+        service_audit(svc, who, "contact_recorded", "provider_case", c.referral_id,
+                      json_pack("{s:s, s:s}", "channel", req->channel, "outcome", req->outcome)) != 0)
+        goto cleanup;
+    rc = reply_ok(reply, NULL);
+cleanup:
+    cara__record_contact__free_unpacked(req, NULL);
+    return rc;
+}
+
+int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                       reply_t *reply) {
+    static const char *const kinds[] = {"offer", "attempt", "accepted", "declined",
+                                        "safety_concern"};
+    if (booking_require_provider(who, reply) != 0)
+        return -1;
+    Cara__RecordVictimContact *req = (Cara__RecordVictimContact *)envelope_payload(
+        env, &cara__record_victim_contact__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.RecordVictimContact");
+    int rc = -1, ok = 0;
+    for (int i = 0; i < 5; i++)
+        ok |= strcmp(req->kind, kinds[i]) == 0;
+    if (!ok)
+        reply_field_error(reply, "kind",
+                          "must be offer, attempt, accepted, declined or safety_concern");
+    if (strlen(req->notes) > 4000)
+        reply_field_error(reply, "notes", "at most 4000 characters");
+    booking_case_t c;
+    char consent[8] = "";
+    if (!reply_error_count(reply)) {
+        if (booking_case_load(service_db(svc), req->referral_id, who->org, &c) != 1) {
+            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case for this provider");
+            goto cleanup;
+        }
+        const char *v[] = {c.case_id};
+        db_scalar(service_db(svc), "SELECT victim_contact FROM provider_case WHERE case_id = $1",
+                  1, v, consent, sizeof consent);
+        if (strcmp(consent, "t") != 0)
+            reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
+                         "the victim did not consent to be contacted");
+    }
+    if (reply_error_count(reply) || reply->msg.status != CARA__REPLY__STATUS__OK)
+        goto cleanup;
+    int concern = strcmp(req->kind, "safety_concern") == 0;
+    char actor[128], now[40];
+    identity_format(who, actor, sizeof actor);
+    const char *values[] = {c.case_id, req->kind, concern ? "true" : "false", req->notes, actor};
+    if (db_exec(service_db(svc),
+                "INSERT INTO victim_contact (case_id, kind, safety_concern, notes, recorded_by)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                5, values) != 0)
+        goto cleanup;
+    // The event carries no victim details: only that contact happened, and any concern flag.
+    Cara__VictimContactRecorded ev = CARA__VICTIM_CONTACT_RECORDED__INIT;
+    ev.case_id = c.case_id;
+    ev.referral_id = c.referral_id;
+    ev.provider_id = c.provider;
+    ev.force = c.force;
+    ev.kind = req->kind;
+    ev.at = time_format_iso(time_now_us(), now, sizeof now);
+    ev.safety_concern = concern;
+    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
+        service_audit(svc, who, "victim_contact", "provider_case", c.referral_id,
+                      json_pack("{s:s}", "kind", req->kind)) != 0)
+        goto cleanup;
+    rc = reply_ok(reply, NULL);
+cleanup:
+    cara__record_victim_contact__free_unpacked(req, NULL);
+    return rc;
+}
+
+int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                           reply_t *reply) {
+    if (booking_require_provider(who, reply) != 0)
+        return -1;
+    Cara__ListCases *req = (Cara__ListCases *)envelope_payload(env, &cara__list_cases__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.ListCases");
+    const char *values[] = {who->org, *req->status ? req->status : NULL};
+    PGresult *r = db_query(service_db(svc),
+                           "SELECT referral_id, p.case_id, p.status, pathway,"
+                           " compliance_deadline::text, first_contact_due::text,"
+                           " first_contacted_at IS NOT NULL, coalesce(b.cohort_id::text, ''),"
+                           " coalesce(close_reason, '') FROM provider_case p"
+                           " LEFT JOIN booking b ON b.case_id = p.case_id AND b.status = 'booked'"
+                           " WHERE provider_id = $1 AND ($2::text IS NULL OR p.status = $2)"
+                           " ORDER BY compliance_deadline, referral_id",
+                           2, values);
+    cara__list_cases__free_unpacked(req, NULL);
+    if (!r) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        return -1;
+    }
+    int n = PQntuples(r), rc = -1;
+    Cara__CaseView *views = calloc((size_t)n + 1, sizeof *views);
+    Cara__CaseView **ptrs = calloc((size_t)n + 1, sizeof *ptrs);
+    if (views && ptrs) {
+        for (int i = 0; i < n; i++) {
+            cara__case_view__init(&views[i]);
+            views[i].referral_id = PQgetvalue(r, i, 0);
+            views[i].case_id = PQgetvalue(r, i, 1);
+            views[i].status = PQgetvalue(r, i, 2);
+            views[i].pathway = PQgetvalue(r, i, 3);
+            views[i].compliance_deadline = PQgetvalue(r, i, 4);
+            views[i].first_contact_due = PQgetvalue(r, i, 5);
+            views[i].contacted = strcmp(PQgetvalue(r, i, 6), "t") == 0;
+            views[i].cohort_id = PQgetvalue(r, i, 7);
+            views[i].close_reason = PQgetvalue(r, i, 8);
+            ptrs[i] = &views[i];
+        }
+        Cara__CaseList list = CARA__CASE_LIST__INIT;
+        list.cases = ptrs;
+        list.n_cases = (size_t)n;
+        rc = reply_ok(reply, &list.base);
+    }
+    free(views);
+    free(ptrs);
+    PQclear(r);
+    return rc;
+}

@@ -1,0 +1,123 @@
+// Seats: allocation into the earliest fitting cohort, never oversold (the cohort row's
+// seats_taken is incremented only while below capacity, in one statement, and a CHECK
+// constraint backs it up).
+#include <stdio.h>
+#include <string.h>
+
+#include "booking.h"
+#include "cara/stream.h"
+#include "cara/timeutil.h"
+#include "cara/uuid.h"
+
+int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort_id,
+                     const char *after, Cara__SeatResult *result, char *err, size_t err_size) {
+    db_t *db = service_db(svc);
+    const char *values[] = {c->provider, c->pathway, c->deadline, after,
+                            cohort_id && *cohort_id ? cohort_id : NULL};
+    // Take a seat in one statement: the first scheduled cohort that fits and has room.
+    PGresult *r = db_query(db,
+                           "UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("
+                           " SELECT cohort_id FROM cohort WHERE provider_id = $1"
+                           " AND cohort_type = $2 AND status = 'scheduled'"
+                           " AND part_b_date < $3::date AND part_a_date > current_date"
+                           " AND ($4::date IS NULL OR part_a_date > $4::date)"
+                           " AND ($5::uuid IS NULL OR cohort_id = $5::uuid)"
+                           " AND seats_taken < capacity"
+                           " ORDER BY part_a_date, cohort_id LIMIT 1 FOR UPDATE)"
+                           " AND seats_taken < capacity"
+                           " RETURNING cohort_id, cohort_type, town, part_a_date::text,"
+                           " part_b_date::text",
+                           5, values);
+    if (!r)
+        return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        snprintf(err, err_size, "no %s cohort with a free seat ends before the deadline %s",
+                 c->pathway, c->deadline);
+        return 0;
+    }
+    const char *ins[] = {c->case_id, PQgetvalue(r, 0, 0)};
+    PGresult *b = db_query(db,
+                           "INSERT INTO booking (case_id, cohort_id) VALUES ($1, $2)"
+                           " RETURNING booking_id, booked_at::text",
+                           2, ins);
+    const char *upd[] = {c->case_id};
+    if (!b || db_exec(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1,
+                      upd) != 0) {
+        if (b)
+            PQclear(b);
+        PQclear(r);
+        return -1;
+    }
+    Cara__SeatBooked ev = CARA__SEAT_BOOKED__INIT;
+    ev.booking_id = PQgetvalue(b, 0, 0);
+    ev.case_id = (char *)c->case_id;
+    ev.referral_id = (char *)c->referral_id;
+    ev.provider_id = (char *)c->provider;
+    ev.force = (char *)c->force;
+    ev.cohort_id = PQgetvalue(r, 0, 0);
+    ev.cohort_type = PQgetvalue(r, 0, 1);
+    ev.town = PQgetvalue(r, 0, 2);
+    ev.part_a_date = PQgetvalue(r, 0, 3);
+    ev.part_b_date = PQgetvalue(r, 0, 4);
+    ev.booked_at = PQgetvalue(b, 0, 1);
+    int rc = outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0
+                 ? -1
+                 : 1;
+    if (rc == 1 && result) {
+        snprintf(result->booking_id, 40, "%s", ev.booking_id);
+        snprintf(result->cohort_id, 40, "%s", ev.cohort_id);
+        snprintf(result->part_a_date, 16, "%s", ev.part_a_date);
+        snprintf(result->part_b_date, 16, "%s", ev.part_b_date);
+    }
+    PQclear(b);
+    PQclear(r);
+    return rc;
+}
+
+int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                          reply_t *reply) {
+    if (booking_require_provider(who, reply) != 0)
+        return -1;
+    Cara__BookSeat *req = (Cara__BookSeat *)envelope_payload(env, &cara__book_seat__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.BookSeat");
+    int rc = -1;
+    booking_case_t c;
+    char err[200];
+    char booking_id[40] = "", cohort[40] = "", a[16] = "", b[16] = "";
+    Cara__SeatResult result = CARA__SEAT_RESULT__INIT;
+    result.booking_id = booking_id;
+    result.cohort_id = cohort;
+    result.part_a_date = a;
+    result.part_b_date = b;
+    if (*req->cohort_id && !uuid_valid(req->cohort_id)) {
+        reply_field_error(reply, "cohort_id", "must be a UUID");
+        goto cleanup;
+    }
+    int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
+    if (found != 1) {
+        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
+                                      : CARA__REPLY__STATUS__NOT_FOUND,
+                     "no such case for this provider");
+        goto cleanup;
+    }
+    if (strcmp(c.status, "open") != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "case is %s", c.status);
+        goto cleanup;
+    }
+    int got = booking_allocate(svc, &c, req->cohort_id, NULL, &result, err, sizeof err);
+    if (got <= 0) {
+        reply_status(reply, got < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
+                                    : CARA__REPLY__STATUS__CONFLICT,
+                     "%s", got < 0 ? "database unavailable" : err);
+        goto cleanup;
+    }
+    if (service_audit(svc, who, "seat_booked", "provider_case", c.referral_id,
+                      json_pack("{s:s}", "cohort_id", cohort)) != 0)
+        goto cleanup;
+    rc = reply_ok(reply, &result.base);
+cleanup:
+    cara__book_seat__free_unpacked(req, NULL);
+    return rc;
+}

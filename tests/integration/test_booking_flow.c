@@ -1,0 +1,393 @@
+// booking through the real chain police -> intake -> triage -> booking (-> intake outcomes):
+// the whole life of a case, rebooking after a miss, non-compliance when no time is left, late
+// refused entry, the telephone pathway, 50 concurrent bookings into a 12-seat cohort, cohort
+// cancellation, withdrawal, and provider isolation on the booking stream.
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "booking.pb-c.h"
+#include "cara/timeutil.h"
+#include "test_intake_support.h"
+
+static harness_t *h;
+static int32_t today;
+static int s_ref = 0;
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("booking_flow");
+    if (!h)
+        return -1;
+    today = (int32_t)(time_now_us() / 1000000 / 86400);
+    harness_config(h, "triage", "routing",
+                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
+                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]");
+    return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
+                   harness_start(h, "booking") == 0
+               ? 0
+               : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+static void s_date(int offset, char *buf) { time_format_date(today + offset, buf, 16); }
+
+// A referral through to an open provider case; deadline_days 0 = the default 16 weeks.
+static char *s_case(const char *force, int deadline_days, int interpreter) {
+    char ref[32], when[40], deadline[16];
+    snprintf(ref, sizeof ref, "BF-%d-%d", getpid(), ++s_ref);
+    Cara__Referral *r = ti_referral(force, ref);
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
+    if (deadline_days) {
+        s_date(deadline_days, deadline);
+        ti_set(&r->caution->compliance_deadline, deadline);
+    }
+    r->offender->interpreter_needed = interpreter;
+    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
+    Cara__ReferralAccepted *ok = ti_accepted(reply);
+    if (!ok)
+        ti_print_errors(reply);
+    assert_non_null(ok);
+    char *id = strdup(ok->referral_id);
+    cara__referral_accepted__free_unpacked(ok, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "booking", sql, "open", 15000), 0);
+    return id;
+}
+
+static client_t *s_p1(void) { return harness_client(h, "booking", "provider", "p1"); }
+
+static char *s_cohort(const char *provider, const char *type, int a, int b, unsigned capacity) {
+    Cara__CreateCohort cmd = CARA__CREATE_COHORT__INIT;
+    char da[16], db_[16];
+    s_date(a, da);
+    s_date(b, db_);
+    cmd.cohort_type = (char *)type;
+    cmd.town = "Carmarthen";
+    cmd.capacity = capacity;
+    cmd.part_a_date = da;
+    cmd.part_b_date = db_;
+    Cara__Reply *reply = harness_call(harness_client(h, "booking", "provider", provider), &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__CohortRef *ref = cara__cohort_ref__unpack(NULL, reply->payload.len, reply->payload.data);
+    char *id = strdup(ref->cohort_id);
+    cara__cohort_ref__free_unpacked(ref, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    return id;
+}
+
+// Books (auto when cohort is NULL). Returns the cohort booked into, or NULL if refused.
+static char *s_book(client_t *c, const char *referral_id, const char *cohort) {
+    Cara__BookSeat cmd = CARA__BOOK_SEAT__INIT;
+    cmd.referral_id = (char *)referral_id;
+    cmd.cohort_id = (char *)(cohort ? cohort : "");
+    Cara__Reply *reply = harness_call(c, &cmd.base);
+    char *out = NULL;
+    if (reply && reply->status == CARA__REPLY__STATUS__OK) {
+        Cara__SeatResult *res =
+            cara__seat_result__unpack(NULL, reply->payload.len, reply->payload.data);
+        out = strdup(res->cohort_id);
+        cara__seat_result__free_unpacked(res, NULL);
+    }
+    if (reply)
+        cara__reply__free_unpacked(reply, NULL);
+    return out;
+}
+
+static void s_attend(const char *cohort, const char *part, const char *referral_id,
+                     const char *status) {
+    Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
+    e.referral_id = (char *)referral_id;
+    e.status = (char *)status;
+    Cara__AttendanceEntry *entries[] = {&e};
+    Cara__RecordAttendance cmd = CARA__RECORD_ATTENDANCE__INIT;
+    cmd.cohort_id = (char *)cohort;
+    cmd.part = (char *)part;
+    cmd.entries = entries;
+    cmd.n_entries = 1;
+    Cara__Reply *reply = harness_call(s_p1(), &cmd.base);
+    if (reply->status != CARA__REPLY__STATUS__OK)
+        ti_print_errors(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+}
+
+static void s_expect(const char *referral_id, const char *booking_status, const char *police) {
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT status || '/' || coalesce(close_reason, '-') FROM provider_case"
+             " WHERE referral_id = '%s'", referral_id);
+    assert_int_equal(harness_wait_value(h, "booking", sql, booking_status, 10000), 0);
+    snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", referral_id);
+    assert_int_equal(harness_wait_value(h, "intake", sql, police, 15000), 0);
+}
+
+static void test_contact_book_attend_both_completed(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0, 0);
+    Cara__RecordContact contact = CARA__RECORD_CONTACT__INIT;
+    contact.referral_id = id;
+    contact.channel = "phone";
+    contact.outcome = "contacted";
+    Cara__Reply *reply = harness_call(s_p1(), &contact.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    char *c1 = s_cohort("p1", "male_intimate", 7, 35, 12);
+    char *later = s_cohort("p1", "male_intimate", 14, 42, 12);
+    char *got = s_book(s_p1(), id, NULL);
+    assert_string_equal(got, c1);  // the earliest that fits
+    s_expect(id, "booked/-", "booked");
+    s_attend(c1, "A", id, "attended");
+    s_attend(c1, "B", id, "attended");
+    s_expect(id, "completed/completed", "completed");
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE type = 'cara.CohortDelivered' AND key = '%s'", c1);
+    char *n = harness_value(h, "booking", sql);
+    assert_string_equal(n, "1");
+    free(n);
+    free(got);
+    free(c1);
+    free(later);
+    free(id);
+}
+
+static void test_miss_part_b_rebooks_both_then_completes(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0, 0);
+    char *c1 = s_cohort("p1", "male_intimate", 8, 36, 12);
+    char *c2 = s_cohort("p1", "male_intimate", 15, 43, 12);
+    char *got = s_book(s_p1(), id, c1);
+    assert_string_equal(got, c1);
+    s_attend(c1, "A", id, "attended");
+    s_attend(c1, "B", id, "absent");
+    // Rebooked into a later cohort, both parts again.
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT cohort_id FROM booking JOIN provider_case USING (case_id)"
+             " WHERE referral_id = '%s' AND booking.status = 'booked'", id);
+    // The earliest cohort that starts after the missed one and ends before the deadline
+    // (earlier tests left such cohorts too): never the missed one, never one starting earlier.
+    char *now_in = harness_value(h, "booking", sql);
+    assert_non_null(now_in);
+    assert_string_not_equal(now_in, c1);
+    char check[400];
+    snprintf(check, sizeof check,
+             "SELECT (SELECT part_a_date FROM cohort WHERE cohort_id = '%s') >"
+             " (SELECT part_a_date FROM cohort WHERE cohort_id = '%s')", now_in, c1);
+    char *later = harness_value(h, "booking", check);
+    assert_string_equal(later, "t");
+    free(later);
+    s_attend(now_in, "A", id, "attended");
+    s_attend(now_in, "B", id, "attended");
+    free(now_in);
+    s_expect(id, "completed/completed", "completed");
+    free(got);
+    free(c1);
+    free(c2);
+    free(id);
+}
+
+static void test_miss_with_no_time_left_is_non_compliant(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 40, 0);  // deadline in 40 days
+    char *c1 = s_cohort("p1", "male_intimate", 9, 37, 12);
+    char *c2 = s_cohort("p1", "male_intimate", 16, 44, 12);  // ends after the deadline
+    char *got = s_book(s_p1(), id, NULL);
+    assert_string_equal(got, c1);
+    s_attend(c1, "A", id, "absent");
+    s_expect(id, "non_compliant/did_not_attend", "non_compliant");
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT reason FROM outcome WHERE referral_id = '%s'", id);
+    char *reason = harness_value(h, "intake", sql);
+    assert_non_null(strstr(reason, "did_not_attend"));
+    free(reason);
+    free(got);
+    free(c1);
+    free(c2);
+    free(id);
+}
+
+static void test_late_is_refused_entry(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 39, 0);
+    char *c1 = s_cohort("p1", "male_intimate", 10, 38, 12);
+    char *got = s_book(s_p1(), id, c1);
+    assert_non_null(got);
+    s_attend(c1, "A", id, "late_refused_entry");
+    s_expect(id, "non_compliant/late_refused_entry", "non_compliant");
+    free(got);
+    free(c1);
+    free(id);
+}
+
+static void test_telephone_pathway(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0, 1);  // interpreter needed: 1:1 telephone
+    char *group = s_cohort("p1", "male_intimate", 6, 34, 12);
+    char *tel = s_cohort("p1", "telephone", 5, 33, 1);
+    char *got = s_book(s_p1(), id, NULL);
+    assert_string_equal(got, tel);  // never a group for a telephone case
+    s_attend(tel, "A", id, "attended");
+    s_attend(tel, "B", id, "attended");
+    s_expect(id, "completed/completed", "completed");
+    free(got);
+    free(group);
+    free(tel);
+    free(id);
+}
+
+typedef struct {
+    const char *referral_id;
+    const char *cohort;
+    int ok;
+} booker_t;
+
+static void *s_booker(void *arg) {
+    booker_t *b = arg;
+    client_t *c = client_new(harness_ctx(h), harness_endpoint(h, "booking"),
+                             harness_identity_keys(h, "provider", "p1"),
+                             harness_service_public(h, "booking"));
+    char *got = c ? s_book(c, b->referral_id, b->cohort) : NULL;
+    b->ok = got != NULL;
+    free(got);
+    client_destroy(&c);
+    return NULL;
+}
+
+static void test_fifty_concurrent_bookings_into_twelve_seats(void **state) {
+    (void)state;
+    enum { N = 50 };
+    char *ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = s_case("dyfed-powys", 0, 0);
+    char *cohort = s_cohort("p1", "male_intimate", 20, 48, 12);
+    booker_t bookers[N];
+    pthread_t threads[N];
+    for (int i = 0; i < N; i++) {
+        bookers[i] = (booker_t){ids[i], cohort, 0};
+        pthread_create(&threads[i], NULL, s_booker, &bookers[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < N; i++) {
+        pthread_join(threads[i], NULL);
+        ok += bookers[i].ok;
+    }
+    printf("# %d concurrent bookings into a 12-seat cohort: %d succeeded\n", N, ok);
+    assert_int_equal(ok, 12);
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT seats_taken || '/' || (SELECT count(*) FROM booking WHERE cohort_id = '%s'"
+             " AND status = 'booked') FROM cohort WHERE cohort_id = '%s'", cohort, cohort);
+    char *seats = harness_value(h, "booking", sql);
+    assert_string_equal(seats, "12/12");
+    free(seats);
+    // Cancelling the cohort releases everyone: seats free, cases open, police told.
+    Cara__CancelCohort cancel = CARA__CANCEL_COHORT__INIT;
+    cancel.cohort_id = cohort;
+    cancel.reason = "venue flooded";
+    Cara__Reply *reply = harness_call(s_p1(), &cancel.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    seats = harness_value(h, "booking", sql);
+    assert_string_equal(seats, "0/0");
+    free(seats);
+    char *cancelled = harness_value(h, "booking",
+                                    "SELECT count(*) FROM outbox WHERE type ="
+                                    " 'cara.BookingCancelled' AND payload IS NOT NULL"
+                                    " AND key IN (SELECT referral_id::text FROM provider_case"
+                                    " WHERE status = 'open')");
+    assert_true(atoi(cancelled) >= 12);
+    free(cancelled);
+    for (int i = 0; i < N; i++)
+        free(ids[i]);
+    free(cohort);
+}
+
+static void test_withdrawal_cancels_booking_and_frees_seat(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0, 0);
+    char *c1 = s_cohort("p1", "male_intimate", 21, 49, 3);
+    char *got = s_book(s_p1(), id, c1);
+    assert_non_null(got);
+    Cara__WithdrawReferral w = CARA__WITHDRAW_REFERRAL__INIT;
+    w.referral_id = id;
+    w.reason_code = "caution_rescinded";
+    w.reason = "rescinded";
+    Cara__Reply *reply = harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &w.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "booking", sql, "withdrawn", 15000), 0);
+    snprintf(sql, sizeof sql, "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", c1);
+    char *seats = harness_value(h, "booking", sql);
+    assert_string_equal(seats, "0");
+    free(seats);
+    free(got);
+    free(c1);
+    free(id);
+}
+
+static void test_provider_sees_only_its_own_bookings(void **state) {
+    (void)state;
+    char *gwent = s_case("gwent", 0, 0);  // routed to p2
+    char *c2 = s_cohort("p2", "male_intimate", 7, 35, 12);
+    char *got = s_book(harness_client(h, "booking", "provider", "p2"), gwent, NULL);
+    assert_string_equal(got, c2);
+    int status;
+    Cara__Batch *b2 = harness_fetch(harness_client(h, "booking", "provider", "p2"), "booking", 0,
+                                    2000, &status);
+    Cara__Batch *b1 = harness_fetch(s_p1(), "booking", 0, 2000, &status);
+    assert_non_null(b1);
+    assert_non_null(b2);
+    assert_true(b1->n_events > 20);
+    assert_true(b2->n_events >= 3);  // CaseOpened, CohortCreated, SeatBooked
+    for (size_t i = 0; i < b2->n_events; i++) {
+        Cara__Envelope *e = envelope_unpack(b2->events[i]->envelope.data,
+                                            b2->events[i]->envelope.len);
+        assert_non_null(e);
+        // Every event p2 sees is about p2's cohort or p2's case.
+        assert_true(strcmp(e->correlation_id, gwent) == 0 || strcmp(e->correlation_id, "") == 0);
+        cara__envelope__free_unpacked(e, NULL);
+    }
+    for (size_t i = 0; i < b1->n_events; i++)
+        for (size_t k = 0; k < b2->n_events; k++)
+            assert_int_not_equal(b1->events[i]->seq, b2->events[k]->seq);
+    // Other roles get nothing.
+    Cara__Batch *none = harness_fetch(harness_client(h, "booking", "police", "gwent"), "booking",
+                                      0, 10, &status);
+    assert_null(none);
+    assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
+    cara__batch__free_unpacked(b1, NULL);
+    cara__batch__free_unpacked(b2, NULL);
+    free(got);
+    free(c2);
+    free(gwent);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_contact_book_attend_both_completed),
+        cmocka_unit_test(test_miss_part_b_rebooks_both_then_completes),
+        cmocka_unit_test(test_miss_with_no_time_left_is_non_compliant),
+        cmocka_unit_test(test_late_is_refused_entry),
+        cmocka_unit_test(test_telephone_pathway),
+        cmocka_unit_test(test_fifty_concurrent_bookings_into_twelve_seats),
+        cmocka_unit_test(test_withdrawal_cancels_booking_and_frees_seat),
+        cmocka_unit_test(test_provider_sees_only_its_own_bookings),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
