@@ -57,6 +57,7 @@ upstream() { printf '"%s": {"router": "%s", "pub": "%s"}' "$1" "$(ep "$1" 0)" "$
 local_settings() {
   case $1 in
     intake) echo '"forces": {"dyfed-powys": {"deadline_weeks": 16}, "gwent": {"deadline_weeks": 16}}' ;;
+    triage) echo '"routing": [{"force": "dyfed-powys", "provider": "p1", "from": "2024-04-01"}, {"force": "gwent", "provider": "p1", "from": "2024-04-01"}]' ;;
     *) echo "" ;;
   esac
 }
