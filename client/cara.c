@@ -29,6 +29,19 @@ static const cli_command_t s_commands[] = {
      "       referral rejected [--after ID] [--limit N]"},
     {"outcomes", cmd_outcomes, "outcomes [--after N] [--max M]"},
 
+    {"triage", cmd_area,
+     "triage decide --referral_id ID --decision approve|return [--pathway P] [--reason R]\n"
+     "       triage needs --referral_id ID --json FILE | overdue | show --referral_id ID"},
+    {"cohort", cmd_area,
+     "cohort create --cohort_type T --town X --part_a_date D --part_b_date D [--capacity N]\n"
+     "       cohort list | cancel --cohort_id ID --reason R"},
+    {"booking", cmd_area, "booking book --referral_id ID [--cohort_id ID]"},
+    {"attendance", cmd_area,
+     "attendance record --cohort_id ID --part A|B --entries '[{\"referral_id\": ..., "
+     "\"status\": \"attended\"}]'"},
+    {"contact", cmd_area, "contact record --referral_id ID --channel C --outcome O [--at T]"},
+    {"victim", cmd_area, "victim record --referral_id ID --kind K [--notes N]"},
+    {"cases", cmd_area, "cases [--status open|booked|completed|non_compliant|withdrawn]"},
     // --- end of the service areas ---
     {NULL, NULL, NULL},
 };

@@ -89,6 +89,12 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__case_non_compliant__descriptor,
     &cara__cohort_delivered__descriptor,
     &cara__victim_contact_recorded__descriptor,
+    &cara__cohort_ref__descriptor,
+    &cara__cohort_list__descriptor,
+    &cara__seat_result__descriptor,
+    &cara__case_list__descriptor,
+    // triage.proto replies
+    &cara__triage_case_list__descriptor,
     NULL,
 };
 

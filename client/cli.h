@@ -55,6 +55,8 @@ int cmd_health(cli_t *cli, int argc, char **argv);
 int cmd_status(cli_t *cli, int argc, char **argv);
 int cmd_deadletter(cli_t *cli, int argc, char **argv);
 int cmd_fetch(cli_t *cli, int argc, char **argv);
+// triage, cohort, booking, attendance, contact, victim, cases (client/cmd_areas.c).
+int cmd_area(cli_t *cli, int argc, char **argv);
 int cmd_referral(cli_t *cli, int argc, char **argv);  // client/cmd_referral.c (intake)
 int cmd_outcomes(cli_t *cli, int argc, char **argv);  // client/cmd_referral.c (intake)
 

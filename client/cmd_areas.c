@@ -1,0 +1,134 @@
+// `cara triage|cohort|booking|attendance|contact|victim|cases`: the staff commands of triage
+// and booking. Each is one request message; its fields come from `--field value` options
+// (named as in the .proto; numbers, booleans, comma-separated lists and JSON for nested
+// fields) or from a whole JSON document with `--json FILE` ("-" = stdin).
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "booking.pb-c.h"
+#include "cara/pbjson.h"
+#include "cli.h"
+#include "triage.pb-c.h"
+
+typedef struct {
+    const char *area, *verb, *service;
+    const ProtobufCMessageDescriptor *request, *reply;
+} s_action_t;
+
+static const s_action_t s_actions[] = {
+    {"triage", "decide", "triage", &cara__triage_decide__descriptor, NULL},
+    {"triage", "needs", "triage", &cara__record_needs__descriptor, NULL},
+    {"triage", "overdue", "triage", &cara__list_overdue__descriptor,
+     &cara__triage_case_list__descriptor},
+    {"triage", "show", "triage", &cara__show_triage_case__descriptor,
+     &cara__triage_case_list__descriptor},
+    {"cohort", "create", "booking", &cara__create_cohort__descriptor,
+     &cara__cohort_ref__descriptor},
+    {"cohort", "list", "booking", &cara__list_cohorts__descriptor, &cara__cohort_list__descriptor},
+    {"cohort", "cancel", "booking", &cara__cancel_cohort__descriptor, NULL},
+    {"booking", "book", "booking", &cara__book_seat__descriptor, &cara__seat_result__descriptor},
+    {"attendance", "record", "booking", &cara__record_attendance__descriptor, NULL},
+    {"contact", "record", "booking", &cara__record_contact__descriptor, NULL},
+    {"victim", "record", "booking", &cara__record_victim_contact__descriptor, NULL},
+    {"cases", NULL, "booking", &cara__list_cases__descriptor, &cara__case_list__descriptor},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static int s_invalid(const char *field, const char *reason) {
+    cli_print_json(json_pack("{s:s, s:[{s:s, s:s}]}", "status", "INVALID", "errors", "field",
+                             field, "reason", reason));
+    return CLI_INVALID;
+}
+
+// One option value as JSON, by the field's type.
+static json_t *s_value(const ProtobufCFieldDescriptor *f, const char *text) {
+    if (f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_STRING) {
+        json_t *arr = json_array();
+        char *copy = strdup(text), *save = NULL;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+            json_array_append_new(arr, json_string(tok));
+        free(copy);
+        return arr;
+    }
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_STRING:
+        return json_string(text);
+    case PROTOBUF_C_TYPE_BOOL:
+        return strcmp(text, "true") == 0 ? json_true()
+               : strcmp(text, "false") == 0 ? json_false()
+                                            : NULL;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_INT64: {
+        char *end;
+        long long n = strtoll(text, &end, 10);
+        return *text && !*end ? json_integer(n) : NULL;
+    }
+    default:
+        return json_loads(text, JSON_DECODE_ANY, NULL);  // nested messages, lists of them
+    }
+}
+
+static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
+    const char *json_path = cli_opt(argc, argv, "--json", NULL);
+    json_t *doc = NULL;
+    json_error_t jerr;
+    if (json_path) {
+        doc = strcmp(json_path, "-") == 0 ? json_loadf(stdin, 0, &jerr)
+                                          : json_load_file(json_path, 0, &jerr);
+        if (!doc)
+            return s_invalid("json", jerr.text);
+    } else {
+        doc = json_object();
+        for (int i = 0; i < argc; i++) {
+            if (strncmp(argv[i], "--", 2) != 0)
+                continue;
+            char name[64];
+            snprintf(name, sizeof name, "%s", argv[i] + 2);
+            for (char *p = name; *p; p++)
+                if (*p == '-')
+                    *p = '_';
+            const ProtobufCFieldDescriptor *f =
+                protobuf_c_message_descriptor_get_field_by_name(a->request, name);
+            if (!f || i + 1 >= argc) {
+                json_decref(doc);
+                return s_invalid(name, f ? "needs a value" : "no such field for this command");
+            }
+            json_t *v = s_value(f, argv[++i]);
+            if (!v) {
+                json_decref(doc);
+                return s_invalid(name, "value does not fit the field's type");
+            }
+            json_object_set_new(doc, name, v);
+        }
+    }
+    char err[256];
+    ProtobufCMessage *msg = pbjson_to_message(a->request, doc, err, sizeof err);
+    json_decref(doc);
+    if (!msg)
+        return s_invalid("json", err);
+    Cara__Reply *reply = cli_call(cli, a->service, msg);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    if (!reply)
+        return CLI_FAIL;
+    int rc = cli_print_reply(reply, a->reply);
+    cara__reply__free_unpacked(reply, NULL);
+    return rc;
+}
+
+int cmd_area(cli_t *cli, int argc, char **argv) {
+    const char *area = argv[0];
+    const char *verb = argc > 1 ? argv[1] : "";
+    for (const s_action_t *a = s_actions; a->area; a++) {
+        if (strcmp(a->area, area) != 0)
+            continue;
+        if (!a->verb)
+            return s_run(cli, a, argc - 1, argv + 1);
+        if (strcmp(a->verb, verb) == 0)
+            return s_run(cli, a, argc - 2, argv + 2);
+    }
+    fprintf(stderr, "cara %s: unknown command \"%s\"; see `cara help`\n", area, verb);
+    return CLI_FAIL;
+}
