@@ -42,6 +42,12 @@ static const cli_command_t s_commands[] = {
     {"contact", cmd_area, "contact record --referral_id ID --channel C --outcome O [--at T]"},
     {"victim", cmd_area, "victim record --referral_id ID --kind K [--notes N]"},
     {"cases", cmd_area, "cases [--status open|booked|completed|non_compliant|withdrawn]"},
+    {"contract", cmd_area,
+     "contract add FILE.json | vary --contract_id C --delivery_cap_pence N --reason R\n"
+     "       contract status --contract_id C"},
+    {"training", cmd_area,
+     "training record --contract_id C --facilitators N --actual_cost_pence P --delivered_on D"},
+    {"invoice", cmd_area, "invoice run --period YYYY-MM | list"},
     // --- end of the service areas ---
     {NULL, NULL, NULL},
 };

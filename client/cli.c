@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "billing.pb-c.h"
 #include "booking.pb-c.h"
 #include "cara/keys.h"
 #include "cara/pbjson.h"
@@ -93,6 +94,11 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__cohort_list__descriptor,
     &cara__seat_result__descriptor,
     &cara__case_list__descriptor,
+    // billing.proto
+    &cara__invoice_list__descriptor,
+    &cara__contract_status__descriptor,
+    &cara__invoice_issued__descriptor,
+    &cara__cap_reached__descriptor,
     // triage.proto replies
     &cara__triage_case_list__descriptor,
     NULL,

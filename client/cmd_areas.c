@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "billing.pb-c.h"
 #include "booking.pb-c.h"
 #include "cara/pbjson.h"
 #include "cli.h"
@@ -14,6 +15,7 @@
 typedef struct {
     const char *area, *verb, *service;
     const ProtobufCMessageDescriptor *request, *reply;
+    const char *wrap;  // a positional FILE.json becomes this field of the request
 } s_action_t;
 
 static const s_action_t s_actions[] = {
@@ -32,7 +34,14 @@ static const s_action_t s_actions[] = {
     {"contact", "record", "booking", &cara__record_contact__descriptor, NULL},
     {"victim", "record", "booking", &cara__record_victim_contact__descriptor, NULL},
     {"cases", NULL, "booking", &cara__list_cases__descriptor, &cara__case_list__descriptor},
-    {NULL, NULL, NULL, NULL, NULL},
+    {"contract", "add", "billing", &cara__add_contract__descriptor, NULL, "contract"},
+    {"contract", "vary", "billing", &cara__vary_contract__descriptor, NULL},
+    {"contract", "status", "billing", &cara__contract_status_request__descriptor,
+     &cara__contract_status__descriptor},
+    {"training", "record", "billing", &cara__record_training__descriptor, NULL},
+    {"invoice", "run", "billing", &cara__run_invoices__descriptor, NULL},
+    {"invoice", "list", "billing", &cara__list_invoices__descriptor, &cara__invoice_list__descriptor},
+    {NULL, NULL, NULL, NULL, NULL, NULL},
 };
 
 static int s_invalid(const char *field, const char *reason) {
@@ -75,7 +84,13 @@ static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
     const char *json_path = cli_opt(argc, argv, "--json", NULL);
     json_t *doc = NULL;
     json_error_t jerr;
-    if (json_path) {
+    if (a->wrap && argc > 0 && strncmp(argv[0], "--", 2) != 0) {
+        json_t *inner = json_load_file(argv[0], 0, &jerr);
+        if (!inner)
+            return s_invalid(argv[0], jerr.text);
+        doc = json_object();
+        json_object_set_new(doc, a->wrap, inner);
+    } else if (json_path) {
         doc = strcmp(json_path, "-") == 0 ? json_loadf(stdin, 0, &jerr)
                                           : json_load_file(json_path, 0, &jerr);
         if (!doc)

@@ -1,11 +1,25 @@
-// cara-billing: see services/billing/ for its modules.
-#include "cara/service.h"
+// cara-billing: contracts, billable deliveries, invoices and caps (issue 6).
+#include "billing.h"
 
 extern const migration_t billing_migrations[];
+
+static const service_handler_t s_handlers[] = {
+    {"cara.AddContract", billing_cmd_add_contract},
+    {"cara.VaryContract", billing_cmd_vary_contract},
+    {"cara.ContractStatusRequest", billing_cmd_contract_status},
+    {"cara.RecordTraining", billing_cmd_training},
+    {"cara.RunInvoices", billing_cmd_run_invoices},
+    {"cara.ListInvoices", billing_cmd_list_invoices},
+    {NULL, NULL},
+};
+
+static const service_upstream_t s_upstreams[] = {{"booking", billing_apply_booking}, {NULL, NULL}};
 
 static const service_spec_t s_spec = {
     .name = "billing",
     .migrations = billing_migrations,
+    .handlers = s_handlers,
+    .upstreams = s_upstreams,
 };
 
 int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
