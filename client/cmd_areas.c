@@ -15,7 +15,6 @@
 typedef struct {
     const char *area, *verb, *service;
     const ProtobufCMessageDescriptor *request, *reply;
-    const char *wrap;  // a positional FILE.json becomes this field of the request
 } s_action_t;
 
 static const s_action_t s_actions[] = {
@@ -34,14 +33,14 @@ static const s_action_t s_actions[] = {
     {"contact", "record", "booking", &cara__record_contact__descriptor, NULL},
     {"victim", "record", "booking", &cara__record_victim_contact__descriptor, NULL},
     {"cases", NULL, "booking", &cara__list_cases__descriptor, &cara__case_list__descriptor},
-    {"contract", "add", "billing", &cara__add_contract__descriptor, NULL, "contract"},
+    {"contract", "add", "billing", &cara__add_contract__descriptor, NULL},
     {"contract", "vary", "billing", &cara__vary_contract__descriptor, NULL},
     {"contract", "status", "billing", &cara__contract_status_request__descriptor,
      &cara__contract_status__descriptor},
     {"training", "record", "billing", &cara__record_training__descriptor, NULL},
     {"invoice", "run", "billing", &cara__run_invoices__descriptor, NULL},
     {"invoice", "list", "billing", &cara__list_invoices__descriptor, &cara__invoice_list__descriptor},
-    {NULL, NULL, NULL, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
 };
 
 static int s_invalid(const char *field, const char *reason) {
@@ -80,16 +79,21 @@ static json_t *s_value(const ProtobufCFieldDescriptor *f, const char *text) {
     }
 }
 
+// The request field a positional FILE.json fills (`cara contract add FILE.json`), or NULL.
+static const char *s_wrap(const s_action_t *a) {
+    return a->request == &cara__add_contract__descriptor ? "contract" : NULL;
+}
+
 static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
     const char *json_path = cli_opt(argc, argv, "--json", NULL);
     json_t *doc = NULL;
     json_error_t jerr;
-    if (a->wrap && argc > 0 && strncmp(argv[0], "--", 2) != 0) {
+    if (s_wrap(a) && argc > 0 && strncmp(argv[0], "--", 2) != 0) {
         json_t *inner = json_load_file(argv[0], 0, &jerr);
         if (!inner)
             return s_invalid(argv[0], jerr.text);
         doc = json_object();
-        json_object_set_new(doc, a->wrap, inner);
+        json_object_set_new(doc, s_wrap(a), inner);
     } else if (json_path) {
         doc = strcmp(json_path, "-") == 0 ? json_loadf(stdin, 0, &jerr)
                                           : json_load_file(json_path, 0, &jerr);
