@@ -48,6 +48,7 @@ static const cli_command_t s_commands[] = {
     {"training", cmd_area,
      "training record --contract_id C --facilitators N --actual_cost_pence P --delivered_on D"},
     {"invoice", cmd_area, "invoice run --period YYYY-MM | list"},
+    {"national", cmd_area, "national export --period 2025Q2 [--format json|csv|html] [--publish true]"},
     // --- end of the service areas ---
     {NULL, NULL, NULL},
 };

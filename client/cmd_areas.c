@@ -10,6 +10,7 @@
 #include "booking.pb-c.h"
 #include "cara/pbjson.h"
 #include "cli.h"
+#include "national.pb-c.h"
 #include "triage.pb-c.h"
 
 typedef struct {
@@ -40,6 +41,8 @@ static const s_action_t s_actions[] = {
     {"training", "record", "billing", &cara__record_training__descriptor, NULL},
     {"invoice", "run", "billing", &cara__run_invoices__descriptor, NULL},
     {"invoice", "list", "billing", &cara__list_invoices__descriptor, &cara__invoice_list__descriptor},
+    {"national", "export", "national", &cara__national_export__descriptor,
+     &cara__national_export_result__descriptor},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -132,6 +135,17 @@ static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
     protobuf_c_message_free_unpacked(msg, NULL);
     if (!reply)
         return CLI_FAIL;
+    // An export is a document: print it as it is (JSON, CSV or HTML), not wrapped.
+    if (a->reply == &cara__national_export_result__descriptor &&
+        reply->status == CARA__REPLY__STATUS__OK) {
+        Cara__NationalExportResult *res = cara__national_export_result__unpack(
+            NULL, reply->payload.len, reply->payload.data);
+        int ok = res && fputs(res->content, stdout) >= 0;
+        if (res)
+            cara__national_export_result__free_unpacked(res, NULL);
+        cara__reply__free_unpacked(reply, NULL);
+        return ok ? CLI_OK : CLI_FAIL;
+    }
     int rc = cli_print_reply(reply, a->reply);
     cara__reply__free_unpacked(reply, NULL);
     return rc;

@@ -1,11 +1,45 @@
-// cara-national: see services/national/ for its modules.
-#include "cara/service.h"
+// cara-national: the de-identified national picture for Hampton Trust (issue 7).
+#include <string.h>
+
+#include "cara/log.h"
+#include "national_facts.h"
 
 extern const migration_t national_migrations[];
+
+static const service_handler_t s_handlers[] = {
+    {"cara.NationalExport", national_cmd_export},
+    {NULL, NULL},
+};
+
+static const service_upstream_t s_upstreams[] = {{"intake", national_apply_intake},
+                                                 {"triage", national_apply_triage},
+                                                 {"booking", national_apply_booking},
+                                                 {NULL, NULL}};
+
+static int s_needs_secret(service_t *svc) {
+    const char *secret = config_str(service_config(svc), "pseudonym_secret", NULL);
+    if (secret && strlen(secret) >= 16)
+        return 0;
+    log_error("config_missing", "field", "pseudonym_secret", "reason",
+              "national needs a deployment secret of at least 16 characters");
+    return -1;
+}
+
+// The national stream holds published returns only (aggregates): Hampton Trust and operators
+// read it; no one else.
+static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
+    (void)svc;
+    (void)view;
+    return identity_is(who, "hampton_trust") || identity_is(who, "operator") ? 0 : -1;
+}
 
 static const service_spec_t s_spec = {
     .name = "national",
     .migrations = national_migrations,
+    .handlers = s_handlers,
+    .upstreams = s_upstreams,
+    .fetch_view = s_fetch_view,
+    .init = s_needs_secret,
 };
 
 int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }

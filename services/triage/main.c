@@ -1,5 +1,8 @@
 // cara-triage: eligibility, needs assessment, pathway decision and routing (issue 4).
+#include <stdlib.h>
 #include <string.h>
+
+#include "triage.pb-c.h"
 
 #include "cara/service.h"
 #include "triage_case.h"
@@ -16,14 +19,54 @@ static const service_handler_t s_handlers[] = {
 
 static const service_upstream_t s_upstreams[] = {{"intake", triage_case_apply}, {NULL, NULL}};
 
+// For the national service: the decision without the person. ReferralTriaged loses the
+// referral, TriageCaseUpdated its changes and referral, withdrawals their free-text reason.
+static int s_national(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                      uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    ProtobufCMessage *msg = NULL;
+    int keep = 1;
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0 &&
+        (msg = envelope_payload(env, &cara__referral_triaged__descriptor))) {
+        Cara__ReferralTriaged *t = (Cara__ReferralTriaged *)msg;
+        cara__referral__free_unpacked(t->referral, NULL);
+        t->referral = NULL;
+    } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0 &&
+               (msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
+        Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
+        cara__referral__free_unpacked(u->referral, NULL);
+        u->referral = NULL;
+        for (size_t i = 0; i < u->n_changes; i++)
+            cara__field_change__free_unpacked(u->changes[i], NULL);
+        free(u->changes);
+        u->changes = NULL;
+        u->n_changes = 0;
+    } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0 &&
+               (msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor))) {
+        Cara__TriageCaseWithdrawn *w = (Cara__TriageCaseWithdrawn *)msg;
+        free(w->reason);
+        w->reason = strdup("");
+    } else if (strcmp(env->type, "cara.ReferralReturned") != 0) {
+        return 0;  // anything else, or anything undecodable: not for national
+    }
+    if (msg) {
+        keep = envelope_encode_message(msg, payload, len) == 0;
+        protobuf_c_message_free_unpacked(msg, NULL);
+    }
+    return keep;
+}
+
 // Intake and booking (who act on triage's decisions) and operators read the whole stream;
-// national and everyone else are refused here (national builds its picture from de-identified
-// sources; triage events carry the referral's personal data for the provider).
+// national reads it de-identified; everyone else is refused.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
-    (void)view;
     if (identity_is(who, "operator"))
         return 0;
+    if (identity_is(who, "service") && strcmp(who->org, "national") == 0) {
+        view->transform = s_national;
+        return 0;
+    }
     if (identity_is(who, "service") &&
         (strcmp(who->org, "intake") == 0 || strcmp(who->org, "booking") == 0))
         return 0;
