@@ -97,6 +97,11 @@ tests-build: $(BINS) $(UNIT_BIN) $(INT_BIN) $(TEST_HELPERS)
 # PostgreSQL cluster and real sockets, each test binary in its own process.
 test: tests-build
 	tests/run.sh $(UNIT_BIN) -- $(INT_BIN)
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-15} tests/fuzz/run.sh
+
+# Longer fuzzing runs: make fuzz FUZZ_SECONDS=600
+fuzz: $(BINS)
+	tests/fuzz/run.sh
 
 # Run one test binary (or a few): make check T="build/tests/integration/test_stream"
 check: $(BINS) $(TEST_HELPERS) $(T)
