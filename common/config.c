@@ -93,8 +93,36 @@ json_t *config_get(config_t *self, const char *path) {
     return node;
 }
 
+// A secret kept in a file (Docker/Compose secrets): "<path>_file" names it; the first line is
+// the value. Cached like environment values. Returns NULL if there is none.
+static json_t *s_from_file(config_t *self, const char *path) {
+    char file_key[160];
+    snprintf(file_key, sizeof file_key, "%s_file", path);
+    json_t *name = config_get(self, file_key);
+    if (!json_is_string(name))
+        return NULL;
+    char *resolved = config_resolve(self, json_string_value(name));
+    FILE *f = resolved ? fopen(resolved, "r") : NULL;
+    free(resolved);
+    if (!f) {
+        log_error("config_secret_unreadable", "field", file_key);
+        return NULL;
+    }
+    char line[1024] = "";
+    if (!fgets(line, sizeof line, f))
+        line[0] = '\0';
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    json_t *value = json_string(line);
+    if (value && json_object_set_new(self->env_cache, path, value) == 0)
+        return value;
+    return NULL;
+}
+
 const char *config_str(config_t *self, const char *path, const char *fallback) {
     json_t *v = config_get(self, path);
+    if (!v)
+        v = s_from_file(self, path);
     return json_is_string(v) ? json_string_value(v) : fallback;
 }
 

@@ -446,8 +446,27 @@ static int s_setup(service_t *svc, int migrate_only) {
         log_error("config_missing", "field", "db.conninfo");
         return -1;
     }
+    // A password from the configuration (or db.password_file, a Compose secret) is added as a
+    // quoted conninfo keyword, so it never has to sit in the connection string itself.
+    char *with_password = NULL;
+    const char *password = config_str(svc->config, "db.password", NULL);
+    if (password) {
+        size_t len = strlen(conninfo) + 2 * strlen(password) + 16;
+        with_password = malloc(len);
+        if (!with_password)
+            return -1;
+        size_t n = (size_t)snprintf(with_password, len, "%s password='", conninfo);
+        for (const char *p = password; *p && n + 3 < len; p++) {
+            if (*p == '\'' || *p == '\\')
+                with_password[n++] = '\\';
+            with_password[n++] = *p;
+        }
+        snprintf(with_password + n, len - n, "'");
+        conninfo = with_password;
+    }
     svc->db = db_connect(conninfo, svc->spec->name,
                          (int)config_int(svc->config, "db.connect_wait_ms", 30000));
+    free(with_password);
     if (!svc->db)
         return -1;
     if (migrate_run(svc->db, "core", core_migrations) < 0 ||

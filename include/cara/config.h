@@ -16,7 +16,8 @@ config_t *config_from_json(json_t *root);
 void config_destroy(config_t **self_p);
 // The value at a dotted path, environment first; borrowed, valid until destroy. NULL if absent.
 json_t *config_get(config_t *self, const char *path);
-// The string at path, or fallback if absent or not a string.
+// The string at path, or fallback if absent or not a string. When path is absent but
+// "<path>_file" names a file (a Docker secret), the file's first line is the value.
 const char *config_str(config_t *self, const char *path, const char *fallback);
 // The integer at path (a JSON integer or a numeric string), or fallback.
 int64_t config_int(config_t *self, const char *path, int64_t fallback);
