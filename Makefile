@@ -5,7 +5,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -fno-strict-aliasing
-CPPFLAGS += -Iinclude -Ibuild/gen -Itests/support $(patsubst %,-Iservices/%,$(SERVICES)) $(shell pkg-config --cflags libzmq libprotobuf-c jansson libsodium 2>/dev/null) \
+CPPFLAGS += -Iinclude -Ibuild/gen -Itests/support -Itests/integration $(patsubst %,-Iservices/%,$(SERVICES)) $(shell pkg-config --cflags libzmq libprotobuf-c jansson libsodium 2>/dev/null) \
             -I$(shell pg_config --includedir) -DCARA_VERSION='"$(VERSION)"'
 LDLIBS   += $(shell pkg-config --libs libzmq libprotobuf-c jansson libsodium) -lpq -lm -pthread
 ifeq ($(SANITIZE),1)
