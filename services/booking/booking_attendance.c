@@ -6,17 +6,10 @@
 #include <string.h>
 
 #include "booking.h"
+#include "booking_rules.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
-
-static const char *s_miss_reason(const char *status) {
-    if (strcmp(status, "late_refused_entry") == 0)
-        return "late_refused_entry";
-    if (strcmp(status, "excluded") == 0)
-        return "excluded";
-    return "did_not_attend";
-}
 
 // Handles a missed part: rebook if a later cohort fits, else non-compliant.
 static int s_after_miss(service_t *svc, booking_case_t *c, const char *booking_id,
@@ -49,24 +42,32 @@ static int s_after_miss(service_t *svc, booking_case_t *c, const char *booking_i
         return -1;
     if (got == 1)
         return 0;
-    return booking_case_close(svc, c, "non_compliant", s_miss_reason(status), cohort_id);
+    return booking_case_close(svc, c, "non_compliant", booking_miss_reason(status), cohort_id);
 }
 
-static int s_emit_delivered(service_t *svc, const char *cohort_id) {
+// Reports the cohort delivered (both parts have taken place): the first time with revision 0,
+// then again with revision + 1 whenever a later record or a correction changes what was
+// reported. Returns 0 or -1.
+static int s_report_delivered(service_t *svc, const char *cohort_id, int part_b_recorded,
+                              int corrected) {
     db_t *db = service_db(svc);
-    const char *values[] = {cohort_id};
+    const char *values[] = {cohort_id, part_b_recorded ? "t" : "f", corrected ? "t" : "f"};
     PGresult *r = db_query(db,
-                           "UPDATE cohort SET status = 'delivered',"
-                           " delivered_revision = delivered_revision + 1 WHERE cohort_id = $1"
+                           "WITH n AS (SELECT count(*)::int AS n FROM booking WHERE cohort_id = $1"
+                           "  AND part_a = 'attended' AND part_b = 'attended')"
+                           " UPDATE cohort SET status = 'delivered',"
+                           " delivered_revision = delivered_revision + 1,"
+                           " delivered_participants = (SELECT n FROM n) WHERE cohort_id = $1"
+                           " AND ((status = 'scheduled' AND $2::bool) OR (status = 'delivered'"
+                           "  AND ($3::bool OR delivered_participants <> (SELECT n FROM n))))"
                            " RETURNING provider_id, cohort_type, part_a_date::text,"
-                           " part_b_date::text, town, delivered_revision,"
-                           " (SELECT count(*) FROM booking WHERE cohort_id = $1"
-                           "  AND part_a = 'attended' AND part_b = 'attended')",
-                           1, values);
-    if (!r || PQntuples(r) != 1) {
-        if (r)
-            PQclear(r);
+                           " part_b_date::text, town, delivered_revision, delivered_participants",
+                           3, values);
+    if (!r)
         return -1;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return 0;  // not delivered yet, or nothing changed since the last report
     }
     Cara__CohortDelivered ev = CARA__COHORT_DELIVERED__INIT;
     ev.cohort_id = (char *)cohort_id;
@@ -82,9 +83,25 @@ static int s_emit_delivered(service_t *svc, const char *cohort_id) {
     return rc;
 }
 
+// A Part B corrected to attended after Part A was attended: the person completed after all. If
+// the case is still live (rebooked after the wrongly recorded miss), the rebooking is cancelled
+// and the case completes; a closed case stays closed (the correction is audited). Returns 0/-1.
+static int s_corrected_completion(service_t *svc, booking_case_t *c, const char *booking_id,
+                                  const char *cohort_id) {
+    if (strcmp(c->status, "open") != 0 && strcmp(c->status, "booked") != 0)
+        return 0;
+    const char *done[] = {booking_id};
+    if (booking_cancel_live(svc, c, "attendance_corrected") != 0 ||
+        db_exec(service_db(svc),
+                "UPDATE booking SET status = 'completed', ended_reason = NULL"
+                " WHERE booking_id = $1",
+                1, done) != 0)
+        return -1;
+    return booking_case_close(svc, c, "completed", "completed", cohort_id);
+}
+
 int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply) {
-    static const char *const statuses[] = {"attended", "absent", "late_refused_entry", "excluded"};
     if (booking_require_provider(who, reply) != 0)
         return -1;
     Cara__RecordAttendance *req =
@@ -98,14 +115,22 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         reply_field_error(reply, "cohort_id", "must be a UUID");
     if (!part_b && strcmp(req->part, "A") != 0)
         reply_field_error(reply, "part", "must be A or B");
+    if (req->n_entries == 0)
+        reply_field_error(reply, "entries", "at least one entry");
+    if (strlen(req->correction_reason) > 500)
+        reply_field_error(reply, "correction_reason", "at most 500 characters");
     for (size_t i = 0; i < req->n_entries; i++) {
-        int ok = 0;
-        for (int s = 0; s < 4; s++)
-            ok |= strcmp(req->entries[i]->status, statuses[s]) == 0;
-        char field[40];
+        char field[80];
         snprintf(field, sizeof field, "entries[%zu].status", i);
-        if (!ok)
-            reply_field_error(reply, field, "must be attended, absent, late_refused_entry or excluded");
+        if (!booking_attendance_status_valid(req->entries[i]->status))
+            reply_field_error(reply, field,
+                              "must be attended, absent, late_refused_entry or excluded");
+        for (size_t k = 0; k < i; k++)
+            if (strcmp(req->entries[k]->referral_id, req->entries[i]->referral_id) == 0) {
+                snprintf(field, sizeof field, "entries[%zu].referral_id", i);
+                reply_field_error(reply, field, "listed twice");
+                break;
+            }
     }
     if (reply_error_count(reply))
         goto cleanup;
@@ -118,10 +143,18 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such cohort for this provider");
         goto cleanup;
     }
+    // Attendance is a fact about a session that has taken place.
+    int32_t session, today = (int32_t)(time_now_us() / 1000000 / 86400);
+    if (time_parse_date(date, &session) != 0 || session > today) {
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
+                     "Part %s (%s) has not taken place yet", part_b ? "B" : "A", date);
+        goto cleanup;
+    }
+    int corrected = 0;
     time_format_iso(time_now_us(), now, sizeof now);
     for (size_t i = 0; i < req->n_entries; i++) {
         const Cara__AttendanceEntry *e = req->entries[i];
-        char field[48];
+        char field[80];
         snprintf(field, sizeof field, "entries[%zu].referral_id", i);
         booking_case_t c;
         if (booking_case_load(db, e->referral_id, who->org, &c) != 1) {
@@ -189,8 +222,14 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
                           json_pack("{s:s, s:s, s:s}", "part", ev.part, "status", e->status,
                                     "reason", req->correction_reason)) != 0)
             goto cleanup;
-        if (correction)
-            continue;  // outcomes already followed from the first record; audited above
+        if (correction) {
+            corrected = 1;
+            // Outcomes followed from the first record; only a Part B now attended completes.
+            if (part_b && strcmp(e->status, "attended") == 0 &&
+                s_corrected_completion(svc, &c, booking_id, req->cohort_id) != 0)
+                goto cleanup;
+            continue;
+        }
         int attended = strcmp(e->status, "attended") == 0;
         if (!attended) {
             if (s_after_miss(svc, &c, booking_id, req->cohort_id, e->status) != 0)
@@ -205,7 +244,7 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
     }
     if (reply_error_count(reply))
         goto cleanup;
-    if (part_b && s_emit_delivered(svc, req->cohort_id) != 0)
+    if (s_report_delivered(svc, req->cohort_id, part_b, corrected) != 0)
         goto cleanup;
     rc = reply_ok(reply, NULL);
 cleanup:

@@ -102,7 +102,7 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
             area_ok |= strcmp(req->needs[i]->area, areas[a]) == 0;
         for (size_t l = 0; l < 4; l++)
             level_ok |= strcmp(req->needs[i]->level, levels[l]) == 0;
-        char field[48];
+        char field[80];
         snprintf(field, sizeof field, "needs[%zu].area", i);
         if (!area_ok)
             reply_field_error(reply, field, "unknown need area \"%s\"", req->needs[i]->area);
@@ -112,7 +112,7 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
     }
     for (size_t i = 0; i < req->n_onward; i++) {
         int32_t day;
-        char field[48];
+        char field[80];
         snprintf(field, sizeof field, "onward[%zu]", i);
         if (!*req->onward[i]->service)
             reply_field_error(reply, field, "service is required");
