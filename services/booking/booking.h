@@ -49,6 +49,12 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
                         reply_t *reply);
 int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                        reply_t *reply);
+int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                            reply_t *reply);
+int booking_cmd_cancel_booking(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                               reply_t *reply);
+int booking_cmd_shortfall(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                          reply_t *reply);
 int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply);
 

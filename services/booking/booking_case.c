@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "booking.h"
+#include "booking_rules.h"
 #include "cara/log.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
@@ -121,14 +122,21 @@ int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *rea
 static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *ev, char *reason,
                                    size_t reason_size) {
     db_t *db = service_db(svc);
-    int32_t caution;
+    int32_t caution, deadline;
     if (!uuid_valid(ev->referral_id) || !ev->referral ||
-        time_parse_date(ev->caution_date, &caution) != 0) {
-        snprintf(reason, reason_size, "triaged referral without id or caution date");
+        time_parse_date(ev->caution_date, &caution) != 0 ||
+        time_parse_date(ev->compliance_deadline, &deadline) != 0) {
+        snprintf(reason, reason_size, "triaged referral without id, caution date or deadline");
+        return APPLY_POISON;
+    }
+    if (!*ev->provider_id || !booking_cohort_type_valid(ev->pathway)) {
+        snprintf(reason, reason_size, "triaged referral without provider or with pathway \"%.40s\"",
+                 ev->pathway);
         return APPLY_POISON;
     }
     char due[16];
-    int days = (int)config_int(service_config(svc), "first_contact_days", 14);
+    int days = (int)booking_setting(service_config(svc), ev->provider_id, ev->force,
+                                    "first_contact_days", 14);
     time_format_date(caution + days, due, sizeof due);
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -171,13 +179,35 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
     return APPLY_OK;
 }
 
-static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev) {
-    const char *values[] = {ev->referral_id, ev->compliance_deadline};
-    if (db_exec(service_db(svc),
-                "UPDATE provider_case SET compliance_deadline = coalesce(nullif($2, '')::date,"
-                " compliance_deadline) WHERE referral_id = $1",
-                2, values) != 0)
+// An amendment: the new deadline and the amended referral (personal data for contact).
+static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev,
+                                   char *reason, size_t reason_size) {
+    int32_t day;
+    if (!uuid_valid(ev->referral_id) ||
+        (*ev->compliance_deadline && time_parse_date(ev->compliance_deadline, &day) != 0)) {
+        snprintf(reason, reason_size, "case update without id or with a malformed deadline");
+        return APPLY_POISON;
+    }
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (ev->referral && envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
         return APPLY_RETRY;
+    const char *values[] = {ev->referral_id, ev->compliance_deadline, (const char *)bytes};
+    int lengths[] = {0, 0, (int)len};
+    int formats[] = {0, 0, 1};
+    PGresult *r = db_query_bin(service_db(svc),
+                               "UPDATE provider_case SET compliance_deadline ="
+                               " coalesce(nullif($2, '')::date, compliance_deadline),"
+                               " referral = coalesce($3, referral) WHERE referral_id = $1"
+                               " RETURNING case_id",
+                               3, values, lengths, formats, 0);
+    free(bytes);
+    if (!r)
+        return APPLY_RETRY;
+    int found = PQntuples(r);
+    PQclear(r);
+    if (found == 0)
+        return APPLY_OK;  // never routed here
     return service_audit(svc, &s_triage, "amended", "provider_case", ev->referral_id, NULL) == 0
                ? APPLY_OK
                : APPLY_RETRY;
@@ -213,7 +243,7 @@ apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t 
             rc = s_on_triaged(svc, (Cara__ReferralTriaged *)msg, reason, reason_size);
     } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0) {
         if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor)))
-            rc = s_on_updated(svc, (Cara__TriageCaseUpdated *)msg);
+            rc = s_on_updated(svc, (Cara__TriageCaseUpdated *)msg, reason, reason_size);
     } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0) {
         if ((msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor)))
             rc = s_on_withdrawn(svc, (Cara__TriageCaseWithdrawn *)msg);

@@ -5,12 +5,10 @@
 #include <string.h>
 
 #include "booking.h"
+#include "booking_rules.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
-
-static const char *const s_types[] = {"male_intimate", "female_intimate", "male_non_intimate",
-                                      "female_non_intimate", "telephone"};
 
 int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                               reply_t *reply) {
@@ -20,24 +18,40 @@ int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara_
         (Cara__CreateCohort *)envelope_payload(env, &cara__create_cohort__descriptor);
     if (!req)
         return reply_field_error(reply, "payload", "not a valid cara.CreateCohort");
-    int rc = -1, type_ok = 0;
-    for (int i = 0; i < 5; i++)
-        type_ok |= strcmp(req->cohort_type, s_types[i]) == 0;
-    if (!type_ok)
+    int rc = -1;
+    config_t *cfg = service_config(svc);
+    if (!booking_cohort_type_valid(req->cohort_type))
         reply_field_error(reply, "cohort_type", "unknown cohort type \"%s\"", req->cohort_type);
     if (!*req->town || strlen(req->town) > 80)
         reply_field_error(reply, "town", "required, at most 80 characters");
-    int64_t max = config_int(service_config(svc), "max_capacity", 12);
-    uint32_t capacity = req->capacity ? req->capacity : (uint32_t)max;
-    if (capacity < 1 || capacity > (uint32_t)max || capacity > 12)
+    for (size_t i = 0; i < req->n_facilitators; i++) {
+        if (!*req->facilitators[i] || strlen(req->facilitators[i]) > 80) {
+            char field[40];
+            snprintf(field, sizeof field, "facilitators[%zu]", i);
+            reply_field_error(reply, field, "required, at most 80 characters");
+        }
+    }
+    int64_t max = booking_setting(cfg, who->org, NULL, "max_capacity", 12);
+    if (max < 1 || max > 100)
+        max = 12;
+    int64_t fallback = booking_setting(cfg, who->org, NULL, "capacity", max);
+    uint32_t capacity = req->capacity ? req->capacity : (uint32_t)(fallback > max ? max : fallback);
+    if (capacity < 1 || capacity > (uint32_t)max)
         reply_field_error(reply, "capacity", "must be 1 to %lld", (long long)max);
-    int32_t a, b;
-    if (time_parse_date(req->part_a_date, &a) != 0)
+    int32_t a = 0, b = 0;
+    int a_ok = time_parse_date(req->part_a_date, &a) == 0;
+    int b_ok = time_parse_date(req->part_b_date, &b) == 0;
+    char err[160];
+    int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
+    if (!a_ok)
         reply_field_error(reply, "part_a_date", "must be a date YYYY-MM-DD");
-    if (time_parse_date(req->part_b_date, &b) != 0)
+    else if (a < today)
+        reply_field_error(reply, "part_a_date", "must not be in the past");
+    if (!b_ok)
         reply_field_error(reply, "part_b_date", "must be a date YYYY-MM-DD");
-    else if (time_parse_date(req->part_a_date, &a) == 0 && b <= a)
-        reply_field_error(reply, "part_b_date", "must be after part_a_date");
+    else if (a_ok && booking_cohort_type_valid(req->cohort_type) &&
+             booking_check_gap(cfg, who->org, req->cohort_type, a, b, err, sizeof err) != 0)
+        reply_field_error(reply, "part_b_date", "%s", err);
     if (reply_error_count(reply))
         goto cleanup;
     char cap[8];

@@ -1,10 +1,11 @@
-// Contact with the offender, victim contact (kept apart, never in cohort lists) and the
-// provider's case list.
+// Contact with the offender (attempts, first contact due, the at-risk list) and the provider's
+// case list.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "booking.h"
+#include "booking_rules.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
 
@@ -72,68 +73,6 @@ cleanup:
     return rc;
 }
 
-int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
-                       reply_t *reply) {
-    static const char *const kinds[] = {"offer", "attempt", "accepted", "declined",
-                                        "safety_concern"};
-    if (booking_require_provider(who, reply) != 0)
-        return -1;
-    Cara__RecordVictimContact *req = (Cara__RecordVictimContact *)envelope_payload(
-        env, &cara__record_victim_contact__descriptor);
-    if (!req)
-        return reply_field_error(reply, "payload", "not a valid cara.RecordVictimContact");
-    int rc = -1, ok = 0;
-    for (int i = 0; i < 5; i++)
-        ok |= strcmp(req->kind, kinds[i]) == 0;
-    if (!ok)
-        reply_field_error(reply, "kind",
-                          "must be offer, attempt, accepted, declined or safety_concern");
-    if (strlen(req->notes) > 4000)
-        reply_field_error(reply, "notes", "at most 4000 characters");
-    booking_case_t c;
-    char consent[8] = "";
-    if (!reply_error_count(reply)) {
-        if (booking_case_load(service_db(svc), req->referral_id, who->org, &c) != 1) {
-            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case for this provider");
-            goto cleanup;
-        }
-        const char *v[] = {c.case_id};
-        db_scalar(service_db(svc), "SELECT victim_contact FROM provider_case WHERE case_id = $1",
-                  1, v, consent, sizeof consent);
-        if (strcmp(consent, "t") != 0)
-            reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
-                         "the victim did not consent to be contacted");
-    }
-    if (reply_error_count(reply) || reply->msg.status != CARA__REPLY__STATUS__OK)
-        goto cleanup;
-    int concern = strcmp(req->kind, "safety_concern") == 0;
-    char actor[128], now[40];
-    identity_format(who, actor, sizeof actor);
-    const char *values[] = {c.case_id, req->kind, concern ? "true" : "false", req->notes, actor};
-    if (db_exec(service_db(svc),
-                "INSERT INTO victim_contact (case_id, kind, safety_concern, notes, recorded_by)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                5, values) != 0)
-        goto cleanup;
-    // The event carries no victim details: only that contact happened, and any concern flag.
-    Cara__VictimContactRecorded ev = CARA__VICTIM_CONTACT_RECORDED__INIT;
-    ev.case_id = c.case_id;
-    ev.referral_id = c.referral_id;
-    ev.provider_id = c.provider;
-    ev.force = c.force;
-    ev.kind = req->kind;
-    ev.at = time_format_iso(time_now_us(), now, sizeof now);
-    ev.safety_concern = concern;
-    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
-        service_audit(svc, who, "victim_contact", "provider_case", c.referral_id,
-                      json_pack("{s:s}", "kind", req->kind)) != 0)
-        goto cleanup;
-    rc = reply_ok(reply, NULL);
-cleanup:
-    cara__record_victim_contact__free_unpacked(req, NULL);
-    return rc;
-}
-
 int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply) {
     if (booking_require_provider(who, reply) != 0)
@@ -141,7 +80,24 @@ int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__En
     Cara__ListCases *req = (Cara__ListCases *)envelope_payload(env, &cara__list_cases__descriptor);
     if (!req)
         return reply_field_error(reply, "payload", "not a valid cara.ListCases");
-    const char *values[] = {who->org, *req->status ? req->status : NULL};
+    static const char *const statuses[] = {"open", "booked", "completed", "non_compliant",
+                                           "withdrawn"};
+    int known = !*req->status;
+    for (int i = 0; i < 5; i++)
+        known |= strcmp(req->status, statuses[i]) == 0;
+    if (!known) {
+        cara__list_cases__free_unpacked(req, NULL);
+        return reply_field_error(reply, "status",
+                                 "must be open, booked, completed, non_compliant or withdrawn");
+    }
+    // At risk: never contacted, still live, first contact due within the provider's margin.
+    char within[24] = "";
+    if (req->at_risk)
+        snprintf(within, sizeof within, "%lld",
+                 (long long)booking_setting(service_config(svc), who->org, NULL,
+                                            "contact_at_risk_days", 3));
+    const char *values[] = {who->org, *req->status ? req->status : NULL,
+                            req->at_risk ? within : NULL};
     PGresult *r = db_query(service_db(svc),
                            "SELECT referral_id, p.case_id, p.status, pathway,"
                            " compliance_deadline::text, first_contact_due::text,"
@@ -149,8 +105,12 @@ int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__En
                            " coalesce(close_reason, '') FROM provider_case p"
                            " LEFT JOIN booking b ON b.case_id = p.case_id AND b.status = 'booked'"
                            " WHERE provider_id = $1 AND ($2::text IS NULL OR p.status = $2)"
-                           " ORDER BY compliance_deadline, referral_id",
-                           2, values);
+                           " AND ($3::int IS NULL OR (p.status IN ('open', 'booked')"
+                           "  AND first_contacted_at IS NULL"
+                           "  AND first_contact_due <= current_date + $3::int))"
+                           " ORDER BY CASE WHEN $3::int IS NULL THEN compliance_deadline"
+                           " ELSE first_contact_due END, referral_id",
+                           3, values);
     cara__list_cases__free_unpacked(req, NULL);
     if (!r) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");

@@ -121,3 +121,47 @@ cleanup:
     cara__book_seat__free_unpacked(req, NULL);
     return rc;
 }
+
+int booking_cmd_cancel_booking(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                               reply_t *reply) {
+    if (booking_require_provider(who, reply) != 0)
+        return -1;
+    Cara__CancelBooking *req =
+        (Cara__CancelBooking *)envelope_payload(env, &cara__cancel_booking__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.CancelBooking");
+    int rc = -1;
+    booking_case_t c;
+    if (!*req->reason || strlen(req->reason) > 500)
+        reply_field_error(reply, "reason", "required, at most 500 characters");
+    if (reply_error_count(reply))
+        goto cleanup;
+    int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
+    if (found != 1) {
+        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
+                                      : CARA__REPLY__STATUS__NOT_FOUND,
+                     "no such case for this provider");
+        goto cleanup;
+    }
+    if (strcmp(c.status, "booked") != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "case is %s, not booked", c.status);
+        goto cleanup;
+    }
+    // The provider's reason stays in the audit and the booking row; the stream says "provider".
+    const char *values[] = {c.case_id, req->reason};
+    if (db_exec(service_db(svc),
+                "UPDATE booking SET cancel_note = $2 WHERE case_id = $1 AND status = 'booked'", 2,
+                values) != 0 ||
+        booking_cancel_live(svc, &c, "provider") != 0 ||
+        db_exec(service_db(svc), "UPDATE provider_case SET status = 'open' WHERE case_id = $1", 1,
+                values) != 0 ||
+        service_audit(svc, who, "booking_cancelled", "provider_case", c.referral_id,
+                      json_pack("{s:s}", "reason", req->reason)) != 0)
+        goto cleanup;
+    rc = reply_ok(reply, NULL);
+cleanup:
+    if (rc != 0 && reply->msg.status == CARA__REPLY__STATUS__OK)
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not cancel the booking");
+    cara__cancel_booking__free_unpacked(req, NULL);
+    return rc;
+}

@@ -1,6 +1,6 @@
 // cara-booking: the provider's side: contact, cohorts, seats, attendance, completion, victim
 // contact (issue 5).
-#include <string.h>
+#include <stdio.h>
 
 #include "booking.h"
 
@@ -15,22 +15,22 @@ static const service_handler_t s_handlers[] = {
     {"cara.RecordContact", booking_cmd_contact},
     {"cara.RecordVictimContact", booking_cmd_victim},
     {"cara.ListCases", booking_cmd_list_cases},
+    {"cara.CancelBooking", booking_cmd_cancel_booking},
+    {"cara.Shortfall", booking_cmd_shortfall},
+    {"cara.ListVictimContacts", booking_cmd_list_victim},
     {NULL, NULL},
 };
 
 static const service_upstream_t s_upstreams[] = {{"triage", booking_case_apply}, {NULL, NULL}};
 
-// Booking events carry ids, dates and outcomes only (no personal data). Intake, billing,
-// national and operators read them all; a provider system reads only its own (scope).
+// Booking events carry ids, dates and outcomes only (no personal data, by design: keep it so).
+// Services and operators read them all; a provider system reads only its own (scope = its
+// provider id); anyone else is refused.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
-    if (identity_is(who, "operator"))
+    if (identity_is(who, "operator") || identity_is(who, "service"))
         return 0;
-    if (identity_is(who, "service") &&
-        (strcmp(who->org, "intake") == 0 || strcmp(who->org, "billing") == 0 ||
-         strcmp(who->org, "national") == 0))
-        return 0;
-    if (identity_is(who, "provider")) {
+    if (identity_is(who, "provider") && *who->org) {
         snprintf(view->scope, sizeof view->scope, "%s", who->org);
         return 0;
     }

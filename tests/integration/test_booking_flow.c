@@ -106,8 +106,24 @@ static char *s_book(client_t *c, const char *referral_id, const char *cohort) {
     return out;
 }
 
+// Time passes: moves a cohort (both dates, keeping the gap) so that the part is held today.
+static void s_held(const char *cohort, const char *part) {
+    const char *values[] = {cohort};
+    int rc = db_exec(harness_db(h, "booking"),
+                     strcmp(part, "A") == 0
+                         ? "UPDATE cohort SET part_b_date = part_b_date - (part_a_date -"
+                           " current_date), part_a_date = current_date WHERE cohort_id = $1"
+                           " AND part_a_date > current_date"
+                         : "UPDATE cohort SET part_a_date = part_a_date - (part_b_date -"
+                           " current_date), part_b_date = current_date WHERE cohort_id = $1"
+                           " AND part_b_date > current_date",
+                     1, values);
+    assert_int_equal(rc, 0);
+}
+
 static void s_attend(const char *cohort, const char *part, const char *referral_id,
                      const char *status) {
+    s_held(cohort, part);
     Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
     e.referral_id = (char *)referral_id;
     e.status = (char *)status;
