@@ -1,0 +1,112 @@
+// booking rules without a database: settings precedence (force over provider over global),
+// cohort gaps (group and telephone), attendance statuses and miss reasons, and the shortfall
+// plan (earliest deadline first, seats consumed, pathways kept apart).
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "booking_rules.h"
+
+static config_t *s_config(const char *json) {
+    json_error_t err;
+    json_t *root = json_loads(json, 0, &err);
+    assert_non_null(root);
+    config_t *cfg = config_from_json(root);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+static void test_setting_precedence(void **state) {
+    (void)state;
+    config_t *cfg = s_config("{\"first_contact_days\": 14,"
+                             " \"providers\": {\"p1\": {\"first_contact_days\": 10}},"
+                             " \"forces\": {\"gwent\": {\"first_contact_days\": 7}}}");
+    assert_int_equal(booking_setting(cfg, "p1", "gwent", "first_contact_days", 99), 7);
+    assert_int_equal(booking_setting(cfg, "p1", "dyfed-powys", "first_contact_days", 99), 10);
+    assert_int_equal(booking_setting(cfg, "p2", "dyfed-powys", "first_contact_days", 99), 14);
+    assert_int_equal(booking_setting(cfg, NULL, NULL, "first_contact_days", 99), 14);
+    assert_int_equal(booking_setting(cfg, "p1", "gwent", "capacity", 12), 12);
+    config_destroy(&cfg);
+}
+
+static void test_gap(void **state) {
+    (void)state;
+    char err[160];
+    config_t *cfg = s_config("{\"providers\": {\"p2\": {\"gap_min_days\": 28,"
+                             " \"gap_max_days\": 35}}}");
+    // Defaults: groups 21..42 days apart, telephone 1..42.
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 128, err, sizeof err), 0);
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 110, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "21 to 42"));
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 143, err, sizeof err),
+                     -1);
+    assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 107, err, sizeof err), 0);
+    assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 100, err, sizeof err), -1);
+    assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 99, err, sizeof err), -1);
+    // Per provider.
+    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 125, err, sizeof err),
+                     -1);
+    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 130, err, sizeof err),
+                     0);
+    config_destroy(&cfg);
+}
+
+static void test_statuses_and_reasons(void **state) {
+    (void)state;
+    assert_true(booking_cohort_type_valid("male_non_intimate"));
+    assert_true(booking_cohort_type_valid("telephone"));
+    assert_false(booking_cohort_type_valid("mixed"));
+    assert_false(booking_cohort_type_valid(""));
+    assert_false(booking_cohort_type_valid(NULL));
+    assert_true(booking_attendance_status_valid("late_refused_entry"));
+    assert_false(booking_attendance_status_valid("late"));
+    assert_string_equal(booking_miss_reason("absent"), "did_not_attend");
+    assert_string_equal(booking_miss_reason("late_refused_entry"), "late_refused_entry");
+    assert_string_equal(booking_miss_reason("excluded"), "excluded");
+}
+
+static void test_shortfall_plan(void **state) {
+    (void)state;
+    // Three male_intimate cases, one female; one male cohort with 2 seats ending on day 50, a
+    // male cohort ending on day 90 with 1 seat, and no female cohort.
+    booking_demand_t d[] = {
+        {"r-late", "male_intimate", 100, 0},  {"r-early", "male_intimate", 60, 0},
+        {"r-mid", "male_intimate", 70, 0},    {"r-f", "female_intimate", 100, 0},
+        {"r-tight", "male_intimate", 40, 0},
+    };
+    booking_supply_t s[] = {{"male_intimate", 90, 1}, {"male_intimate", 50, 2}};
+    size_t unplaced = booking_shortfall_plan(d, 5, s, 2);
+    // Deadline order: r-tight (40) fits nothing; r-early (60) and r-mid (70) take the day-50
+    // seats; r-late (100) takes the day-90 seat; r-f has no cohort.
+    assert_int_equal(unplaced, 2);
+    assert_string_equal(d[0].referral_id, "r-tight");
+    assert_false(d[0].placed);
+    assert_true(d[1].placed);
+    assert_true(d[2].placed);
+    // Equal deadlines go by referral id.
+    assert_string_equal(d[3].referral_id, "r-f");
+    assert_false(d[3].placed);
+    assert_string_equal(d[4].referral_id, "r-late");
+    assert_true(d[4].placed);
+    assert_int_equal(s[0].free_seats + s[1].free_seats, 0);
+    // Part B must end strictly before the deadline.
+    booking_demand_t edge[] = {{"r-edge", "telephone", 50, 0}};
+    booking_supply_t tel[] = {{"telephone", 50, 1}};
+    assert_int_equal(booking_shortfall_plan(edge, 1, tel, 1), 1);
+    // Nothing to plan.
+    assert_int_equal(booking_shortfall_plan(NULL, 0, NULL, 0), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_setting_precedence),
+        cmocka_unit_test(test_gap),
+        cmocka_unit_test(test_statuses_and_reasons),
+        cmocka_unit_test(test_shortfall_plan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
