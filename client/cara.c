@@ -35,13 +35,17 @@ static const cli_command_t s_commands[] = {
     {"cohort", cmd_area,
      "cohort create --cohort_type T --town X --part_a_date D --part_b_date D [--capacity N]\n"
      "       cohort list | cancel --cohort_id ID --reason R"},
-    {"booking", cmd_area, "booking book --referral_id ID [--cohort_id ID]"},
+    {"booking", cmd_area,
+     "booking book --referral_id ID [--cohort_id ID] | cancel --referral_id ID --reason R\n"
+     "       booking shortfall"},
     {"attendance", cmd_area,
      "attendance record --cohort_id ID --part A|B --entries '[{\"referral_id\": ..., "
      "\"status\": \"attended\"}]'"},
     {"contact", cmd_area, "contact record --referral_id ID --channel C --outcome O [--at T]"},
-    {"victim", cmd_area, "victim record --referral_id ID --kind K [--notes N]"},
-    {"cases", cmd_area, "cases [--status open|booked|completed|non_compliant|withdrawn]"},
+    {"victim", cmd_area,
+     "victim record --referral_id ID --kind K [--notes N] | list --referral_id ID"},
+    {"cases", cmd_area,
+     "cases [--status open|booked|completed|non_compliant|withdrawn] [--at_risk true]"},
     {"contract", cmd_area,
      "contract add FILE.json | vary --contract_id C --delivery_cap_pence N --reason R\n"
      "       contract status --contract_id C"},
