@@ -14,7 +14,8 @@ static config_t *s_config(const char *json) {
     json_error_t err;
     json_t *root = json_loads(json, 0, &err);
     assert_non_null(root);
-    config_t *cfg = config_from_json(root);
+    config_t *cfg = config_from_json(root);  // holds its own reference
+    json_decref(root);
     assert_non_null(cfg);
     return cfg;
 }
