@@ -12,8 +12,7 @@ typedef struct {
 
 // Loads (and locks) a case by referral id, for one provider (NULL: any). Returns 1 if found,
 // 0 if not, -1 on error.
-int booking_case_load(db_t *db, const char *referral_id, const char *provider,
-                      booking_case_t *out);
+int booking_case_load(db_t *db, const char *referral_id, const char *provider, booking_case_t *out);
 // Closes a case as completed or non_compliant (reason) and emits the event. Returns 0 or -1.
 int booking_case_close(service_t *svc, const booking_case_t *c, const char *status,
                        const char *reason, const char *cohort_id);

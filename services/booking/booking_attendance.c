@@ -16,8 +16,9 @@ static int s_after_miss(service_t *svc, booking_case_t *c, const char *booking_i
                         const char *cohort_id, const char *status) {
     db_t *db = service_db(svc);
     const char *values[] = {booking_id};
-    if (db_exec(db, "UPDATE booking SET status = 'missed', ended_reason = 'missed_part'"
-                    " WHERE booking_id = $1",
+    if (db_exec(db,
+                "UPDATE booking SET status = 'missed', ended_reason = 'missed_part'"
+                " WHERE booking_id = $1",
                 1, values) != 0)
         return -1;
     Cara__BookingCancelled ev = CARA__BOOKING_CANCELLED__INIT;
@@ -67,7 +68,7 @@ static int s_report_delivered(service_t *svc, const char *cohort_id, int part_b_
         return -1;
     if (PQntuples(r) == 0) {
         PQclear(r);
-        return 0;  // not delivered yet, or nothing changed since the last report
+        return 0; // not delivered yet, or nothing changed since the last report
     }
     Cara__CohortDelivered ev = CARA__COHORT_DELIVERED__INIT;
     ev.cohort_id = (char *)cohort_id;
@@ -136,18 +137,20 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         goto cleanup;
     char date[16] = "", now[40];
     const char *cv[] = {req->cohort_id, who->org};
-    if (db_scalar(db,
-                  part_b ? "SELECT part_b_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2"
-                         : "SELECT part_a_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2",
-                  2, cv, date, sizeof date) != 1) {
+    if (db_scalar(
+            db,
+            part_b
+                ? "SELECT part_b_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2"
+                : "SELECT part_a_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2",
+            2, cv, date, sizeof date) != 1) {
         reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such cohort for this provider");
         goto cleanup;
     }
     // Attendance is a fact about a session that has taken place.
     int32_t session, today = (int32_t)(time_now_us() / 1000000 / 86400);
     if (time_parse_date(date, &session) != 0 || session > today) {
-        reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
-                     "Part %s (%s) has not taken place yet", part_b ? "B" : "A", date);
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "Part %s (%s) has not taken place yet",
+                     part_b ? "B" : "A", date);
         goto cleanup;
     }
     int corrected = 0;
@@ -162,11 +165,12 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
             continue;
         }
         const char *bv[] = {c.case_id, req->cohort_id};
-        PGresult *b = db_query(db,
-                               "SELECT booking_id, status, coalesce(part_a, ''), coalesce(part_b, '')"
-                               " FROM booking WHERE case_id = $1 AND cohort_id = $2"
-                               " ORDER BY booked_at DESC LIMIT 1 FOR UPDATE",
-                               2, bv);
+        PGresult *b =
+            db_query(db,
+                     "SELECT booking_id, status, coalesce(part_a, ''), coalesce(part_b, '')"
+                     " FROM booking WHERE case_id = $1 AND cohort_id = $2"
+                     " ORDER BY booked_at DESC LIMIT 1 FOR UPDATE",
+                     2, bv);
         if (!b)
             goto cleanup;
         if (PQntuples(b) != 1) {
@@ -183,7 +187,7 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         const char *previous = part_b ? bpart : a;
         int correction = *previous != '\0';
         if (correction && strcmp(previous, e->status) == 0)
-            continue;  // recorded already: a repeat changes nothing
+            continue; // recorded already: a repeat changes nothing
         if (correction && !*req->correction_reason) {
             reply_field_error(reply, field, "already recorded as %s: a correction needs a reason",
                               previous);

@@ -99,8 +99,8 @@ int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *rea
     int rc = 0;
     for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
         const char *cohort[] = {PQgetvalue(r, i, 1)};
-        if (db_exec(db, "UPDATE cohort SET seats_taken = seats_taken - 1 WHERE cohort_id = $1",
-                    1, cohort) != 0) {
+        if (db_exec(db, "UPDATE cohort SET seats_taken = seats_taken - 1 WHERE cohort_id = $1", 1,
+                    cohort) != 0) {
             rc = -1;
             break;
         }
@@ -142,18 +142,20 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
         return APPLY_RETRY;
-    const char *values[] = {ev->referral_id, ev->provider_id, ev->force, ev->pathway,
-                            ev->compliance_deadline, ev->caution_date, due,
-                            ev->victim_contact ? "true" : "false", (const char *)bytes};
+    const char *values[] = {
+        ev->referral_id,         ev->provider_id,  ev->force, ev->pathway,
+        ev->compliance_deadline, ev->caution_date, due,       ev->victim_contact ? "true" : "false",
+        (const char *)bytes};
     int lengths[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)len};
     int formats[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
-    PGresult *r = db_query_bin(db,
-                               "INSERT INTO provider_case (referral_id, provider_id, force, pathway,"
-                               " compliance_deadline, caution_date, first_contact_due,"
-                               " victim_contact, referral)"
-                               " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                               " ON CONFLICT (referral_id) DO NOTHING RETURNING case_id",
-                               9, values, lengths, formats, 0);
+    PGresult *r =
+        db_query_bin(db,
+                     "INSERT INTO provider_case (referral_id, provider_id, force, pathway,"
+                     " compliance_deadline, caution_date, first_contact_due,"
+                     " victim_contact, referral)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                     " ON CONFLICT (referral_id) DO NOTHING RETURNING case_id",
+                     9, values, lengths, formats, 0);
     free(bytes);
     if (!r)
         return APPLY_RETRY;
@@ -179,9 +181,36 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
     return APPLY_OK;
 }
 
+// After a deadline change: a booking whose Part B no longer ends before the deadline is
+// cancelled ("rebooked") and the case placed in the earliest cohort that still fits, or left
+// open (and so on the shortfall report). Returns 0 or -1.
+static int s_refit(service_t *svc, const char *referral_id) {
+    db_t *db = service_db(svc);
+    booking_case_t c;
+    int found = booking_case_load(db, referral_id, NULL, &c);
+    if (found <= 0 || strcmp(c.status, "booked") != 0)
+        return found < 0 ? -1 : 0;
+    const char *values[] = {c.case_id};
+    char late[8] = "";
+    if (db_scalar(
+            db,
+            "SELECT count(*) FROM booking b JOIN cohort USING (cohort_id) JOIN provider_case p"
+            " USING (case_id) WHERE b.case_id = $1 AND b.status = 'booked'"
+            " AND part_b_date >= p.compliance_deadline",
+            1, values, late, sizeof late) != 1)
+        return -1;
+    if (strcmp(late, "0") == 0)
+        return 0;
+    char err[200];
+    if (booking_cancel_live(svc, &c, "rebooked") != 0 ||
+        db_exec(db, "UPDATE provider_case SET status = 'open' WHERE case_id = $1", 1, values) != 0)
+        return -1;
+    return booking_allocate(svc, &c, NULL, NULL, NULL, err, sizeof err) < 0 ? -1 : 0;
+}
+
 // An amendment: the new deadline and the amended referral (personal data for contact).
-static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev,
-                                   char *reason, size_t reason_size) {
+static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev, char *reason,
+                                   size_t reason_size) {
     int32_t day;
     if (!uuid_valid(ev->referral_id) ||
         (*ev->compliance_deadline && time_parse_date(ev->compliance_deadline, &day) != 0)) {
@@ -207,7 +236,9 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
     int found = PQntuples(r);
     PQclear(r);
     if (found == 0)
-        return APPLY_OK;  // never routed here
+        return APPLY_OK; // never routed here
+    if (s_refit(svc, ev->referral_id) != 0)
+        return APPLY_RETRY;
     return service_audit(svc, &s_triage, "amended", "provider_case", ev->referral_id, NULL) == 0
                ? APPLY_OK
                : APPLY_RETRY;
@@ -219,7 +250,7 @@ static apply_result_t s_on_withdrawn(service_t *svc, const Cara__TriageCaseWithd
     if (found < 0)
         return APPLY_RETRY;
     if (found == 0)
-        return APPLY_OK;  // never routed here
+        return APPLY_OK; // never routed here
     const char *values[] = {c.case_id};
     if (booking_cancel_live(svc, &c, "withdrawn") != 0 ||
         db_exec(service_db(svc),
@@ -248,7 +279,7 @@ apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t 
         if ((msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor)))
             rc = s_on_withdrawn(svc, (Cara__TriageCaseWithdrawn *)msg);
     } else {
-        return APPLY_OK;  // returned referrals never reach a provider
+        return APPLY_OK; // returned referrals never reach a provider
     }
     if (!msg) {
         snprintf(reason, reason_size, "undecodable %s", env->type);

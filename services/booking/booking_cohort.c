@@ -61,8 +61,8 @@ int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara_
         json_array_append_new(fac, json_string(req->facilitators[i]));
     char *fac_text = json_dumps(fac, JSON_COMPACT);
     json_decref(fac);
-    const char *values[] = {who->org, req->cohort_type, req->town, fac_text, cap,
-                            req->part_a_date, req->part_b_date};
+    const char *values[] = {who->org, req->cohort_type, req->town,       fac_text,
+                            cap,      req->part_a_date, req->part_b_date};
     PGresult *r = db_query(service_db(svc),
                            "INSERT INTO cohort (provider_id, cohort_type, town, facilitators,"
                            " capacity, part_a_date, part_b_date) VALUES ($1, $2, $3,"

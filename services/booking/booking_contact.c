@@ -63,9 +63,11 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
     ev.channel = req->channel;
     ev.outcome = req->outcome;
     ev.at = at;
-    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
+    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) <
+            0 ||
         service_audit(svc, who, "contact_recorded", "provider_case", c.referral_id,
-                      json_pack("{s:s, s:s}", "channel", req->channel, "outcome", req->outcome)) != 0)
+                      json_pack("{s:s, s:s}", "channel", req->channel, "outcome", req->outcome)) !=
+            0)
         goto cleanup;
     rc = reply_ok(reply, NULL);
 cleanup:

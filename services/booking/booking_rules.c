@@ -90,8 +90,7 @@ size_t booking_shortfall_plan(booking_demand_t *demand, size_t n, booking_supply
     for (size_t i = 0; i < n; i++) {
         demand[i].placed = 0;
         for (size_t k = 0; k < m && supply[k].part_b < demand[i].deadline; k++) {
-            if (supply[k].free_seats > 0 &&
-                strcmp(supply[k].cohort_type, demand[i].pathway) == 0) {
+            if (supply[k].free_seats > 0 && strcmp(supply[k].cohort_type, demand[i].pathway) == 0) {
                 supply[k].free_seats--;
                 demand[i].placed = 1;
                 break;

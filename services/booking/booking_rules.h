@@ -31,12 +31,12 @@ const char *booking_miss_reason(const char *status);
 typedef struct {
     const char *referral_id, *pathway;
     int32_t deadline;
-    int placed;  // out
+    int placed; // out
 } booking_demand_t;
 typedef struct {
     const char *cohort_type;
     int32_t part_b;
-    int free_seats;  // consumed by the plan
+    int free_seats; // consumed by the plan
 } booking_supply_t;
 // Sorts demand by deadline and supply by Part B, then plans. Returns the number unplaced.
 size_t booking_shortfall_plan(booking_demand_t *demand, size_t n, booking_supply_t *supply,

@@ -42,8 +42,8 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
                            " RETURNING booking_id, booked_at::text",
                            2, ins);
     const char *upd[] = {c->case_id};
-    if (!b || db_exec(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1,
-                      upd) != 0) {
+    if (!b ||
+        db_exec(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1, upd) != 0) {
         if (b)
             PQclear(b);
         PQclear(r);
@@ -61,9 +61,8 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
     ev.part_a_date = PQgetvalue(r, 0, 3);
     ev.part_b_date = PQgetvalue(r, 0, 4);
     ev.booked_at = PQgetvalue(b, 0, 1);
-    int rc = outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0
-                 ? -1
-                 : 1;
+    int rc =
+        outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0 ? -1 : 1;
     if (rc == 1 && result) {
         snprintf(result->booking_id, 40, "%s", ev.booking_id);
         snprintf(result->cohort_id, 40, "%s", ev.cohort_id);
@@ -97,8 +96,8 @@ int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Env
     }
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
-        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
-                                      : CARA__REPLY__STATUS__NOT_FOUND,
+        reply_status(reply,
+                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
                      "no such case for this provider");
         goto cleanup;
     }
@@ -108,8 +107,8 @@ int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Env
     }
     int got = booking_allocate(svc, &c, req->cohort_id, NULL, &result, err, sizeof err);
     if (got <= 0) {
-        reply_status(reply, got < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
-                                    : CARA__REPLY__STATUS__CONFLICT,
+        reply_status(reply,
+                     got < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__CONFLICT,
                      "%s", got < 0 ? "database unavailable" : err);
         goto cleanup;
     }
@@ -138,8 +137,8 @@ int booking_cmd_cancel_booking(service_t *svc, const identity_t *who, const Cara
         goto cleanup;
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
-        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
-                                      : CARA__REPLY__STATUS__NOT_FOUND,
+        reply_status(reply,
+                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
                      "no such case for this provider");
         goto cleanup;
     }

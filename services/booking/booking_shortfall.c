@@ -38,7 +38,7 @@ int booking_cmd_shortfall(service_t *svc, const identity_t *who, const Cara__Env
     size_t n = (size_t)PQntuples(cases), m = (size_t)PQntuples(cohorts);
     demand = calloc(n + 1, sizeof *demand);
     supply = calloc(m + 1, sizeof *supply);
-    rows = calloc(n + 1, sizeof *rows);  // at most one row per case
+    rows = calloc(n + 1, sizeof *rows); // at most one row per case
     ptrs = calloc(n + 1, sizeof *ptrs);
     ids = calloc(n + 1, sizeof *ids);
     if (!demand || !supply || !rows || !ptrs || !ids)

@@ -35,8 +35,8 @@ int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelo
             goto cleanup;
         }
         const char *v[] = {c.case_id};
-        db_scalar(service_db(svc), "SELECT victim_contact FROM provider_case WHERE case_id = $1",
-                  1, v, consent, sizeof consent);
+        db_scalar(service_db(svc), "SELECT victim_contact FROM provider_case WHERE case_id = $1", 1,
+                  v, consent, sizeof consent);
         if (strcmp(consent, "t") != 0)
             reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
                          "the victim did not consent to be contacted");
@@ -61,7 +61,8 @@ int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelo
     ev.kind = req->kind;
     ev.at = time_format_iso(time_now_us(), now, sizeof now);
     ev.safety_concern = concern;
-    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
+    if (outbox_append(service_db(svc), &ev.base, c.referral_id, c.provider, c.referral_id, NULL) <
+            0 ||
         service_audit(svc, who, "victim_contact", "provider_case", c.referral_id,
                       json_pack("{s:s}", "kind", req->kind)) != 0)
         goto cleanup;
@@ -71,13 +72,12 @@ cleanup:
     return rc;
 }
 
-
 int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                             reply_t *reply) {
     if (booking_require_provider(who, reply) != 0)
         return -1;
-    Cara__ListVictimContacts *req = (Cara__ListVictimContacts *)envelope_payload(
-        env, &cara__list_victim_contacts__descriptor);
+    Cara__ListVictimContacts *req =
+        (Cara__ListVictimContacts *)envelope_payload(env, &cara__list_victim_contacts__descriptor);
     if (!req)
         return reply_field_error(reply, "payload", "not a valid cara.ListVictimContacts");
     int rc = -1;
@@ -86,8 +86,8 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
     booking_case_t c;
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
-        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
-                                      : CARA__REPLY__STATUS__NOT_FOUND,
+        reply_status(reply,
+                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
                      "no such case for this provider");
         goto cleanup;
     }

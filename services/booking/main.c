@@ -46,4 +46,6 @@ static const service_spec_t s_spec = {
     .tick = booking_case_tick,
 };
 
-int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
+int main(int argc, char **argv) {
+    return service_main(argc, argv, &s_spec);
+}

@@ -27,12 +27,13 @@ static int setup(void **state) {
     if (!h)
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    harness_config(
+        h, "triage", "routing",
+        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
     if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0 ||
         harness_start(h, "booking") != 0)
         return -1;
-    harness_client(h, "booking", "provider", "p1");  // admits the key to the ring
+    harness_client(h, "booking", "provider", "p1"); // admits the key to the ring
     const keypair_t *kp = harness_identity_keys(h, "provider", "p1");
     char key_file[400];
     snprintf(key_file, sizeof key_file, "%s/cli-p1.key", harness_dir(h));
@@ -136,8 +137,8 @@ static void test_provider_commands_through_the_client(void **state) {
                             "--part_b_date", b, "--capacity", "10", NULL),
                      0);
     doc = s_json();
-    char *cohort = strdup(json_string_value(
-        json_object_get(json_object_get(doc, "result"), "cohort_id")));
+    char *cohort =
+        strdup(json_string_value(json_object_get(json_object_get(doc, "result"), "cohort_id")));
     json_decref(doc);
     // Shortfall before booking: the case is placeable, so none.
     assert_int_equal(s_cara("booking", "shortfall", NULL), 0);
@@ -156,7 +157,7 @@ static void test_provider_commands_through_the_client(void **state) {
     assert_int_equal(s_cara("cases", "--status", "booked", NULL), 0);
     assert_non_null(strstr(s_out, id));
     assert_int_equal(s_cara("cases", "--at_risk", "true", NULL), 0);
-    assert_null(strstr(s_out, id));  // contacted
+    assert_null(strstr(s_out, id)); // contacted
     assert_int_equal(s_cara("victim", "record", "--referral_id", id, "--kind", "offer", "--notes",
                             "offered support", NULL),
                      0);
@@ -177,9 +178,8 @@ static void test_provider_commands_through_the_client(void **state) {
     // Cancelling the booking needs a reason.
     assert_int_equal(s_cara("booking", "cancel", "--referral_id", id, NULL), 2);
     assert_non_null(strstr(s_out, "reason"));
-    assert_int_equal(s_cara("booking", "cancel", "--referral_id", id, "--reason", "moved away",
-                            NULL),
-                     0);
+    assert_int_equal(
+        s_cara("booking", "cancel", "--referral_id", id, "--reason", "moved away", NULL), 0);
     assert_int_equal(s_cara("cases", "--status", "open", NULL), 0);
     assert_non_null(strstr(s_out, id));
     // The only cohort has started: the open case is now a shortfall.

@@ -38,7 +38,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void s_date(int offset, char *buf) { time_format_date(today + offset, buf, 16); }
+static void s_date(int offset, char *buf) {
+    time_format_date(today + offset, buf, 16);
+}
 
 // A referral through to an open provider case; deadline_days 0 = the default 16 weeks.
 static char *s_case(const char *force, int deadline_days, int interpreter) {
@@ -67,7 +69,9 @@ static char *s_case(const char *force, int deadline_days, int interpreter) {
     return id;
 }
 
-static client_t *s_p1(void) { return harness_client(h, "booking", "provider", "p1"); }
+static client_t *s_p1(void) {
+    return harness_client(h, "booking", "provider", "p1");
+}
 
 static char *s_cohort(const char *provider, const char *type, int a, int b, unsigned capacity) {
     Cara__CreateCohort cmd = CARA__CREATE_COHORT__INIT;
@@ -79,7 +83,8 @@ static char *s_cohort(const char *provider, const char *type, int a, int b, unsi
     cmd.capacity = capacity;
     cmd.part_a_date = da;
     cmd.part_b_date = db_;
-    Cara__Reply *reply = harness_call(harness_client(h, "booking", "provider", provider), &cmd.base);
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "booking", "provider", provider), &cmd.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
     Cara__CohortRef *ref = cara__cohort_ref__unpack(NULL, reply->payload.len, reply->payload.data);
     char *id = strdup(ref->cohort_id);
@@ -144,7 +149,8 @@ static void s_expect(const char *referral_id, const char *booking_status, const 
     char sql[200];
     snprintf(sql, sizeof sql,
              "SELECT status || '/' || coalesce(close_reason, '-') FROM provider_case"
-             " WHERE referral_id = '%s'", referral_id);
+             " WHERE referral_id = '%s'",
+             referral_id);
     assert_int_equal(harness_wait_value(h, "booking", sql, booking_status, 10000), 0);
     snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", referral_id);
     assert_int_equal(harness_wait_value(h, "intake", sql, police, 15000), 0);
@@ -163,7 +169,7 @@ static void test_contact_book_attend_both_completed(void **state) {
     char *c1 = s_cohort("p1", "male_intimate", 7, 35, 12);
     char *later = s_cohort("p1", "male_intimate", 14, 42, 12);
     char *got = s_book(s_p1(), id, NULL);
-    assert_string_equal(got, c1);  // the earliest that fits
+    assert_string_equal(got, c1); // the earliest that fits
     s_expect(id, "booked/-", "booked");
     s_attend(c1, "A", id, "attended");
     s_attend(c1, "B", id, "attended");
@@ -193,7 +199,8 @@ static void test_miss_part_b_rebooks_both_then_completes(void **state) {
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT cohort_id FROM booking JOIN provider_case USING (case_id)"
-             " WHERE referral_id = '%s' AND booking.status = 'booked'", id);
+             " WHERE referral_id = '%s' AND booking.status = 'booked'",
+             id);
     // The earliest cohort that starts after the missed one and ends before the deadline
     // (earlier tests left such cohorts too): never the missed one, never one starting earlier.
     char *now_in = harness_value(h, "booking", sql);
@@ -202,7 +209,8 @@ static void test_miss_part_b_rebooks_both_then_completes(void **state) {
     char check[400];
     snprintf(check, sizeof check,
              "SELECT (SELECT part_a_date FROM cohort WHERE cohort_id = '%s') >"
-             " (SELECT part_a_date FROM cohort WHERE cohort_id = '%s')", now_in, c1);
+             " (SELECT part_a_date FROM cohort WHERE cohort_id = '%s')",
+             now_in, c1);
     char *later = harness_value(h, "booking", check);
     assert_string_equal(later, "t");
     free(later);
@@ -218,9 +226,9 @@ static void test_miss_part_b_rebooks_both_then_completes(void **state) {
 
 static void test_miss_with_no_time_left_is_non_compliant(void **state) {
     (void)state;
-    char *id = s_case("dyfed-powys", 40, 0);  // deadline in 40 days
+    char *id = s_case("dyfed-powys", 40, 0); // deadline in 40 days
     char *c1 = s_cohort("p1", "male_intimate", 9, 37, 12);
-    char *c2 = s_cohort("p1", "male_intimate", 16, 44, 12);  // ends after the deadline
+    char *c2 = s_cohort("p1", "male_intimate", 16, 44, 12); // ends after the deadline
     char *got = s_book(s_p1(), id, NULL);
     assert_string_equal(got, c1);
     s_attend(c1, "A", id, "absent");
@@ -251,11 +259,11 @@ static void test_late_is_refused_entry(void **state) {
 
 static void test_telephone_pathway(void **state) {
     (void)state;
-    char *id = s_case("dyfed-powys", 0, 1);  // interpreter needed: 1:1 telephone
+    char *id = s_case("dyfed-powys", 0, 1); // interpreter needed: 1:1 telephone
     char *group = s_cohort("p1", "male_intimate", 6, 34, 12);
     char *tel = s_cohort("p1", "telephone", 5, 33, 1);
     char *got = s_book(s_p1(), id, NULL);
-    assert_string_equal(got, tel);  // never a group for a telephone case
+    assert_string_equal(got, tel); // never a group for a telephone case
     s_attend(tel, "A", id, "attended");
     s_attend(tel, "B", id, "attended");
     s_expect(id, "completed/completed", "completed");
@@ -306,7 +314,8 @@ static void test_fifty_concurrent_bookings_into_twelve_seats(void **state) {
     char sql[400];
     snprintf(sql, sizeof sql,
              "SELECT seats_taken || '/' || (SELECT count(*) FROM booking WHERE cohort_id = '%s'"
-             " AND status = 'booked') FROM cohort WHERE cohort_id = '%s'", cohort, cohort);
+             " AND status = 'booked') FROM cohort WHERE cohort_id = '%s'",
+             cohort, cohort);
     char *seats = harness_value(h, "booking", sql);
     assert_string_equal(seats, "12/12");
     free(seats);
@@ -342,7 +351,8 @@ static void test_withdrawal_cancels_booking_and_frees_seat(void **state) {
     w.referral_id = id;
     w.reason_code = "caution_rescinded";
     w.reason = "rescinded";
-    Cara__Reply *reply = harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &w.base);
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &w.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
     cara__reply__free_unpacked(reply, NULL);
     char sql[200];
@@ -359,21 +369,21 @@ static void test_withdrawal_cancels_booking_and_frees_seat(void **state) {
 
 static void test_provider_sees_only_its_own_bookings(void **state) {
     (void)state;
-    char *gwent = s_case("gwent", 0, 0);  // routed to p2
+    char *gwent = s_case("gwent", 0, 0); // routed to p2
     char *c2 = s_cohort("p2", "male_intimate", 7, 35, 12);
     char *got = s_book(harness_client(h, "booking", "provider", "p2"), gwent, NULL);
     assert_string_equal(got, c2);
     int status;
-    Cara__Batch *b2 = harness_fetch(harness_client(h, "booking", "provider", "p2"), "booking", 0,
-                                    2000, &status);
+    Cara__Batch *b2 =
+        harness_fetch(harness_client(h, "booking", "provider", "p2"), "booking", 0, 2000, &status);
     Cara__Batch *b1 = harness_fetch(s_p1(), "booking", 0, 2000, &status);
     assert_non_null(b1);
     assert_non_null(b2);
     assert_true(b1->n_events > 20);
-    assert_true(b2->n_events >= 3);  // CaseOpened, CohortCreated, SeatBooked
+    assert_true(b2->n_events >= 3); // CaseOpened, CohortCreated, SeatBooked
     for (size_t i = 0; i < b2->n_events; i++) {
-        Cara__Envelope *e = envelope_unpack(b2->events[i]->envelope.data,
-                                            b2->events[i]->envelope.len);
+        Cara__Envelope *e =
+            envelope_unpack(b2->events[i]->envelope.data, b2->events[i]->envelope.len);
         assert_non_null(e);
         // Every event p2 sees is about p2's cohort or p2's case.
         assert_true(strcmp(e->correlation_id, gwent) == 0 || strcmp(e->correlation_id, "") == 0);
@@ -383,8 +393,8 @@ static void test_provider_sees_only_its_own_bookings(void **state) {
         for (size_t k = 0; k < b2->n_events; k++)
             assert_int_not_equal(b1->events[i]->seq, b2->events[k]->seq);
     // Other roles get nothing.
-    Cara__Batch *none = harness_fetch(harness_client(h, "booking", "police", "gwent"), "booking",
-                                      0, 10, &status);
+    Cara__Batch *none =
+        harness_fetch(harness_client(h, "booking", "police", "gwent"), "booking", 0, 10, &status);
     assert_null(none);
     assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
     cara__batch__free_unpacked(b1, NULL);

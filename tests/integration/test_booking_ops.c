@@ -4,7 +4,8 @@
 // shortfall report, cancelling a booking, bulk attendance with CohortDelivered and a corrected
 // entry (revision + 1), attendance refused before the session, cohort validation, victim contact
 // kept out of the stream and other providers, provider isolation on commands, and a provider
-// system catching up after its cursor.
+// system catching up after its cursor, and an amended deadline moving a booking that no longer
+// fits.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,10 +43,16 @@ static int teardown(void **state) {
     return 0;
 }
 
-static void s_date(int offset, char *buf) { time_format_date(today + offset, buf, 16); }
+static void s_date(int offset, char *buf) {
+    time_format_date(today + offset, buf, 16);
+}
 
-static client_t *s_p1(void) { return harness_client(h, "booking", "provider", "p1"); }
-static client_t *s_p2(void) { return harness_client(h, "booking", "provider", "p2"); }
+static client_t *s_p1(void) {
+    return harness_client(h, "booking", "provider", "p1");
+}
+static client_t *s_p2(void) {
+    return harness_client(h, "booking", "provider", "p2");
+}
 
 // A referral cautioned two days ago, through to an open provider case. deadline_days 0 = the
 // force's default deadline.
@@ -220,7 +227,7 @@ static void test_not_contactable_before_deadline_is_non_compliant(void **state) 
              "non_compliant");
     char *other = s_value("booking", "SELECT status FROM provider_case WHERE referral_id = '%s'%s",
                           contacted, "");
-    assert_string_equal(other, "open");  // contacted: left to booking and attendance
+    assert_string_equal(other, "open"); // contacted: left to booking and attendance
     free(other);
     char *audited = s_value("booking",
                             "SELECT count(*) FROM audit WHERE entity_id = '%s'"
@@ -234,8 +241,8 @@ static void test_not_contactable_before_deadline_is_non_compliant(void **state) 
 
 static void test_at_risk_list_and_per_force_contact_target(void **state) {
     (void)state;
-    char *p1case = s_case("dyfed-powys", 0);  // due caution + 14 = today + 12: at risk (13 days)
-    char *p2case = s_case("gwent", 0);        // gwent: caution + 7 = today + 5
+    char *p1case = s_case("dyfed-powys", 0); // due caution + 14 = today + 12: at risk (13 days)
+    char *p2case = s_case("gwent", 0);       // gwent: caution + 7 = today + 5
     char due[16];
     s_date(12, due);
     s_expect("booking", "SELECT first_contact_due FROM provider_case WHERE referral_id = '%s'%s",
@@ -245,7 +252,7 @@ static void test_at_risk_list_and_per_force_contact_target(void **state) {
              p2case, "", due);
     Cara__CaseList *risk = s_cases(s_p1(), "", 1);
     assert_true(s_listed(risk, p1case));
-    assert_false(s_listed(risk, p2case));  // another provider's case
+    assert_false(s_listed(risk, p2case)); // another provider's case
     cara__case_list__free_unpacked(risk, NULL);
     // p2 uses the default margin (3 days): due in 5 days is not at risk yet.
     risk = s_cases(s_p2(), "", 1);
@@ -288,7 +295,7 @@ static void test_shortfall_by_pathway_and_cancel_booking(void **state) {
     assert_int_equal(r->n_pathways, 1);
     assert_string_equal(r->pathways[0]->pathway, "male_intimate");
     uint32_t before = r->pathways[0]->cases;
-    assert_true(before >= 3);  // earlier tests left open gwent cases too
+    assert_true(before >= 3); // earlier tests left open gwent cases too
     cara__shortfall_report__free_unpacked(r, NULL);
     // A two-seat cohort ending in 50 days takes two of them (the most urgent first).
     char *cohort = s_cohort(s_p2(), "male_intimate", 20, 50, 2);
@@ -317,8 +324,8 @@ static void test_shortfall_by_pathway_and_cancel_booking(void **state) {
     assert_int_equal(s_call(s_p1(), &cancel.base, NULL), CARA__REPLY__STATUS__NOT_FOUND);
     assert_int_equal(s_call(s_p2(), &cancel.base, NULL), CARA__REPLY__STATUS__OK);
     assert_int_equal(s_call(s_p2(), &cancel.base, NULL), CARA__REPLY__STATUS__CONFLICT);
-    char *seats = s_value("booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s",
-                          cohort, "");
+    char *seats =
+        s_value("booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s", cohort, "");
     assert_string_equal(seats, "0");
     free(seats);
     s_expect("booking", "SELECT status FROM provider_case WHERE referral_id = '%s'%s", a, "",
@@ -356,8 +363,7 @@ static void test_bulk_attendance_delivered_and_corrected(void **state) {
     assert_int_equal(s_attendance(cohort, "A", ids, all, 3, NULL, NULL), CARA__REPLY__STATUS__OK);
     s_held(cohort, "B");
     const char *partb[] = {"attended", "attended", "absent"};
-    assert_int_equal(s_attendance(cohort, "B", ids, partb, 3, NULL, NULL),
-                     CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_attendance(cohort, "B", ids, partb, 3, NULL, NULL), CARA__REPLY__STATUS__OK);
     s_expect("booking",
              "SELECT string_agg(status || ':' || delivered_participants || ':' ||"
              " delivered_revision, ',') FROM cohort WHERE cohort_id = '%s'%s",
@@ -368,8 +374,7 @@ static void test_bulk_attendance_delivered_and_corrected(void **state) {
              " WHERE referral_id = '%s' AND booking.status = 'booked'%s",
              ids[2], "", later);
     // A repeat of the same record changes nothing (no new revision).
-    assert_int_equal(s_attendance(cohort, "B", ids, partb, 3, NULL, NULL),
-                     CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_attendance(cohort, "B", ids, partb, 3, NULL, NULL), CARA__REPLY__STATUS__OK);
     // A change without a reason is refused; with a reason it is applied and audited, the
     // cohort re-reported (revision 1, 3 participants), the rebooking cancelled and the case
     // completed.
@@ -393,8 +398,8 @@ static void test_bulk_attendance_delivered_and_corrected(void **state) {
     s_expect("booking",
              "SELECT status || '/' || close_reason FROM provider_case WHERE referral_id = '%s'%s",
              ids[2], "", "completed/completed");
-    char *seats = s_value("booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s",
-                          later, "");
+    char *seats =
+        s_value("booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s", later, "");
     assert_string_equal(seats, "0");
     free(seats);
     char *audit = s_value("booking",
@@ -425,7 +430,7 @@ static void test_cohort_validation(void **state) {
     Cara__CreateCohort cmd = CARA__CREATE_COHORT__INIT;
     char a[16], b[16], past[16];
     s_date(10, a);
-    s_date(15, b);  // 5 days: too close for a group
+    s_date(15, b); // 5 days: too close for a group
     s_date(-1, past);
     cmd.cohort_type = "mixed";
     cmd.town = "";
@@ -439,7 +444,7 @@ static void test_cohort_validation(void **state) {
     cara__reply__free_unpacked(reply, NULL);
     cmd.cohort_type = "female_intimate";
     cmd.town = "Aberystwyth";
-    cmd.capacity = 0;  // default
+    cmd.capacity = 0; // default
     assert_int_equal(s_call(s_p1(), &cmd.base, &reply), CARA__REPLY__STATUS__INVALID);
     assert_true(ti_has_error(reply, "part_b_date"));
     cara__reply__free_unpacked(reply, NULL);
@@ -454,13 +459,12 @@ static void test_cohort_validation(void **state) {
     Cara__CohortRef *ref = cara__cohort_ref__unpack(NULL, reply->payload.len, reply->payload.data);
     char *cap = s_value("booking", "SELECT capacity FROM cohort WHERE cohort_id = '%s'%s",
                         ref->cohort_id, "");
-    assert_string_equal(cap, "12");  // the default
+    assert_string_equal(cap, "12"); // the default
     free(cap);
     cara__cohort_ref__free_unpacked(ref, NULL);
     cara__reply__free_unpacked(reply, NULL);
     // Other roles may not.
-    assert_int_equal(s_call(harness_client(h, "booking", "police", "dyfed-powys"), &cmd.base,
-                            NULL),
+    assert_int_equal(s_call(harness_client(h, "booking", "police", "dyfed-powys"), &cmd.base, NULL),
                      CARA__REPLY__STATUS__FORBIDDEN);
 }
 
@@ -494,9 +498,10 @@ static void test_victim_contact_kept_apart(void **state) {
     assert_non_null(strstr(got->contacts[1]->notes, "victim-secret-note"));
     cara__victim_contact_list__free_unpacked(got, NULL);
     // The stream flags the concern and says nothing else.
-    s_expect("booking",
-             "SELECT count(*) FROM outbox WHERE type = 'cara.VictimContactRecorded' AND key = '%s'%s",
-             id, "", "2");
+    s_expect(
+        "booking",
+        "SELECT count(*) FROM outbox WHERE type = 'cara.VictimContactRecorded' AND key = '%s'%s",
+        id, "", "2");
     char *leaked = s_value("booking",
                            "SELECT count(*) FROM outbox WHERE position('victim-secret' IN"
                            " encode(payload, 'escape')) > 0%s%s",
@@ -533,8 +538,8 @@ static void test_victim_contact_kept_apart(void **state) {
 
 static void test_provider_isolation_and_catch_up(void **state) {
     (void)state;
-    char *mine = s_case("dyfed-powys", 0);   // p1
-    char *theirs = s_case("gwent", 0);       // p2
+    char *mine = s_case("dyfed-powys", 0); // p1
+    char *theirs = s_case("gwent", 0);     // p2
     char *c1 = s_cohort(s_p1(), "male_intimate", 9, 37, 4);
     // p2 cannot book p1's case, nor its own case into p1's cohort, nor cancel p1's cohort.
     assert_int_equal(s_book(s_p2(), mine, c1), CARA__REPLY__STATUS__NOT_FOUND);
@@ -548,8 +553,7 @@ static void test_provider_isolation_and_catch_up(void **state) {
     char *who[] = {theirs};
     const char *st[] = {"attended"};
     Cara__Reply *reply = NULL;
-    assert_int_equal(s_attendance(c1, "A", who, st, 1, NULL, &reply),
-                     CARA__REPLY__STATUS__INVALID);
+    assert_int_equal(s_attendance(c1, "A", who, st, 1, NULL, &reply), CARA__REPLY__STATUS__INVALID);
     cara__reply__free_unpacked(reply, NULL);
     // A provider system reads its stream, goes away, and catches up exactly from its cursor.
     int status;
@@ -558,9 +562,9 @@ static void test_provider_isolation_and_catch_up(void **state) {
     assert_true(first->n_events > 0);
     uint64_t cursor = first->events[first->n_events - 1]->seq;
     cara__batch__free_unpacked(first, NULL);
-    char *c2 = s_cohort(s_p1(), "male_intimate", 12, 40, 4);      // p1: CohortCreated
-    assert_int_equal(s_book(s_p1(), mine, c2), CARA__REPLY__STATUS__OK);  // p1: SeatBooked
-    char *c3 = s_cohort(s_p2(), "male_intimate", 12, 40, 4);      // p2 only
+    char *c2 = s_cohort(s_p1(), "male_intimate", 12, 40, 4);             // p1: CohortCreated
+    assert_int_equal(s_book(s_p1(), mine, c2), CARA__REPLY__STATUS__OK); // p1: SeatBooked
+    char *c3 = s_cohort(s_p2(), "male_intimate", 12, 40, 4);             // p2 only
     assert_int_equal(s_book(s_p2(), theirs, c3), CARA__REPLY__STATUS__OK);
     Cara__Batch *missed = harness_fetch(s_p1(), "booking", cursor, 100000, &status);
     assert_non_null(missed);
@@ -579,14 +583,55 @@ static void test_provider_isolation_and_catch_up(void **state) {
                                      0, 100000, &status);
     assert_non_null(all);
     cara__batch__free_unpacked(all, NULL);
-    assert_null(harness_fetch(harness_client(h, "booking", "hampton_trust", "ht"), "booking", 0,
-                              10, &status));
+    assert_null(harness_fetch(harness_client(h, "booking", "hampton_trust", "ht"), "booking", 0, 10,
+                              &status));
     assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
     free(c1);
     free(c2);
     free(c3);
     free(mine);
     free(theirs);
+}
+
+static void test_amended_deadline_moves_the_booking(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0);
+    char ref[32];
+    snprintf(ref, sizeof ref, "BO-%d-%d", getpid(), s_ref); // the reference s_case used
+    char *late = s_cohort(s_p1(), "male_intimate", 30, 58, 4);
+    char *early = s_cohort(s_p1(), "male_intimate", 5, 27, 4);
+    assert_int_equal(s_book(s_p1(), id, late), CARA__REPLY__STATUS__OK);
+    // The police amend the deadline to 40 days from now: the booked cohort ends too late.
+    char when[40], deadline[16];
+    Cara__Referral *r = ti_referral("dyfed-powys", ref);
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
+    s_date(40, deadline);
+    ti_set(&r->caution->compliance_deadline, deadline);
+    Cara__AmendReferral amend = CARA__AMEND_REFERRAL__INIT;
+    amend.referral_id = id;
+    amend.reason = "deadline corrected";
+    amend.referral = r;
+    Cara__Reply *reply = NULL;
+    if (s_call(harness_client(h, "intake", "police", "dyfed-powys"), &amend.base, &reply) !=
+        CARA__REPLY__STATUS__OK)
+        ti_print_errors(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    s_expect("booking", "SELECT compliance_deadline FROM provider_case WHERE referral_id = '%s'%s",
+             id, "", deadline);
+    s_expect("booking",
+             "SELECT cohort_id FROM booking JOIN provider_case USING (case_id)"
+             " WHERE referral_id = '%s' AND booking.status = 'booked'%s",
+             id, "", early);
+    s_expect("booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s", late, "", "0");
+    s_expect("booking",
+             "SELECT count(*) FROM audit WHERE entity_id = '%s' AND action = 'amended'%s", id, "",
+             "1");
+    free(late);
+    free(early);
+    free(id);
 }
 
 int main(void) {
@@ -598,6 +643,7 @@ int main(void) {
         cmocka_unit_test(test_cohort_validation),
         cmocka_unit_test(test_victim_contact_kept_apart),
         cmocka_unit_test(test_provider_isolation_and_catch_up),
+        cmocka_unit_test(test_amended_deadline_moves_the_booking),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -14,7 +14,7 @@ static config_t *s_config(const char *json) {
     json_error_t err;
     json_t *root = json_loads(json, 0, &err);
     assert_non_null(root);
-    config_t *cfg = config_from_json(root);  // holds its own reference
+    config_t *cfg = config_from_json(root); // holds its own reference
     json_decref(root);
     assert_non_null(cfg);
     return cfg;
@@ -40,19 +40,16 @@ static void test_gap(void **state) {
                              " \"gap_max_days\": 35}}}");
     // Defaults: groups 21..42 days apart, telephone 1..42.
     assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 128, err, sizeof err), 0);
-    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 110, err, sizeof err),
-                     -1);
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 110, err, sizeof err), -1);
     assert_non_null(strstr(err, "21 to 42"));
-    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 143, err, sizeof err),
-                     -1);
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 143, err, sizeof err), -1);
     assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 107, err, sizeof err), 0);
     assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 100, err, sizeof err), -1);
     assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 99, err, sizeof err), -1);
     // Per provider.
     assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 125, err, sizeof err),
                      -1);
-    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 130, err, sizeof err),
-                     0);
+    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 130, err, sizeof err), 0);
     config_destroy(&cfg);
 }
 
@@ -75,8 +72,8 @@ static void test_shortfall_plan(void **state) {
     // Three male_intimate cases, one female; one male cohort with 2 seats ending on day 50, a
     // male cohort ending on day 90 with 1 seat, and no female cohort.
     booking_demand_t d[] = {
-        {"r-late", "male_intimate", 100, 0},  {"r-early", "male_intimate", 60, 0},
-        {"r-mid", "male_intimate", 70, 0},    {"r-f", "female_intimate", 100, 0},
+        {"r-late", "male_intimate", 100, 0}, {"r-early", "male_intimate", 60, 0},
+        {"r-mid", "male_intimate", 70, 0},   {"r-f", "female_intimate", 100, 0},
         {"r-tight", "male_intimate", 40, 0},
     };
     booking_supply_t s[] = {{"male_intimate", 90, 1}, {"male_intimate", 50, 2}};
