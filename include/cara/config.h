@@ -11,7 +11,8 @@ typedef struct config_t config_t;
 
 // Loads path (NULL: environment only). Returns NULL with the reason logged on error.
 config_t *config_load(const char *path);
-// Builds a configuration from a JSON object (takes a reference). Returns NULL on error.
+// Builds a configuration from a JSON object (adds its own reference: the caller keeps and
+// releases theirs). Returns NULL on error.
 config_t *config_from_json(json_t *root);
 void config_destroy(config_t **self_p);
 // The value at a dotted path, environment first; borrowed, valid until destroy. NULL if absent.
