@@ -30,6 +30,17 @@ static const ProtobufCMessageDescriptor *const s_types[] = {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Cara__Envelope *env = envelope_unpack(data, size);
     if (env) {
+        // What the services do: the payload through envelope_payload, which must agree with
+        // the envelope's own type and version.
+        for (size_t i = 0; i < sizeof s_types / sizeof *s_types; i++) {
+            ProtobufCMessage *m = envelope_payload(env, s_types[i]);
+            if (m) {
+                if (strcmp(env->type, s_types[i]->name) != 0 ||
+                    env->schema_version > ENVELOPE_SCHEMA_VERSION)
+                    abort(); // a payload decoded under a type or version it does not have
+                protobuf_c_message_free_unpacked(m, NULL);
+            }
+        }
         // Decode the payload as the type the envelope names, and as every other type too (a
         // peer chooses the type name).
         for (size_t i = 0; i < sizeof s_types / sizeof *s_types; i++) {
