@@ -15,6 +15,22 @@ for s in intake triage booking billing national; do
   [ -f "$dir/$s.key" ] || bin/cara keys new --role service --org "$s" --out "$dir/$s.key" \
       --keyring deploy/compose/keyring/keyring.json --name "$s" >/dev/null
 done
+# An operator identity for `cara status` / `cara deadletter` from this host (published ports).
+[ -f "$dir/operator.key" ] || bin/cara keys new --role operator --org ops --out "$dir/operator.key" \
+    --keyring deploy/compose/keyring/keyring.json --name operator-ops >/dev/null
+cat > "$dir/operator.json" <<JSON
+{"keys": {"secret_file": "operator.key", "keyring": "../keyring/keyring.json"},
+ "services": {"intake": {"router": "tcp://127.0.0.1:7101"}, "triage": {"router": "tcp://127.0.0.1:7111"},
+              "booking": {"router": "tcp://127.0.0.1:7121"}, "billing": {"router": "tcp://127.0.0.1:7131"},
+              "national": {"router": "tcp://127.0.0.1:7141"}}}
+JSON
 chmod 0644 deploy/compose/keyring/keyring.json
+# Compose (without Swarm) bind-mounts each secret file with its host owner and mode, and the
+# containers run as other users (cara, uid 10001; postgres, uid 999): the files must be
+# readable by them. The directory stays private to you on the host (0700), so only the
+# containers that list a secret can read it.
+chmod 0700 "$dir"
+chmod 0644 "$dir"/*
 echo "secrets in $dir, key ring in deploy/compose/keyring/keyring.json"
+echo "after docker compose up: bin/cara --config $dir/operator.json status"
 echo "add partners with: bin/cara keys new --role police --org dyfed-powys --out FILE --keyring deploy/compose/keyring/keyring.json"

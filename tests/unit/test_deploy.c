@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 static char *s_read(const char *path) {
     FILE *f = fopen(path, "r");
@@ -72,11 +73,57 @@ static void test_dockerfile_structure(void **state) {
     assert_non_null(strstr(final, "COPY --from=build"));
 }
 
+static void test_compose_database_init(void **state) {
+    (void)state;
+    const char *yml = s_read("docker-compose.yml");
+    // deploy/init.sql needs `psql -v db=...`, which the postgres image's initdb.d does not pass:
+    // it runs through deploy/compose/init-db.sh, which also sets the roles' passwords.
+    assert_null(strstr(yml, "init.sql:/docker-entrypoint-initdb.d"));
+    assert_non_null(strstr(yml, "./deploy/compose/init-db.sh:/docker-entrypoint-initdb.d/"));
+    assert_int_equal(access("deploy/compose/init-db.sh", X_OK), 0);
+    const char *sh = s_read("deploy/compose/init-db.sh");
+    assert_non_null(strstr(sh, "-v db="));
+    // psql interpolates :'pw' only in script input, never in -c.
+    assert_null(strstr(sh, "-c \"ALTER ROLE"));
+}
+
+static void test_compose_service_configs(void **state) {
+    (void)state;
+    static const char *const svcs[] = {"intake", "triage", "booking", "billing", "national"};
+    const char *yml = s_read("docker-compose.yml");
+    for (int i = 0; i < 5; i++) {
+        char path[128], expect[256];
+        snprintf(path, sizeof path, "deploy/compose/%s.json", svcs[i]);
+        json_error_t err;
+        json_t *doc = json_load_file(path, 0, &err);
+        if (!doc)
+            fail_msg("%s: %s (line %d)", path, err.text, err.line);
+        // Its own role and secrets; the health check's client finds its own router.
+        snprintf(expect, sizeof expect, "user=cara_%s", svcs[i]);
+        assert_non_null(strstr(json_string_value(json_object_get(json_object_get(doc, "db"),
+                                                                 "conninfo")),
+                               expect));
+        snprintf(expect, sizeof expect, "/run/secrets/key_%s", svcs[i]);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "keys"),
+                                                              "secret_file")),
+                            expect);
+        json_t *own = json_object_get(json_object_get(doc, "services"), svcs[i]);
+        assert_non_null(json_string_value(json_object_get(own, "router")));
+        snprintf(expect, sizeof expect, "secrets: [db_%s, key_%s", svcs[i], svcs[i]);
+        assert_non_null(strstr(yml, expect));
+        snprintf(expect, sizeof expect, "\"health\", \"%s\"", svcs[i]);
+        assert_non_null(strstr(yml, expect));
+        json_decref(doc);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_compose_config_is_valid),
         cmocka_unit_test(test_compose_publishes_only_partner_ports),
         cmocka_unit_test(test_dockerfile_structure),
+        cmocka_unit_test(test_compose_database_init),
+        cmocka_unit_test(test_compose_service_configs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
