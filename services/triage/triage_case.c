@@ -10,6 +10,7 @@
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
 #include "triage.pb-c.h"
+#include "triage_needs.h"
 #include "triage_rules.h"
 
 static const identity_t s_auto = {"triage", "auto"};
@@ -66,11 +67,15 @@ static Cara__Referral *s_load_referral(db_t *db, const char *referral_id, PGresu
 }
 
 int triage_case_approve(service_t *svc, const char *referral_id, const char *pathway,
-                        const char *pathway_reason, const char *decided_by, char *err,
-                        size_t err_size) {
+                        const char *pathway_reason, const char *decided_by, int64_t at_us,
+                        char *err, size_t err_size) {
     db_t *db = service_db(svc);
     PGresult *row = NULL;
+    triage_needs_t needs = {0};
     int rc = -1;
+    char at[40];
+    time_format_iso(at_us ? at_us : time_now_us(), at, sizeof at);
+    snprintf(err, err_size, "could not record the decision");
     Cara__Referral *r = s_load_referral(db, referral_id, &row);
     if (!r) {
         snprintf(err, err_size, "no such case");
@@ -90,15 +95,17 @@ int triage_case_approve(service_t *svc, const char *referral_id, const char *pat
     const char *why = pathway_reason && *pathway_reason ? pathway_reason : PQgetvalue(row, 0, 4);
     int victim = r->victim && r->victim->consents_to_contact;
     const char *values[] = {referral_id, chosen, why, provider, victim ? "true" : "false",
-                            decided_by};
+                            decided_by, at};
     if (db_exec(db,
                 "UPDATE triage_case SET status = 'triaged', pathway = $2, pathway_reason = $3,"
-                " provider_id = $4, victim_contact = $5, decided_at = now(), decided_by = $6,"
-                " updated_at = now() WHERE referral_id = $1",
-                6, values) != 0)
+                " provider_id = $4, victim_contact = $5, decided_at = $7, decided_by = $6,"
+                " decision_seconds = greatest(0, extract(epoch FROM $7::timestamptz"
+                " - received_at))::bigint, updated_at = now() WHERE referral_id = $1",
+                7, values) != 0)
+        goto cleanup;
+    if (triage_needs_load(db, referral_id, &needs) != 0)
         goto cleanup;
     Cara__ReferralTriaged ev = CARA__REFERRAL_TRIAGED__INIT;
-    char now[40];
     ev.referral_id = (char *)referral_id;
     ev.force = (char *)force;
     ev.provider_id = provider;
@@ -107,18 +114,26 @@ int triage_case_approve(service_t *svc, const char *referral_id, const char *pat
     ev.compliance_deadline = PQgetvalue(row, 0, 7);
     ev.caution_date = PQgetvalue(row, 0, 6);
     ev.victim_contact = victim;
-    ev.triaged_at = time_format_iso(time_now_us(), now, sizeof now);
+    ev.triaged_at = at;
     ev.received_at = PQgetvalue(row, 0, 8);
     ev.referral = r;
+    ev.needs = needs.needs;
+    ev.n_needs = needs.n_needs;
+    ev.onward = needs.onward;
+    ev.n_onward = needs.n_onward;
     if (outbox_append(db, &ev.base, referral_id, provider, referral_id, NULL) < 0)
         goto cleanup;
     identity_t who;
     if (identity_parse(decided_by, &who) != 0)
         who = s_auto;
     rc = service_audit(svc, &who, "triaged", "triage_case", referral_id,
-                       json_pack("{s:s, s:s, s:s}", "pathway", chosen, "provider", provider,
-                                 "reason", why));
+                       json_pack("{s:s, s:s, s:s, s:b, s:s}", "pathway", chosen, "provider",
+                                 provider, "reason", why, "victim_contact", victim, "decided_at",
+                                 at));
+    if (rc == 0)
+        err[0] = '\0';
 cleanup:
+    triage_needs_clear(&needs);
     if (r)
         cara__referral__free_unpacked(r, NULL);
     if (row)
@@ -127,20 +142,23 @@ cleanup:
 }
 
 int triage_case_return(service_t *svc, const char *referral_id, const char *reasons_json,
-                       const char *decided_by) {
+                       const char *decided_by, int64_t at_us) {
     db_t *db = service_db(svc);
-    const char *values[] = {referral_id, reasons_json, decided_by};
+    char now[40];
+    time_format_iso(at_us ? at_us : time_now_us(), now, sizeof now);
+    const char *values[] = {referral_id, reasons_json, decided_by, now};
     PGresult *r = db_query(db,
                            "UPDATE triage_case SET status = 'returned', return_reasons = $2,"
-                           " decided_at = now(), decided_by = $3, updated_at = now()"
-                           " WHERE referral_id = $1 RETURNING force",
-                           3, values);
+                           " decided_at = $4, decided_by = $3, decision_seconds ="
+                           " greatest(0, extract(epoch FROM $4::timestamptz - received_at))::bigint,"
+                           " updated_at = now() WHERE referral_id = $1 RETURNING force",
+                           4, values);
     if (!r || PQntuples(r) != 1) {
         if (r)
             PQclear(r);
         return -1;
     }
-    char force[64], now[40];
+    char force[64];
     snprintf(force, sizeof force, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     json_t *arr = json_loads(reasons_json, 0, NULL);
@@ -165,7 +183,7 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
         ev.force = force;
         ev.reasons = ptrs;
         ev.n_reasons = n;
-        ev.returned_at = time_format_iso(time_now_us(), now, sizeof now);
+        ev.returned_at = now;
         identity_t who;
         if (identity_parse(decided_by, &who) != 0)
             who = s_auto;
@@ -180,8 +198,11 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
     return rc;
 }
 
-// Evaluates the rules on a new (or amended, still waiting) case and acts on the verdict.
-static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Referral *r) {
+// Evaluates the rules on a new (or amended, still waiting) case as of at_us, the time of the
+// intake event (so a replay of the stream decides exactly as the first run did), and acts on
+// the verdict. Returns 0 or -1.
+static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Referral *r,
+                      int64_t at_us) {
     db_t *db = service_db(svc);
     triage_force_rules_t force_rules = {0};
     const char *offences[16];
@@ -195,9 +216,8 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
             [force_rules.n_eligible++] = json_string_value(v);
         force_rules.eligible_offences = offences;
     }
-    int64_t now = time_now_us();
     triage_verdict_t verdict;
-    triage_rules_evaluate(r, (int32_t)(now / 1000000 / 86400), now, &force_rules, &verdict);
+    triage_rules_evaluate(r, (int32_t)(at_us / 1000000 / 86400), at_us, &force_rules, &verdict);
     char reason[128];
     const char *pathway = triage_rules_pathway(r, reason, sizeof reason);
     json_t *review = s_reasons_json(verdict.review, verdict.n_review);
@@ -206,11 +226,14 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
                                                 "sex or relationship not known"));
     char *review_text = json_dumps(review, JSON_COMPACT);
     json_decref(review);
-    const char *values[] = {referral_id, pathway, reason, review_text};
+    char version[12];
+    snprintf(version, sizeof version, "%d", TRIAGE_RULES_VERSION);
+    const char *values[] = {referral_id, pathway, reason, review_text, version};
     int rc = db_exec(db,
                      "UPDATE triage_case SET proposed_pathway = $2, pathway_reason = $3,"
-                     " review_reasons = $4::jsonb, updated_at = now() WHERE referral_id = $1",
-                     4, values);
+                     " review_reasons = $4::jsonb, rules_version = $5, updated_at = now()"
+                     " WHERE referral_id = $1",
+                     5, values);
     free(review_text);
     if (rc != 0)
         return -1;
@@ -218,19 +241,19 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
         json_t *fails = s_reasons_json(verdict.fail, verdict.n_fail);
         char *text = json_dumps(fails, JSON_COMPACT);
         json_decref(fails);
-        rc = triage_case_return(svc, referral_id, text, "triage:rules");
+        rc = triage_case_return(svc, referral_id, text, "triage:rules", at_us);
         free(text);
         return rc;
     }
-    // Clean eligible cases are routed at once unless the deployment wants every case looked
-    // at ("auto_triage": false); anything "not known" always waits for a person.
+    // Auto-triage or not: see the comment on triage_rules_evaluate in triage_rules.c.
     int auto_triage = config_int(service_config(svc), "auto_triage", 1) != 0;
     json_t *flag = config_get(service_config(svc), "auto_triage");
     if (json_is_boolean(flag))
         auto_triage = json_is_true(flag);
     if (verdict.n_review == 0 && pathway && auto_triage) {
         char err[160];
-        if (triage_case_approve(svc, referral_id, NULL, NULL, "triage:auto", err, sizeof err) == 0)
+        if (triage_case_approve(svc, referral_id, NULL, NULL, "triage:auto", at_us, err,
+                                sizeof err) == 0)
             return 0;
         // No provider routed: keep it for a person, with the reason.
         const char *v2[] = {referral_id, err};
@@ -244,7 +267,7 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
 }
 
 static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitted *ev,
-                                     char *reason, size_t reason_size) {
+                                     int64_t at_us, char *reason, size_t reason_size) {
     db_t *db = service_db(svc);
     const Cara__Referral *r = ev->referral;
     int64_t given;
@@ -283,13 +306,13 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
     if (!inserted)
         return APPLY_OK;  // already have it (replay)
     if (service_audit(svc, &s_intake, "case_opened", "triage_case", ev->referral_id, NULL) != 0 ||
-        s_evaluate(svc, ev->referral_id, r) != 0)
+        s_evaluate(svc, ev->referral_id, r, at_us) != 0)
         return APPLY_RETRY;
     return APPLY_OK;
 }
 
-static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, char *reason,
-                                   size_t reason_size) {
+static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev,
+                                   int64_t at_us, char *reason, size_t reason_size) {
     db_t *db = service_db(svc);
     PGresult *row = NULL;
     Cara__Referral *old = s_load_referral(db, ev->referral_id, &row);
@@ -310,22 +333,32 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
         return APPLY_RETRY;
+    int64_t given;
+    char caution_date[16] = "";
+    if (time_parse_iso(ev->referral->caution->given_at, &given) == 0)
+        time_format_date((int32_t)(given / 1000000 / 86400), caution_date, sizeof caution_date);
     const char *values[] = {ev->referral_id, ev->referral->caution->compliance_deadline,
-                            (const char *)bytes};
-    int lengths[] = {0, 0, (int)len}, formats[] = {0, 0, 1};
+                            (const char *)bytes, caution_date[0] ? caution_date : NULL};
+    int lengths[] = {0, 0, (int)len, 0}, formats[] = {0, 0, 1, 0};
     PGresult *res = db_query_bin(db,
                                  "UPDATE triage_case SET referral = $3, compliance_deadline = $2,"
+                                 " caution_date = coalesce($4::date, caution_date),"
                                  " updated_at = now() WHERE referral_id = $1",
-                                 3, values, lengths, formats, 0);
+                                 4, values, lengths, formats, 0);
     free(bytes);
     if (!res)
         return APPLY_RETRY;
     PQclear(res);
+    // The audit names the fields that changed, not their values.
+    json_t *fields = json_array();
+    for (size_t i = 0; i < ev->n_changes; i++)
+        json_array_append_new(fields, json_string(ev->changes[i]->field));
     if (service_audit(svc, &s_intake, "amended", "triage_case", ev->referral_id,
-                      json_pack("{s:s}", "reason", ev->reason)) != 0)
+                      json_pack("{s:s, s:o}", "reason", ev->reason, "fields", fields)) != 0)
         return APPLY_RETRY;
     if (strcmp(status, "awaiting_decision") == 0)
-        return s_evaluate(svc, ev->referral_id, ev->referral) == 0 ? APPLY_OK : APPLY_RETRY;
+        return s_evaluate(svc, ev->referral_id, ev->referral, at_us) == 0 ? APPLY_OK
+                                                                           : APPLY_RETRY;
     if (strcmp(status, "triaged") == 0) {
         Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
         up.referral_id = ev->referral_id;
@@ -335,6 +368,7 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
         up.n_changes = ev->n_changes;
         up.referral = ev->referral;
         up.compliance_deadline = ev->referral->caution->compliance_deadline;
+        up.reason = "amendment";
         if (outbox_append(db, &up.base, ev->referral_id, provider, ev->referral_id, NULL) < 0)
             return APPLY_RETRY;
     }
@@ -342,7 +376,7 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
 }
 
 static apply_result_t s_on_withdrawn(service_t *svc, const Cara__ReferralWithdrawn *ev,
-                                     char *reason, size_t reason_size) {
+                                     int64_t at_us, char *reason, size_t reason_size) {
     db_t *db = service_db(svc);
     const char *values[] = {ev->referral_id};
     PGresult *res = db_query(db,
@@ -368,7 +402,7 @@ static apply_result_t s_on_withdrawn(service_t *svc, const Cara__ReferralWithdra
     out.provider_id = provider;
     out.reason_code = ev->reason_code;
     out.reason = ev->reason;
-    out.withdrawn_at = time_format_iso(time_now_us(), now, sizeof now);
+    out.withdrawn_at = time_format_iso(at_us, now, sizeof now);
     if (outbox_append(db, &out.base, ev->referral_id, provider[0] ? provider : force,
                       ev->referral_id, NULL) < 0 ||
         service_audit(svc, &s_intake, "withdrawn", "triage_case", ev->referral_id,
@@ -384,18 +418,26 @@ apply_result_t triage_case_apply(db_t *db, const Cara__Envelope *env, uint64_t s
     service_t *svc = arg;
     apply_result_t rc = APPLY_OK;
     ProtobufCMessage *msg = NULL;
+    // Everything is decided as of the event's own time, never the wall clock: a replay of the
+    // intake stream from zero then rebuilds the same cases.
+    int64_t at_us;
+    if (!env->occurred_at || time_parse_iso(env->occurred_at, &at_us) != 0)
+        at_us = time_now_us();
     if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
         msg = envelope_payload(env, &cara__referral_submitted__descriptor);
+        int64_t received;
+        if (msg && time_parse_iso(((Cara__ReferralSubmitted *)msg)->received_at, &received) == 0)
+            at_us = received;
         if (msg)
-            rc = s_on_submitted(svc, (Cara__ReferralSubmitted *)msg, reason, reason_size);
+            rc = s_on_submitted(svc, (Cara__ReferralSubmitted *)msg, at_us, reason, reason_size);
     } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
         msg = envelope_payload(env, &cara__referral_amended__descriptor);
         if (msg)
-            rc = s_on_amended(svc, (Cara__ReferralAmended *)msg, reason, reason_size);
+            rc = s_on_amended(svc, (Cara__ReferralAmended *)msg, at_us, reason, reason_size);
     } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
         msg = envelope_payload(env, &cara__referral_withdrawn__descriptor);
         if (msg)
-            rc = s_on_withdrawn(svc, (Cara__ReferralWithdrawn *)msg, reason, reason_size);
+            rc = s_on_withdrawn(svc, (Cara__ReferralWithdrawn *)msg, at_us, reason, reason_size);
     } else {
         return APPLY_OK;  // not for triage (outcomes, ...)
     }
@@ -404,5 +446,40 @@ apply_result_t triage_case_apply(db_t *db, const Cara__Envelope *env, uint64_t s
         return APPLY_POISON;
     }
     protobuf_c_message_free_unpacked(msg, NULL);
+    return rc;
+}
+
+int triage_case_needs_changed(service_t *svc, const char *referral_id) {
+    db_t *db = service_db(svc);
+    const char *values[] = {referral_id};
+    PGresult *row = db_query(db,
+                             "SELECT force, coalesce(provider_id, ''), status FROM triage_case"
+                             " WHERE referral_id = $1",
+                             1, values);
+    triage_needs_t needs = {0};
+    int rc = -1;
+    if (!row || PQntuples(row) != 1)
+        goto cleanup;
+    if (strcmp(PQgetvalue(row, 0, 2), "triaged") != 0) {
+        rc = 0;  // not routed (yet): ReferralTriaged will carry the needs
+        goto cleanup;
+    }
+    if (triage_needs_load(db, referral_id, &needs) != 0)
+        goto cleanup;
+    Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
+    up.referral_id = (char *)referral_id;
+    up.force = PQgetvalue(row, 0, 0);
+    up.provider_id = PQgetvalue(row, 0, 1);
+    up.needs = needs.needs;
+    up.n_needs = needs.n_needs;
+    up.onward = needs.onward;
+    up.n_onward = needs.n_onward;
+    up.reason = "needs_recorded";
+    if (outbox_append(db, &up.base, referral_id, up.provider_id, referral_id, NULL) >= 0)
+        rc = 0;
+cleanup:
+    triage_needs_clear(&needs);
+    if (row)
+        PQclear(row);
     return rc;
 }

@@ -8,6 +8,7 @@
 #include "cara/uuid.h"
 #include "triage.pb-c.h"
 #include "triage_case.h"
+#include "triage_needs.h"
 #include "triage_rules.h"
 
 static int s_require_triage(const identity_t *who, reply_t *reply) {
@@ -55,8 +56,22 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
         goto cleanup;
     }
     if (approve) {
+        // A case that waited past its compliance deadline can no longer be routed.
+        char late[8] = "";
+        if (db_scalar(service_db(svc),
+                      "SELECT compliance_deadline <= current_date FROM triage_case"
+                      " WHERE referral_id = $1",
+                      1, values, late, sizeof late) != 1) {
+            reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+            goto cleanup;
+        }
+        if (strcmp(late, "t") == 0) {
+            reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
+                         "compliance deadline has passed: return the case instead");
+            goto cleanup;
+        }
         char err[160];
-        if (triage_case_approve(svc, req->referral_id, req->pathway, req->reason, actor, err,
+        if (triage_case_approve(svc, req->referral_id, req->pathway, req->reason, actor, 0, err,
                                 sizeof err) != 0) {
             reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "%s", err);
             goto cleanup;
@@ -67,7 +82,7 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
                                     "detail", req->reason);
         char *text = json_dumps(reasons, JSON_COMPACT);
         json_decref(reasons);
-        int ret = triage_case_return(svc, req->referral_id, text, actor);
+        int ret = triage_case_return(svc, req->referral_id, text, actor, 0);
         free(text);
         if (ret != 0) {
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not return the case");
@@ -82,10 +97,6 @@ cleanup:
 
 int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                      reply_t *reply) {
-    static const char *const areas[] = {"accommodation", "education_employment", "finance",
-                                        "relationships", "lifestyle", "drugs", "alcohol",
-                                        "mental_health", "thinking_behaviour", "attitudes"};
-    static const char *const levels[] = {"none", "low", "medium", "high"};
     if (s_require_triage(who, reply) != 0)
         return -1;
     Cara__RecordNeeds *req =
@@ -97,11 +108,8 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
     if (!uuid_valid(req->referral_id))
         reply_field_error(reply, "referral_id", "must be a UUID");
     for (size_t i = 0; i < req->n_needs; i++) {
-        int area_ok = 0, level_ok = 0;
-        for (size_t a = 0; a < 10; a++)
-            area_ok |= strcmp(req->needs[i]->area, areas[a]) == 0;
-        for (size_t l = 0; l < 4; l++)
-            level_ok |= strcmp(req->needs[i]->level, levels[l]) == 0;
+        int area_ok = triage_needs_area_valid(req->needs[i]->area);
+        int level_ok = triage_needs_level_valid(req->needs[i]->level);
         char field[80];
         snprintf(field, sizeof field, "needs[%zu].area", i);
         if (!area_ok)
@@ -113,22 +121,35 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
     for (size_t i = 0; i < req->n_onward; i++) {
         int32_t day;
         char field[80];
-        snprintf(field, sizeof field, "onward[%zu]", i);
+        snprintf(field, sizeof field, "onward[%zu].service", i);
         if (!*req->onward[i]->service)
-            reply_field_error(reply, field, "service is required");
+            reply_field_error(reply, field, "is required");
+        else if (strlen(req->onward[i]->service) > 200)
+            reply_field_error(reply, field, "at most 200 characters");
+        snprintf(field, sizeof field, "onward[%zu].date", i);
         if (time_parse_date(req->onward[i]->date, &day) != 0)
-            reply_field_error(reply, field, "date must be YYYY-MM-DD");
+            reply_field_error(reply, field, "must be a date YYYY-MM-DD");
     }
+    if (req->n_needs == 0 && req->n_onward == 0)
+        reply_field_error(reply, "needs", "give at least one need or onward referral");
     if (reply_error_count(reply))
         goto cleanup;
     const char *id[] = {req->referral_id};
-    char found[8];
-    if (db_scalar(db, "SELECT 1 FROM triage_case WHERE referral_id = $1", 1, id, found,
-                  sizeof found) != 1) {
-        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case");
+    char status[32];
+    int found = db_scalar(db, "SELECT status FROM triage_case WHERE referral_id = $1 FOR UPDATE",
+                          1, id, status, sizeof status);
+    if (found != 1) {
+        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
+                                      : CARA__REPLY__STATUS__NOT_FOUND,
+                     "no such case");
         goto cleanup;
     }
-    json_t *detail = json_object();
+    if (strcmp(status, "withdrawn") == 0) {
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "case is withdrawn");
+        goto cleanup;
+    }
+    json_t *detail = json_object(), *onward = json_array();
+    json_object_set_new(detail, "onward", onward);
     for (size_t i = 0; i < req->n_needs; i++) {
         const char *values[] = {req->referral_id, req->needs[i]->area, req->needs[i]->level};
         if (db_exec(db,
@@ -145,7 +166,12 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
                     " VALUES ($1, $2, $3)",
                     3, values) != 0)
             goto failed;
+        json_array_append_new(onward, json_pack("{s:s, s:s}", "service", req->onward[i]->service,
+                                                "date", req->onward[i]->date));
     }
+    // Routed already: the provider hears of the assessment.
+    if (triage_case_needs_changed(svc, req->referral_id) != 0)
+        goto failed;
     if (service_audit(svc, who, "needs_recorded", "triage_case", req->referral_id, detail) != 0) {
         detail = NULL;
         goto failed;
@@ -160,18 +186,18 @@ cleanup:
     return rc;
 }
 
-// Builds the case summaries for rows of (referral_id, force, status, received_at,
-// proposed_pathway, pathway, provider_id, review_reasons, return_reasons, decided_at,
-// decided_by, rules_version); with min_days > 0 keeps only cases waiting that long.
+// Builds the case summaries (with their needs assessment) for rows of TRIAGE_CASE_COLUMNS;
+// with min_days > 0 keeps only cases waiting that long.
 static int s_reply_cases(service_t *svc, PGresult *rows, int min_days, reply_t *reply) {
     int n = PQntuples(rows), kept = 0;
     Cara__TriageCaseSummary *items = calloc((size_t)n + 1, sizeof *items);
     Cara__TriageCaseSummary **ptrs = calloc((size_t)n + 1, sizeof *ptrs);
+    triage_needs_t *needs = calloc((size_t)n + 1, sizeof *needs);
     Cara__ReasonCode **reasons = NULL;
     size_t n_reasons = 0;
     json_t *docs = json_array();
     int rc = -1;
-    if (!items || !ptrs)
+    if (!items || !ptrs || !needs)
         goto cleanup;
     int64_t now = time_now_us();
     for (int i = 0; i < n; i++) {
@@ -194,6 +220,17 @@ static int s_reply_cases(service_t *svc, PGresult *rows, int min_days, reply_t *
         s->decided_by = PQgetvalue(rows, i, 10);
         s->rules_version = (uint32_t)atoi(PQgetvalue(rows, i, 11));
         s->working_days_waiting = (uint32_t)waiting;
+        s->decision_seconds = strtoll(PQgetvalue(rows, i, 12), NULL, 10);
+        s->pathway_reason = PQgetvalue(rows, i, 13);
+        s->victim_contact = strcmp(PQgetvalue(rows, i, 14), "t") == 0;
+        s->compliance_deadline = PQgetvalue(rows, i, 15);
+        s->caution_date = PQgetvalue(rows, i, 16);
+        if (triage_needs_load(service_db(svc), s->referral_id, &needs[kept]) != 0)
+            goto cleanup;
+        s->needs = needs[kept].needs;
+        s->n_needs = needs[kept].n_needs;
+        s->onward = needs[kept].onward;
+        s->n_onward = needs[kept].n_onward;
         for (int col = 7; col <= 8; col++) {
             json_t *arr = json_loads(PQgetvalue(rows, i, col), 0, NULL);
             json_array_append_new(docs, arr ? arr : json_array());
@@ -230,7 +267,6 @@ static int s_reply_cases(service_t *svc, PGresult *rows, int min_days, reply_t *
     Cara__TriageCaseList list = CARA__TRIAGE_CASE_LIST__INIT;
     list.cases = ptrs;
     list.n_cases = (size_t)kept;
-    (void)svc;
     rc = reply_ok(reply, &list.base);
 cleanup:
     for (size_t i = 0; i < n_reasons; i++) {
@@ -240,6 +276,9 @@ cleanup:
         free(l);
     }
     free(reasons);
+    for (int i = 0; needs && i < n; i++)
+        triage_needs_clear(&needs[i]);
+    free(needs);
     free(items);
     free(ptrs);
     json_decref(docs);
@@ -250,7 +289,8 @@ cleanup:
     "referral_id, force, status, received_at::text, coalesce(proposed_pathway, ''),"          \
     " coalesce(pathway, ''), coalesce(provider_id, ''), review_reasons::text,"                 \
     " return_reasons::text, coalesce(decided_at::text, ''), coalesce(decided_by, ''),"        \
-    " rules_version"
+    " rules_version, coalesce(decision_seconds, 0), coalesce(pathway_reason, ''),"          \
+    " victim_contact, compliance_deadline::text, caution_date::text"
 
 int triage_cmd_overdue(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                        reply_t *reply) {

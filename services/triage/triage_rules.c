@@ -24,6 +24,18 @@ static int s_listed(const char *value, const char *const *list, size_t n) {
     return 0;
 }
 
+// What happens with the verdict (triage_case.c acts on it):
+// - any fail: the case is returned to the police at once with every reason (ReferralReturned)
+//   and closed; fails win over "not known" answers, which could not make the case eligible;
+// - no fail but a review reason ("not known" answers, offence "other", no pathway): the case
+//   waits for a person (cara triage decide);
+// - clean: auto-triaged, i.e. routed at once (ReferralTriaged) with the proposed pathway. We
+//   chose this default ("auto_triage": true) because a clean case has nothing left for a person
+//   to judge, the two-working-day target is about the cases that need one, and every extra day
+//   before routing is a day less for the provider to book both workshops before the deadline.
+//   A deployment that wants every case looked at sets "auto_triage": false; then clean cases
+//   wait too, and staff approve or override them. The needs assessment is recorded before or
+//   after routing; after routing it reaches the provider as TriageCaseUpdated.
 int triage_rules_evaluate(const Cara__Referral *r, int32_t today, int64_t now_us,
                           const triage_force_rules_t *force, triage_verdict_t *out) {
     memset(out, 0, sizeof *out);
