@@ -15,6 +15,7 @@
 #include "cara/pbjson.h"
 #include "envelope.pb-c.h"
 #include "intake.pb-c.h"
+#include "national.pb-c.h"
 #include "triage.pb-c.h"
 
 #define CLI_MAX_CLIENTS 16
@@ -101,6 +102,51 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__cap_reached__descriptor,
     // triage.proto replies
     &cara__triage_case_list__descriptor,
+    // more commands, replies and events, by .proto file
+    // billing.proto
+    &cara__contract__descriptor,
+    &cara__add_contract__descriptor,
+    &cara__vary_contract__descriptor,
+    &cara__record_training__descriptor,
+    &cara__run_invoices__descriptor,
+    &cara__list_invoices__descriptor,
+    &cara__invoice_line__descriptor,
+    &cara__invoice__descriptor,
+    &cara__contract_status_request__descriptor,
+    // booking.proto
+    &cara__create_cohort__descriptor,
+    &cara__cancel_cohort__descriptor,
+    &cara__list_cohorts__descriptor,
+    &cara__cohort_view__descriptor,
+    &cara__book_seat__descriptor,
+    &cara__attendance_entry__descriptor,
+    &cara__record_attendance__descriptor,
+    &cara__record_contact__descriptor,
+    &cara__record_victim_contact__descriptor,
+    &cara__list_cases__descriptor,
+    &cara__case_view__descriptor,
+    &cara__cancel_booking__descriptor,
+    &cara__shortfall__descriptor,
+    &cara__pathway_shortfall__descriptor,
+    &cara__shortfall_report__descriptor,
+    &cara__list_victim_contacts__descriptor,
+    &cara__victim_contact_view__descriptor,
+    &cara__victim_contact_list__descriptor,
+    // intake.proto
+    &cara__list_rejected_submissions__descriptor,
+    &cara__rejected_error__descriptor,
+    &cara__rejected_submission__descriptor,
+    &cara__rejected_submission_list__descriptor,
+    // national.proto
+    &cara__national_export__descriptor,
+    &cara__national_export_result__descriptor,
+    &cara__national_return_published__descriptor,
+    // triage.proto
+    &cara__triage_decide__descriptor,
+    &cara__record_needs__descriptor,
+    &cara__list_overdue__descriptor,
+    &cara__show_triage_case__descriptor,
+    &cara__triage_case_summary__descriptor,
     NULL,
 };
 
