@@ -29,9 +29,14 @@ int intake_show_handle(service_t *svc, const identity_t *who, const Cara__Envelo
         goto cleanup;
     }
     int found = intake_store_load(db, cmd->referral_id, 0, &r, &meta);
-    // Another force's referral is reported exactly like a missing one: nothing leaks.
+    // Another force's referral is reported exactly like a missing one: nothing leaks. The
+    // attempt is audited (kept: SERVICE_KEEP_WRITES; nothing else was written).
     if (found == 0 || (found == 1 && strcmp(meta.force, who->org) != 0)) {
         reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s", cmd->referral_id);
+        if (found == 1 &&
+            service_audit(svc, who, "refused", "referral", cmd->referral_id,
+                          json_pack("{s:s}", "reason", "another force's referral")) == 0)
+            rc = SERVICE_KEEP_WRITES;
         goto cleanup;
     }
     if (found < 0 || !(outcome_res = intake_outcome_load(db, cmd->referral_id, &outcome)))
