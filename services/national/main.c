@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "cara/log.h"
+#include "national_export.h"
 #include "national_facts.h"
 
 extern const migration_t national_migrations[];

@@ -2,11 +2,32 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "booking.pb-c.h"
+#include "cara/timeutil.h"
 #include "intake.pb-c.h"
 #include "triage.pb-c.h"
+
+const char *const national_sexes[] = {"female", "male", "unknown", NULL};
+const char *const national_age_bands[] = {"18-24", "25-34", "35-44", "45-54", "55+", "unknown",
+                                          NULL};
+const char *const national_ethnic_groups[] = {"asian", "black", "mixed", "white",
+                                              "other", "unknown", NULL};
+const char *const national_pathways[] = {"female_intimate", "female_non_intimate",
+                                         "male_intimate",   "male_non_intimate",
+                                         "telephone",       "not_triaged",
+                                         NULL};
+const char *const national_offences[] = {"common_assault",
+                                         "criminal_damage",
+                                         "harassment",
+                                         "threatening_behaviour",
+                                         "theft_related",
+                                         "other",
+                                         "unknown",
+                                         NULL};
+const char *const national_dash_levels[] = {"standard", "medium", "high", "unknown", NULL};
 
 const char *national_age_band(unsigned age) {
     if (age < 18)
@@ -22,15 +43,72 @@ const char *national_age_band(unsigned age) {
     return "55+";
 }
 
-// The case key: HMAC-SHA256 of the referral id with this deployment's secret, so that the
-// national schema holds no id that leads back to a person.
-static int s_case_key(service_t *svc, const char *referral_id, char out[65]) {
+const char *national_ethnic_group(const char *code) {
+    static const char *const groups[] = {"asian", "black", "mixed", "white", "other", NULL};
+    for (size_t i = 0; code && groups[i]; i++) {
+        size_t n = strlen(groups[i]);
+        if (strncmp(code, groups[i], n) == 0 && code[n] == '_' &&
+            strcmp(national_code(code, ""), code) == 0)
+            return groups[i];
+    }
+    return "unknown";
+}
+
+const char *national_vocab(const char *value, const char *const *allowed) {
+    for (size_t i = 0; value && allowed[i]; i++)
+        if (strcmp(value, allowed[i]) == 0)
+            return allowed[i];
+    return "unknown";
+}
+
+const char *national_code(const char *value, const char *fallback) {
+    size_t n = value ? strlen(value) : 0;
+    if (n == 0 || n > 64)
+        return fallback;
+    for (size_t i = 0; i < n; i++) {
+        char c = value[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return fallback;
+    }
+    return value;
+}
+
+// A pseudonym is 64 lowercase hex digits (HMAC-SHA256): anything else is not stored.
+static const char *s_pseudonym(const char *p) {
+    if (!p || strlen(p) != 64)
+        return NULL;
+    for (size_t i = 0; i < 64; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+            return NULL;
+    return p;
+}
+
+// An ISO 8601 time, normalised to UTC text in buf, or NULL if it does not parse.
+static const char *s_time(const char *text, char *buf, size_t size) {
+    int64_t us;
+    if (!text || time_parse_iso(text, &us) != 0)
+        return NULL;
+    return time_format_iso(us, buf, size);
+}
+
+// The YYYY-MM-DD at the start of text (a date, or a time as written), or NULL.
+static const char *s_date(const char *text, char *buf, size_t size) {
+    int32_t days;
+    if (!text || strlen(text) < 10 || size < 11)
+        return NULL;
+    snprintf(buf, size, "%.10s", text);
+    return time_parse_date(buf, &days) == 0 ? buf : NULL;
+}
+
+// The case key: HMAC-SHA256 of the referral (or cohort) id with this deployment's secret, so
+// that the national schema holds no id that leads back to a person.
+static int s_key(service_t *svc, const char *id, char out[65]) {
     const char *secret = config_str(service_config(svc), "pseudonym_secret", NULL);
-    if (!secret || strlen(secret) < 16)
+    if (!secret || strlen(secret) < 16 || !id)
         return -1;
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
     crypto_generichash(key, sizeof key, (const unsigned char *)secret, strlen(secret), NULL, 0);
-    crypto_auth_hmacsha256(mac, (const unsigned char *)referral_id, strlen(referral_id), key);
+    crypto_auth_hmacsha256(mac, (const unsigned char *)id, strlen(id), key);
     sodium_bin2hex(out, 65, mac, sizeof mac);
     return 0;
 }
@@ -39,179 +117,323 @@ static apply_result_t s_exec(db_t *db, const char *sql, int n, const char *const
     return db_exec(db, sql, n, values) == 0 ? APPLY_OK : APPLY_RETRY;
 }
 
-// Only these fields are ever read from an event: whatever else arrives is never stored.
+static apply_result_t s_undecodable(const Cara__Envelope *env, char *reason, size_t size) {
+    snprintf(reason, size, "undecodable %s", env->type);
+    return APPLY_POISON;
+}
+
+// Stores what national keeps of a (de-identified) referral: codes, bands, the caution date,
+// the pseudonym. Names, dates of birth, contact details and the victim are never read.
+static apply_result_t s_referral(db_t *db, const char *key, const Cara__Referral *r,
+                                 const char *received_at) {
+    const Cara__Offender *o = r->offender;
+    char caution[16], received[40];
+    const char *values[] = {
+        key,
+        national_code(r->force, "unknown"),
+        o ? national_vocab(o->sex, national_sexes) : "unknown",
+        o ? national_age_band(o->age_at_caution) : "unknown",
+        national_ethnic_group(o ? o->ethnicity : NULL),
+        r->caution ? national_vocab(r->caution->offence_category, national_offences) : "unknown",
+        r->risk ? national_vocab(r->risk->dash_level, national_dash_levels) : "unknown",
+        o ? s_pseudonym(o->pseudonym) : NULL,
+        r->caution ? s_date(r->caution->given_at, caution, sizeof caution) : NULL,
+        s_time(received_at, received, sizeof received),
+    };
+    return s_exec(db,
+                  "INSERT INTO case_fact (case_key, force, sex, age_band, ethnicity, offence, dash,"
+                  " pseudonym, caution_date, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+                  " $9::date, $10) ON CONFLICT (case_key) DO UPDATE SET force = $2, sex = $3,"
+                  " age_band = $4, ethnicity = $5, offence = $6, dash = $7, pseudonym = $8,"
+                  " caution_date = $9::date,"
+                  " received_at = coalesce($10, case_fact.received_at)",
+                  10, values);
+}
+
 apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                                      char *reason, size_t reason_size) {
     (void)seq;
     service_t *svc = arg;
     char key[65];
+    apply_result_t rc = APPLY_OK;
     if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
         Cara__ReferralSubmitted *m =
             (Cara__ReferralSubmitted *)envelope_payload(env, &cara__referral_submitted__descriptor);
-        if (!m || !m->referral || !m->referral->offender || !m->referral->caution ||
-            s_case_key(svc, m->referral_id, key) != 0) {
-            if (m)
-                cara__referral_submitted__free_unpacked(m, NULL);
-            snprintf(reason, reason_size, "referral without offender/caution, or no secret");
-            return APPLY_POISON;
-        }
-        const Cara__Referral *r = m->referral;
-        char caution_date[16];
-        snprintf(caution_date, sizeof caution_date, "%.10s", r->caution->given_at);
-        const char *values[] = {key, r->force, r->offender->sex,
-                                national_age_band(r->offender->age_at_caution),
-                                r->offender->ethnicity, r->caution->offence_category,
-                                r->risk ? r->risk->dash_level : "", r->offender->pseudonym,
-                                caution_date, m->received_at};
-        apply_result_t rc = s_exec(db,
-                                   "INSERT INTO case_fact (case_key, force, sex, age_band,"
-                                   " ethnicity, offence, dash, pseudonym, caution_date, received_at)"
-                                   " VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, nullif($8, ''),"
-                                   " $9::date, $10) ON CONFLICT (case_key) DO UPDATE SET force ="
-                                   " $2, sex = $3, age_band = $4, ethnicity = nullif($5, ''),"
-                                   " offence = $6, dash = $7, pseudonym = nullif($8, ''),"
-                                   " caution_date = $9::date, received_at = $10",
-                                   10, values);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        Cara__Referral empty = CARA__REFERRAL__INIT;
+        rc = s_key(svc, m->referral_id, key) != 0
+                 ? APPLY_RETRY
+                 : s_referral(db, key, m->referral ? m->referral : &empty, m->received_at);
         cara__referral_submitted__free_unpacked(m, NULL);
-        return rc;
-    }
-    if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
+    } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
+        Cara__ReferralAmended *m =
+            (Cara__ReferralAmended *)envelope_payload(env, &cara__referral_amended__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        if (m->referral)
+            rc = s_key(svc, m->referral_id, key) != 0 ? APPLY_RETRY
+                                                      : s_referral(db, key, m->referral, NULL);
+        cara__referral_amended__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
         Cara__ReferralWithdrawn *m =
             (Cara__ReferralWithdrawn *)envelope_payload(env, &cara__referral_withdrawn__descriptor);
-        if (!m || s_case_key(svc, m->referral_id, key) != 0) {
-            if (m)
-                cara__referral_withdrawn__free_unpacked(m, NULL);
-            snprintf(reason, reason_size, "undecodable withdrawal");
-            return APPLY_POISON;
-        }
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        char at[40];
+        const char *values[] = {key, s_time(m->withdrawn_at, at, sizeof at)};
+        rc = s_key(svc, m->referral_id, key) != 0
+                 ? APPLY_RETRY
+                 : s_exec(db,
+                          "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
+                          " true, $2) ON CONFLICT (case_key) DO UPDATE SET withdrawn = true,"
+                          " withdrawn_at = coalesce(case_fact.withdrawn_at, $2)",
+                          2, values);
         cara__referral_withdrawn__free_unpacked(m, NULL);
-        const char *values[] = {key};
-        return s_exec(db,
-                      "INSERT INTO case_fact (case_key, withdrawn) VALUES ($1, true)"
-                      " ON CONFLICT (case_key) DO UPDATE SET withdrawn = true",
-                      1, values);
     }
-    return APPLY_OK;
+    return rc;
+}
+
+// "a,b,c": the reason codes of a return, sorted and de-duplicated, codes only.
+static char *s_reasons(Cara__ReasonCode **reasons, size_t n) {
+    const char **codes = calloc(n + 1, sizeof *codes);
+    char *out = calloc(n * 66 + 8, 1);
+    if (!codes || !out) {
+        free(codes);
+        free(out);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        codes[i] = national_code(reasons[i] ? reasons[i]->code : NULL, "other");
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(codes[j - 1], codes[j]) > 0; j--) {
+            const char *t = codes[j];
+            codes[j] = codes[j - 1];
+            codes[j - 1] = t;
+        }
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(codes[i], codes[i - 1]) != 0) {
+            if (*out)
+                strcat(out, ",");
+            strcat(out, codes[i]);
+        }
+    if (!*out)
+        strcpy(out, "other");
+    free(codes);
+    return out;
 }
 
 apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                                      char *reason, size_t reason_size) {
     (void)seq;
     service_t *svc = arg;
-    char key[65];
+    char key[65], at[40];
+    apply_result_t rc = APPLY_OK;
     if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
         Cara__ReferralTriaged *m =
             (Cara__ReferralTriaged *)envelope_payload(env, &cara__referral_triaged__descriptor);
-        if (!m || s_case_key(svc, m->referral_id, key) != 0) {
-            if (m)
-                cara__referral_triaged__free_unpacked(m, NULL);
-            snprintf(reason, reason_size, "undecodable cara.ReferralTriaged");
-            return APPLY_POISON;
-        }
-        const char *values[] = {key, m->provider_id, m->pathway, m->triaged_at};
-        apply_result_t rc = s_exec(db,
-                                   "INSERT INTO case_fact (case_key, provider, pathway, triaged_at)"
-                                   " VALUES ($1, $2, $3, $4) ON CONFLICT (case_key) DO UPDATE SET"
-                                   " provider = $2, pathway = $3, triaged_at = $4",
-                                   4, values);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        const char *pathway = national_vocab(m->pathway, national_pathways);
+        const char *values[] = {key, national_code(m->provider_id, "unknown"),
+                                strcmp(pathway, "not_triaged") == 0 ? "unknown" : pathway,
+                                s_time(m->triaged_at, at, sizeof at)};
+        rc = s_key(svc, m->referral_id, key) != 0
+                 ? APPLY_RETRY
+                 : s_exec(db,
+                          "INSERT INTO case_fact (case_key, provider, pathway, triaged_at) VALUES"
+                          " ($1, $2, $3, $4) ON CONFLICT (case_key) DO UPDATE SET provider = $2,"
+                          " pathway = $3, triaged_at = $4",
+                          4, values);
         cara__referral_triaged__free_unpacked(m, NULL);
-        return rc;
-    }
-    if (strcmp(env->type, "cara.ReferralReturned") == 0) {
+    } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
         Cara__ReferralReturned *m =
             (Cara__ReferralReturned *)envelope_payload(env, &cara__referral_returned__descriptor);
-        if (!m || s_case_key(svc, m->referral_id, key) != 0) {
-            if (m)
-                cara__referral_returned__free_unpacked(m, NULL);
-            snprintf(reason, reason_size, "undecodable cara.ReferralReturned");
-            return APPLY_POISON;
-        }
-        const char *values[] = {key, m->n_reasons ? m->reasons[0]->code : "unknown"};
-        apply_result_t rc = s_exec(db,
-                                   "INSERT INTO case_fact (case_key, returned_reason) VALUES ($1, $2)"
-                                   " ON CONFLICT (case_key) DO UPDATE SET returned_reason = $2",
-                                   2, values);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        char *all = s_reasons(m->reasons, m->n_reasons);
+        // The primary reason is the first the triage decision gave.
+        const char *values[] = {
+            key, national_code(m->n_reasons && m->reasons[0] ? m->reasons[0]->code : NULL, "other"),
+            all, s_time(m->returned_at, at, sizeof at)};
+        rc = !all || s_key(svc, m->referral_id, key) != 0
+                 ? APPLY_RETRY
+                 : s_exec(db,
+                          "INSERT INTO case_fact (case_key, returned_reason, return_reasons,"
+                          " returned_at) VALUES ($1, $2, $3, $4) ON CONFLICT (case_key) DO UPDATE"
+                          " SET returned_reason = $2, return_reasons = $3, returned_at = $4",
+                          4, values);
+        free(all);
         cara__referral_returned__free_unpacked(m, NULL);
-        return rc;
+    } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0) {
+        Cara__TriageCaseWithdrawn *m = (Cara__TriageCaseWithdrawn *)envelope_payload(
+            env, &cara__triage_case_withdrawn__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        const char *values[] = {key, s_time(m->withdrawn_at, at, sizeof at)};
+        rc = s_key(svc, m->referral_id, key) != 0
+                 ? APPLY_RETRY
+                 : s_exec(db,
+                          "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
+                          " true, $2) ON CONFLICT (case_key) DO UPDATE SET withdrawn = true,"
+                          " withdrawn_at = coalesce(case_fact.withdrawn_at, $2)",
+                          2, values);
+        cara__triage_case_withdrawn__free_unpacked(m, NULL);
     }
-    return APPLY_OK;
+    return rc;
+}
+
+// Cohort events: counts and dates, by a keyed hash of the cohort id.
+static apply_result_t s_cohort(service_t *svc, db_t *db, const Cara__Envelope *env,
+                               ProtobufCMessage *msg) {
+    char key[65], n[16], date[16];
+    const char *id = NULL, *sql = NULL, *v1 = NULL, *v2 = NULL, *v3 = NULL, *v4 = NULL;
+    if (strcmp(env->type, "cara.CohortCreated") == 0) {
+        Cara__CohortCreated *m = (Cara__CohortCreated *)msg;
+        snprintf(n, sizeof n, "%u", m->capacity);
+        id = m->cohort_id;
+        v1 = national_code(m->provider_id, "unknown");
+        v2 = national_vocab(m->cohort_type, national_pathways);
+        v3 = n;
+        v4 = s_date(m->part_b_date, date, sizeof date);
+        sql = "INSERT INTO cohort_fact (cohort_key, provider, cohort_type, capacity, part_b_date)"
+              " VALUES ($1, $2, $3, $4::int, $5::date) ON CONFLICT (cohort_key) DO UPDATE SET"
+              " provider = $2, cohort_type = $3, capacity = $4::int,"
+              " part_b_date = coalesce(cohort_fact.part_b_date, $5::date)";
+    } else if (strcmp(env->type, "cara.CohortCancelled") == 0) {
+        Cara__CohortCancelled *m = (Cara__CohortCancelled *)msg;
+        id = m->cohort_id;
+        v1 = national_code(m->provider_id, "unknown");
+        sql = "INSERT INTO cohort_fact (cohort_key, provider, cancelled) VALUES ($1, $2, true)"
+              " ON CONFLICT (cohort_key) DO UPDATE SET cancelled = true";
+    } else {
+        Cara__CohortDelivered *m = (Cara__CohortDelivered *)msg;
+        snprintf(n, sizeof n, "%u", m->participants);
+        id = m->cohort_id;
+        v1 = national_code(m->provider_id, "unknown");
+        v2 = national_vocab(m->cohort_type, national_pathways);
+        v3 = n;
+        v4 = s_date(m->part_b_date, date, sizeof date);
+        char rev[16];
+        snprintf(rev, sizeof rev, "%u", m->revision);
+        const char *values[] = {key, v1, v2, v3, v4, rev};
+        if (s_key(svc, id, key) != 0)
+            return APPLY_RETRY;
+        // The latest revision wins (a correction after attendance was amended).
+        return s_exec(db,
+                      "INSERT INTO cohort_fact (cohort_key, provider, cohort_type, participants,"
+                      " part_b_date, revision) VALUES ($1, $2, $3, $4::int, $5::date, $6::int)"
+                      " ON CONFLICT (cohort_key) DO UPDATE SET participants = CASE WHEN $6::int"
+                      " >= cohort_fact.revision THEN $4::int ELSE cohort_fact.participants END,"
+                      " revision = greatest(cohort_fact.revision, $6::int),"
+                      " part_b_date = $5::date, cohort_type = $3",
+                      6, values);
+    }
+    const char *values[] = {key, v1, v2, v3, v4};
+    if (s_key(svc, id, key) != 0)
+        return APPLY_RETRY;
+    return s_exec(db, sql, v2 ? 5 : 2, values);
 }
 
 apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
                                       void *arg, char *reason, size_t reason_size) {
     (void)seq;
     service_t *svc = arg;
-    char key[65];
-    const char *sql = NULL, *v1 = NULL, *referral = NULL;
-    ProtobufCMessage *msg = NULL;
-    if (strcmp(env->type, "cara.SeatBooked") == 0 &&
-        (msg = envelope_payload(env, &cara__seat_booked__descriptor))) {
-        Cara__SeatBooked *m = (Cara__SeatBooked *)msg;
-        referral = m->referral_id;
-        v1 = m->booked_at;
-        sql = "INSERT INTO case_fact (case_key, booked_at) VALUES ($1, $2) ON CONFLICT (case_key)"
-              " DO UPDATE SET booked_at = coalesce(case_fact.booked_at, $2)";
-    } else if (strcmp(env->type, "cara.AttendanceRecorded") == 0 &&
-               (msg = envelope_payload(env, &cara__attendance_recorded__descriptor))) {
-        Cara__AttendanceRecorded *m = (Cara__AttendanceRecorded *)msg;
-        if (strcmp(m->part, "A") == 0 && strcmp(m->status, "attended") == 0) {
-            referral = m->referral_id;
-            v1 = m->session_date;
-            sql = "INSERT INTO case_fact (case_key, started_on) VALUES ($1, $2) ON CONFLICT"
-                  " (case_key) DO UPDATE SET started_on = coalesce(case_fact.started_on, $2)";
-        }
-    } else if (strcmp(env->type, "cara.CaseCompleted") == 0 &&
-               (msg = envelope_payload(env, &cara__case_completed__descriptor))) {
-        Cara__CaseCompleted *m = (Cara__CaseCompleted *)msg;
-        referral = m->referral_id;
-        v1 = m->completed_at;
-        sql = "INSERT INTO case_fact (case_key, completed_at) VALUES ($1, $2) ON CONFLICT"
-              " (case_key) DO UPDATE SET completed_at = $2";
-    } else if (strcmp(env->type, "cara.CaseNonCompliant") == 0 &&
-               (msg = envelope_payload(env, &cara__case_non_compliant__descriptor))) {
-        Cara__CaseNonCompliant *m = (Cara__CaseNonCompliant *)msg;
-        referral = m->referral_id;
-        v1 = m->reason;
-        sql = "INSERT INTO case_fact (case_key, non_compliant_reason) VALUES ($1, $2) ON CONFLICT"
-              " (case_key) DO UPDATE SET non_compliant_reason = $2";
-    } else if (strcmp(env->type, "cara.VictimContactRecorded") == 0 &&
-               (msg = envelope_payload(env, &cara__victim_contact_recorded__descriptor))) {
-        Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)msg;
-        referral = m->referral_id;
-        v1 = m->kind;
-        sql = "INSERT INTO case_fact (case_key, victim_offered, victim_accepted) VALUES ($1,"
-              " $2 = 'offer', $2 = 'accepted') ON CONFLICT (case_key) DO UPDATE SET"
-              " victim_offered = case_fact.victim_offered OR $2 = 'offer',"
-              " victim_accepted = case_fact.victim_accepted OR $2 = 'accepted'";
-    } else if (strcmp(env->type, "cara.CohortDelivered") == 0 &&
-               (msg = envelope_payload(env, &cara__cohort_delivered__descriptor))) {
-        Cara__CohortDelivered *m = (Cara__CohortDelivered *)msg;
-        char participants[12];
-        snprintf(participants, sizeof participants, "%u", m->participants);
-        if (s_case_key(svc, m->cohort_id, key) != 0) {
-            protobuf_c_message_free_unpacked(msg, NULL);
-            snprintf(reason, reason_size, "no pseudonym secret");
-            return APPLY_POISON;
-        }
-        const char *values[] = {key, m->provider_id, m->cohort_type, participants, m->part_b_date};
-        apply_result_t rc = s_exec(db,
-                                   "INSERT INTO cohort_fact VALUES ($1, $2, $3, $4, $5)"
-                                   " ON CONFLICT (cohort_key) DO UPDATE SET participants = $4",
-                                   5, values);
+    static const struct {
+        const char *type;
+        const ProtobufCMessageDescriptor *desc;
+    } known[] = {
+        {"cara.SeatBooked", &cara__seat_booked__descriptor},
+        {"cara.AttendanceRecorded", &cara__attendance_recorded__descriptor},
+        {"cara.CaseCompleted", &cara__case_completed__descriptor},
+        {"cara.CaseNonCompliant", &cara__case_non_compliant__descriptor},
+        {"cara.VictimContactRecorded", &cara__victim_contact_recorded__descriptor},
+        {"cara.ContactRecorded", &cara__contact_recorded__descriptor},
+        {"cara.CohortCreated", &cara__cohort_created__descriptor},
+        {"cara.CohortCancelled", &cara__cohort_cancelled__descriptor},
+        {"cara.CohortDelivered", &cara__cohort_delivered__descriptor},
+    };
+    size_t k = 0;
+    while (k < sizeof known / sizeof *known && strcmp(env->type, known[k].type) != 0)
+        k++;
+    if (k == sizeof known / sizeof *known)
+        return APPLY_OK;  // not a fact national keeps
+    ProtobufCMessage *msg = envelope_payload(env, known[k].desc);
+    if (!msg)
+        return s_undecodable(env, reason, reason_size);
+    if (k >= 6) {
+        apply_result_t rc = s_cohort(svc, db, env, msg);
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
     }
+    char key[65], at[40], date[16];
+    const char *referral = NULL, *v1 = NULL, *sql = NULL;
+    switch (k) {
+    case 0: {
+        Cara__SeatBooked *m = (Cara__SeatBooked *)msg;
+        referral = m->referral_id;
+        v1 = s_time(m->booked_at, at, sizeof at);
+        sql = "INSERT INTO case_fact (case_key, booked_at) VALUES ($1, $2) ON CONFLICT (case_key)"
+              " DO UPDATE SET booked_at = coalesce(case_fact.booked_at, $2)";
+        break;
+    }
+    case 1: {
+        Cara__AttendanceRecorded *m = (Cara__AttendanceRecorded *)msg;
+        if (strcmp(m->part, "A") == 0 && strcmp(m->status, "attended") == 0) {
+            referral = m->referral_id;
+            v1 = s_date(m->session_date, date, sizeof date);
+            sql = "INSERT INTO case_fact (case_key, started_on) VALUES ($1, $2::date) ON CONFLICT"
+                  " (case_key) DO UPDATE SET started_on = coalesce(case_fact.started_on,"
+                  " $2::date)";
+        }
+        break;
+    }
+    case 2: {
+        Cara__CaseCompleted *m = (Cara__CaseCompleted *)msg;
+        referral = m->referral_id;
+        v1 = s_time(m->completed_at, at, sizeof at);
+        sql = "INSERT INTO case_fact (case_key, completed_at) VALUES ($1, $2) ON CONFLICT"
+              " (case_key) DO UPDATE SET completed_at = $2";
+        break;
+    }
+    case 3: {
+        Cara__CaseNonCompliant *m = (Cara__CaseNonCompliant *)msg;
+        referral = m->referral_id;
+        v1 = national_code(m->reason, "other");
+        sql = "INSERT INTO case_fact (case_key, non_compliant_reason) VALUES ($1, $2) ON CONFLICT"
+              " (case_key) DO UPDATE SET non_compliant_reason = $2";
+        break;
+    }
+    case 4: {
+        Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)msg;
+        referral = m->referral_id;
+        v1 = national_code(m->kind, "other");
+        sql = "INSERT INTO case_fact (case_key, victim_offered, victim_accepted) VALUES ($1,"
+              " $2 IN ('offer', 'accepted'), $2 = 'accepted') ON CONFLICT (case_key) DO UPDATE"
+              " SET victim_offered = case_fact.victim_offered OR $2 IN ('offer', 'accepted'),"
+              " victim_accepted = case_fact.victim_accepted OR $2 = 'accepted'";
+        break;
+    }
+    case 5: {
+        Cara__ContactRecorded *m = (Cara__ContactRecorded *)msg;
+        if (strcmp(m->outcome, "contacted") == 0) {
+            referral = m->referral_id;
+            v1 = s_time(m->at, at, sizeof at);
+            sql = "INSERT INTO case_fact (case_key, first_contact_at) VALUES ($1, $2) ON CONFLICT"
+                  " (case_key) DO UPDATE SET first_contact_at = CASE WHEN"
+                  " case_fact.first_contact_at IS NULL OR $2 < case_fact.first_contact_at THEN"
+                  " $2 ELSE case_fact.first_contact_at END";
+        }
+        break;
+    }
+    default:
+        break;
+    }
     apply_result_t rc = APPLY_OK;
     if (sql) {
-        if (s_case_key(svc, referral, key) != 0) {
-            snprintf(reason, reason_size, "no pseudonym secret");
-            rc = APPLY_POISON;
-        } else {
-            const char *values[] = {key, v1};
-            rc = s_exec(db, sql, 2, values);
-        }
+        const char *values[] = {key, v1};
+        rc = s_key(svc, referral, key) != 0 ? APPLY_RETRY : s_exec(db, sql, 2, values);
     }
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
+    protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
 }

@@ -1,4 +1,6 @@
-// De-identified facts from the intake, triage and booking streams.
+// De-identified facts from the intake, triage and booking streams. Only categorical codes
+// from fixed vocabularies, dates and keyed hashes are ever stored: whatever else an event
+// carries (even if a producer failed to strip it) is never read.
 #ifndef NATIONAL_FACTS_H
 #define NATIONAL_FACTS_H
 #include "cara/consumer.h"
@@ -10,10 +12,22 @@ apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64
                                      char *reason, size_t reason_size);
 apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
                                       void *arg, char *reason, size_t reason_size);
+// The fixed enumerations of the return (NULL-terminated; "unknown" last where it applies).
+extern const char *const national_sexes[];
+extern const char *const national_age_bands[];
+extern const char *const national_ethnic_groups[];
+extern const char *const national_pathways[];  // "not_triaged" last
+extern const char *const national_offences[];
+extern const char *const national_dash_levels[];
+
 // "18-24", "25-34", "35-44", "45-54", "55+" or "unknown" for an age in years (0 = unknown).
 const char *national_age_band(unsigned age);
-// Export command (roles hampton_trust and operator).
-int national_cmd_export(service_t *svc, const identity_t *who, const Cara__Envelope *env,
-                        reply_t *reply);
+// The ONS high-level group of an ONS 2021 ethnicity code: "asian", "black", "mixed", "white",
+// "other", or "unknown" (not_stated, empty, anything else).
+const char *national_ethnic_group(const char *code);
+// value if it is one of the NULL-terminated allowed codes, else "unknown".
+const char *national_vocab(const char *value, const char *const *allowed);
+// value if it looks like a code (1-64 of a-z, 0-9, '_', '-'), else fallback.
+const char *national_code(const char *value, const char *fallback);
 
 #endif

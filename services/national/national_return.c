@@ -1,0 +1,609 @@
+#include "national_return.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cara/log.h"
+#include "cara/timeutil.h"
+#include "national_facts.h"
+#include "national_suppress.h"
+
+#define N_DIMS 7
+#define N_FAM 5
+#define MAX_COLS 5
+#define N_TIMES 5
+#define FAM_OUTCOME 0
+#define FAM_STAGE 1
+#define FAM_MODE 2
+#define FAM_VICTIM 3
+#define FAM_REPEAT 4
+#define OUT_COMPLETED 0
+#define OUT_NON_COMPLIANT 1
+#define OUT_RETURNED 3
+#define LABEL 72
+
+typedef struct {
+    const char *name;
+    int n;
+    const char *cols[MAX_COLS];
+} s_family_t;
+
+// Each family is a partition of the cases referred. The stage "completed" is the outcome
+// "completed" (one cell, published once).
+static const s_family_t s_fam[N_FAM] = {
+    {"outcome", 5, {"completed", "non_compliant", "in_progress", "returned", "withdrawn"}},
+    {"stage", 4, {"not_booked", "booked_not_started", "started_not_completed", "completed"}},
+    {"pathway_mode", 3, {"group", "telephone", "not_triaged"}},
+    {"victim_contact", 3, {"offered_accepted", "offered_not_accepted", "not_offered"}},
+    {"repeat", 3, {"repeat", "first", "unknown"}},
+};
+static const char *const s_dims[N_DIMS] = {"force", "provider", "pathway", "month",
+                                           "sex",   "age_band", "ethnic_group"};
+static const char *const s_times[N_TIMES] = {"caution_to_referral", "caution_to_first_contact",
+                                             "caution_to_booking", "caution_to_part_a",
+                                             "caution_to_completion"};
+static const char *const s_pathway_rows[] = {"female_intimate", "female_non_intimate",
+                                             "male_intimate",   "male_non_intimate",
+                                             "telephone",       "not_triaged",
+                                             "unknown",         NULL};
+
+typedef struct {
+    char dim[N_DIMS][LABEL];
+    int fam[N_FAM];
+    char returned[LABEL], non_compliant[LABEL];
+    bool has[N_TIMES];
+    int days[N_TIMES];
+} s_case_t;
+
+typedef struct {
+    char label[LABEL];
+    int64_t n, fam[N_FAM][MAX_COLS], booked, started, offered;
+    int cell, fcell[N_FAM][MAX_COLS], booked_cell, started_cell, offered_cell;
+    int *days[N_TIMES];
+    int n_days[N_TIMES];
+} s_row_t;
+
+typedef struct {
+    char (*labels)[LABEL];
+    int n;
+} s_labels_t;
+
+// A reason breakdown: rows = the force rows, columns = the reasons found.
+typedef struct {
+    s_labels_t reasons;
+    int64_t *counts, *totals;  // [force][reason], [reason]
+    int *cells, *total_cells;
+} s_reasons_t;
+
+typedef struct {
+    s_case_t *cases;
+    int n_cases;
+    s_row_t total;
+    s_labels_t labels[N_DIMS];
+    s_row_t *rows[N_DIMS];
+    s_reasons_t returned, non_compliant;
+    national_sdc_t *sdc;
+    bool all_hidden;
+} s_ret_t;
+
+static int s_cmp_label(const void *a, const void *b) { return strcmp(a, b); }
+
+static int s_cmp_int(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+static int s_find(const s_labels_t *l, const char *label) {
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->labels[i], label) == 0)
+            return i;
+    return -1;
+}
+
+// Labels: the fixed enumeration (if any), else the values found, sorted, with anything
+// outside the enumeration appended as found. Returns 0 or -1.
+static int s_labels(s_labels_t *l, const char *const *fixed, const s_case_t *cases, int n,
+                    int dim, size_t offset) {
+    l->labels = calloc((size_t)n + 32, sizeof *l->labels);
+    if (!l->labels)
+        return -1;
+    l->n = 0;
+    for (int i = 0; fixed && fixed[i]; i++)
+        snprintf(l->labels[l->n++], LABEL, "%s", fixed[i]);
+    int from = l->n;
+    for (int i = 0; i < n; i++) {
+        const char *v = dim >= 0 ? cases[i].dim[dim] : (const char *)&cases[i] + offset;
+        if (*v && s_find(l, v) < 0)
+            snprintf(l->labels[l->n++], LABEL, "%s", v);
+    }
+    qsort(l->labels + from, (size_t)(l->n - from), LABEL, s_cmp_label);
+    return 0;
+}
+
+static int s_months(s_labels_t *l, const char *from, const char *to) {
+    int32_t a, b;
+    if (time_parse_date(from, &a) != 0 || time_parse_date(to, &b) != 0)
+        return -1;
+    l->labels = calloc(13, sizeof *l->labels);
+    if (!l->labels)
+        return -1;
+    l->n = 0;
+    int y;
+    unsigned m, d;
+    time_civil_from_days(a, &y, &m, &d);
+    for (int32_t day = a; day <= b && l->n < 12;) {
+        snprintf(l->labels[l->n++], LABEL, "%04d-%02u", y, m);
+        if (++m > 12) {
+            m = 1;
+            y++;
+        }
+        day = time_days_from_civil(y, m, 1);
+    }
+    return 0;
+}
+
+static void s_count(s_row_t *row, const s_case_t *c) {
+    row->n++;
+    for (int f = 0; f < N_FAM; f++)
+        row->fam[f][c->fam[f]]++;
+    row->booked += c->fam[FAM_STAGE] >= 1;
+    row->started += c->fam[FAM_STAGE] >= 2;
+    row->offered += c->fam[FAM_VICTIM] <= 1;
+    for (int t = 0; t < N_TIMES; t++)
+        if (c->has[t])
+            row->days[t][row->n_days[t]++] = c->days[t];
+}
+
+static int s_row_alloc(s_row_t *row, int n) {
+    for (int t = 0; t < N_TIMES; t++)
+        if (!(row->days[t] = calloc((size_t)n + 1, sizeof(int))))
+            return -1;
+    return 0;
+}
+
+// Loads the cases whose caution date falls in the period. Returns 0 or -1.
+static int s_load(db_t *db, s_ret_t *r, const char *from, const char *to) {
+    const char *values[] = {from, to};
+    PGresult *res = db_query(
+        db,
+        "SELECT coalesce(force, 'unknown'), coalesce(provider, ''), coalesce(pathway, ''),"
+        " to_char(caution_date, 'YYYY-MM'), coalesce(sex, 'unknown'),"
+        " coalesce(age_band, 'unknown'), coalesce(ethnicity, 'unknown'),"
+        " CASE WHEN returned_reason IS NOT NULL THEN 3 WHEN withdrawn THEN 4"
+        "  WHEN completed_at IS NOT NULL THEN 0 WHEN non_compliant_reason IS NOT NULL THEN 1"
+        "  ELSE 2 END,"
+        " booked_at IS NOT NULL, started_on IS NOT NULL, victim_offered, victim_accepted,"
+        " CASE WHEN pseudonym IS NULL THEN 2 WHEN EXISTS (SELECT 1 FROM case_fact o WHERE"
+        "  o.pseudonym = c.pseudonym AND o.caution_date IS NOT NULL AND (o.caution_date <"
+        "  c.caution_date OR (o.caution_date = c.caution_date AND o.case_key < c.case_key)))"
+        "  THEN 0 ELSE 1 END,"
+        " coalesce(returned_reason, ''), coalesce(non_compliant_reason, ''),"
+        " (received_at AT TIME ZONE 'UTC')::date - caution_date,"
+        " (first_contact_at AT TIME ZONE 'UTC')::date - caution_date,"
+        " (booked_at AT TIME ZONE 'UTC')::date - caution_date,"
+        " started_on - caution_date,"
+        " (completed_at AT TIME ZONE 'UTC')::date - caution_date"
+        " FROM case_fact c WHERE caution_date BETWEEN $1::date AND $2::date ORDER BY case_key",
+        2, values);
+    if (!res)
+        return -1;
+    r->n_cases = PQntuples(res);
+    r->cases = calloc((size_t)r->n_cases + 1, sizeof *r->cases);
+    if (!r->cases) {
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < r->n_cases; i++) {
+        s_case_t *c = &r->cases[i];
+        for (int d = 0; d < N_DIMS; d++)
+            snprintf(c->dim[d], LABEL, "%s", PQgetvalue(res, i, d));
+        if (!c->dim[1][0])
+            snprintf(c->dim[1], LABEL, "not_triaged");
+        if (!c->dim[2][0])
+            snprintf(c->dim[2], LABEL, "not_triaged");
+        int outcome = atoi(PQgetvalue(res, i, 7));
+        bool booked = *PQgetvalue(res, i, 8) == 't', started = *PQgetvalue(res, i, 9) == 't';
+        bool offered = *PQgetvalue(res, i, 10) == 't', accepted = *PQgetvalue(res, i, 11) == 't';
+        c->fam[FAM_OUTCOME] = outcome;
+        c->fam[FAM_STAGE] = outcome == OUT_COMPLETED ? 3 : started ? 2 : booked ? 1 : 0;
+        c->fam[FAM_MODE] = strcmp(c->dim[2], "not_triaged") == 0 ? 2
+                           : strcmp(c->dim[2], "telephone") == 0 ? 1
+                                                                  : 0;
+        c->fam[FAM_VICTIM] = accepted ? 0 : offered ? 1 : 2;
+        c->fam[FAM_REPEAT] = atoi(PQgetvalue(res, i, 12));
+        if (outcome == OUT_RETURNED)
+            snprintf(c->returned, LABEL, "%s", PQgetvalue(res, i, 13));
+        if (outcome == OUT_NON_COMPLIANT)
+            snprintf(c->non_compliant, LABEL, "%s", PQgetvalue(res, i, 14));
+        for (int t = 0; t < N_TIMES; t++) {
+            c->has[t] = !PQgetisnull(res, i, 15 + t);
+            c->days[t] = c->has[t] ? atoi(PQgetvalue(res, i, 15 + t)) : 0;
+        }
+    }
+    PQclear(res);
+    return 0;
+}
+
+// Adds a row's cells and its family lines to the system. Returns 0 or -1.
+static int s_row_cells(national_sdc_t *s, s_row_t *row, bool lock) {
+    if ((row->cell = national_sdc_cell(s, row->n, false)) < 0)
+        return -1;
+    if (lock)
+        national_sdc_lock(s, row->cell);
+    for (int f = 0; f < N_FAM; f++) {
+        for (int c = 0; c < s_fam[f].n; c++) {
+            if (f == FAM_STAGE && c == 3)
+                row->fcell[f][c] = row->fcell[FAM_OUTCOME][OUT_COMPLETED];
+            else if ((row->fcell[f][c] = national_sdc_cell(s, row->fam[f][c], false)) < 0)
+                return -1;
+        }
+        if (national_sdc_line(s, row->fcell[f], s_fam[f].n, row->cell) != 0)
+            return -1;
+    }
+    row->booked_cell = national_sdc_cell(s, row->booked, false);
+    row->started_cell = national_sdc_cell(s, row->started, false);
+    row->offered_cell = national_sdc_cell(s, row->offered, false);
+    if (row->booked_cell < 0 || row->started_cell < 0 || row->offered_cell < 0)
+        return -1;
+    const int *st = row->fcell[FAM_STAGE], *vi = row->fcell[FAM_VICTIM];
+    int booked[] = {st[1], st[2], st[3]}, started[] = {st[2], st[3]}, offered[] = {vi[0], vi[1]};
+    if (national_sdc_line(s, booked, 3, row->booked_cell) != 0 ||
+        national_sdc_line(s, started, 2, row->started_cell) != 0 ||
+        national_sdc_line(s, offered, 2, row->offered_cell) != 0)
+        return -1;
+    return 0;
+}
+
+// The reason breakdown by force, tied to the force rows' outcome cells. Returns 0 or -1.
+static int s_reasons(s_ret_t *r, s_reasons_t *rs, size_t offset, int outcome) {
+    if (s_labels(&rs->reasons, NULL, r->cases, r->n_cases, -1, offset) != 0)
+        return -1;
+    int nf = r->labels[0].n, nr = rs->reasons.n;
+    rs->counts = calloc((size_t)(nf * nr) + 1, sizeof *rs->counts);
+    rs->totals = calloc((size_t)nr + 1, sizeof *rs->totals);
+    rs->cells = calloc((size_t)(nf * nr) + 1, sizeof *rs->cells);
+    rs->total_cells = calloc((size_t)nr + 1, sizeof *rs->total_cells);
+    int *parts = calloc((size_t)(nf + nr) + 1, sizeof *parts);
+    int rc = -1;
+    if (!rs->counts || !rs->totals || !rs->cells || !rs->total_cells || !parts)
+        goto cleanup;
+    for (int i = 0; i < r->n_cases; i++) {
+        const char *reason = (const char *)&r->cases[i] + offset;
+        if (!*reason)
+            continue;
+        int f = s_find(&r->labels[0], r->cases[i].dim[0]), k = s_find(&rs->reasons, reason);
+        rs->counts[f * nr + k]++;
+        rs->totals[k]++;
+    }
+    if (nr == 0) {
+        rc = 0;
+        goto cleanup;
+    }
+    for (int k = 0; k < nr; k++)
+        if ((rs->total_cells[k] = national_sdc_cell(r->sdc, rs->totals[k], false)) < 0)
+            goto cleanup;
+    if (national_sdc_line(r->sdc, rs->total_cells, nr, r->total.fcell[FAM_OUTCOME][outcome]) != 0)
+        goto cleanup;
+    for (int f = 0; f < nf; f++) {
+        for (int k = 0; k < nr; k++)
+            if ((rs->cells[f * nr + k] = national_sdc_cell(r->sdc, rs->counts[f * nr + k], false)) <
+                0)
+                goto cleanup;
+        if (national_sdc_line(r->sdc, rs->cells + f * nr, nr,
+                              r->rows[0][f].fcell[FAM_OUTCOME][outcome]) != 0)
+            goto cleanup;
+    }
+    for (int k = 0; k < nr; k++) {
+        for (int f = 0; f < nf; f++)
+            parts[f] = rs->cells[f * nr + k];
+        if (national_sdc_line(r->sdc, parts, nf, rs->total_cells[k]) != 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free(parts);
+    return rc;
+}
+
+// Builds every row, the reason breakdowns and the disclosure system. Returns 0 or -1.
+static int s_build(s_ret_t *r, const char *from, const char *to) {
+    const char *const *fixed[N_DIMS] = {NULL, NULL, s_pathway_rows, NULL, national_sexes,
+                                        national_age_bands, national_ethnic_groups};
+    for (int d = 0; d < N_DIMS; d++) {
+        int rc = d == 3 ? s_months(&r->labels[d], from, to)
+                        : s_labels(&r->labels[d], fixed[d], r->cases, r->n_cases, d, 0);
+        if (rc != 0)
+            return -1;
+        if (!(r->rows[d] = calloc((size_t)r->labels[d].n + 1, sizeof *r->rows[d])))
+            return -1;
+    }
+    if (s_row_alloc(&r->total, r->n_cases) != 0)
+        return -1;
+    snprintf(r->total.label, LABEL, "all");
+    for (int d = 0; d < N_DIMS; d++) {
+        int *per_row = calloc((size_t)r->labels[d].n + 1, sizeof *per_row);
+        if (!per_row)
+            return -1;
+        for (int i = 0; i < r->n_cases; i++) {
+            int k = s_find(&r->labels[d], r->cases[i].dim[d]);
+            if (k >= 0)
+                per_row[k]++;
+        }
+        for (int k = 0; k < r->labels[d].n; k++) {
+            snprintf(r->rows[d][k].label, LABEL, "%s", r->labels[d].labels[k]);
+            if (s_row_alloc(&r->rows[d][k], per_row[k]) != 0) {
+                free(per_row);
+                return -1;
+            }
+        }
+        free(per_row);
+    }
+    for (int i = 0; i < r->n_cases; i++) {
+        s_count(&r->total, &r->cases[i]);
+        for (int d = 0; d < N_DIMS; d++) {
+            int k = s_find(&r->labels[d], r->cases[i].dim[d]);
+            if (k >= 0)
+                s_count(&r->rows[d][k], &r->cases[i]);
+        }
+    }
+    if (!(r->sdc = national_sdc_new()) || s_row_cells(r->sdc, &r->total, true) != 0)
+        return -1;
+    for (int d = 0; d < N_DIMS; d++) {
+        int n = r->labels[d].n;
+        int *parts = calloc((size_t)n + 1, sizeof *parts);
+        if (!parts)
+            return -1;
+        for (int k = 0; k < n; k++)
+            if (s_row_cells(r->sdc, &r->rows[d][k], false) != 0) {
+                free(parts);
+                return -1;
+            }
+        // Columns: each family's column over the rows sums to the national cell.
+        int rc = 0;
+        for (int k = 0; k < n; k++)
+            parts[k] = r->rows[d][k].cell;
+        rc |= national_sdc_line(r->sdc, parts, n, r->total.cell);
+        for (int f = 0; f < N_FAM; f++)
+            for (int c = 0; c < s_fam[f].n; c++) {
+                if (f == FAM_STAGE && c == 3)
+                    continue;  // the outcome's completed column
+                for (int k = 0; k < n; k++)
+                    parts[k] = r->rows[d][k].fcell[f][c];
+                rc |= national_sdc_line(r->sdc, parts, n, r->total.fcell[f][c]);
+            }
+        free(parts);
+        if (rc != 0)
+            return -1;
+    }
+    if (s_reasons(r, &r->returned, offsetof(s_case_t, returned), OUT_RETURNED) != 0 ||
+        s_reasons(r, &r->non_compliant, offsetof(s_case_t, non_compliant), OUT_NON_COMPLIANT) !=
+            0)
+        return -1;
+    int rc = national_sdc_suppress(r->sdc);
+    if (rc != 0) {
+        log_warn("national_suppression_failed", "effect", "every count withheld");
+        r->all_hidden = true;
+    }
+    return 0;
+}
+
+static json_t *s_num(const s_ret_t *r, int cell, int64_t v) {
+    return r->all_hidden || national_sdc_hidden(r->sdc, cell) ? json_null() : json_integer(v);
+}
+
+// num / den as a percentage to one decimal, shown only on a base of 10 or more whose parts
+// are published.
+static json_t *s_rate(const s_ret_t *r, int64_t num, int num_cell, int64_t den,
+                      const int *den_cells, int n_den) {
+    if (r->all_hidden || den < 10 || national_sdc_hidden(r->sdc, num_cell))
+        return json_null();
+    for (int i = 0; i < n_den; i++)
+        if (national_sdc_hidden(r->sdc, den_cells[i]))
+            return json_null();
+    int64_t permille = (2000 * num + den) / (2 * den);
+    return json_real((double)permille / 10.0);
+}
+
+// Nearest-rank percentile p (in percent) of n sorted values.
+static int s_rank(const int *v, int n, int p) { return v[(p * n + 99) / 100 - 1]; }
+
+static json_t *s_row_json(const s_ret_t *r, s_row_t *row) {
+    json_t *o = json_object();
+    json_object_set_new(o, "label", json_string(row->label));
+    json_object_set_new(o, "referred", s_num(r, row->cell, row->n));
+    for (int f = 0; f < N_FAM; f++) {
+        json_t *fam = json_object();
+        for (int c = 0; c < s_fam[f].n; c++)
+            json_object_set_new(fam, s_fam[f].cols[c], s_num(r, row->fcell[f][c], row->fam[f][c]));
+        json_object_set_new(o, s_fam[f].name, fam);
+        if (f == FAM_STAGE) {
+            json_object_set_new(o, "booked", s_num(r, row->booked_cell, row->booked));
+            json_object_set_new(o, "started", s_num(r, row->started_cell, row->started));
+        }
+        if (f == FAM_VICTIM)
+            json_object_set_new(o, "victim_contact_offered",
+                                s_num(r, row->offered_cell, row->offered));
+    }
+    const int *out = row->fcell[FAM_OUTCOME], *mode = row->fcell[FAM_MODE];
+    int ended[] = {out[OUT_COMPLETED], out[OUT_NON_COMPLIANT]}, triaged[] = {mode[0], mode[1]},
+        offered[] = {row->offered_cell};
+    json_object_set_new(o, "completion_rate_percent",
+                        s_rate(r, row->fam[0][OUT_COMPLETED], out[OUT_COMPLETED],
+                               row->fam[0][OUT_COMPLETED] + row->fam[0][OUT_NON_COMPLIANT],
+                               ended, 2));
+    json_object_set_new(o, "telephone_share_percent",
+                        s_rate(r, row->fam[FAM_MODE][1], mode[1],
+                               row->fam[FAM_MODE][0] + row->fam[FAM_MODE][1], triaged, 2));
+    json_object_set_new(o, "victim_contact_accepted_percent",
+                        s_rate(r, row->fam[FAM_VICTIM][0], row->fcell[FAM_VICTIM][0],
+                               row->offered, offered, 1));
+    json_t *times = json_object();
+    for (int t = 0; t < N_TIMES; t++) {
+        int n = row->n_days[t];
+        qsort(row->days[t], (size_t)n, sizeof(int), s_cmp_int);
+        json_object_set_new(times, s_times[t],
+                            n >= 10 && !r->all_hidden
+                                ? json_pack("{s:i, s:i}", "median_days", s_rank(row->days[t], n, 50),
+                                            "p90_days", s_rank(row->days[t], n, 90))
+                                : json_pack("{s:n, s:n}", "median_days", "p90_days"));
+    }
+    json_object_set_new(o, "times", times);
+    return o;
+}
+
+static json_t *s_reasons_json(const s_ret_t *r, const s_reasons_t *rs) {
+    int nf = r->labels[0].n, nr = rs->reasons.n;
+    json_t *reasons = json_array(), *rows = json_array(), *totals = json_object();
+    for (int k = 0; k < nr; k++) {
+        json_array_append_new(reasons, json_string(rs->reasons.labels[k]));
+        json_object_set_new(totals, rs->reasons.labels[k],
+                            s_num(r, rs->total_cells[k], rs->totals[k]));
+    }
+    for (int f = 0; f < nf; f++) {
+        json_t *counts = json_object();
+        for (int k = 0; k < nr; k++)
+            json_object_set_new(counts, rs->reasons.labels[k],
+                                s_num(r, rs->cells[f * nr + k], rs->counts[f * nr + k]));
+        json_array_append_new(rows, json_pack("{s:s, s:o}", "label", r->labels[0].labels[f],
+                                              "counts", counts));
+    }
+    return json_pack("{s:o, s:o, s:o}", "reasons", reasons, "by_force", rows, "totals", totals);
+}
+
+// Cohorts delivered (Part B in the period, not cancelled) and their fill rate (participants
+// over seats, group cohorts with a known capacity), per provider.
+static json_t *s_cohorts(db_t *db, const char *from, const char *to) {
+    const char *values[] = {from, to};
+    PGresult *res = db_query(
+        db,
+        "SELECT coalesce(provider, 'unknown'), count(*),"
+        " count(*) FILTER (WHERE cohort_type = 'telephone'),"
+        " coalesce(sum(participants) FILTER (WHERE cohort_type <> 'telephone' AND capacity > 0),"
+        "  0), coalesce(sum(capacity) FILTER (WHERE cohort_type <> 'telephone' AND capacity > 0),"
+        "  0) FROM cohort_fact WHERE NOT cancelled AND participants IS NOT NULL AND part_b_date"
+        " BETWEEN $1::date AND $2::date GROUP BY ROLLUP (coalesce(provider, 'unknown'))"
+        " ORDER BY GROUPING(coalesce(provider, 'unknown')), 1",
+        2, values);
+    if (!res)
+        return NULL;
+    json_t *rows = json_array(), *total = NULL;
+    for (int i = 0; i < PQntuples(res); i++) {
+        bool all = PQgetisnull(res, i, 0);
+        int64_t participants = atoll(PQgetvalue(res, i, 3)), seats = atoll(PQgetvalue(res, i, 4));
+        json_t *o = json_pack(
+            "{s:s, s:I, s:I, s:o}", "label", all ? "all" : PQgetvalue(res, i, 0),
+            "cohorts_delivered", (json_int_t)atoll(PQgetvalue(res, i, 1)), "telephone_cohorts",
+            (json_int_t)atoll(PQgetvalue(res, i, 2)), "fill_rate_percent",
+            seats > 0 ? json_real((double)((2000 * participants + seats) / (2 * seats)) / 10.0)
+                      : json_null());
+        if (all)
+            total = o;
+        else
+            json_array_append_new(rows, o);
+    }
+    PQclear(res);
+    if (!total)
+        total = json_pack("{s:s, s:i, s:i, s:n}", "label", "all", "cohorts_delivered", 0,
+                          "telephone_cohorts", 0, "fill_rate_percent");
+    return json_pack("{s:o, s:o}", "by_provider", rows, "totals", total);
+}
+
+int national_period(const char *p, char from[16], char to[16], const char **kind) {
+    int y = 0, q, m;
+    int32_t a, b;
+    char tail;
+    if (!p)
+        return -1;
+    if (strlen(p) == 6 && sscanf(p, "FY%4d%c", &y, &tail) == 1) {
+        a = time_days_from_civil(y, 4, 1);
+        b = time_days_from_civil(y + 1, 4, 1) - 1;
+        *kind = "financial_year";
+    } else if (strlen(p) == 6 && sscanf(p, "%4dQ%1d%c", &y, &q, &tail) == 2 && q >= 1 && q <= 4) {
+        a = time_days_from_civil(y, (unsigned)(3 * q - 2), 1);
+        b = (q == 4 ? time_days_from_civil(y + 1, 1, 1)
+                    : time_days_from_civil(y, (unsigned)(3 * q + 1), 1)) -
+            1;
+        *kind = "quarter";
+    } else if (strlen(p) == 7 && sscanf(p, "%4d-%2d%c", &y, &m, &tail) == 2 && m >= 1 &&
+               m <= 12 && p[4] == '-') {
+        a = time_days_from_civil(y, (unsigned)m, 1);
+        b = (m == 12 ? time_days_from_civil(y + 1, 1, 1)
+                     : time_days_from_civil(y, (unsigned)m + 1, 1)) -
+            1;
+        *kind = "month";
+    } else {
+        return -1;
+    }
+    if (y < 2000 || y > 2100)
+        return -1;
+    time_format_date(a, from, 16);
+    time_format_date(b, to, 16);
+    return 0;
+}
+
+static void s_free(s_ret_t *r) {
+    for (int t = 0; t < N_TIMES; t++)
+        free(r->total.days[t]);
+    for (int d = 0; d < N_DIMS; d++) {
+        for (int k = 0; r->rows[d] && k < r->labels[d].n; k++)
+            for (int t = 0; t < N_TIMES; t++)
+                free(r->rows[d][k].days[t]);
+        free(r->rows[d]);
+        free(r->labels[d].labels);
+    }
+    s_reasons_t *rs[] = {&r->returned, &r->non_compliant};
+    for (int i = 0; i < 2; i++) {
+        free(rs[i]->reasons.labels);
+        free(rs[i]->counts);
+        free(rs[i]->totals);
+        free(rs[i]->cells);
+        free(rs[i]->total_cells);
+    }
+    free(r->cases);
+    national_sdc_destroy(&r->sdc);
+}
+
+json_t *national_return_build(db_t *db, const char *period) {
+    char from[16], to[16];
+    const char *kind;
+    json_t *doc = NULL;
+    s_ret_t r;
+    memset(&r, 0, sizeof r);
+    if (national_period(period, from, to, &kind) != 0)
+        return NULL;
+    if (s_load(db, &r, from, to) != 0 || s_build(&r, from, to) != 0) {
+        log_error("national_return_failed", "period", period);
+        goto cleanup;
+    }
+    json_t *cohorts = s_cohorts(db, from, to);
+    if (!cohorts)
+        goto cleanup;
+    doc = json_object();
+    json_object_set_new(doc, "schema_version", json_string(NATIONAL_SCHEMA_VERSION));
+    json_object_set_new(doc, "period", json_string(period));
+    json_object_set_new(doc, "period_kind", json_string(kind));
+    json_object_set_new(doc, "from", json_string(from));
+    json_object_set_new(doc, "to", json_string(to));
+    json_object_set_new(doc, "disclosure",
+                        json_pack("{s:i, s:i, s:s, s:s}", "min_published_count", 5,
+                                  "min_rate_base", 10, "withheld", "null",
+                                  "percentiles", "nearest_rank"));
+    json_object_set_new(doc, "totals", s_row_json(&r, &r.total));
+    json_t *breakdowns = json_object();
+    for (int d = 0; d < N_DIMS; d++) {
+        json_t *rows = json_array();
+        for (int k = 0; k < r.labels[d].n; k++)
+            json_array_append_new(rows, s_row_json(&r, &r.rows[d][k]));
+        json_object_set_new(breakdowns, s_dims[d], rows);
+    }
+    json_object_set_new(doc, "breakdowns", breakdowns);
+    json_object_set_new(doc, "returned_by_reason", s_reasons_json(&r, &r.returned));
+    json_object_set_new(doc, "non_compliant_by_reason", s_reasons_json(&r, &r.non_compliant));
+    json_object_set_new(doc, "cohorts", cohorts);
+cleanup:
+    s_free(&r);
+    return doc;
+}
