@@ -1,0 +1,378 @@
+// Data protection: a realistic run through all five services (referrals submitted, one refused
+// for bad fields, one amended, one withdrawn, contact and victim contact recorded, cases booked,
+// both parts attended, cohorts delivered and invoiced, national facts built) with distinctive
+// personal data: no service log line holds any of it, and no row of any table in the billing or
+// national schemas does. The same scan finds it in intake's schema (so the scan can fail).
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "billing.pb-c.h"
+#include "booking.pb-c.h"
+#include "cara/timeutil.h"
+#include "national.pb-c.h"
+#include "test_intake_support.h"
+#include "triage.pb-c.h"
+
+#define CASES 6
+#define SECRET "pii-test-deployment-secret-0123456789"
+
+// Personal data of the run. Each pattern is text that no id, hash, pseudonym, time or count can
+// contain (letters outside a-f, or a date of birth/phone written as people write them), and is
+// matched case-insensitively.
+static const char *const s_pii[] = {
+    "Quillfeather", "Thaddeus",    "Zephyrine",   "Vexley",       "Marigold",
+    "1961-11-05",   "1974-02-19",  "7700 900871", "7700900871",   "7700 900872",
+    "7700900872",   "7700 900873", "7700900873",  "Cwm Tawelwch", "SA71 9ZZ",
+    "zq.pii-test@", "Llanfrothen", "Okonkwo",     "stammer",      "Brynhyfryd",
+};
+#define PII_N (sizeof s_pii / sizeof *s_pii)
+// The same as one PostgreSQL regular expression (none holds a metacharacter but '.' and '@').
+static char s_regex[1024];
+
+static harness_t *h;
+static int32_t today;
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("pii");
+    if (!h)
+        return -1;
+    today = (int32_t)(time_now_us() / 1000000 / 86400);
+    harness_config(
+        h, "triage", "routing",
+        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
+    harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
+    const char *all[] = {"intake", "triage", "booking", "billing", "national"};
+    for (int i = 0; i < 5; i++)
+        if (harness_start(h, all[i]) != 0)
+            return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < PII_N; i++)
+        n += (size_t)snprintf(s_regex + n, sizeof s_regex - n, "%s%s", i ? "|" : "", s_pii[i]);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+static void s_ok(client_t *c, const ProtobufCMessage *msg, ProtobufCBinaryData *payload) {
+    Cara__Reply *reply = harness_call(c, msg);
+    assert_non_null(reply);
+    if (reply->status != CARA__REPLY__STATUS__OK) {
+        fprintf(stderr, "%s: status %d\n", msg->descriptor->name, reply->status);
+        ti_print_errors(reply);
+    }
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    if (payload) {
+        payload->data = malloc(reply->payload.len + 1);
+        memcpy(payload->data, reply->payload.data, reply->payload.len);
+        payload->len = reply->payload.len;
+    }
+    cara__reply__free_unpacked(reply, NULL);
+}
+
+// The i-th referral, full of the run's personal data.
+static Cara__Referral *s_referral(int i) {
+    char ref[32], when[40], phone[24];
+    snprintf(ref, sizeof ref, "PII-%d-%d", getpid(), i);
+    Cara__Referral *r = ti_referral("dyfed-powys", ref);
+    assert_non_null(r);
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 3LL * 86400 * 1000000, when, sizeof when));
+    ti_set(&r->officer, "PC 9911 Ifeoma Okonkwo, Llanfrothen station");
+    ti_set(&r->offender->name, i % 2 ? "Thaddeus Quillfeather" : "Zephyrine Quillfeather");
+    ti_set(&r->offender->date_of_birth, i % 2 ? "1961-11-05" : "1974-02-19");
+    ti_set(&r->offender->address, "4 Cwm Tawelwch, Brynhyfryd, SA71 9ZZ");
+    snprintf(phone, sizeof phone, "07700 90087%d", 1 + i % 2);
+    ti_set(&r->offender->phone, phone);
+    ti_set(&r->offender->email, "zq.pii-test@example.org");
+    ti_set(&r->offender->access_needs, "Has a stammer; allow extra time on the phone.");
+    ti_set(&r->risk->safeguarding_notes, "Marigold Vexley's children stay at Brynhyfryd.");
+    ti_set(&r->victim->name, "Marigold Vexley");
+    ti_set(&r->victim->phone, "07700 900873");
+    ti_set(&r->victim->safe_contact_times, "Ring Marigold after 6pm at Cwm Tawelwch");
+    return r;
+}
+
+static char *s_date(int offset) {
+    char *buf = malloc(16);
+    time_format_date(today + offset, buf, 16);
+    return buf;
+}
+
+// Moves a cohort so that `part` is held today (time passes), as tests/integration do.
+static void s_held(const char *cohort, const char *part) {
+    const char *values[] = {cohort};
+    assert_int_equal(db_exec(harness_db(h, "booking"),
+                             strcmp(part, "A") == 0
+                                 ? "UPDATE cohort SET part_b_date = part_b_date - (part_a_date -"
+                                   " current_date), part_a_date = current_date"
+                                   " WHERE cohort_id = $1 AND part_a_date > current_date"
+                                 : "UPDATE cohort SET part_a_date = part_a_date - (part_b_date -"
+                                   " current_date), part_b_date = current_date"
+                                   " WHERE cohort_id = $1 AND part_b_date > current_date",
+                             1, values),
+                     0);
+}
+
+// Counts rows of every table of schema in which any column (bytea too: stored protobuf events
+// and replies, read as escaped text) matches the run's personal data. verbose: name them.
+static long s_rows_with_pii(const char *schema, int verbose, long *tables, long *rows) {
+    char sql[2400];
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(table_name, ' ' ORDER BY table_name) FROM"
+             " information_schema.tables WHERE table_schema = '%s' AND table_type = 'BASE TABLE'",
+             schema);
+    char *names = harness_value(h, schema, sql);
+    assert_non_null(names);
+    long hits = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(names, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+        snprintf(sql, sizeof sql,
+                 "SELECT 'concat_ws('' '', ' || string_agg(CASE WHEN data_type = 'bytea' THEN"
+                 " format('encode(%%I, ''escape'')', column_name) ELSE format('%%I::text',"
+                 " column_name) END, ', ' ORDER BY ordinal_position) || ')' FROM"
+                 " information_schema.columns WHERE table_schema = '%s' AND table_name = '%s'",
+                 schema, t);
+        char *text = harness_value(h, schema, sql);
+        assert_non_null(text);
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) || ' ' || count(*) FILTER (WHERE %s ~* '%s') FROM %s.%s", text,
+                 s_regex, schema, t);
+        free(text);
+        char *v = harness_value(h, schema, sql);
+        assert_non_null(v);
+        long all = 0, bad = 0;
+        assert_int_equal(sscanf(v, "%ld %ld", &all, &bad), 2);
+        if (bad && verbose)
+            fprintf(stderr, "personal data in %s.%s: %ld of %ld rows\n", schema, t, bad, all);
+        hits += bad;
+        *rows += all;
+        (*tables)++;
+        free(v);
+    }
+    free(names);
+    return hits;
+}
+
+static void test_no_personal_data_in_logs_billing_or_national(void **state) {
+    (void)state;
+    client_t *police = harness_client(h, "intake", "police", "dyfed-powys");
+    client_t *p1 = harness_client(h, "booking", "provider", "p1");
+    client_t *finance = harness_client(h, "billing", "finance", "p1");
+    // Billing's contract for p1, so that deliveries become billable lines.
+    Cara__Contract contract = CARA__CONTRACT__INIT;
+    contract.contract_id = "PII-1";
+    contract.commissioner = "opcc-dyfed-powys";
+    contract.provider_id = "p1";
+    contract.licence_holder = "hampton-trust";
+    char *start = s_date(-400), *end = s_date(400);
+    contract.starts_on = start;
+    contract.ends_on = end;
+    contract.cohort_fee_pence = 250000;
+    contract.victim_liaison_pence = 50000;
+    contract.licence_fee_pence_per_cohort = 45000;
+    contract.delivery_cap_pence = 6000000;
+    contract.offender_cap = 200;
+    contract.mobilisation_cap_pence = 3376000;
+    contract.max_facilitators = 12;
+    Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
+    add.contract = &contract;
+    s_ok(finance, &add.base, NULL);
+
+    // Referrals: CASES accepted, one refused for its fields (kept with its errors by intake).
+    char *ids[CASES];
+    for (int i = 0; i < CASES; i++) {
+        Cara__Referral *r = s_referral(i);
+        Cara__SubmitReferral cmd = CARA__SUBMIT_REFERRAL__INIT;
+        cmd.referral = r;
+        ProtobufCBinaryData out;
+        s_ok(police, &cmd.base, &out);
+        Cara__ReferralAccepted *ok = cara__referral_accepted__unpack(NULL, out.len, out.data);
+        assert_non_null(ok);
+        ids[i] = strdup(ok->referral_id);
+        cara__referral_accepted__free_unpacked(ok, NULL);
+        free(out.data);
+        cara__referral__free_unpacked(r, NULL);
+    }
+    Cara__Referral *bad = s_referral(99);
+    ti_set(&bad->offender->date_of_birth, "1961-13-05");
+    ti_set(&bad->victim->phone, "Marigold's mobile");
+    Cara__Reply *reply = ti_submit(police, bad);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    cara__reply__free_unpacked(reply, NULL);
+    // An amendment (personal fields changed: the amendment record holds old and new values).
+    Cara__AmendReferral amend = CARA__AMEND_REFERRAL__INIT;
+    amend.referral_id = ids[0];
+    amend.reason = "Thaddeus Quillfeather gave a new number";
+    amend.referral = bad;
+    {
+        char ref[32];
+        snprintf(ref, sizeof ref, "PII-%d-0", getpid());
+        ti_set(&bad->caution_reference, ref);
+    }
+    ti_set(&bad->offender->date_of_birth, "1974-02-19");
+    ti_set(&bad->victim->phone, "07700 900873");
+    ti_set(&bad->offender->phone, "07700 900872");
+    ti_set(&bad->offender->name, "Zephyrine Quillfeather-Vexley");
+    s_ok(police, &amend.base, NULL);
+    cara__referral__free_unpacked(bad, NULL);
+    // A withdrawal, with a reason naming people.
+    Cara__WithdrawReferral withdraw = CARA__WITHDRAW_REFERRAL__INIT;
+    withdraw.referral_id = ids[CASES - 1];
+    withdraw.reason_code = "other";
+    withdraw.reason = "Marigold Vexley moved away from Cwm Tawelwch";
+    s_ok(police, &withdraw.base, NULL);
+
+    // The provider: every open case contacted (victim too), booked, both parts attended.
+    char sql[300];
+    for (int i = 0; i < CASES - 1; i++) {
+        snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'",
+                 ids[i]);
+        assert_int_equal(harness_wait_value(h, "booking", sql, "open", 20000), 0);
+        Cara__RecordContact contact = CARA__RECORD_CONTACT__INIT;
+        contact.referral_id = ids[i];
+        contact.channel = "phone";
+        contact.outcome = "contacted";
+        s_ok(p1, &contact.base, NULL);
+        Cara__RecordVictimContact victim = CARA__RECORD_VICTIM_CONTACT__INIT;
+        victim.referral_id = ids[i];
+        victim.kind = "accepted";
+        victim.notes = "Marigold Vexley (07700 900873) asks for calls after 6pm";
+        s_ok(p1, &victim.base, NULL);
+    }
+    char *a = s_date(7), *b = s_date(35);
+    Cara__CreateCohort cohort = CARA__CREATE_COHORT__INIT;
+    cohort.cohort_type = "male_intimate";
+    cohort.town = "Carmarthen";
+    cohort.capacity = 12;
+    cohort.part_a_date = a;
+    cohort.part_b_date = b;
+    ProtobufCBinaryData out;
+    s_ok(p1, &cohort.base, &out);
+    Cara__CohortRef *ref = cara__cohort_ref__unpack(NULL, out.len, out.data);
+    assert_non_null(ref);
+    char *cohort_id = strdup(ref->cohort_id);
+    cara__cohort_ref__free_unpacked(ref, NULL);
+    free(out.data);
+    Cara__AttendanceEntry entries[CASES - 1], *entry_ptrs[CASES - 1];
+    for (int i = 0; i < CASES - 1; i++) {
+        Cara__BookSeat seat = CARA__BOOK_SEAT__INIT;
+        seat.referral_id = ids[i];
+        seat.cohort_id = cohort_id;
+        s_ok(p1, &seat.base, NULL);
+        entries[i] = (Cara__AttendanceEntry)CARA__ATTENDANCE_ENTRY__INIT;
+        entries[i].referral_id = ids[i];
+        entries[i].status = "attended";
+        entry_ptrs[i] = &entries[i];
+    }
+    const char *parts[] = {"A", "B"};
+    for (int k = 0; k < 2; k++) {
+        s_held(cohort_id, parts[k]);
+        Cara__RecordAttendance attendance = CARA__RECORD_ATTENDANCE__INIT;
+        attendance.cohort_id = cohort_id;
+        attendance.part = (char *)parts[k];
+        attendance.entries = entry_ptrs;
+        attendance.n_entries = CASES - 1;
+        s_ok(p1, &attendance.base, NULL);
+    }
+    // Everything arrives downstream: outcomes at intake, lines at billing, facts at national.
+    char want[16];
+    snprintf(want, sizeof want, "%d", CASES - 1);
+    assert_int_equal(harness_wait_value(h, "intake",
+                                        "SELECT count(*) FROM outcome WHERE status = 'completed'",
+                                        want, 30000),
+                     0);
+    assert_int_equal(
+        harness_wait_value(h, "billing", "SELECT count(*) > 0 FROM billable_line", "t", 30000), 0);
+    snprintf(sql, sizeof sql, "SELECT count(*) >= %d FROM case_fact", CASES - 1);
+    assert_int_equal(harness_wait_value(h, "national", sql, "t", 30000), 0);
+    Cara__RunInvoices run = CARA__RUN_INVOICES__INIT;
+    char period[8], *now = s_date(0);
+    snprintf(period, sizeof period, "%.7s", now); // part B was held today
+    free(now);
+    run.period = period;
+    s_ok(finance, &run.base, NULL);
+    // The national return (published on the feed too): no personal data in it either.
+    Cara__NationalExport export_ = CARA__NATIONAL_EXPORT__INIT;
+    export_.period = period;
+    export_.format = "json";
+    export_.publish = 1;
+    s_ok(harness_client(h, "national", "hampton_trust", "ht"), &export_.base, &out);
+    Cara__NationalExportResult *result =
+        cara__national_export_result__unpack(NULL, out.len, out.data);
+    assert_non_null(result);
+    assert_true(strlen(result->content) > 0);
+    for (size_t k = 0; k < PII_N; k++)
+        if (strcasestr(result->content, s_pii[k])) {
+            fprintf(stderr, "personal data (%s) in the national return\n", s_pii[k]);
+            fail();
+        }
+    cara__national_export_result__free_unpacked(result, NULL);
+    free(out.data);
+
+    // Logs: every file the services wrote in the harness directory.
+    long files = 0, lines = 0, found = 0;
+    DIR *dir = opendir(harness_dir(h));
+    assert_non_null(dir);
+    for (struct dirent *e; (e = readdir(dir));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".log") != 0)
+            continue;
+        char path[1024], line[16384];
+        snprintf(path, sizeof path, "%s/%s", harness_dir(h), e->d_name);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        files++;
+        while (fgets(line, sizeof line, f)) {
+            lines++;
+            for (size_t k = 0; k < PII_N; k++)
+                if (strcasestr(line, s_pii[k])) {
+                    fprintf(stderr, "personal data (%s) in %s: %s", s_pii[k], e->d_name, line);
+                    found++;
+                }
+        }
+        fclose(f);
+    }
+    closedir(dir);
+    // Schemas: billing and national hold none; intake does (the scan works).
+    long tables = 0, rows = 0;
+    long in_billing = s_rows_with_pii("billing", 1, &tables, &rows);
+    long in_national = s_rows_with_pii("national", 1, &tables, &rows);
+    long control_tables = 0, control_rows = 0;
+    long in_intake = s_rows_with_pii("intake", 0, &control_tables, &control_rows);
+    printf("# data protection: %zu personal-data patterns; %ld log files, %ld lines: %ld hits;"
+           " billing+national %ld tables, %ld rows: %ld hits; (control: intake %ld rows hit)\n",
+           PII_N, files, lines, found, tables, rows, in_billing + in_national, in_intake);
+    assert_true(files >= 5);
+    assert_true(lines > 0);
+    assert_int_equal(found, 0);
+    assert_int_equal(in_billing, 0);
+    assert_int_equal(in_national, 0);
+    assert_true(in_intake >= CASES);
+    assert_true(rows > 0);
+    for (int i = 0; i < CASES; i++)
+        free(ids[i]);
+    free(cohort_id);
+    free(a);
+    free(b);
+    free(start);
+    free(end);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_personal_data_in_logs_billing_or_national)};
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
