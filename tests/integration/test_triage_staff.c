@@ -1,0 +1,384 @@
+// Triage staff at work with "auto_triage": false (every case waits for a person): needs
+// assessment before and after routing, approval with and without an override, return by staff,
+// routing by force and effective date, victim contact only with consent, the time from receipt
+// to decision, the overdue list, validation and role checks, and who may read the stream.
+#include "test_triage_support.h"
+
+static harness_t *h;
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("triage_staff");
+    if (!h)
+        return -1;
+    // south-wales changed provider yesterday: cautions up to the day before go to p-old.
+    int32_t today = (int32_t)(time_now_us() / TT_DAY_US);
+    char to[16], from[16], routing[600];
+    time_format_date(today - 2, to, sizeof to);
+    time_format_date(today - 1, from, sizeof from);
+    snprintf(routing, sizeof routing,
+             "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\","
+             "  \"to\": \"\"},"
+             " {\"force\": \"south-wales\", \"provider\": \"p-old\", \"from\": \"2020-01-01\","
+             "  \"to\": \"%s\"},"
+             " {\"force\": \"south-wales\", \"provider\": \"p-new\", \"from\": \"%s\","
+             "  \"to\": \"\"}]",
+             to, from);
+    harness_config(h, "triage", "routing", routing);
+    harness_config(h, "triage", "auto_triage", "false");
+    return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+static Cara__Reply *s_decide(const char *id, const char *decision, const char *pathway,
+                             const char *reason, const char *code) {
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = (char *)id;
+    cmd.decision = (char *)decision;
+    cmd.pathway = (char *)pathway;
+    cmd.reason = (char *)reason;
+    cmd.return_reason_code = (char *)code;
+    return tt_staff(h, &cmd.base);
+}
+
+static void s_decide_ok(const char *id, const char *decision, const char *pathway,
+                        const char *reason, const char *code) {
+    Cara__Reply *reply = s_decide(id, decision, pathway, reason, code);
+    if (reply->status != CARA__REPLY__STATUS__OK)
+        ti_print_errors(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+}
+
+// The case as ShowTriageCase answers it (caller frees).
+static Cara__TriageCaseList *s_show(const char *id) {
+    Cara__ShowTriageCase cmd = CARA__SHOW_TRIAGE_CASE__INIT;
+    cmd.referral_id = (char *)id;
+    Cara__Reply *reply = tt_staff(h, &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__TriageCaseList *list =
+        cara__triage_case_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    cara__reply__free_unpacked(reply, NULL);
+    assert_non_null(list);
+    assert_int_equal(list->n_cases, 1);
+    return list;
+}
+
+static Cara__Reply *s_needs(const char *id, const char *area, const char *level,
+                            const char *service, const char *date) {
+    Cara__Need need = CARA__NEED__INIT;
+    Cara__Need *needs[] = {&need};
+    Cara__OnwardReferral onward = CARA__ONWARD_REFERRAL__INIT;
+    Cara__OnwardReferral *onwards[] = {&onward};
+    Cara__RecordNeeds cmd = CARA__RECORD_NEEDS__INIT;
+    cmd.referral_id = (char *)id;
+    if (area) {
+        need.area = (char *)area;
+        need.level = (char *)level;
+        cmd.needs = needs;
+        cmd.n_needs = 1;
+    }
+    if (service) {
+        onward.service = (char *)service;
+        onward.date = (char *)date;
+        cmd.onward = onwards;
+        cmd.n_onward = 1;
+    }
+    return tt_staff(h, &cmd.base);
+}
+
+static void s_needs_ok(const char *id, const char *area, const char *level, const char *service,
+                       const char *date) {
+    Cara__Reply *reply = s_needs(id, area, level, service, date);
+    if (reply->status != CARA__REPLY__STATUS__OK)
+        ti_print_errors(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+}
+
+static void s_no_consent(Cara__Referral *r) { r->victim->consents_to_contact = 0; }
+static void s_caution_now(Cara__Referral *r) {
+    char when[40];
+    ti_set(&r->caution->given_at, time_format_iso(time_now_us() - 60LL * 1000000, when,
+                                                  sizeof when));
+}
+static void s_female_family(Cara__Referral *r) {
+    ti_set(&r->offender->sex, "female");
+    ti_set(&r->relationship, "non_intimate");
+}
+
+static void test_clean_case_waits_needs_then_approval_carries_them(void **state) {
+    (void)state;
+    char *id = tt_submit(h, "dyfed-powys", "ST-1", NULL);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
+    tt_expect(h, "SELECT proposed_pathway FROM triage_case WHERE referral_id = '%s'", id,
+              "male_intimate");
+    s_needs_ok(id, "alcohol", "high", "Dyfed Drug and Alcohol Service", "2026-01-05");
+    s_needs_ok(id, "accommodation", "low", NULL, NULL);
+    s_needs_ok(id, "alcohol", "medium", NULL, NULL);  // reassessed: the level is replaced
+    // Received a day ago: the decision time is recorded from receipt.
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "UPDATE triage_case SET received_at = now() - interval '1 day' WHERE referral_id ="
+             " '%s'",
+             id);
+    assert_int_equal(db_exec(harness_db(h, "triage"), sql, 0, NULL), 0);
+    s_decide_ok(id, "approve", "", "", "");
+    tt_wait_case(h, id, "triaged/male_intimate/p1");
+    tt_expect(h, "SELECT decision_seconds BETWEEN 86400 AND 86400 + 600 FROM triage_case"
+                 " WHERE referral_id = '%s'",
+              id, "t");
+    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    assert_string_equal(ev->provider_id, "p1");
+    assert_int_equal(ev->n_needs, 2);
+    assert_string_equal(ev->needs[0]->area, "accommodation");
+    assert_string_equal(ev->needs[1]->area, "alcohol");
+    assert_string_equal(ev->needs[1]->level, "medium");
+    assert_int_equal(ev->n_onward, 1);
+    assert_string_equal(ev->onward[0]->service, "Dyfed Drug and Alcohol Service");
+    assert_string_equal(ev->onward[0]->date, "2026-01-05");
+    assert_true(ev->victim_contact);  // the sample victim consented
+    assert_non_null(ev->referral);
+    assert_string_equal(ev->referral->offender->name, "Gareth Llewellyn Pryce");
+    cara__referral_triaged__free_unpacked(ev, NULL);
+    // Show: decision, who, when, and the assessment.
+    Cara__TriageCaseList *list = s_show(id);
+    Cara__TriageCaseSummary *c = list->cases[0];
+    assert_string_equal(c->status, "triaged");
+    assert_string_equal(c->decided_by, "triage:diversion");
+    assert_true(c->decision_seconds >= 86400);
+    assert_int_equal(c->rules_version, 1);
+    assert_true(c->victim_contact);
+    assert_int_equal(c->n_needs, 2);
+    assert_int_equal(c->n_onward, 1);
+    cara__triage_case_list__free_unpacked(list, NULL);
+    // After routing, a new assessment reaches the provider.
+    s_needs_ok(id, "mental_health", "high", "Hywel Dda mental health team", "2026-01-07");
+    Cara__TriageCaseUpdated *up = (Cara__TriageCaseUpdated *)tt_stream_event(
+        h, "service", "booking", "cara.TriageCaseUpdated", &cara__triage_case_updated__descriptor,
+        id);
+    assert_non_null(up);
+    assert_string_equal(up->reason, "needs_recorded");
+    assert_string_equal(up->provider_id, "p1");
+    assert_int_equal(up->n_needs, 3);
+    assert_int_equal(up->n_onward, 2);
+    cara__triage_case_updated__free_unpacked(up, NULL);
+    tt_expect(h, "SELECT scope FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
+              id, "p1");
+    tt_expect(h, "SELECT count(*) || ':' || min(actor) FROM audit WHERE action = 'needs_recorded'"
+                 " AND entity_id = '%s'",
+              id, "4:triage:diversion");
+    free(id);
+}
+
+static void test_override_needs_a_reason_and_is_audited(void **state) {
+    (void)state;
+    char *id = tt_submit(h, "dyfed-powys", "ST-2", s_female_family);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
+    tt_expect(h, "SELECT proposed_pathway FROM triage_case WHERE referral_id = '%s'", id,
+              "female_non_intimate");
+    Cara__Reply *reply = s_decide(id, "approve", "telephone", "", "");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "reason"));
+    cara__reply__free_unpacked(reply, NULL);
+    reply = s_decide(id, "approve", "group_of_one", "because", "");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "pathway"));
+    cara__reply__free_unpacked(reply, NULL);
+    reply = s_decide(id, "maybe", "", "", "");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "decision"));
+    cara__reply__free_unpacked(reply, NULL);
+    s_decide_ok(id, "approve", "telephone", "no female non-intimate group within the deadline", "");
+    tt_wait_case(h, id, "triaged/telephone/p1");
+    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    assert_string_equal(ev->pathway, "telephone");
+    assert_string_equal(ev->pathway_reason, "no female non-intimate group within the deadline");
+    cara__referral_triaged__free_unpacked(ev, NULL);
+    tt_expect(h, "SELECT actor || '|' || (detail->>'pathway') || '|' || (detail->>'reason')"
+                 " FROM audit WHERE action = 'triaged' AND entity_id = '%s'",
+              id, "triage:diversion|telephone|no female non-intimate group within the deadline");
+    free(id);
+}
+
+static void test_staff_return_goes_back_to_the_police(void **state) {
+    (void)state;
+    char *id = tt_submit(h, "dyfed-powys", "ST-3", NULL);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
+    Cara__Reply *reply = s_decide(id, "return", "", "", "");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "reason"));
+    cara__reply__free_unpacked(reply, NULL);
+    s_decide_ok(id, "return", "", "offender already on a DAPP order", "not_suitable");
+    tt_wait_case(h, id, "returned/-/-");
+    Cara__ReferralReturned *ev = (Cara__ReferralReturned *)tt_stream_event(
+        h, "service", "intake", "cara.ReferralReturned", &cara__referral_returned__descriptor, id);
+    assert_non_null(ev);
+    assert_int_equal(ev->n_reasons, 1);
+    assert_string_equal(ev->reasons[0]->code, "not_suitable");
+    assert_string_equal(ev->reasons[0]->detail, "offender already on a DAPP order");
+    cara__referral_returned__free_unpacked(ev, NULL);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "intake", sql, "returned", 15000), 0);
+    tt_expect(h, "SELECT actor FROM audit WHERE action = 'returned' AND entity_id = '%s'", id,
+              "triage:diversion");
+    // Closed: no second decision.
+    reply = s_decide(id, "approve", "", "", "");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
+    cara__reply__free_unpacked(reply, NULL);
+    free(id);
+}
+
+static void test_routing_by_effective_date_and_victim_consent(void **state) {
+    (void)state;
+    char *before = tt_submit(h, "south-wales", "ST-4", s_no_consent);  // caution 2 days ago
+    char *after = tt_submit(h, "south-wales", "ST-5", s_caution_now);
+    char *nowhere = tt_submit(h, "north-wales", "ST-6", NULL);
+    tt_wait_case(h, before, "awaiting_decision/-/-");
+    tt_wait_case(h, after, "awaiting_decision/-/-");
+    tt_wait_case(h, nowhere, "awaiting_decision/-/-");
+    s_decide_ok(before, "approve", "", "", "");
+    s_decide_ok(after, "approve", "", "", "");
+    tt_wait_case(h, before, "triaged/male_intimate/p-old");
+    tt_wait_case(h, after, "triaged/male_intimate/p-new");
+    tt_expect(h, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'", before, "f");
+    tt_expect(h, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'", after, "t");
+    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor,
+        before);
+    assert_non_null(ev);
+    assert_false(ev->victim_contact);
+    assert_string_equal(ev->provider_id, "p-old");
+    cara__referral_triaged__free_unpacked(ev, NULL);
+    tt_expect(h, "SELECT scope FROM outbox WHERE type = 'cara.ReferralTriaged' AND key = '%s'",
+              after, "p-new");
+    // No provider commissioned for the force: not routed, still waiting.
+    Cara__Reply *reply = s_decide(nowhere, "approve", "", "", "");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
+    cara__reply__free_unpacked(reply, NULL);
+    tt_wait_case(h, nowhere, "awaiting_decision/-/-");
+    free(before);
+    free(after);
+    free(nowhere);
+}
+
+static void test_overdue_lists_cases_past_two_working_days(void **state) {
+    (void)state;
+    char *old = tt_submit(h, "dyfed-powys", "ST-7", NULL);
+    char *fresh = tt_submit(h, "dyfed-powys", "ST-8", NULL);
+    tt_wait_case(h, old, "awaiting_decision/-/-");
+    tt_wait_case(h, fresh, "awaiting_decision/-/-");
+    char sql[200];
+    // Six calendar days hold at least four working days, whatever today is.
+    snprintf(sql, sizeof sql,
+             "UPDATE triage_case SET received_at = now() - interval '6 days' WHERE referral_id ="
+             " '%s'",
+             old);
+    assert_int_equal(db_exec(harness_db(h, "triage"), sql, 0, NULL), 0);
+    Cara__ListOverdue cmd = CARA__LIST_OVERDUE__INIT;
+    Cara__Reply *reply = tt_staff(h, &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__TriageCaseList *list =
+        cara__triage_case_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    cara__reply__free_unpacked(reply, NULL);
+    assert_non_null(list);
+    int saw_old = 0, saw_fresh = 0;
+    for (size_t i = 0; i < list->n_cases; i++) {
+        saw_old |= strcmp(list->cases[i]->referral_id, old) == 0;
+        saw_fresh |= strcmp(list->cases[i]->referral_id, fresh) == 0;
+        assert_true(list->cases[i]->working_days_waiting > 2);
+        assert_string_equal(list->cases[i]->status, "awaiting_decision");
+    }
+    assert_true(saw_old);
+    assert_false(saw_fresh);
+    cara__triage_case_list__free_unpacked(list, NULL);
+    // Only triage staff.
+    reply = harness_call(harness_client(h, "triage", "provider", "p1"), &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
+    cara__reply__free_unpacked(reply, NULL);
+    free(old);
+    free(fresh);
+}
+
+static void test_needs_validation_and_roles(void **state) {
+    (void)state;
+    char *id = tt_submit(h, "dyfed-powys", "ST-9", NULL);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
+    Cara__Reply *reply = s_needs(id, "astrology", "extreme", "", "05/01/2026");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "needs[0].area"));
+    assert_true(ti_has_error(reply, "needs[0].level"));
+    assert_true(ti_has_error(reply, "onward[0].service"));
+    assert_true(ti_has_error(reply, "onward[0].date"));
+    cara__reply__free_unpacked(reply, NULL);
+    reply = s_needs("not-a-uuid", "drugs", "low", NULL, NULL);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "referral_id"));
+    cara__reply__free_unpacked(reply, NULL);
+    reply = s_needs("00000000-0000-4000-8000-000000000000", "drugs", "low", NULL, NULL);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__NOT_FOUND);
+    cara__reply__free_unpacked(reply, NULL);
+    Cara__RecordNeeds cmd = CARA__RECORD_NEEDS__INIT;
+    cmd.referral_id = id;
+    reply = harness_call(harness_client(h, "triage", "police", "dyfed-powys"), &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
+    cara__reply__free_unpacked(reply, NULL);
+    tt_expect(h, "SELECT count(*) FROM need WHERE referral_id = '%s'", id, "0");
+    free(id);
+}
+
+static void test_stream_views(void **state) {
+    (void)state;
+    char *id = tt_submit(h, "dyfed-powys", "ST-10", NULL);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
+    s_decide_ok(id, "approve", "", "", "");
+    tt_wait_case(h, id, "triaged/male_intimate/p1");
+    // National: the decision without the person.
+    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "national", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    assert_string_equal(ev->pathway, "male_intimate");
+    assert_string_equal(ev->provider_id, "p1");
+    assert_null(ev->referral);
+    cara__referral_triaged__free_unpacked(ev, NULL);
+    // Operators see it whole.
+    ev = (Cara__ReferralTriaged *)tt_stream_event(h, "operator", "ops", "cara.ReferralTriaged",
+                                                  &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    assert_non_null(ev->referral);
+    cara__referral_triaged__free_unpacked(ev, NULL);
+    // Providers, police and Hampton Trust read their own services' streams, not triage's.
+    const char *refused[][2] = {{"provider", "p1"}, {"police", "dyfed-powys"},
+                                {"hampton_trust", "ht"}, {"triage", "diversion"}};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        int status = 0;
+        Cara__Batch *b = harness_fetch(harness_client(h, "triage", refused[i][0], refused[i][1]),
+                                       "triage", 0, 10, &status);
+        assert_null(b);
+        assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
+    }
+    free(id);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_clean_case_waits_needs_then_approval_carries_them),
+        cmocka_unit_test(test_override_needs_a_reason_and_is_audited),
+        cmocka_unit_test(test_staff_return_goes_back_to_the_police),
+        cmocka_unit_test(test_routing_by_effective_date_and_victim_consent),
+        cmocka_unit_test(test_overdue_lists_cases_past_two_working_days),
+        cmocka_unit_test(test_needs_validation_and_roles),
+        cmocka_unit_test(test_stream_views),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
