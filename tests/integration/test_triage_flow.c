@@ -206,15 +206,25 @@ static void test_replay_from_zero_gives_the_same_cases(void **state) {
     // stream leaves those cases waiting again. Everything else must come back identical.
     char *manual = harness_value(h, "triage",
                                  "SELECT coalesce(string_agg(quote_literal(referral_id::text),"
-                                 " ','), 'NULL') FROM triage_case"
+                                 " ','), '''-''') FROM triage_case"
                                  " WHERE decided_by NOT IN ('triage:auto', 'triage:rules')");
-    char snapshot[1024];
+    // Automatic decisions are taken as of the intake event's time, so even their times come
+    // back the same; and the stream carries the same events in the same order.
+    char snapshot[2048], events[1024];
     snprintf(snapshot, sizeof snapshot,
-             "SELECT string_agg(referral_id || status || coalesce(pathway, '')"
-             " || coalesce(provider_id, '') || return_reasons::text || victim_contact::text, ','"
+             "SELECT string_agg(concat_ws('|', referral_id, force, status, received_at,"
+             " caution_date, compliance_deadline, proposed_pathway, pathway, pathway_reason,"
+             " provider_id, victim_contact, review_reasons, return_reasons, rules_version,"
+             " decided_at, decided_by, decision_seconds, md5(referral)), ','"
              " ORDER BY referral_id) FROM triage_case WHERE referral_id::text NOT IN (%s)",
              manual);
+    snprintf(events, sizeof events,
+             "SELECT string_agg(type || ':' || key || ':' || scope, ',' ORDER BY seq)"
+             " FROM outbox WHERE key NOT IN (%s)",
+             manual);
     char *before = harness_value(h, "triage", snapshot);
+    char *stream = harness_value(h, "triage", events);
+    assert_non_null(stream);
     char *n = harness_value(h, "triage", count);
     assert_non_null(before);
     assert_true(atoi(n) >= 7);
@@ -227,6 +237,8 @@ static void test_replay_from_zero_gives_the_same_cases(void **state) {
     assert_int_equal(harness_start(h, "triage"), 0);
     assert_int_equal(harness_wait_value(h, "triage", count, n, 20000), 0);
     assert_int_equal(harness_wait_value(h, "triage", snapshot, before, 5000), 0);
+    assert_int_equal(harness_wait_value(h, "triage", events, stream, 5000), 0);
+    free(stream);
     free(manual);
     free(before);
     free(n);
