@@ -22,6 +22,7 @@ struct consumer_t {
     uint64_t cursor;
     uint64_t head;
     char pending[UUID_STR_LEN];  // request id of the Fetch in flight, "" if none
+    uint64_t pending_after;      // the position that Fetch asked from
     int64_t sent_at;
     int64_t due_at;  // next fetch when idle
     int backoff_ms;
@@ -109,10 +110,12 @@ void consumer_wake(consumer_t *self) {
         self->due_at = 0;
 }
 
-static void s_send_fetch(consumer_t *self) {
+// Asks for the events after `after` (the cursor, or the end of a batch being applied).
+static void s_send_fetch(consumer_t *self, uint64_t after) {
     Cara__Fetch fetch = CARA__FETCH__INIT;
     fetch.stream = self->stream;
-    fetch.after = self->cursor;
+    fetch.after = after;
+    self->pending_after = after;
     fetch.max = self->spec.batch_max;
     uint8_t *data = NULL;
     size_t len = 0;
@@ -148,20 +151,68 @@ static int s_dead_letter(consumer_t *self, uint64_t seq, const Cara__Envelope *e
     return 0;
 }
 
-// Records the event id; returns 1 if new, 0 if seen before, -1 on error.
-static int s_first_time(consumer_t *self, const char *event_id, uint64_t seq) {
-    char seq_s[24];
-    snprintf(seq_s, sizeof seq_s, "%" PRIu64, seq);
-    const char *values[] = {event_id, self->stream, seq_s};
-    PGresult *r = db_query(self->db,
-                           "INSERT INTO inbox (event_id, stream, seq) VALUES ($1, $2, $3)"
-                           " ON CONFLICT DO NOTHING",
-                           3, values);
+static int s_cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+// Records the event ids of the batch's decodable events in one statement. Sets fresh[i] to 1
+// for the first occurrence of each id not seen before (0 otherwise). Returns 0 or -1.
+static int s_record_batch(consumer_t *self, const Cara__Batch *batch, Cara__Envelope **envs,
+                          char *fresh) {
+    size_t n = 0;
+    for (size_t i = 0; i < batch->n_events; i++)
+        if (envs[i] && uuid_valid(envs[i]->event_id))
+            n++;
+    memset(fresh, 0, batch->n_events);
+    if (n == 0)
+        return 0;
+    // Array literals of validated UUIDs and numbers: nothing here can need quoting.
+    char *ids = malloc(n * (UUID_STR_LEN + 1) + 3), *seqs = malloc(n * 21 + 3);
+    uint64_t *new_seqs = NULL;
+    int rc = -1;
+    PGresult *r = NULL;
+    if (!ids || !seqs)
+        goto cleanup;
+    size_t li = 0, ls = 0;
+    ids[li++] = seqs[ls++] = '{';
+    for (size_t i = 0; i < batch->n_events; i++) {
+        if (!envs[i] || !uuid_valid(envs[i]->event_id))
+            continue;
+        li += (size_t)sprintf(ids + li, "%s%s", li > 1 ? "," : "", envs[i]->event_id);
+        ls += (size_t)sprintf(seqs + ls, "%s%" PRIu64, ls > 1 ? "," : "", batch->events[i]->seq);
+    }
+    strcpy(ids + li, "}");
+    strcpy(seqs + ls, "}");
+    const char *values[] = {self->stream, ids, seqs};
+    r = db_query(self->db,
+                 "INSERT INTO inbox (event_id, stream, seq)"
+                 " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)"
+                 " ON CONFLICT DO NOTHING RETURNING seq",
+                 3, values);
     if (!r)
-        return -1;
-    int fresh = atoi(PQcmdTuples(r)) == 1;
+        goto cleanup;
+    // The seqs of the rows inserted (seqs are unique in a stream): sorted, then looked up.
+    int rows = PQntuples(r);
+    new_seqs = malloc(((size_t)rows + 1) * sizeof *new_seqs);
+    if (!new_seqs)
+        goto cleanup;
+    for (int j = 0; j < rows; j++)
+        new_seqs[j] = strtoull(PQgetvalue(r, j, 0), NULL, 10);
+    qsort(new_seqs, (size_t)rows, sizeof *new_seqs, s_cmp_u64);
+    for (size_t i = 0; i < batch->n_events; i++) {
+        uint64_t seq = batch->events[i]->seq;
+        if (envs[i] && uuid_valid(envs[i]->event_id) &&
+            bsearch(&seq, new_seqs, (size_t)rows, sizeof *new_seqs, s_cmp_u64))
+            fresh[i] = 1;
+    }
+    rc = 0;
+cleanup:
     PQclear(r);
-    return fresh;
+    free(new_seqs);
+    free(ids);
+    free(seqs);
+    return rc;
 }
 
 // Applies the batch inside an open transaction. careful: one savepoint per event, so a poison
@@ -169,28 +220,35 @@ static int s_first_time(consumer_t *self, const char *event_id, uint64_t seq) {
 // event was met in the fast path (the caller redoes the batch carefully).
 static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int careful) {
     int applied = 0;
-    for (size_t i = 0; i < batch->n_events; i++) {
+    size_t n = batch->n_events;
+    Cara__Envelope **envs = calloc(n + 1, sizeof *envs);
+    char *fresh = malloc(n + 1);
+    if (!envs || !fresh) {
+        applied = -1;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++)
+        envs[i] = envelope_unpack(batch->events[i]->envelope.data, batch->events[i]->envelope.len);
+    // Every event id in one statement (the de-duplication guard), then the applies.
+    if (s_record_batch(self, batch, envs, fresh) != 0) {
+        applied = -1;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
         const Cara__StreamEvent *ev = batch->events[i];
+        Cara__Envelope *env = envs[i];
         char reason[256] = "";
-        Cara__Envelope *env = envelope_unpack(ev->envelope.data, ev->envelope.len);
         apply_result_t rc = APPLY_POISON;
         if (!env)
             snprintf(reason, sizeof reason, "undecodable envelope");
         else if (!uuid_valid(env->event_id))
             snprintf(reason, sizeof reason, "envelope event_id is not a UUID");
+        else if (!fresh[i])
+            continue;  // applied before under another seq: exactly once still
         else {
-            int fresh = s_first_time(self, env->event_id, ev->seq);
-            if (fresh < 0) {
-                cara__envelope__free_unpacked(env, NULL);
-                return -1;
-            }
-            if (fresh == 0) {
-                cara__envelope__free_unpacked(env, NULL);
-                continue;  // applied before under another seq: exactly once still
-            }
             if (careful && db_exec(self->db, "SAVEPOINT apply_event", 0, NULL) != 0) {
-                cara__envelope__free_unpacked(env, NULL);
-                return -1;
+                applied = -1;
+                goto cleanup;
             }
             rc = self->spec.apply(self->db, env, ev->seq, self->spec.arg, reason, sizeof reason);
             if (rc == APPLY_OK && careful &&
@@ -201,27 +259,30 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
                 rc = APPLY_RETRY;
         }
         if (rc == APPLY_RETRY) {
-            cara__envelope__free_unpacked(env, NULL);
-            return -1;
+            applied = -1;
+            goto cleanup;
         }
         if (rc == APPLY_POISON) {
             if (!careful) {
-                if (env)
-                    cara__envelope__free_unpacked(env, NULL);
-                return -2;
+                applied = -2;
+                goto cleanup;
             }
             if (!reason[0])
                 snprintf(reason, sizeof reason, "rejected by the consumer");
-            int dl = s_dead_letter(self, ev->seq, env, ev, reason);
-            if (env)
-                cara__envelope__free_unpacked(env, NULL);
-            if (dl != 0)
-                return -1;
+            if (s_dead_letter(self, ev->seq, env, ev, reason) != 0) {
+                applied = -1;
+                goto cleanup;
+            }
             continue;
         }
         applied++;
-        cara__envelope__free_unpacked(env, NULL);
     }
+cleanup:
+    for (size_t i = 0; envs && i < n; i++)
+        if (envs[i])
+            cara__envelope__free_unpacked(envs[i], NULL);
+    free(envs);
+    free(fresh);
     return applied;
 }
 
@@ -286,6 +347,11 @@ static int s_on_reply(consumer_t *self) {
         return 0;
     }
     self->pending[0] = '\0';
+    if (self->pending_after != self->cursor) {
+        // A fetch sent ahead from the end of a batch that then failed to apply: ask again.
+        cara__envelope__free_unpacked(env, NULL);
+        return 0;
+    }
     Cara__Reply *reply = (Cara__Reply *)envelope_payload(env, &cara__reply__descriptor);
     cara__envelope__free_unpacked(env, NULL);
     Cara__Batch *batch = NULL;
@@ -296,6 +362,10 @@ static int s_on_reply(consumer_t *self) {
         s_error(self, reply && reply->message && *reply->message ? reply->message
                                                                  : "fetch refused or malformed");
     } else {
+        // More is waiting: ask for the next batch now, so the producer reads it while this one
+        // is applied (the reply is used only if the cursor got to batch->last).
+        if (batch->n_events > 0 && batch->last > self->cursor && batch->last < batch->head)
+            s_send_fetch(self, batch->last);
         rc = s_apply_batch(self, batch);
         if (batch->head > self->head)
             self->head = batch->head;
@@ -369,7 +439,7 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
             return -1;
     }
     if (!self->pending[0] && now >= self->due_at)
-        s_send_fetch(self);
+        s_send_fetch(self, self->cursor);
     return applied;
 }
 

@@ -8,6 +8,19 @@
 #include "cara/log.h"
 #include "cara/timeutil.h"
 
+// Statements are prepared once per connection and then run with PQexecPrepared: the server
+// parses, analyses and plans each distinct SQL text once instead of on every call (the service
+// hot paths run the same few statements over and over). Bounded: past DB_STMT_MAX distinct
+// texts, statements run unnamed as before.
+#define DB_STMT_SLOTS 1024
+#define DB_STMT_MAX 512
+
+typedef struct {
+    uint64_t hash;
+    char *sql;  // NULL = free slot
+    int n_params;
+} s_stmt_t;
+
 struct db_t {
     PGconn *conn;
     char *conninfo;
@@ -16,6 +29,8 @@ struct db_t {
     char *error;
     int backoff_ms;
     int64_t next_attempt_ms;
+    s_stmt_t *stmts;  // DB_STMT_SLOTS, open addressing; the slot index names the statement
+    int n_stmts;
 };
 
 static void s_set_error(db_t *self, const char *state, const char *message) {
@@ -29,6 +44,68 @@ static void s_sleep_ms(int ms) {
     nanosleep(&ts, NULL);
 }
 
+// Forgets every prepared statement (a new connection has none).
+static void s_stmts_clear(db_t *self) {
+    for (int i = 0; self->stmts && i < DB_STMT_SLOTS; i++) {
+        free(self->stmts[i].sql);
+        self->stmts[i].sql = NULL;
+    }
+    self->n_stmts = 0;
+}
+
+static uint64_t s_hash(const char *sql) {
+    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return h;
+}
+
+// The name of sql prepared on this connection, preparing it on first use. Returns 0 with
+// name filled, -1 if it should run unnamed (cache full, out of memory), or -2 if the prepare
+// failed (*failed holds that result, for the caller to report).
+static int s_prepared(db_t *self, const char *sql, int n, char name[24], PGresult **failed) {
+    if (!self->stmts && !(self->stmts = calloc(DB_STMT_SLOTS, sizeof *self->stmts)))
+        return -1;
+    uint64_t h = s_hash(sql);
+    size_t i = (size_t)(h % DB_STMT_SLOTS);
+    while (self->stmts[i].sql) {
+        if (self->stmts[i].hash == h && self->stmts[i].n_params == n &&
+            strcmp(self->stmts[i].sql, sql) == 0) {
+            snprintf(name, 24, "cara_s%zu", i);
+            return 0;
+        }
+        i = (i + 1) % DB_STMT_SLOTS;
+    }
+    if (self->n_stmts >= DB_STMT_MAX)
+        return -1;
+    snprintf(name, 24, "cara_s%zu", i);
+    PGresult *r = PQprepare(self->conn, name, sql, n, NULL);
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        *failed = r;
+        return -2;
+    }
+    PQclear(r);
+    if (!(self->stmts[i].sql = strdup(sql)))
+        return -1;
+    self->stmts[i].hash = h;
+    self->stmts[i].n_params = n;
+    self->n_stmts++;
+    return 0;
+}
+
+// Forgets sql's prepared statement (its cached plan no longer fits, e.g. after a migration
+// changed a table's columns); the next call prepares it again under a new name.
+static void s_forget(db_t *self, const char *sql) {
+    uint64_t h = s_hash(sql);
+    for (size_t i = (size_t)(h % DB_STMT_SLOTS); self->stmts && self->stmts[i].sql;
+         i = (i + 1) % DB_STMT_SLOTS)
+        if (self->stmts[i].hash == h && strcmp(self->stmts[i].sql, sql) == 0) {
+            // Keep the slot occupied (probe chains stay intact) but make it never match.
+            self->stmts[i].hash = ~h;
+            return;
+        }
+}
+
 static void s_notice_quiet(void *arg, const PGresult *res) {
     (void)arg;
     (void)res;
@@ -38,6 +115,7 @@ static void s_notice_quiet(void *arg, const PGresult *res) {
 static int s_open(db_t *self) {
     if (self->conn)
         PQfinish(self->conn);
+    s_stmts_clear(self);
     self->conn = PQconnectdb(self->conninfo);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "08006", self->conn ? PQerrorMessage(self->conn) : "out of memory");
@@ -90,6 +168,8 @@ void db_destroy(db_t **self_p) {
     free(self->conninfo);
     free(self->schema);
     free(self->error);
+    s_stmts_clear(self);
+    free(self->stmts);
     free(self);
     *self_p = NULL;
 }
@@ -141,7 +221,20 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
         s_set_error(self, "08003", "not connected");
         return NULL;
     }
-    PGresult *r = PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, result_format);
+    char name[24];
+    PGresult *failed = NULL;
+    int prepared = s_prepared(self, sql, n, name, &failed);
+    if (prepared == -2)
+        return s_check(self, failed);
+    if (prepared != 0)
+        return s_check(self, PQexecParams(self->conn, sql, n, NULL, values, lengths, formats,
+                                          result_format));
+    PGresult *r = PQexecPrepared(self->conn, name, n, values, lengths, formats, result_format);
+    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state && strcmp(state, "0A000") == 0)
+            s_forget(self, sql);
+    }
     return s_check(self, r);
 }
 
@@ -183,7 +276,17 @@ int db_scalar(db_t *self, const char *sql, int n, const char *const *values, cha
 
 int db_begin(db_t *self) { return db_exec(self, "BEGIN", 0, NULL); }
 
-int db_commit(db_t *self) { return db_exec(self, "COMMIT", 0, NULL); }
+int db_commit(db_t *self) {
+    PGresult *r = db_query(self, "COMMIT", 0, NULL);
+    if (!r)
+        return -1;
+    // COMMIT of a transaction that an error aborted "succeeds" as a ROLLBACK: that is a failure.
+    int committed = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    PQclear(r);
+    if (!committed)
+        s_set_error(self, "40000", "the transaction had failed and was rolled back");
+    return committed ? 0 : -1;
+}
 
 void db_rollback(db_t *self) {
     if (self->conn && PQtransactionStatus(self->conn) != PQTRANS_IDLE) {

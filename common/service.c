@@ -280,8 +280,45 @@ typedef struct {
     char request_id[64];
 } pending_t;
 
+// The one savepoint of a batch ("request"), which brackets each request's writes. After a
+// ROLLBACK TO it still exists (empty); a kept request's writes stay in it until the next
+// request releases it in the same round trip as it opens its own ("RELEASE ...; SAVEPOINT
+// ..."), and the last one is committed with the batch. One round trip per request, not two.
+typedef enum { SP_NONE, SP_CLEAN, SP_DIRTY } s_savepoint_t;
+
+typedef struct {
+    s_savepoint_t state;
+    pending_t *holder;  // the request whose kept writes an SP_DIRTY savepoint holds
+} s_batch_state_t;
+
+// Opens a clean savepoint for the next request. Returns 0 or -1 (database gone).
+static int s_savepoint_open(service_t *svc, s_batch_state_t *b) {
+    if (b->state == SP_CLEAN)
+        return 0;
+    if (b->state == SP_NONE) {
+        if (db_exec(svc->db, "SAVEPOINT request", 0, NULL) != 0)
+            return -1;
+        b->state = SP_CLEAN;
+        return 0;
+    }
+    if (db_exec_script(svc->db, "RELEASE SAVEPOINT request; SAVEPOINT request") == 0) {
+        b->state = SP_CLEAN;
+        return 0;
+    }
+    // The holder's writes cannot be kept after all (the release failed): undo them and tell
+    // it to retry. The old savepoint is still there to roll back to.
+    reply_clear(&b->holder->reply);
+    reply_status(&b->holder->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+    if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0) {
+        b->state = SP_NONE;
+        return -1;
+    }
+    b->state = SP_CLEAN;
+    return 0;
+}
+
 // Runs one request inside the open batch transaction.
-static void s_dispatch(service_t *svc, pending_t *p) {
+static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
     Cara__Envelope *env = envelope_unpack(p->req.body, p->req.body_len);
     if (!env) {
         reply_status(&p->reply, CARA__REPLY__STATUS__INVALID,
@@ -304,19 +341,16 @@ static void s_dispatch(service_t *svc, pending_t *p) {
         if (!handle) {
             reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED,
                          "unknown command type \"%s\"", env->type);
-        } else if (db_exec(svc->db, "SAVEPOINT request", 0, NULL) != 0) {
+        } else if (s_savepoint_open(svc, b) != 0) {
             reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         } else {
             int rc = handle(svc, who, env, &p->reply);
-            if (rc == SERVICE_KEEP_WRITES) {
-                if (db_exec(svc->db, "RELEASE SAVEPOINT request", 0, NULL) != 0)
-                    reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
-                                 "database unavailable");
-            } else if (rc != 0 || p->reply.msg.status != CARA__REPLY__STATUS__OK) {
-                if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0)
-                    reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
-                                 "database unavailable");
-            } else if (db_exec(svc->db, "RELEASE SAVEPOINT request", 0, NULL) != 0) {
+            if (rc == SERVICE_KEEP_WRITES ||
+                (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK)) {
+                b->state = SP_DIRTY;  // released by the next request, or committed
+                b->holder = p;
+            } else if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0) {
+                b->state = SP_NONE;
                 reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
             }
         }
@@ -325,8 +359,24 @@ static void s_dispatch(service_t *svc, pending_t *p) {
         char actor[128];
         log_warn("request_refused", "identity", identity_format(who, actor, sizeof actor), "type",
                  env->type);
-        service_audit(svc, who, "refused", "request", env->type,
-                      json_pack("{s:s}", "reason", p->reply.msg.message));
+        // Written after the request's savepoint, so it must not be rolled back with the next
+        // request: the savepoint now holds it.
+        if (service_audit(svc, who, "refused", "request", env->type,
+                          json_pack("{s:s}", "reason", p->reply.msg.message)) == 0) {
+            if (b->state != SP_NONE) {
+                b->state = SP_DIRTY;
+                b->holder = p;
+            }
+        } else if (b->state != SP_NONE) {
+            // The failed audit aborted the transaction: back to the savepoint, so the batch
+            // can go on (and anything this request kept is undone and retried).
+            if (b->state == SP_DIRTY && b->holder == p) {
+                reply_clear(&p->reply);
+                reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+            }
+            b->state = db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) == 0 ? SP_CLEAN
+                                                                                       : SP_NONE;
+        }
     }
     cara__envelope__free_unpacked(env, NULL);
 }
@@ -349,9 +399,10 @@ static int s_serve_batch(service_t *svc) {
     if (n == 0)
         return 0;
     int db_up = db_ensure(svc->db) == 0 && db_begin(svc->db) == 0;
+    s_batch_state_t state = {SP_NONE, NULL};
     for (int i = 0; i < n; i++) {
         if (db_up)
-            s_dispatch(svc, &batch[i]);
+            s_dispatch(svc, &batch[i], &state);
         else
             reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
                          "database unavailable; retry");

@@ -1,6 +1,7 @@
-// A PostgreSQL connection (libpq) that reconnects with back-off, runs every statement with
-// PQexecParams, and keeps the last error for the caller. Errors are logged with the SQLSTATE
-// and constraint only: PostgreSQL messages can quote values, and values can be personal data.
+// A PostgreSQL connection (libpq) that reconnects with back-off, prepares each distinct
+// statement once per connection (then PQexecPrepared; unnamed PQexecParams past a bound),
+// and keeps the last error for the caller. Errors are logged with the SQLSTATE and constraint
+// only: PostgreSQL messages can quote values, and values can be personal data.
 #ifndef CARA_DB_H
 #define CARA_DB_H
 #include <libpq-fe.h>
