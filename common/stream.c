@@ -50,7 +50,8 @@ static uint64_t s_be64(const char *p) {
 
 int stream_fetch(db_t *db, uint64_t after, uint32_t max, const char *scope, Cara__Batch *batch) {
     char after_s[24], max_s[16];
-    snprintf(after_s, sizeof after_s, "%" PRIu64, after);
+    // seq is a bigint: a position past INT64_MAX (a peer's Fetch.after) means "after everything".
+    snprintf(after_s, sizeof after_s, "%" PRIu64, after > INT64_MAX ? (uint64_t)INT64_MAX : after);
     snprintf(max_s, sizeof max_s, "%u", max ? max : 1);
     const char *values[] = {after_s, max_s, scope};
     // One statement, one snapshot: the head and the rows come from the same view of the table,
