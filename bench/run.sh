@@ -1,49 +1,87 @@
 #!/usr/bin/env bash
-# make bench: figures measured against this machine's own limit in the same run.
-# 1. pgbench: one-row INSERT, 8 clients, synchronous_commit on, 20 s: durable commits/s.
+# make bench: figures measured against this machine's own limit in the same run, on a throwaway
+# cluster with fsync on and synchronous_commit on (durable, unlike the test cluster).
+# 1. pgbench: one-row INSERT, 8 clients, 20 s: durable single-row commits/s (the yardstick).
 # 2. intake: 8 police clients over CURVE, 20 s: acknowledged referrals/s, ack p50/p99.
-# 3. replay: a consumer catching up on a backlog of events: events/s.
-# The cluster runs with fsync on and synchronous_commit on (durable), unlike the test cluster.
+# 3. replay: 1,000,000 events read by a new subscriber, and applied by a new consumer.
+# 4. end to end: referrals at 200/s, then as fast as 8 clients go, until the provider system
+#    fetched each SeatBooked: throughput, p50/p99.
+# 5. peak RSS (VmHWM) of every service process.
+# Knobs: BENCH_SECONDS (20), BENCH_REPLAY_EVENTS (1000000), BENCH_E2E_RATE (200),
+# BENCH_E2E_SECONDS (15), BENCH_E2E_FAST_SECONDS (10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-20}
-replay_events=${BENCH_REPLAY_EVENTS:-200000}
+replay_events=${BENCH_REPLAY_EVENTS:-1000000}
+e2e_rate=${BENCH_E2E_RATE:-200}
+e2e_seconds=${BENCH_E2E_SECONDS:-15}
+e2e_fast=${BENCH_E2E_FAST_SECONDS:-10}
 mkdir -p bench/results build/bench
-cflags="-std=c11 -O2 -g -D_GNU_SOURCE -pthread -Iinclude -Ibuild/gen -Itests/support $(pkg-config --cflags jansson libsodium libprotobuf-c libzmq) -I$(pg_config --includedir)"
+cflags="-std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -pthread -Iinclude -Ibuild/gen -Itests/support
+        $(pkg-config --cflags jansson libsodium libprotobuf-c libzmq) -I$(pg_config --includedir)"
 libs="build/libcaratest.a build/libcara.a $(pkg-config --libs libzmq libprotobuf-c jansson libsodium) -lpq -lm -pthread"
-cc $cflags -o build/bench/bench_intake bench/bench_intake.c $libs
-cc $cflags -o build/bench/bench_replay bench/bench_replay.c $libs
+for src in bench/*.c; do
+  # shellcheck disable=SC2086
+  cc $cflags -o "build/bench/$(basename "$src" .c)" "$src" $libs
+done
 
 cluster=$(mktemp -d /tmp/cara-bench-XXXXXX); chmod 0755 "$cluster"
 port=$(( 20000 + RANDOM % 10000 ))
 trap 'deploy/pg-cluster.sh stop "$cluster/pg"; rm -rf "$cluster"' EXIT
-deploy/pg-cluster.sh start "$cluster/pg" "$port"
+deploy/pg-cluster.sh start "$cluster/pg" "$port" -c fsync=on -c synchronous_commit=on
 export CARA_TEST_PGHOST="$cluster/pg/socket" CARA_TEST_PGPORT="$port"
-psql -X -q -h "$CARA_TEST_PGHOST" -p "$port" -U postgres -d postgres -v db=postgres \
-     -f deploy/init.sql >/dev/null
+pg() { psql -X -q -At -v ON_ERROR_STOP=1 -h "$CARA_TEST_PGHOST" -p "$port" -U postgres -d postgres "$@"; }
+pg -v db=postgres -f deploy/init.sql >/dev/null
+durable="fsync=$(pg -c 'SHOW fsync') synchronous_commit=$(pg -c 'SHOW synchronous_commit')"
+[ "$durable" = "fsync=on synchronous_commit=on" ] || { echo "bench: cluster is not durable ($durable)"; exit 1; }
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-psql -X -q -h "$CARA_TEST_PGHOST" -p "$port" -U postgres -d postgres \
-     -c "CREATE TABLE IF NOT EXISTS bench_row (id bigserial PRIMARY KEY, v text)" >/dev/null
+
+echo "pgbench: 8 clients, ${seconds}s, one-row INSERT, $durable ..."
+pg -c "CREATE TABLE bench_row (id bigserial PRIMARY KEY, v text)" >/dev/null
 echo "INSERT INTO bench_row (v) VALUES ('x');" > "$cluster/insert.sql"
-echo "pgbench: 8 clients, ${seconds}s, one-row INSERT, synchronous_commit on ..."
 pg_tps=$("$pgbin/pgbench" -h "$CARA_TEST_PGHOST" -p "$port" -U postgres -n -c 8 -j 2 \
          -T "$seconds" -f "$cluster/insert.sql" postgres 2>/dev/null \
-         | awk '/^tps/ {print $3; exit}')
-echo "intake: 8 clients, ${seconds}s ..."
-intake=$(build/bench/bench_intake 8 "$seconds" 2>/dev/null | tail -n 1)
+         | awk '/^tps/ {printf "%.1f", $3; exit}')
+pg -c "DROP TABLE bench_row" >/dev/null
+echo "intake: 8 police clients over CURVE, ${seconds}s ..."
+intake=$(build/bench/bench_intake 8 "$seconds" 2>"$cluster/intake.err" | tail -n 1)
 echo "replay: $replay_events events ..."
-replay=$(build/bench/bench_replay "$replay_events" 2>/dev/null | tail -n 1)
+replay=$(build/bench/bench_replay "$replay_events" 2>"$cluster/replay.err" | tail -n 1) \
+  || { echo "replay failed:"; tail -n 5 "$cluster/replay.err"; replay='{}'; }
+echo "end to end: ${e2e_rate}/s for ${e2e_seconds}s, then 8 clients for ${e2e_fast}s ..."
+e2e=$(build/bench/bench_e2e "$e2e_rate" "$e2e_seconds" "$e2e_fast" 2>"$cluster/e2e.err" | tail -n 1) \
+  || { echo "end to end failed:"; tail -n 5 "$cluster/e2e.err"; e2e='{}'; }
+
+[ -n "$pg_tps" ] || pg_tps=0
+[ -n "$intake" ] || intake='{}'
 cat > bench/results/latest.json <<JSON
-{"machine": "$(nproc) cores", "pgbench_tps": $pg_tps, "intake": $intake, "replay": $replay}
+{"when": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git describe --always --dirty 2>/dev/null || echo dev)",
+ "machine": {"cores": $(nproc), "durable": "$durable"},
+ "pgbench_tps": $pg_tps,
+ "intake": $intake,
+ "replay": $replay,
+ "e2e": $e2e}
 JSON
-python_free_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-ack=$(echo "$intake" | sed -E 's/.*"acked_per_s": ([0-9.]+).*/\1/')
-eps=$(echo "$replay" | sed -E 's/.*"events_per_s": ([0-9.]+).*/\1/')
-printf '\n%-44s %12s %10s\n' "figure" "value" "x pgbench"
-printf '%-44s %12s %10s\n' "pgbench durable one-row commits/s (8 clients)" "$pg_tps" "1.00"
-printf '%-44s %12s %10s\n' "intake acknowledged referrals/s (8 clients)" "$ack" "$(python_free_ratio "$ack" "$pg_tps")"
-printf '%-44s %12s\n' "intake ack latency p50 / p99 (ms)" "$(echo "$intake" | sed -E 's/.*"p50_ms": ([0-9.]+), "p99_ms": ([0-9.]+).*/\1 \/ \2/')"
-printf '%-44s %12s\n' "intake peak RSS (kB)" "$(echo "$intake" | sed -E 's/.*"intake_rss_kb": ([0-9-]+).*/\1/')"
-printf '%-44s %12s %10s\n' "replay events/s (consumer from zero)" "$eps" "$(python_free_ratio "$eps" "$pg_tps")"
-printf '%-44s %12s\n' "consumer peak RSS (kB)" "$(echo "$replay" | sed -E 's/.*"consumer_rss_kb": ([0-9-]+).*/\1/')"
+
+# f JSON KEY [OCCURRENCE]: a number field from a flat-ish JSON line (no jq needed).
+f() { grep -oE "\"$2\": [0-9.e+-]+" <<<"$1" | sed -n "${3:-1}p" | sed -E 's/.*: //'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+row() { printf '%-58s %14s %10s\n' "$1" "$2" "${3:-}"; }
+echo
+row "figure" "value" "x pgbench"
+row "pgbench durable one-row commits/s (8 clients)" "$pg_tps" "1.00"
+ack=$(f "$intake" acked_per_s)
+row "intake acknowledged referrals/s (8 CURVE clients)" "$ack" "$(ratio "$ack" "$pg_tps")"
+row "intake ack latency p50 / p99 (ms)" "$(f "$intake" p50_ms) / $(f "$intake" p99_ms)"
+sub=$(f "$replay" subscriber_per_s); con=$(f "$replay" consumer_per_s)
+row "replay: new subscriber reads $(f "$replay" events) events, events/s" "$sub" "$(ratio "$sub" "$pg_tps")"
+row "replay: new consumer applies them (exactly once), events/s" "$con" "$(ratio "$con" "$pg_tps")"
+off=$(f "$e2e" per_s 1); fast=$(f "$e2e" per_s 2)
+row "e2e at ${e2e_rate}/s offered: SeatBooked fetched/s" "$off" "$(ratio "$off" "$pg_tps")"
+row "e2e at ${e2e_rate}/s: submit -> provider sees SeatBooked p50 / p99 (ms)" "$(f "$e2e" p50_ms 1) / $(f "$e2e" p99_ms 1)"
+row "e2e as fast as possible (8 clients): SeatBooked fetched/s" "$fast" "$(ratio "$fast" "$pg_tps")"
+row "e2e as fast as possible: p50 / p99 (ms)" "$(f "$e2e" p50_ms 2) / $(f "$e2e" p99_ms 2)"
+row "peak RSS kB: intake (intake bench)" "$(f "$intake" intake_rss_kb)"
+row "peak RSS kB: intake / triage / booking (e2e)" "$(f "$e2e" intake_rss_kb) / $(f "$e2e" triage_rss_kb) / $(f "$e2e" booking_rss_kb)"
+row "peak RSS kB: replay producer / consumer (runtime)" "$(f "$replay" producer_rss_kb) / $(f "$replay" consumer_rss_kb)"
 echo; echo "written: bench/results/latest.json"
