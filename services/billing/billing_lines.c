@@ -1,259 +1,371 @@
 // Billable lines. They come only from the booking stream (delivered cohorts, completed
-// telephone cases) and from training records; each is keyed by its source so that replaying
-// the stream bills nothing twice.
+// telephone cases, victim contact) and from training records (billing_training.c). Each line
+// is keyed by its source (the delivery key plus the kind), so replaying the stream bills
+// nothing twice; a cohort's later revisions are compared with the last one seen.
+// A revision with fewer participants does not change a per-cohort fee (only the evidence of
+// lines not yet invoiced); a revision that removes the cohort (no participants left) voids its
+// uninvoiced lines and credits its invoiced ones (credit note at the next run).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "billing.h"
+#include "billing_year.h"
 #include "booking.pb-c.h"
 #include "cara/log.h"
 #include "cara/stream.h"
+#include "cara/timeutil.h"
 
 static const identity_t s_booking = {"service", "booking"};
 
-int billing_require_finance(const identity_t *who, reply_t *reply) {
-    if (identity_is(who, "finance") || identity_is(who, "commissioner") ||
-        identity_is(who, "operator"))
-        return 0;
-    reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
-                 "only finance staff and commissioners may do this");
-    return -1;
-}
+// One delivery to bill: where it comes from and its evidence.
+typedef struct {
+    const char *contract_id;
+    const char *key;  // delivery key, e.g. cohort:<id>:g1, case:<id>
+    const char *cohort_id, *cohort_type, *part_a, *delivered_on, *event_id;
+    int participants;
+} s_delivery_t;
 
-static int s_insert_line(db_t *db, const char *contract_id, const char *kind, const char *source,
-                         const char *cohort_id, int participants, const char *delivered_on,
-                         int64_t amount, const char *issuer, const char *payer,
-                         const char *status) {
-    char amount_s[24], part_s[12];
-    snprintf(amount_s, sizeof amount_s, "%lld", (long long)amount);
-    snprintf(part_s, sizeof part_s, "%d", participants);
-    const char *values[] = {contract_id, kind, source, cohort_id, part_s, delivered_on,
-                            amount_s, issuer, payer, status};
-    return db_exec(db,
-                   "INSERT INTO billable_line (contract_id, kind, source, cohort_id, participants,"
-                   " delivered_on, amount_pence, issuer, payer, status)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-                   " ON CONFLICT (source) DO NOTHING",
-                   10, values);
-}
+typedef struct {
+    const char *kind;
+    int64_t amount;
+    int participants;
+    const char *issuer, *payer;
+} s_line_t;
 
-// Emits CapReached once per threshold crossed. Returns 0 or -1.
-static int s_alerts(service_t *svc, const char *contract_id) {
-    db_t *db = service_db(svc);
-    const char *values[] = {contract_id};
+// The contract covering a provider's delivery on a date, locked (cap checks run one at a
+// time). Returns the row (caller PQclears) or NULL with *error set on failure; NULL and
+// *error == 0 if none covers it. Columns: contract_id, commissioner, provider_id,
+// licence_holder, cohort fee for the type, victim_liaison, telephone_fee, licence per cohort,
+// licence_fee_mode, licence_fee_exclusive, victim_contact_fee.
+static PGresult *s_contract_for(db_t *db, const char *provider, const char *date,
+                                const char *cohort_type, const char *contract_id, int *error) {
+    const char *values[] = {provider, date, cohort_type ? cohort_type : "", contract_id};
     PGresult *r = db_query(db,
-                           "SELECT delivery_cap_pence, offender_cap,"
-                           " (SELECT coalesce(sum(amount_pence), 0) FROM billable_line WHERE"
-                           "  contract_id = $1 AND status <> 'over_cap' AND kind IN"
-                           "  ('cohort_fee', 'victim_liaison', 'telephone_fee')),"
-                           " (SELECT coalesce(sum(participants), 0) FROM billable_line WHERE"
-                           "  contract_id = $1 AND status <> 'over_cap' AND kind IN"
-                           "  ('cohort_fee', 'telephone_fee')),"
-                           " (SELECT count(*) FROM billable_line WHERE contract_id = $1"
-                           "  AND status = 'over_cap')"
-                           " FROM contract WHERE contract_id = $1",
-                           1, values);
-    if (!r || PQntuples(r) != 1) {
-        if (r)
-            PQclear(r);
-        return -1;
+                           "SELECT contract_id, commissioner, provider_id, licence_holder,"
+                           " coalesce((SELECT fee_pence FROM contract_cohort_fee f WHERE"
+                           "  f.contract_id = c.contract_id AND f.cohort_type = $3),"
+                           "  cohort_fee_pence), victim_liaison_pence, telephone_fee_pence,"
+                           " licence_fee_pence_per_cohort, licence_fee_mode,"
+                           " licence_fee_exclusive, victim_contact_fee_pence FROM contract c"
+                           " WHERE ($4::text IS NOT NULL AND contract_id = $4) OR ($4::text IS"
+                           " NULL AND provider_id = $1 AND $2::date BETWEEN starts_on AND ends_on)"
+                           " ORDER BY starts_on DESC LIMIT 1 FOR UPDATE",
+                           4, values);
+    *error = r == NULL;
+    if (r && PQntuples(r) == 0) {
+        PQclear(r);
+        return NULL;
     }
-    long long cap = atoll(PQgetvalue(r, 0, 0)), ocap = atoll(PQgetvalue(r, 0, 1));
-    long long used = atoll(PQgetvalue(r, 0, 2)), offenders = atoll(PQgetvalue(r, 0, 3));
-    int held = atoi(PQgetvalue(r, 0, 4)) > 0;
-    PQclear(r);
-    static const int thresholds[] = {75, 90, 100};
-    for (int kind = 0; kind < 2; kind++) {
-        long long limit = kind == 0 ? cap : ocap, value = kind == 0 ? used : offenders;
-        for (int t = 0; t < 3; t++) {
-            if (limit <= 0 || (value * 100 < limit * thresholds[t] && !(held && t == 2)))
-                continue;
-            char pct[8];
-            snprintf(pct, sizeof pct, "%d", thresholds[t]);
-            const char *cap_name = kind == 0 ? "money" : "offenders";
-            const char *iv[] = {contract_id, cap_name, pct};
-            PGresult *ins = db_query(db,
-                                     "INSERT INTO cap_alert (contract_id, cap, percent)"
-                                     " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
-                                     3, iv);
-            if (!ins)
-                return -1;
-            int fresh = PQntuples(ins) == 1;
-            PQclear(ins);
-            if (!fresh)
-                continue;
-            Cara__CapReached ev = CARA__CAP_REACHED__INIT;
-            ev.contract_id = (char *)contract_id;
-            ev.percent = (uint32_t)thresholds[t];
-            ev.cap = (char *)cap_name;
-            if (outbox_append(db, &ev.base, contract_id, NULL, NULL, NULL) < 0)
-                return -1;
-            log_warn("cap_alert", "contract", contract_id, "cap", cap_name, "percent", pct);
-        }
-    }
-    return 0;
+    return r;
 }
 
-int billing_add_delivery(service_t *svc, const char *contract_id, const char *source_prefix,
-                         const char *cohort_id, int participants, const char *delivered_on,
-                         int telephone) {
+// Bills one delivery once (nothing if its key was billed before): its lines are all held as
+// over_cap if the delivery would take the contract past a cap. Returns 0 or -1.
+static int s_bill(service_t *svc, const s_delivery_t *d, const s_line_t *lines, int n) {
     db_t *db = service_db(svc);
-    const char *values[] = {contract_id};
-    // Lock the contract: cap checks of concurrent deliveries happen one at a time.
-    PGresult *c = db_query(db,
-                           "SELECT provider_id, commissioner, licence_holder, cohort_fee_pence,"
-                           " victim_liaison_pence, telephone_fee_pence,"
-                           " licence_fee_pence_per_cohort, delivery_cap_pence, offender_cap,"
-                           " (SELECT coalesce(sum(amount_pence), 0) FROM billable_line WHERE"
-                           "  contract_id = $1 AND status <> 'over_cap' AND kind IN"
-                           "  ('cohort_fee', 'victim_liaison', 'telephone_fee')),"
-                           " (SELECT coalesce(sum(participants), 0) FROM billable_line WHERE"
-                           "  contract_id = $1 AND status <> 'over_cap' AND kind IN"
-                           "  ('cohort_fee', 'telephone_fee'))"
-                           " FROM contract WHERE contract_id = $1 FOR UPDATE",
-                           1, values);
-    if (!c || PQntuples(c) != 1) {
-        if (c)
-            PQclear(c);
-        return -1;
+    const char *kv[] = {d->contract_id, d->key};
+    char seen[4], fy[16];
+    int found = db_scalar(db,
+                          "SELECT 1 FROM billable_line WHERE contract_id = $1 AND delivery_key = $2"
+                          " LIMIT 1",
+                          2, kv, seen, sizeof seen);
+    if (found != 0)
+        return found < 0 ? -1 : 0;
+    int64_t money = 0, offenders = 0;
+    for (int i = 0; i < n; i++) {
+        if (strcmp(lines[i].kind, "licence_fee") != 0)
+            money += lines[i].amount;
+        if (strcmp(lines[i].kind, "cohort_fee") == 0 || strcmp(lines[i].kind, "telephone_fee") == 0)
+            offenders += lines[i].participants;
     }
-    const char *provider = PQgetvalue(c, 0, 0), *commissioner = PQgetvalue(c, 0, 1);
-    const char *holder = PQgetvalue(c, 0, 2);
-    int64_t fee = atoll(PQgetvalue(c, 0, telephone ? 5 : 3));
-    int64_t liaison = telephone ? 0 : atoll(PQgetvalue(c, 0, 4));
-    int64_t licence = telephone ? 0 : atoll(PQgetvalue(c, 0, 6));
-    int64_t cap = atoll(PQgetvalue(c, 0, 7)), ocap = atoll(PQgetvalue(c, 0, 8));
-    int64_t used = atoll(PQgetvalue(c, 0, 9)), offenders = atoll(PQgetvalue(c, 0, 10));
-    const char *status =
-        (used + fee + liaison > cap || offenders + participants > ocap) ? "over_cap" : "pending";
-    char source[200];
+    int error = 0;
+    const char *held = billing_cap_check(db, d->contract_id, money, offenders, &error);
+    int32_t day;
+    if (error || time_parse_date(d->delivered_on, &day) != 0 ||
+        billing_year_of(day, fy, sizeof fy, NULL, NULL) != 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        char source[200], amount[24], part[12];
+        snprintf(source, sizeof source, "%s:%s", d->key, lines[i].kind);
+        snprintf(amount, sizeof amount, "%lld", (long long)lines[i].amount);
+        snprintf(part, sizeof part, "%d", lines[i].participants);
+        const char *values[] = {d->contract_id, lines[i].kind, source, d->cohort_id, part,
+                                d->delivered_on, amount, lines[i].issuer, lines[i].payer,
+                                held ? "over_cap" : "pending", d->key, d->cohort_type,
+                                d->part_a, fy, d->event_id, held};
+        if (db_exec(db,
+                    "INSERT INTO billable_line (contract_id, kind, source, cohort_id,"
+                    " participants, delivered_on, amount_pence, issuer, payer, status,"
+                    " delivery_key, cohort_type, part_a_date, financial_year, event_id,"
+                    " held_reason) VALUES ($1, $2, $3, nullif($4, ''), $5, $6, $7, $8, $9, $10,"
+                    " $11, nullif($12, ''), nullif($13, '')::date, $14, $15, $16)",
+                    16, values) != 0)
+            return -1;
+    }
+    if (service_audit(svc, &s_booking, held ? "delivery_held_over_cap" : "delivery_billed",
+                      "contract", d->contract_id,
+                      json_pack("{s:s, s:s, s:s?}", "delivery", d->key, "event_id", d->event_id,
+                                "cap", held)) != 0)
+        return -1;
+    if (held)
+        log_warn("delivery_held_over_cap", "contract", d->contract_id, "delivery", d->key, "cap",
+                 held);
+    return billing_cap_alerts(svc, d->contract_id);
+}
+
+// Bills a delivered cohort under contract row c. Returns 0 or -1.
+static int s_bill_cohort(service_t *svc, PGresult *c, const Cara__CohortDelivered *ev,
+                         const char *key, const char *event_id) {
+    const char *commissioner = PQgetvalue(c, 0, 1), *provider = PQgetvalue(c, 0, 2);
+    const char *holder = PQgetvalue(c, 0, 3);
+    int64_t licence = strcmp(PQgetvalue(c, 0, 8), "per_cohort") == 0 ? atoll(PQgetvalue(c, 0, 7))
+                                                                     : 0;
+    int exclusive = strcmp(PQgetvalue(c, 0, 9), "t") == 0;
+    s_line_t lines[4];
+    int n = 0;
+    lines[n++] = (s_line_t){"cohort_fee", atoll(PQgetvalue(c, 0, 4)), (int)ev->participants,
+                            provider, commissioner};
+    if (atoll(PQgetvalue(c, 0, 5)) > 0)
+        lines[n++] = (s_line_t){"victim_liaison", atoll(PQgetvalue(c, 0, 5)), 0, provider,
+                                commissioner};
+    if (licence > 0) {
+        // Hampton Trust invoices the provider; inside the delivery fee unless recharged.
+        lines[n++] = (s_line_t){"licence_fee", licence, 0, holder, provider};
+        if (exclusive)
+            lines[n++] = (s_line_t){"licence_recharge", licence, 0, provider, commissioner};
+    }
+    s_delivery_t d = {PQgetvalue(c, 0, 0), key, ev->cohort_id, ev->cohort_type, ev->part_a_date,
+                      ev->part_b_date, event_id, (int)ev->participants};
+    return s_bill(svc, &d, lines, n);
+}
+
+// A cohort removed by a correction: its uninvoiced lines are voided, its invoiced lines
+// credited (credit lines pending for the next run). Returns 0 or -1.
+static int s_remove(service_t *svc, const char *contract_id, const char *key,
+                    const char *event_id) {
+    db_t *db = service_db(svc);
+    const char *values[] = {contract_id, key, event_id};
+    if (db_exec(db,
+                "UPDATE billable_line SET status = 'void' WHERE contract_id = $1 AND"
+                " delivery_key = $2 AND status IN ('pending', 'over_cap')",
+                2, values) != 0 ||
+        db_exec(db,
+                "INSERT INTO billable_line (contract_id, kind, source, cohort_id, participants,"
+                " delivered_on, amount_pence, issuer, payer, status, delivery_key, cohort_type,"
+                " part_a_date, financial_year, event_id, credits_line)"
+                " SELECT contract_id, kind, source || ':credit', cohort_id, -participants,"
+                " delivered_on, -amount_pence, issuer, payer, 'pending', delivery_key ||"
+                " ':credit', cohort_type, part_a_date, financial_year, $3, line_id"
+                " FROM billable_line WHERE contract_id = $1 AND delivery_key = $2"
+                " AND status = 'invoiced' ORDER BY line_id ON CONFLICT (source) DO NOTHING",
+                3, values) != 0)
+        return -1;
+    if (service_audit(svc, &s_booking, "delivery_removed", "contract", contract_id,
+                      json_pack("{s:s, s:s}", "delivery", key, "event_id", event_id)) != 0)
+        return -1;
+    return billing_cap_release(svc, contract_id);
+}
+
+// Keeps an event no contract covers yet, to bill when one is added. Returns APPLY_OK/RETRY.
+static apply_result_t s_wait(db_t *db, const Cara__Envelope *env, const char *provider,
+                             const char *day) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&env->base, &buf, &len) != 0)
+        return APPLY_RETRY;
+    const char *values[] = {env->event_id, provider, day, (const char *)buf};
+    const int lengths[] = {0, 0, 0, (int)len}, formats[] = {0, 0, 0, 1};
+    PGresult *r = db_query_bin(db,
+                               "INSERT INTO unbilled_event (event_id, provider_id, on_date,"
+                               " envelope) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                               4, values, lengths, formats, 0);
+    free(buf);
+    if (!r)
+        return APPLY_RETRY;
+    PQclear(r);
+    log_info("unbilled_event", "event_id", env->event_id, "provider", provider, "on", day);
+    return APPLY_OK;
+}
+
+static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *env,
+                                         const Cara__CohortDelivered *ev) {
+    db_t *db = service_db(svc);
+    int32_t day;
+    if (strcmp(ev->cohort_type, "telephone") == 0 || time_parse_date(ev->part_b_date, &day) != 0)
+        return APPLY_OK;  // telephone is billed per completed case
+    const char *cv[] = {ev->cohort_id};
+    PGresult *prev = db_query(db,
+                              "SELECT contract_id, revision, participants, generation,"
+                              " removed FROM cohort_delivery WHERE cohort_id = $1 FOR UPDATE",
+                              1, cv);
+    if (!prev)
+        return APPLY_RETRY;
+    int error = 0, known = PQntuples(prev) == 1;
+    if (known && (int64_t)ev->revision <= atoll(PQgetvalue(prev, 0, 1))) {
+        PQclear(prev);
+        return APPLY_OK;  // a replay, or a revision older than the last one seen
+    }
+    PGresult *c = s_contract_for(db, ev->provider_id, ev->part_b_date, ev->cohort_type,
+                                 known ? PQgetvalue(prev, 0, 0) : NULL, &error);
+    if (!c) {
+        PQclear(prev);
+        return error ? APPLY_RETRY : s_wait(db, env, ev->provider_id, ev->part_b_date);
+    }
+    int generation = known ? atoi(PQgetvalue(prev, 0, 3)) : 0;
+    int removed = known ? strcmp(PQgetvalue(prev, 0, 4), "t") == 0 : 1;
+    char key[160], rev[16], part[16], gen[16];
     int rc = 0;
-    snprintf(source, sizeof source, "%s:%s", source_prefix, telephone ? "telephone_fee" : "cohort_fee");
-    rc |= s_insert_line(db, contract_id, telephone ? "telephone_fee" : "cohort_fee", source,
-                        cohort_id, participants, delivered_on, fee, provider, commissioner, status);
-    if (!telephone) {
-        snprintf(source, sizeof source, "%s:victim_liaison", source_prefix);
-        rc |= s_insert_line(db, contract_id, "victim_liaison", source, cohort_id, 0, delivered_on,
-                            liaison, provider, commissioner, status);
-        // The licence fee is part of the delivery fee: Hampton Trust invoices the provider.
-        snprintf(source, sizeof source, "%s:licence_fee", source_prefix);
-        if (licence > 0)
-            rc |= s_insert_line(db, contract_id, "licence_fee", source, cohort_id, 0,
-                                delivered_on, licence, holder, provider, status);
+    if (ev->participants == 0 && !removed) {
+        snprintf(key, sizeof key, "cohort:%s:g%d", ev->cohort_id, generation);
+        rc = s_remove(svc, PQgetvalue(c, 0, 0), key, env->event_id);
+        removed = 1;
+    } else if (ev->participants > 0 && removed) {
+        generation++;
+        snprintf(key, sizeof key, "cohort:%s:g%d", ev->cohort_id, generation);
+        rc = s_bill_cohort(svc, c, ev, key, env->event_id);
+        removed = 0;
+    } else if (ev->participants > 0) {
+        // Same cohort, other participants: the per-cohort fee stands; the evidence of lines
+        // not yet invoiced follows the latest revision.
+        snprintf(key, sizeof key, "cohort:%s:g%d", ev->cohort_id, generation);
+        snprintf(part, sizeof part, "%u", ev->participants);
+        const char *uv[] = {PQgetvalue(c, 0, 0), key, part};
+        rc = db_exec(db,
+                     "UPDATE billable_line SET participants = $3 WHERE contract_id = $1 AND"
+                     " delivery_key = $2 AND kind = 'cohort_fee' AND status IN ('pending',"
+                     " 'over_cap')",
+                     3, uv);
+    }
+    snprintf(rev, sizeof rev, "%u", ev->revision);
+    snprintf(part, sizeof part, "%u", ev->participants);
+    snprintf(gen, sizeof gen, "%d", generation);
+    const char *sv[] = {ev->cohort_id, PQgetvalue(c, 0, 0), rev, part, gen,
+                        removed ? "t" : "f", env->event_id};
+    if (rc == 0)
+        rc = db_exec(db,
+                     "INSERT INTO cohort_delivery (cohort_id, contract_id, revision, participants,"
+                     " generation, removed, last_event_id) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                     " ON CONFLICT (cohort_id) DO UPDATE SET revision = $3, participants = $4,"
+                     " generation = $5, removed = $6, last_event_id = $7",
+                     7, sv);
+    PQclear(c);
+    PQclear(prev);
+    return rc == 0 ? APPLY_OK : APPLY_RETRY;
+}
+
+static apply_result_t s_case_completed(service_t *svc, const Cara__Envelope *env,
+                                       const Cara__CaseCompleted *ev) {
+    char day[16];
+    int32_t d;
+    snprintf(day, sizeof day, "%.10s", ev->completed_at);
+    if (strcmp(ev->pathway, "telephone") != 0 || time_parse_date(day, &d) != 0)
+        return APPLY_OK;
+    int error = 0;
+    PGresult *c = s_contract_for(service_db(svc), ev->provider_id, day, NULL, NULL, &error);
+    if (!c)
+        return error ? APPLY_RETRY : s_wait(service_db(svc), env, ev->provider_id, day);
+    int rc = 0;
+    int64_t fee = atoll(PQgetvalue(c, 0, 6));
+    if (fee > 0) {
+        char key[160];
+        snprintf(key, sizeof key, "case:%s", ev->case_id);
+        s_line_t line = {"telephone_fee", fee, 1, PQgetvalue(c, 0, 2), PQgetvalue(c, 0, 1)};
+        s_delivery_t dl = {PQgetvalue(c, 0, 0), key, ev->cohort_id, "telephone", "", day,
+                           env->event_id, 1};
+        rc = s_bill(svc, &dl, &line, 1);
     }
     PQclear(c);
-    if (rc != 0)
-        return -1;
-    return s_alerts(svc, contract_id);
+    return rc == 0 ? APPLY_OK : APPLY_RETRY;
 }
 
-int billing_release_held(service_t *svc, const char *contract_id) {
-    db_t *db = service_db(svc);
-    const char *values[] = {contract_id};
-    PGresult *held = db_query(db,
-                              "SELECT DISTINCT split_part(source, ':', 1) || ':' ||"
-                              " split_part(source, ':', 2), min(line_id) FROM billable_line"
-                              " WHERE contract_id = $1 AND status = 'over_cap'"
-                              " GROUP BY 1 ORDER BY 2",
-                              1, values);
-    if (!held)
-        return -1;
+static apply_result_t s_victim_contact(service_t *svc, const Cara__Envelope *env,
+                                       const Cara__VictimContactRecorded *ev) {
+    char day[16];
+    int32_t d;
+    snprintf(day, sizeof day, "%.10s", ev->at);
+    if (time_parse_date(day, &d) != 0)
+        return APPLY_OK;
+    int error = 0;
+    PGresult *c = s_contract_for(service_db(svc), ev->provider_id, day, NULL, NULL, &error);
+    if (!c)
+        return error ? APPLY_RETRY : s_wait(service_db(svc), env, ev->provider_id, day);
     int rc = 0;
-    for (int i = 0; rc == 0 && i < PQntuples(held); i++) {
-        // Re-add the delivery from its held lines: fits now, or stays held.
-        const char *pv[] = {contract_id, PQgetvalue(held, i, 0)};
-        PGresult *lines = db_query(db,
-                                   "DELETE FROM billable_line WHERE contract_id = $1 AND"
-                                   " status = 'over_cap' AND source LIKE $2 || ':%'"
-                                   " RETURNING kind, cohort_id, participants, delivered_on::text",
-                                   2, pv);
-        if (!lines)
-            return -1;
-        int participants = 0, telephone = 0;
-        char cohort[64] = "", on[16] = "";
-        for (int k = 0; k < PQntuples(lines); k++) {
-            participants += atoi(PQgetvalue(lines, k, 2));
-            telephone |= strcmp(PQgetvalue(lines, k, 0), "telephone_fee") == 0;
-            snprintf(cohort, sizeof cohort, "%s", PQgetvalue(lines, k, 1));
-            snprintf(on, sizeof on, "%s", PQgetvalue(lines, k, 3));
-        }
-        PQclear(lines);
-        rc = billing_add_delivery(svc, contract_id, PQgetvalue(held, i, 0), cohort, participants,
-                                  on, telephone);
+    int64_t fee = atoll(PQgetvalue(c, 0, 10));
+    if (fee > 0) {
+        // Billed once per case with victim contact, on its first record.
+        char key[160];
+        snprintf(key, sizeof key, "victim:%s", ev->case_id);
+        s_line_t line = {"victim_contact", fee, 0, PQgetvalue(c, 0, 2), PQgetvalue(c, 0, 1)};
+        s_delivery_t dl = {PQgetvalue(c, 0, 0), key, "", "", "", day, env->event_id, 0};
+        rc = s_bill(svc, &dl, &line, 1);
     }
-    PQclear(held);
-    return rc;
+    PQclear(c);
+    return rc == 0 ? APPLY_OK : APPLY_RETRY;
 }
 
-// The contract that covers a provider's delivery on a date. Returns 1, 0 (none) or -1.
-static int s_contract_for(db_t *db, const char *provider, const char *date, char *out,
-                          size_t size) {
-    const char *values[] = {provider, date};
-    return db_scalar(db,
-                     "SELECT contract_id FROM contract WHERE provider_id = $1"
-                     " AND $2::date BETWEEN starts_on AND ends_on ORDER BY starts_on DESC LIMIT 1",
-                     2, values, out, (int)size);
+// Applies one event. Returns APPLY_OK, APPLY_RETRY or APPLY_POISON (reason set).
+static apply_result_t s_apply(service_t *svc, const Cara__Envelope *env, char *reason,
+                              size_t reason_size) {
+    static const struct {
+        const char *type;
+        const ProtobufCMessageDescriptor *desc;
+    } billable[] = {
+        {"cara.CohortDelivered", &cara__cohort_delivered__descriptor},
+        {"cara.CaseCompleted", &cara__case_completed__descriptor},
+        {"cara.VictimContactRecorded", &cara__victim_contact_recorded__descriptor},
+    };
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(env->type, billable[i].type) != 0)
+            continue;
+        ProtobufCMessage *msg = envelope_payload(env, billable[i].desc);
+        if (!msg) {
+            snprintf(reason, reason_size, "undecodable %s", env->type);
+            return APPLY_POISON;
+        }
+        apply_result_t rc = i == 0   ? s_cohort_delivered(svc, env, (Cara__CohortDelivered *)msg)
+                            : i == 1 ? s_case_completed(svc, env, (Cara__CaseCompleted *)msg)
+                                     : s_victim_contact(svc, env,
+                                                        (Cara__VictimContactRecorded *)msg);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        return rc;
+    }
+    return APPLY_OK;
 }
 
 apply_result_t billing_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                                      char *reason, size_t reason_size) {
+    (void)db;
     (void)seq;
-    service_t *svc = arg;
-    char contract[64], source[128];
-    if (strcmp(env->type, "cara.CohortDelivered") == 0) {
-        Cara__CohortDelivered *ev =
-            (Cara__CohortDelivered *)envelope_payload(env, &cara__cohort_delivered__descriptor);
-        if (!ev) {
-            snprintf(reason, reason_size, "undecodable cara.CohortDelivered");
-            return APPLY_POISON;
-        }
-        apply_result_t rc = APPLY_OK;
-        int found = s_contract_for(db, ev->provider_id, ev->part_b_date, contract,
-                                   sizeof contract);
-        // A revision (attendance corrected) does not change a per-cohort fee; the first
-        // report bills the cohort. The telephone pathway is billed per completed case.
-        if (found < 0)
-            rc = APPLY_RETRY;
-        else if (found == 0) {
-            snprintf(reason, reason_size, "no contract covers provider %s on %s",
-                     ev->provider_id, ev->part_b_date);
-            rc = APPLY_POISON;
-        } else if (strcmp(ev->cohort_type, "telephone") != 0 && ev->participants > 0) {
-            snprintf(source, sizeof source, "cohort:%s", ev->cohort_id);
-            if (billing_add_delivery(svc, contract, source, ev->cohort_id, (int)ev->participants,
-                                     ev->part_b_date, 0) != 0 ||
-                service_audit(svc, &s_booking, "delivery_billed", "cohort", ev->cohort_id,
-                              NULL) != 0)
-                rc = APPLY_RETRY;
-        }
-        cara__cohort_delivered__free_unpacked(ev, NULL);
-        return rc;
+    return s_apply(arg, env, reason, reason_size);
+}
+
+int billing_bill_waiting(service_t *svc, const char *provider_id) {
+    db_t *db = service_db(svc);
+    const char *values[] = {provider_id};
+    const int formats[] = {0};
+    // In arrival order: a cohort's revisions must be applied in the order they were made.
+    PGresult *r = db_query_bin(db,
+                               "WITH d AS (DELETE FROM unbilled_event u WHERE provider_id = $1"
+                               " AND EXISTS (SELECT 1 FROM contract c WHERE c.provider_id ="
+                               " u.provider_id AND u.on_date BETWEEN c.starts_on AND c.ends_on)"
+                               " RETURNING arrival, envelope) SELECT envelope FROM d"
+                               " ORDER BY arrival",
+                               1, values, NULL, formats, 1);
+    if (!r)
+        return -1;
+    int rc = 0, n = PQntuples(r);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        Cara__Envelope *env = envelope_unpack((const uint8_t *)PQgetvalue(r, i, 0),
+                                              (size_t)PQgetlength(r, i, 0));
+        char reason[256] = "";
+        apply_result_t a = env ? s_apply(svc, env, reason, sizeof reason) : APPLY_POISON;
+        rc = a == APPLY_RETRY ? -1 : 0;
+        if (a == APPLY_POISON)
+            log_warn("unbilled_event_dropped", "reason", reason);
+        if (env)
+            cara__envelope__free_unpacked(env, NULL);
     }
-    if (strcmp(env->type, "cara.CaseCompleted") == 0) {
-        Cara__CaseCompleted *ev =
-            (Cara__CaseCompleted *)envelope_payload(env, &cara__case_completed__descriptor);
-        if (!ev) {
-            snprintf(reason, reason_size, "undecodable cara.CaseCompleted");
-            return APPLY_POISON;
-        }
-        apply_result_t rc = APPLY_OK;
-        if (strcmp(ev->pathway, "telephone") == 0) {
-            char day[16];
-            snprintf(day, sizeof day, "%.10s", ev->completed_at);
-            int found = s_contract_for(db, ev->provider_id, day, contract, sizeof contract);
-            snprintf(source, sizeof source, "case:%s", ev->case_id);
-            if (found < 0)
-                rc = APPLY_RETRY;
-            else if (found == 0) {
-                snprintf(reason, reason_size, "no contract covers provider %s on %s",
-                         ev->provider_id, day);
-                rc = APPLY_POISON;
-            } else if (billing_add_delivery(svc, contract, source, ev->cohort_id, 1, day, 1) != 0)
-                rc = APPLY_RETRY;
-        }
-        cara__case_completed__free_unpacked(ev, NULL);
-        return rc;
-    }
-    return APPLY_OK;
+    PQclear(r);
+    return rc;
 }

@@ -1,4 +1,4 @@
-// cara-billing: contracts, billable deliveries, invoices and caps (issue 6).
+// cara-billing: contracts, billable deliveries, invoices, credit notes and caps (issue 6).
 #include "billing.h"
 
 extern const migration_t billing_migrations[];
@@ -20,6 +20,7 @@ static const service_spec_t s_spec = {
     .migrations = billing_migrations,
     .handlers = s_handlers,
     .upstreams = s_upstreams,
+    .fetch_view = billing_fetch_view,
 };
 
 int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
