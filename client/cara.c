@@ -51,7 +51,9 @@ static const cli_command_t s_commands[] = {
      "       contract status --contract_id C"},
     {"training", cmd_area,
      "training record --contract_id C --facilitators N --actual_cost_pence P --delivered_on D"},
-    {"invoice", cmd_area, "invoice run --period YYYY-MM | list"},
+    {"invoice", cmd_invoice,
+     "invoice run --period YYYY-MM | list [--contract_id C] [--period P] | show NUMBER\n"
+     "       invoice export --format json|csv [--contract_id C] [--period P]"},
     {"national", cmd_area, "national export --period 2025Q2 [--format json|csv|html] [--publish true]"},
     // --- end of the service areas ---
     {NULL, NULL, NULL},

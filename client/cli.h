@@ -59,5 +59,6 @@ int cmd_fetch(cli_t *cli, int argc, char **argv);
 int cmd_area(cli_t *cli, int argc, char **argv);
 int cmd_referral(cli_t *cli, int argc, char **argv);  // client/cmd_referral.c (intake)
 int cmd_outcomes(cli_t *cli, int argc, char **argv);  // client/cmd_referral.c (intake)
+int cmd_invoice(cli_t *cli, int argc, char **argv);   // client/cmd_billing.c (show, export)
 
 #endif
