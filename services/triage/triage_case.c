@@ -17,19 +17,25 @@ static const identity_t s_auto = {"triage", "auto"};
 static const identity_t s_intake = {"service", "intake"};
 
 // Finds the provider for a force on a caution date from config "routing":
-// [{"force": F, "provider": P, "from": "YYYY-MM-DD", "to": "YYYY-MM-DD" or ""}].
+// [{"force": F, "provider": P, "from": "YYYY-MM-DD", "to": "YYYY-MM-DD" or ""}] (dates
+// inclusive; the first route in force wins). A force with no route at all falls back to
+// "forces": {F: {"provider": P}}; a force whose routes leave the date uncovered is not routed
+// (a gap between contracts must not send cases to a provider nobody commissioned).
+// Returns 0 with the provider in out, or -1.
 static int s_route(service_t *svc, const char *force, const char *caution_date, char *out,
                    size_t size) {
     json_t *routes = config_get(service_config(svc), "routing");
     size_t i;
     json_t *route;
+    int routed_force = 0;
     json_array_foreach(routes, i, route) {
         const char *f = json_string_value(json_object_get(route, "force"));
         const char *p = json_string_value(json_object_get(route, "provider"));
         const char *from = json_string_value(json_object_get(route, "from"));
         const char *to = json_string_value(json_object_get(route, "to"));
-        if (!f || !p || strcmp(f, force) != 0)
+        if (!f || !p || !*p || strcmp(f, force) != 0)
             continue;
+        routed_force = 1;
         if (from && *from && strcmp(caution_date, from) < 0)
             continue;
         if (to && *to && strcmp(caution_date, to) > 0)
@@ -37,7 +43,15 @@ static int s_route(service_t *svc, const char *force, const char *caution_date, 
         snprintf(out, size, "%s", p);
         return 0;
     }
-    return -1;
+    if (routed_force)
+        return -1;
+    char path[128];
+    snprintf(path, sizeof path, "forces.%.64s.provider", force);
+    const char *fallback = json_string_value(config_get(service_config(svc), path));
+    if (!fallback || !*fallback)
+        return -1;
+    snprintf(out, size, "%s", fallback);
+    return 0;
 }
 
 static json_t *s_reasons_json(const triage_reason_t *list, int n) {
@@ -324,7 +338,7 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
         snprintf(reason, reason_size, "amendment of an unknown referral");
         return APPLY_POISON;
     }
-    char status[32], provider[64];
+    char status[32], provider[64], decided_by[64] = "";
     snprintf(status, sizeof status, "%s", PQgetvalue(row, 0, 2));
     snprintf(provider, sizeof provider, "%s", PQgetvalue(row, 0, 5));
     PQclear(row);
@@ -356,6 +370,23 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
     if (service_audit(svc, &s_intake, "amended", "triage_case", ev->referral_id,
                       json_pack("{s:s, s:o}", "reason", ev->reason, "fields", fields)) != 0)
         return APPLY_RETRY;
+    // A case the rules returned is the police's to correct: their amendment reopens it and the
+    // rules run again (a person's return stands; the police talk to triage about that one).
+    const char *id[] = {ev->referral_id};
+    if (strcmp(status, "returned") == 0 &&
+        (db_scalar(db, "SELECT coalesce(decided_by, '') FROM triage_case WHERE referral_id = $1",
+                   1, id, decided_by, sizeof decided_by) != 1))
+        return APPLY_RETRY;
+    if (strcmp(status, "returned") == 0 && strcmp(decided_by, "triage:rules") == 0) {
+        if (db_exec(db,
+                    "UPDATE triage_case SET status = 'awaiting_decision', return_reasons = '[]',"
+                    " decided_at = NULL, decided_by = NULL, decision_seconds = NULL,"
+                    " updated_at = now() WHERE referral_id = $1",
+                    1, id) != 0 ||
+            service_audit(svc, &s_intake, "reopened", "triage_case", ev->referral_id, NULL) != 0)
+            return APPLY_RETRY;
+        snprintf(status, sizeof status, "awaiting_decision");
+    }
     if (strcmp(status, "awaiting_decision") == 0)
         return s_evaluate(svc, ev->referral_id, ev->referral, at_us) == 0 ? APPLY_OK
                                                                            : APPLY_RETRY;

@@ -17,10 +17,12 @@ static int setup(void **state) {
                    "  \"to\": \"\"},"
                    " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\","
                    "  \"to\": \"\"}]");
-    // Dyfed-Powys has narrowed its list; Gwent keeps the default categories.
+    // Dyfed-Powys has narrowed its list; Gwent keeps the default categories; Cleveland has no
+    // dated routes, only its force's provider.
     harness_config(h, "triage", "forces",
                    "{\"dyfed-powys\": {\"eligible_offences\": [\"common_assault\","
-                   " \"harassment\"], \"provider\": \"p1\"}}");
+                   " \"harassment\"], \"provider\": \"p-unused\"},"
+                   " \"cleveland\": {\"provider\": \"p3\"}}");
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 ? 0 : -1;
 }
 
@@ -197,6 +199,10 @@ static void s_amend(const char *id, const char *ref, const char *given_at, tt_tw
 }
 static char s_given[40];
 static void s_given_fixed(Cara__Referral *r) { ti_set(&r->caution->given_at, s_given); }
+static void s_given_fixed_high(Cara__Referral *r) {
+    s_given_fixed(r);
+    s_dash_high(r);
+}
 static void s_given_fixed_unknown(Cara__Referral *r) {
     s_given_fixed(r);
     s_prev_unknown(r);
@@ -236,8 +242,26 @@ static void test_amendment_rules_rerun_while_waiting_and_passed_on_after(void **
     tt_expect(h, "SELECT count(*) FROM audit WHERE action = 'amended' AND entity_id = '%s'"
                  " AND detail->'fields' = '[\"offender.phone\"]'",
               routed, "1");
+    // Returned by the rules; the police correct the DASH level: the case reopens and is routed.
+    char *corrected = tt_submit(h, "dyfed-powys", "EL-AM-3", s_given_fixed_high);
+    tt_wait_case(h, corrected, "returned/-/-");
+    s_amend(corrected, "EL-AM-3", s_given, NULL);
+    tt_wait_case(h, corrected, "triaged/male_intimate/p1");
+    tt_expect(h, s_reasons, corrected, "");
+    tt_expect(h, "SELECT count(*) FROM audit WHERE action = 'reopened' AND entity_id = '%s'",
+              corrected, "1");
+    snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", corrected);
+    assert_int_equal(harness_wait_value(h, "intake", sql, "triaged", 15000), 0);
+    free(corrected);
     free(waiting);
     free(routed);
+}
+
+static void test_force_provider_when_no_dated_route(void **state) {
+    (void)state;
+    s_triaged("cleveland", "EL-RT-1", NULL, "triaged/male_intimate/p3");
+    // Dyfed-Powys has dated routes: they win over the force's provider.
+    s_triaged("dyfed-powys", "EL-RT-2", NULL, "triaged/male_intimate/p1");
 }
 
 int main(void) {
@@ -250,6 +274,7 @@ int main(void) {
         cmocka_unit_test(test_deadline_in_the_future),
         cmocka_unit_test(test_every_reason_reported),
         cmocka_unit_test(test_amendment_rules_rerun_while_waiting_and_passed_on_after),
+        cmocka_unit_test(test_force_provider_when_no_dated_route),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

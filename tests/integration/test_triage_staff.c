@@ -236,6 +236,37 @@ static void test_staff_return_goes_back_to_the_police(void **state) {
     reply = s_decide(id, "approve", "", "", "");
     assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
     cara__reply__free_unpacked(reply, NULL);
+    // An amendment does not reopen a case a person returned (only the rules' returns reopen).
+    Cara__Referral *r = ti_referral("dyfed-powys", "ST-3");
+    char given[40];
+    Cara__ReferralView *view = NULL;
+    {
+        Cara__ShowReferral show = CARA__SHOW_REFERRAL__INIT;
+        show.referral_id = id;
+        Cara__Reply *shown =
+            harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &show.base);
+        assert_int_equal(shown->status, CARA__REPLY__STATUS__OK);
+        view = cara__referral_view__unpack(NULL, shown->payload.len, shown->payload.data);
+        cara__reply__free_unpacked(shown, NULL);
+        assert_non_null(view);
+        snprintf(given, sizeof given, "%s", view->referral->caution->given_at);
+        cara__referral_view__free_unpacked(view, NULL);
+    }
+    ti_set(&r->caution->given_at, given);
+    ti_set(&r->offender->phone, "07700 900111");
+    Cara__AmendReferral amend = CARA__AMEND_REFERRAL__INIT;
+    amend.referral_id = id;
+    amend.reason = "new phone number";
+    amend.referral = r;
+    reply = harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &amend.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    char wait[200];
+    snprintf(wait, sizeof wait,
+             "SELECT count(*) FROM audit WHERE action = 'amended' AND entity_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "triage", wait, "1", 15000), 0);
+    tt_wait_case(h, id, "returned/-/-");
     free(id);
 }
 
