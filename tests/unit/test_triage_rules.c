@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "cara/timeutil.h"
+#include "triage_needs.h"
 #include "triage_rules.h"
 
 static Cara__Referral r;
@@ -137,6 +138,11 @@ static void test_pathway_proposal(void **state) {
     o.interpreter_needed = 1;
     assert_string_equal(triage_rules_pathway(&r, why, sizeof why), "telephone");
     o.interpreter_needed = 0;
+    // Free-text access needs alone go to the provider with the case; staff override to
+    // telephone (with the reason) when the need calls for it.
+    o.access_needs = "mild dyslexia; prefers written material in Welsh";
+    assert_string_equal(triage_rules_pathway(&r, why, sizeof why), "female_non_intimate");
+    assert_string_equal(why, "");
     o.sex = "";
     assert_null(triage_rules_pathway(&r, why, sizeof why));
     assert_true(triage_rules_pathway_valid("telephone"));
@@ -154,6 +160,21 @@ static void test_working_days(void **state) {
     assert_int_equal(triage_rules_working_days(mon, mon), 0);
 }
 
+static void test_needs_vocabulary(void **state) {
+    (void)state;
+    const char *areas[] = {"accommodation", "education_employment", "finance", "relationships",
+                           "lifestyle", "drugs", "alcohol", "mental_health",
+                           "thinking_behaviour", "attitudes"};
+    for (size_t i = 0; i < sizeof areas / sizeof *areas; i++)
+        assert_true(triage_needs_area_valid(areas[i]));
+    assert_false(triage_needs_area_valid("gambling"));
+    assert_false(triage_needs_area_valid(""));
+    assert_false(triage_needs_area_valid(NULL));
+    assert_true(triage_needs_level_valid("none"));
+    assert_true(triage_needs_level_valid("high"));
+    assert_false(triage_needs_level_valid("severe"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_clean_referral_passes, s_reset),
@@ -164,6 +185,7 @@ int main(void) {
         cmocka_unit_test_setup(test_caution_given_and_deadline_ahead, s_reset),
         cmocka_unit_test_setup(test_pathway_proposal, s_reset),
         cmocka_unit_test_setup(test_working_days, s_reset),
+        cmocka_unit_test_setup(test_needs_vocabulary, s_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
