@@ -15,14 +15,16 @@
 #include "cara/stream.h"
 #include "cara/timeutil.h"
 
-// Splits an invoice between the funding partners of its contract's year, if any. Returns 0/-1.
+// Splits an invoice to the commissioner between the funding partners of its contract's year,
+// if any. Returns 0 or -1.
 static int s_funding(db_t *db, const char *invoice_id, const char *contract_id, const char *fy,
-                     int64_t total) {
-    const char *values[] = {contract_id, fy};
+                     const char *payer, int64_t total) {
+    const char *values[] = {contract_id, fy, payer};
     PGresult *r = db_query(db,
-                           "SELECT partner, basis_points FROM funding_share WHERE contract_id = $1"
-                           " AND financial_year = $2 ORDER BY partner",
-                           2, values);
+                           "SELECT partner, basis_points FROM funding_share f JOIN contract c"
+                           " USING (contract_id) WHERE contract_id = $1 AND financial_year = $2"
+                           " AND c.commissioner = $3 ORDER BY partner",
+                           3, values);
     if (!r)
         return -1;
     int n = PQntuples(r), rc = 0;
@@ -84,7 +86,7 @@ static int s_issue(service_t *svc, const identity_t *who, const char *contract_i
                 " ($7::uuid IS NULL AND credits_line IS NULL OR credits_line IN"
                 "  (SELECT line_id FROM billable_line o WHERE o.invoice_id = $7::uuid))",
                 7, uv) != 0 ||
-        s_funding(db, invoice_id, contract_id, fy, atoll(total)) != 0)
+        s_funding(db, invoice_id, contract_id, fy, payer, atoll(total)) != 0)
         return -1;
     int64_t seq;
     if (credit) {

@@ -1,0 +1,330 @@
+// billing's fee schedule over two financial years, through the `cara` client (finance staff of
+// provider p7): booking events that arrive before their contract are billed when it is added;
+// fees by cohort type; telephone fees per completed telephone case; a victim contact fee once
+// per case; a fixed licence fee per year, recharged to the commissioner (exclusive); quarterly
+// invoicing; a cohort straddling two years goes to the year of Part B; the later year's
+// invoices split between three funding partners to the penny; `cara invoice show` and
+// `cara invoice export --format json|csv` carry the evidence of every line.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "billing.pb-c.h"
+#include "booking.pb-c.h"
+#include "cara/keys.h"
+#include "cara/stream.h"
+#include "cara/uuid.h"
+#include "harness.h"
+
+static harness_t *h;
+static char s_out[262144];  // the last cara command's stdout
+static char s_config[400];  // client configuration for finance:p7
+static char s_cohort_x[UUID_STR_LEN], s_cohort_y[UUID_STR_LEN];
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("billing_schedule");
+    if (!h || harness_start(h, "booking") != 0 || harness_start(h, "billing") != 0)
+        return -1;
+    harness_client(h, "billing", "finance", "p7");  // admits the key to the ring
+    const keypair_t *kp = harness_identity_keys(h, "finance", "p7");
+    char key_file[400];
+    snprintf(key_file, sizeof key_file, "%s/cli-p7.key", harness_dir(h));
+    if (!kp || keys_save(kp, key_file) != 0)
+        return -1;
+    snprintf(s_config, sizeof s_config, "%s/cli-p7.json", harness_dir(h));
+    json_t *doc =
+        json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file", key_file,
+                  "keyring", harness_keyring_path(h), "services", "billing", "router",
+                  harness_endpoint(h, "billing"), "timeout_ms", 5000, "retries", 1);
+    int rc = doc && json_dump_file(doc, s_config, JSON_INDENT(2)) == 0 ? 0 : -1;
+    json_decref(doc);
+    return rc;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+// Runs bin/cara --config s_config ARGS... (NULL-terminated). Returns the exit code; stdout in
+// s_out.
+static int s_cara(const char *arg, ...) {
+    char bin[300], out_path[400];
+    const char *bindir = getenv("CARA_BIN_DIR");
+    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
+    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
+    const char *argv[32] = {bin, "--config", s_config};
+    int n = 3;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    FILE *f = fopen(out_path, "r");
+    assert_non_null(f);
+    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
+    s_out[len] = '\0';
+    fclose(f);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void s_value_is(const char *sql, const char *expected) {
+    char *v = harness_value(h, "billing", sql);
+    assert_non_null(v);
+    if (strcmp(v, expected) != 0)
+        fprintf(stderr, "%s\n  got %s\n  expected %s\n", sql, v, expected);
+    assert_string_equal(v, expected);
+    free(v);
+}
+
+// Publishes one event on the booking stream, as booking does.
+static void s_publish(const ProtobufCMessage *ev, const char *key) {
+    db_t *db = harness_db(h, "booking");
+    assert_int_equal(db_begin(db), 0);
+    assert_true(outbox_append(db, ev, key, "p7", NULL, NULL) > 0);
+    assert_int_equal(db_commit(db), 0);
+}
+
+static void s_cohort(const char *id, const char *type, const char *a, const char *b) {
+    Cara__CohortDelivered ev = CARA__COHORT_DELIVERED__INIT;
+    ev.cohort_id = (char *)id;
+    ev.provider_id = "p7";
+    ev.cohort_type = (char *)type;
+    ev.participants = 9;
+    ev.part_a_date = (char *)a;
+    ev.part_b_date = (char *)b;
+    ev.town = "Newtown";
+    ev.revision = 1;
+    s_publish(&ev.base, id);
+}
+
+static void s_caught_up(void) {
+    char *head = harness_value(h, "booking", "SELECT max(seq) FROM outbox");
+    assert_non_null(head);
+    assert_int_equal(harness_wait_value(h, "billing",
+                                        "SELECT seq FROM cursor WHERE stream = 'booking'", head,
+                                        20000),
+                     0);
+    free(head);
+}
+
+static void test_events_before_the_contract_wait_for_it(void **state) {
+    (void)state;
+    uuid_new(s_cohort_x);
+    s_cohort(s_cohort_x, "female_intimate", "2025-04-12", "2025-05-10");
+    s_caught_up();
+    s_value_is("SELECT count(*) FROM unbilled_event", "1");
+    s_value_is("SELECT count(*) FROM billable_line", "0");
+    s_value_is("SELECT count(*) FROM dead_letter", "0");
+
+    char path[400];
+    snprintf(path, sizeof path, "%s/contract.json", harness_dir(h));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"contract_id\": \"POWYS-2Y\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
+          " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
+          " \"ends_on\": \"2027-03-31\", \"cohort_fee_pence\": 200000,"
+          " \"cohort_fees\": [{\"cohort_type\": \"male_intimate\", \"fee_pence\": 260000}],"
+          " \"victim_liaison_pence\": 0, \"telephone_fee_pence\": 40000,"
+          " \"licence_fee_mode\": \"fixed\", \"licence_fee_fixed_pence\": 500000,"
+          " \"licence_fee_exclusive\": true, \"victim_contact_fee_pence\": 2500,"
+          " \"delivery_cap_pence\": 10000000, \"offender_cap\": 500,"
+          " \"mobilisation_cap_pence\": 0, \"max_facilitators\": 0,"
+          " \"invoice_period\": \"quarterly\", \"funding\": ["
+          "  {\"financial_year\": \"2026-27\", \"partner\": \"opcc-x\", \"basis_points\": 3333},"
+          "  {\"financial_year\": \"2026-27\", \"partner\": \"health-board\", \"basis_points\": 3333},"
+          "  {\"financial_year\": \"2026-27\", \"partner\": \"council\", \"basis_points\": 3334}]}",
+          f);
+    fclose(f);
+    assert_int_equal(s_cara("contract", "add", path, NULL), 0);
+    // The waiting cohort is billed at the default fee (female_intimate has no fee of its own).
+    s_value_is("SELECT count(*) FROM unbilled_event", "0");
+    s_value_is("SELECT string_agg(kind || ':' || amount_pence, ',' ORDER BY kind) FROM"
+               " billable_line WHERE delivery_key LIKE 'cohort:%'",
+               "cohort_fee:200000");
+    // The fixed licence fee: one per financial year, recharged to the commissioner.
+    s_value_is("SELECT string_agg(financial_year || ':' || kind || ':' || issuer || '>' || payer,"
+               " ',' ORDER BY financial_year, kind) FROM billable_line WHERE delivery_key LIKE"
+               " 'licence:%'",
+               "2025-26:licence_fee:hampton-trust>p7,2025-26:licence_recharge:p7>opcc-x,"
+               "2026-27:licence_fee:hampton-trust>p7,2026-27:licence_recharge:p7>opcc-x");
+}
+
+static void test_a_bad_contract_is_refused_with_field_errors(void **state) {
+    (void)state;
+    char path[400];
+    snprintf(path, sizeof path, "%s/bad.json", harness_dir(h));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"contract_id\": \"BAD\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
+          " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
+          " \"ends_on\": \"2025-03-01\", \"cohort_fee_pence\": -5, \"invoice_period\": \"weekly\","
+          " \"funding\": [{\"financial_year\": \"2025-26\", \"partner\": \"a\","
+          " \"basis_points\": 6000}]}",
+          f);
+    fclose(f);
+    assert_int_equal(s_cara("contract", "add", path, NULL), 2);
+    assert_non_null(strstr(s_out, "contract.ends_on"));
+    assert_non_null(strstr(s_out, "contract.cohort_fee_pence"));
+    assert_non_null(strstr(s_out, "contract.invoice_period"));
+    assert_non_null(strstr(s_out, "contract.funding[0]"));
+    s_value_is("SELECT count(*) FROM contract WHERE contract_id = 'BAD'", "0");
+}
+
+static void test_deliveries_of_every_kind(void **state) {
+    (void)state;
+    // A cohort straddling the years: Part A in March, Part B in April -> the later year.
+    uuid_new(s_cohort_y);
+    s_cohort(s_cohort_y, "male_intimate", "2026-03-21", "2026-04-18");
+    Cara__CaseCompleted phone = CARA__CASE_COMPLETED__INIT;
+    phone.case_id = "case-t1";
+    phone.referral_id = "ref-t1";
+    phone.provider_id = "p7";
+    phone.force = "dyfed-powys";
+    phone.pathway = "telephone";
+    phone.completed_at = "2025-05-20T11:00:00Z";
+    s_publish(&phone.base, "case-t1");
+    Cara__CaseCompleted group = phone;
+    group.case_id = "case-g1";
+    group.pathway = "male_intimate";  // billed through its cohort, not per case
+    s_publish(&group.base, "case-g1");
+    Cara__VictimContactRecorded victim = CARA__VICTIM_CONTACT_RECORDED__INIT;
+    victim.case_id = "case-v1";
+    victim.referral_id = "ref-v1";
+    victim.provider_id = "p7";
+    victim.force = "dyfed-powys";
+    victim.kind = "offer";
+    victim.at = "2025-06-02T09:00:00Z";
+    s_publish(&victim.base, "case-v1");
+    victim.kind = "accepted";
+    victim.at = "2025-06-03T09:00:00Z";
+    s_publish(&victim.base, "case-v1");  // the same case again: billed once
+    s_caught_up();
+    s_value_is("SELECT string_agg(delivery_key || ':' || kind || ':' || amount_pence || ':' ||"
+               " financial_year, ',' ORDER BY delivery_key) FROM billable_line WHERE delivery_key"
+               " NOT LIKE 'licence:%' AND delivery_key NOT LIKE 'cohort:%'",
+               "case:case-t1:telephone_fee:40000:2025-26,victim:case-v1:victim_contact:2500:2025-26");
+    char sql[300], expected[200];
+    snprintf(sql, sizeof sql,
+             "SELECT kind || ':' || amount_pence || ':' || financial_year || ':' || part_a_date"
+             " FROM billable_line WHERE cohort_id = '%s'",
+             s_cohort_y);
+    snprintf(expected, sizeof expected, "cohort_fee:260000:2026-27:2026-03-21");
+    s_value_is(sql, expected);
+}
+
+static void test_quarterly_runs_by_financial_year(void **state) {
+    (void)state;
+    // Quarterly: nothing is invoiced at the end of April.
+    assert_int_equal(s_cara("invoice", "run", "--period", "2025-04", NULL), 0);
+    s_value_is("SELECT count(*) FROM invoice", "0");
+    // End of June: the first quarter of 2025-26.
+    assert_int_equal(s_cara("invoice", "run", "--period", "2025-06", NULL), 0);
+    s_value_is("SELECT string_agg(number || ':' || financial_year || ':' || total_pence, ','"
+               " ORDER BY number) FROM invoice",
+               "hampton-trust-INV-00001:2025-26:500000,p7-INV-00001:2025-26:742500");
+    // End of the contract: the later year, split between the funding partners to the penny.
+    assert_int_equal(s_cara("invoice", "run", "--period", "2027-03", NULL), 0);
+    s_value_is("SELECT string_agg(number || ':' || financial_year || ':' || total_pence, ','"
+               " ORDER BY number) FROM invoice",
+               "hampton-trust-INV-00001:2025-26:500000,hampton-trust-INV-00002:2026-27:500000,"
+               "p7-INV-00001:2025-26:742500,p7-INV-00002:2026-27:760000");
+    s_value_is("SELECT string_agg(partner || ':' || amount_pence, ',' ORDER BY partner) FROM"
+               " invoice_funding JOIN invoice USING (invoice_id) WHERE number = 'p7-INV-00002'",
+               "council:253384,health-board:253308,opcc-x:253308");
+    s_value_is("SELECT count(*) FROM invoice_funding JOIN invoice USING (invoice_id) WHERE"
+               " number <> 'p7-INV-00002'",
+               "0");
+}
+
+static void test_show_and_export(void **state) {
+    (void)state;
+    assert_int_equal(s_cara("invoice", "show", "p7-INV-00002", NULL), 0);
+    json_t *doc = json_loads(s_out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "number")), "p7-INV-00002");
+    assert_int_equal(json_array_size(json_object_get(doc, "funding")), 3);
+    json_decref(doc);
+    assert_int_equal(s_cara("invoice", "show", "p7-INV-00099", NULL), 1);
+
+    assert_int_equal(s_cara("invoice", "export", "--format", "json", NULL), 0);
+    doc = json_loads(s_out, 0, NULL);
+    assert_non_null(doc);
+    json_t *invoices = json_object_get(doc, "invoices");
+    assert_int_equal(json_array_size(invoices), 4);
+    int found = 0;
+    for (size_t i = 0; i < json_array_size(invoices); i++) {
+        json_t *lines = json_object_get(json_array_get(invoices, i), "lines");
+        for (size_t j = 0; j < json_array_size(lines); j++) {
+            json_t *l = json_array_get(lines, j);
+            if (strcmp(json_string_value(json_object_get(l, "cohort_id")), s_cohort_y) != 0)
+                continue;
+            found++;
+            assert_int_equal(json_integer_value(json_object_get(l, "participants")), 9);
+            assert_string_equal(json_string_value(json_object_get(l, "part_a_date")),
+                                "2026-03-21");
+            assert_string_equal(json_string_value(json_object_get(l, "delivered_on")),
+                                "2026-04-18");
+            assert_string_equal(json_string_value(json_object_get(l, "amount")), "2600.00");
+            assert_true(strlen(json_string_value(json_object_get(l, "event_id"))) == 36);
+        }
+    }
+    assert_int_equal(found, 1);
+    json_decref(doc);
+
+    assert_int_equal(s_cara("invoice", "export", "--format", "csv", NULL), 0);
+    assert_true(strncmp(s_out, "number,kind,issuer,payer,contract_id,period,financial_year,", 59) ==
+                0);
+    int rows = 0;
+    for (const char *p = s_out; (p = strchr(p, '\n')) != NULL; p++)
+        rows++;
+    assert_int_equal(rows, 1 + 8);  // header + every line of the four invoices
+    char want[200];
+    snprintf(want, sizeof want, ",cohort_fee,260000,2600.00,%s,male_intimate,9,2026-03-21,2026-04-18,",
+             s_cohort_y);
+    assert_non_null(strstr(s_out, want));
+    assert_int_equal(s_cara("invoice", "export", "--format", "xml", NULL), 2);
+
+    // Status with the forecast, through the client.
+    assert_int_equal(s_cara("contract", "status", "--contract_id", "POWYS-2Y", "--as_of",
+                            "2026-06-30", NULL),
+                     0);
+    assert_non_null(strstr(s_out, "\"financial_year\": \"2026-27\""));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_events_before_the_contract_wait_for_it),
+        cmocka_unit_test(test_a_bad_contract_is_refused_with_field_errors),
+        cmocka_unit_test(test_deliveries_of_every_kind),
+        cmocka_unit_test(test_quarterly_runs_by_financial_year),
+        cmocka_unit_test(test_show_and_export),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
