@@ -58,7 +58,7 @@ static void s_ok(ProtobufCMessage *msg) {
 static void s_delivered(const char *cohort_id, int n, unsigned participants, unsigned revision) {
     db_t *db = harness_db(h, "booking");
     assert_int_equal(db_begin(db), 0);
-    char a[16], b[16];
+    char a[32], b[32];
     snprintf(a, sizeof a, "2025-%02d-%02d", 5 + n / 10, 1 + n % 10);
     snprintf(b, sizeof b, "2025-%02d-%02d", 6 + n / 10, 5 + n % 10);
     Cara__CohortDelivered ev = CARA__COHORT_DELIVERED__INIT;
