@@ -199,6 +199,42 @@ static void test_withdrawal_before_and_after_triage(void **state) {
     free(routed);
 }
 
+// A few hundred referrals of every kind through the chain, so the replay below has a stream
+// worth replaying; prints how long triage took to decide them all (measurement, not a limit).
+static void test_volume_through_the_chain(void **state) {
+    (void)state;
+    void (*kinds[])(Cara__Referral *) = {NULL, s_high_risk, s_previous_unknown, s_no_consent,
+                                         s_interpreter};
+    const int n = 300;
+    char *before = harness_value(h, "triage", "SELECT count(*) FROM triage_case");
+    int64_t start = time_mono_ms();
+    for (int i = 0; i < n; i++) {
+        char ref[32];
+        snprintf(ref, sizeof ref, "TF-V-%d", i);
+        free(s_submit(i % 2 ? "gwent" : "dyfed-powys", ref, kinds[i % 5]));
+    }
+    int64_t submitted = time_mono_ms();
+    char expect[16];
+    snprintf(expect, sizeof expect, "%d", atoi(before) + n);
+    assert_int_equal(harness_wait_value(h, "triage", "SELECT count(*) FROM triage_case", expect,
+                                        30000),
+                     0);
+    int64_t done = time_mono_ms();
+    // 1 in 5 returned (high risk), 1 in 5 waiting (not known), the rest routed.
+    char *split = harness_value(h, "triage",
+                                "SELECT string_agg(status || '=' || c, ',' ORDER BY status) FROM"
+                                " (SELECT status, count(*) c FROM triage_case WHERE referral_id IN"
+                                " (SELECT referral_id FROM triage_case ORDER BY received_at DESC"
+                                " LIMIT 300) GROUP BY status) s");
+    assert_string_equal(split, "awaiting_decision=60,returned=60,triaged=180");
+    fprintf(stderr,
+            "  measured: %d referrals submitted in %lld ms, all triage cases in place %lld ms"
+            " after the first submission\n",
+            n, (long long)(submitted - start), (long long)(done - start));
+    free(split);
+    free(before);
+}
+
 static void test_replay_from_zero_gives_the_same_cases(void **state) {
     (void)state;
     const char *count = "SELECT count(*) FROM triage_case";
@@ -234,8 +270,11 @@ static void test_replay_from_zero_gives_the_same_cases(void **state) {
         db_exec(db, "TRUNCATE need, onward_referral, triage_case, inbox, outbox, audit", 0, NULL),
         0);
     assert_int_equal(db_exec(db, "UPDATE cursor SET seq = 0", 0, NULL), 0);
+    int64_t start = time_mono_ms();
     assert_int_equal(harness_start(h, "triage"), 0);
     assert_int_equal(harness_wait_value(h, "triage", count, n, 20000), 0);
+    fprintf(stderr, "  measured: %s cases rebuilt from the intake stream in %lld ms (with start)\n",
+            n, (long long)(time_mono_ms() - start));
     assert_int_equal(harness_wait_value(h, "triage", snapshot, before, 5000), 0);
     assert_int_equal(harness_wait_value(h, "triage", events, stream, 5000), 0);
     free(stream);
@@ -251,6 +290,7 @@ int main(void) {
         cmocka_unit_test(test_not_known_waits_for_a_person_who_may_override),
         cmocka_unit_test(test_routing_by_force_and_date_and_victim_consent),
         cmocka_unit_test(test_withdrawal_before_and_after_triage),
+        cmocka_unit_test(test_volume_through_the_chain),
         cmocka_unit_test(test_replay_from_zero_gives_the_same_cases),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
