@@ -49,10 +49,10 @@ static void s_csv(FILE *out, const char *text, int last) {
 
 static int s_export_csv(const Cara__InvoiceList *list) {
     static const char *const header[] = {
-        "number",       "kind",        "issuer",         "payer",       "contract_id",
-        "period",       "financial_year", "issued_at",   "credits",     "line_kind",
-        "amount_pence", "amount",      "cohort_id",      "cohort_type", "participants",
-        "part_a_date",  "part_b_date", "source",         "event_id"};
+        "number",       "kind",           "issuer",    "payer",       "contract_id",
+        "period",       "financial_year", "issued_at", "credits",     "line_kind",
+        "amount_pence", "amount",         "cohort_id", "cohort_type", "participants",
+        "part_a_date",  "part_b_date",    "source",    "event_id"};
     const size_t n = sizeof header / sizeof header[0];
     for (size_t i = 0; i < n; i++)
         s_csv(stdout, header[i], i + 1 == n);
@@ -64,12 +64,24 @@ static int s_export_csv(const Cara__InvoiceList *list) {
             snprintf(pence, sizeof pence, "%lld", (long long)l->amount_pence);
             money_format(l->amount_pence, pounds, sizeof pounds);
             snprintf(participants, sizeof participants, "%u", l->participants);
-            const char *row[] = {inv->number,      inv->kind,       inv->issuer,
-                                 inv->payer,       inv->contract_id, inv->period,
-                                 inv->financial_year, inv->issued_at, inv->credits,
-                                 l->kind,          pence,           pounds,
-                                 l->cohort_id,     l->cohort_type,  participants,
-                                 l->part_a_date,   l->delivered_on, l->source,
+            const char *row[] = {inv->number,
+                                 inv->kind,
+                                 inv->issuer,
+                                 inv->payer,
+                                 inv->contract_id,
+                                 inv->period,
+                                 inv->financial_year,
+                                 inv->issued_at,
+                                 inv->credits,
+                                 l->kind,
+                                 pence,
+                                 pounds,
+                                 l->cohort_id,
+                                 l->cohort_type,
+                                 participants,
+                                 l->part_a_date,
+                                 l->delivered_on,
+                                 l->source,
                                  l->event_id};
             for (size_t k = 0; k < n; k++)
                 s_csv(stdout, row[k], k + 1 == n);
@@ -135,5 +147,5 @@ int cmd_invoice(cli_t *cli, int argc, char **argv) {
         cara__invoice_list__free_unpacked(list, NULL);
         return rc;
     }
-    return cmd_area(cli, argc, argv);  // run, list
+    return cmd_area(cli, argc, argv); // run, list
 }

@@ -36,8 +36,8 @@ int billing_cap_usage(db_t *db, const char *contract_id, int64_t *money, int64_t
 // Decides whether a delivery of `money` pence and `offenders` fits under the contract's caps
 // (the contract row must be locked). Returns NULL if it fits, else "money" or "offenders".
 // Sets *error on a database error.
-const char *billing_cap_check(db_t *db, const char *contract_id, int64_t money,
-                              int64_t offenders, int *error);
+const char *billing_cap_check(db_t *db, const char *contract_id, int64_t money, int64_t offenders,
+                              int *error);
 // Raises the 75/90/100 percent alerts not yet raised (CapReached event + audit each).
 // Returns 0 or -1.
 int billing_cap_alerts(service_t *svc, const char *contract_id);

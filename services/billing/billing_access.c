@@ -48,16 +48,16 @@ static int s_own_org(service_t *svc, const identity_t *who, const Cara__Envelope
         if (ev)
             cara__invoice_issued__free_unpacked(ev, NULL);
     } else if (strcmp(env->type, "cara.CreditNoteIssued") == 0) {
-        Cara__CreditNoteIssued *ev = (Cara__CreditNoteIssued *)envelope_payload(
-            env, &cara__credit_note_issued__descriptor);
+        Cara__CreditNoteIssued *ev =
+            (Cara__CreditNoteIssued *)envelope_payload(env, &cara__credit_note_issued__descriptor);
         keep = ev && (strcmp(ev->issuer, who->org) == 0 || strcmp(ev->payer, who->org) == 0);
         if (ev)
             cara__credit_note_issued__free_unpacked(ev, NULL);
     } else if (strcmp(env->type, "cara.CapReached") == 0) {
         Cara__CapReached *ev =
             (Cara__CapReached *)envelope_payload(env, &cara__cap_reached__descriptor);
-        keep = ev && (strcmp(ev->commissioner, who->org) == 0 ||
-                      strcmp(ev->provider_id, who->org) == 0);
+        keep = ev &&
+               (strcmp(ev->commissioner, who->org) == 0 || strcmp(ev->provider_id, who->org) == 0);
         if (ev)
             cara__cap_reached__free_unpacked(ev, NULL);
     }

@@ -12,7 +12,7 @@
 #include "cara/log.h"
 #include "cara/stream.h"
 
-#define S_CAP_KINDS                                                                               \
+#define S_CAP_KINDS                                                                                \
     "('cohort_fee', 'victim_liaison', 'telephone_fee', 'victim_contact', 'licence_recharge')"
 
 int billing_cap_usage(db_t *db, const char *contract_id, int64_t *money, int64_t *offenders) {
@@ -31,8 +31,8 @@ int billing_cap_usage(db_t *db, const char *contract_id, int64_t *money, int64_t
     return 0;
 }
 
-const char *billing_cap_check(db_t *db, const char *contract_id, int64_t money,
-                              int64_t offenders, int *error) {
+const char *billing_cap_check(db_t *db, const char *contract_id, int64_t money, int64_t offenders,
+                              int *error) {
     const char *values[] = {contract_id};
     int64_t used, used_offenders;
     PGresult *r = db_query(db,
@@ -112,7 +112,7 @@ int billing_cap_alerts(service_t *svc, const char *contract_id) {
         int64_t limit = atoll(PQgetvalue(r, 0, k));
         int reached = billing_threshold(used[k], limit);
         if (strcmp(PQgetvalue(r, 0, 4 + k), "t") == 0)
-            reached = 100;  // a delivery is held at this cap: it is full
+            reached = 100; // a delivery is held at this cap: it is full
         for (int t = 0; t < 3 && rc == 0; t++)
             if (levels[t] <= reached)
                 rc = s_raise(svc, contract_id, caps[k], levels[t], used[k], limit,

@@ -27,14 +27,15 @@ static size_t s_validate(const Cara__Contract *c, reply_t *reply) {
         reply_field_error(reply, "contract.ends_on", "must be a date YYYY-MM-DD");
     else if (dates && to <= from)
         reply_field_error(reply, "contract.ends_on", "must be after starts_on");
-    const int64_t amounts[] = {c->cohort_fee_pence, c->victim_liaison_pence, c->telephone_fee_pence,
-                               c->licence_fee_pence_per_cohort, c->delivery_cap_pence,
-                               c->mobilisation_cap_pence, c->licence_fee_fixed_pence,
-                               c->victim_contact_fee_pence};
-    const char *names[] = {"contract.cohort_fee_pence", "contract.victim_liaison_pence",
-                           "contract.telephone_fee_pence", "contract.licence_fee_pence_per_cohort",
-                           "contract.delivery_cap_pence", "contract.mobilisation_cap_pence",
-                           "contract.licence_fee_fixed_pence", "contract.victim_contact_fee_pence"};
+    const int64_t amounts[] = {c->cohort_fee_pence,        c->victim_liaison_pence,
+                               c->telephone_fee_pence,     c->licence_fee_pence_per_cohort,
+                               c->delivery_cap_pence,      c->mobilisation_cap_pence,
+                               c->licence_fee_fixed_pence, c->victim_contact_fee_pence};
+    const char *names[] = {
+        "contract.cohort_fee_pence",        "contract.victim_liaison_pence",
+        "contract.telephone_fee_pence",     "contract.licence_fee_pence_per_cohort",
+        "contract.delivery_cap_pence",      "contract.mobilisation_cap_pence",
+        "contract.licence_fee_fixed_pence", "contract.victim_contact_fee_pence"};
     for (int i = 0; i < 8; i++)
         if (amounts[i] < 0)
             reply_field_error(reply, names[i], "must not be negative (pence)");
@@ -104,9 +105,15 @@ static int s_fixed_licence(db_t *db, const Cara__Contract *c) {
         for (int k = 0; k < (c->licence_fee_exclusive ? 2 : 1); k++) {
             const char *kind = k ? "licence_recharge" : "licence_fee";
             snprintf(source, sizeof source, "%s:%s", key, kind);
-            const char *values[] = {c->contract_id, kind, source, on, amount,
+            const char *values[] = {c->contract_id,
+                                    kind,
+                                    source,
+                                    on,
+                                    amount,
                                     k ? c->provider_id : c->licence_holder,
-                                    k ? c->commissioner : c->provider_id, key, fy};
+                                    k ? c->commissioner : c->provider_id,
+                                    key,
+                                    fy};
             if (db_exec(db,
                         "INSERT INTO billable_line (contract_id, kind, source, delivered_on,"
                         " amount_pence, issuer, payer, delivery_key, financial_year)"
@@ -137,8 +144,8 @@ int billing_cmd_add_contract(service_t *svc, const identity_t *who, const Cara__
         goto cleanup;
     if (strcmp(who->org, c->commissioner) != 0 && strcmp(who->org, c->provider_id) != 0 &&
         strcmp(who->org, c->licence_holder) != 0) {
-        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
-                     "%s is not a party to this contract", who->org);
+        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "%s is not a party to this contract",
+                     who->org);
         goto cleanup;
     }
     char v[10][24];
@@ -157,10 +164,25 @@ int billing_cmd_add_contract(service_t *svc, const identity_t *who, const Cara__
         json_array_append_new(items, json_string(c->mobilisation_items[i]));
     char *items_json = json_dumps(items, JSON_COMPACT);
     json_decref(items);
-    const char *values[] = {c->contract_id, c->commissioner, c->provider_id, c->licence_holder,
-                            c->starts_on, c->ends_on, v[0], v[1], v[2], v[3], v[4], v[5], v[6],
-                            v[7], *c->licence_fee_mode ? c->licence_fee_mode : "per_cohort",
-                            v[8], c->licence_fee_exclusive ? "t" : "f", v[9], items_json,
+    const char *values[] = {c->contract_id,
+                            c->commissioner,
+                            c->provider_id,
+                            c->licence_holder,
+                            c->starts_on,
+                            c->ends_on,
+                            v[0],
+                            v[1],
+                            v[2],
+                            v[3],
+                            v[4],
+                            v[5],
+                            v[6],
+                            v[7],
+                            *c->licence_fee_mode ? c->licence_fee_mode : "per_cohort",
+                            v[8],
+                            c->licence_fee_exclusive ? "t" : "f",
+                            v[9],
+                            items_json,
                             *c->invoice_period ? c->invoice_period : "monthly"};
     PGresult *r = db_query(db,
                            "INSERT INTO contract (contract_id, commissioner, provider_id,"
@@ -199,8 +221,8 @@ int billing_cmd_add_contract(service_t *svc, const identity_t *who, const Cara__
     for (size_t i = 0; i < c->n_funding; i++) {
         char bp[16];
         snprintf(bp, sizeof bp, "%u", c->funding[i]->basis_points);
-        const char *fv[] = {c->contract_id, c->funding[i]->financial_year,
-                            c->funding[i]->partner, bp};
+        const char *fv[] = {c->contract_id, c->funding[i]->financial_year, c->funding[i]->partner,
+                            bp};
         if (db_exec(db,
                     "INSERT INTO funding_share (contract_id, financial_year, partner,"
                     " basis_points) VALUES ($1, $2, $3, $4)",
@@ -317,8 +339,8 @@ int billing_cmd_contract_status(service_t *svc, const identity_t *who, const Car
     st.financial_year = fy;
     st.year_spend_pence = atoll(PQgetvalue(r, 0, 5));
     st.forecast_year_end_pence = billing_forecast(st.year_spend_pence, first, as_of, last);
-    st.money_percent = st.delivery_cap_pence > 0
-                           ? (uint32_t)(used * 100 / st.delivery_cap_pence) : 0;
+    st.money_percent =
+        st.delivery_cap_pence > 0 ? (uint32_t)(used * 100 / st.delivery_cap_pence) : 0;
     st.offender_percent = st.offender_cap > 0 ? (uint32_t)(offenders * 100 / st.offender_cap) : 0;
     st.invoiced_pence = atoll(PQgetvalue(r, 0, 6));
     st.as_of = as_of_s;

@@ -70,8 +70,15 @@ static int s_issue(service_t *svc, const identity_t *who, const char *contract_i
                   2, cv, n, sizeof n) != 1)
         return -1;
     snprintf(number, sizeof number, "%s-%s-%05d", issuer, series, atoi(n));
-    const char *iv[] = {number, issuer, payer, contract_id, period, total,
-                        credit ? "credit_note" : "invoice", fy, credit ? credited : NULL};
+    const char *iv[] = {number,
+                        issuer,
+                        payer,
+                        contract_id,
+                        period,
+                        total,
+                        credit ? "credit_note" : "invoice",
+                        fy,
+                        credit ? credited : NULL};
     if (db_scalar(db,
                   "INSERT INTO invoice (number, issuer, payer, contract_id, period, total_pence,"
                   " kind, financial_year, credits) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -182,8 +189,7 @@ done:
         goto cleanup;
     }
     rc = reply_ok(reply, NULL);
-    reply_status(reply, CARA__REPLY__STATUS__OK, "%d invoice(s) and credit note(s) issued",
-                 issued);
+    reply_status(reply, CARA__REPLY__STATUS__OK, "%d invoice(s) and credit note(s) issued", issued);
 cleanup:
     if (contracts)
         PQclear(contracts);

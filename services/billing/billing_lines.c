@@ -21,7 +21,7 @@ static const identity_t s_booking = {"service", "booking"};
 // One delivery to bill: where it comes from and its evidence.
 typedef struct {
     const char *contract_id;
-    const char *key;  // delivery key, e.g. cohort:<id>:g1, case:<id>
+    const char *key; // delivery key, e.g. cohort:<id>:g1, case:<id>
     const char *cohort_id, *cohort_type, *part_a, *delivered_on, *event_id;
     int participants;
 } s_delivery_t;
@@ -90,10 +90,14 @@ static int s_bill(service_t *svc, const s_delivery_t *d, const s_line_t *lines, 
         snprintf(source, sizeof source, "%s:%s", d->key, lines[i].kind);
         snprintf(amount, sizeof amount, "%lld", (long long)lines[i].amount);
         snprintf(part, sizeof part, "%d", lines[i].participants);
-        const char *values[] = {d->contract_id, lines[i].kind, source, d->cohort_id, part,
-                                d->delivered_on, amount, lines[i].issuer, lines[i].payer,
-                                held ? "over_cap" : "pending", d->key, d->cohort_type,
-                                d->part_a, fy, d->event_id, held};
+        const char *values[] = {d->contract_id, lines[i].kind,
+                                source,         d->cohort_id,
+                                part,           d->delivered_on,
+                                amount,         lines[i].issuer,
+                                lines[i].payer, held ? "over_cap" : "pending",
+                                d->key,         d->cohort_type,
+                                d->part_a,      fy,
+                                d->event_id,    held};
         if (db_exec(db,
                     "INSERT INTO billable_line (contract_id, kind, source, cohort_id,"
                     " participants, delivered_on, amount_pence, issuer, payer, status,"
@@ -119,24 +123,25 @@ static int s_bill_cohort(service_t *svc, PGresult *c, const Cara__CohortDelivere
                          const char *key, const char *event_id) {
     const char *commissioner = PQgetvalue(c, 0, 1), *provider = PQgetvalue(c, 0, 2);
     const char *holder = PQgetvalue(c, 0, 3);
-    int64_t licence = strcmp(PQgetvalue(c, 0, 8), "per_cohort") == 0 ? atoll(PQgetvalue(c, 0, 7))
-                                                                     : 0;
+    int64_t licence =
+        strcmp(PQgetvalue(c, 0, 8), "per_cohort") == 0 ? atoll(PQgetvalue(c, 0, 7)) : 0;
     int exclusive = strcmp(PQgetvalue(c, 0, 9), "t") == 0;
     s_line_t lines[4];
     int n = 0;
     lines[n++] = (s_line_t){"cohort_fee", atoll(PQgetvalue(c, 0, 4)), (int)ev->participants,
                             provider, commissioner};
     if (atoll(PQgetvalue(c, 0, 5)) > 0)
-        lines[n++] = (s_line_t){"victim_liaison", atoll(PQgetvalue(c, 0, 5)), 0, provider,
-                                commissioner};
+        lines[n++] =
+            (s_line_t){"victim_liaison", atoll(PQgetvalue(c, 0, 5)), 0, provider, commissioner};
     if (licence > 0) {
         // Hampton Trust invoices the provider; inside the delivery fee unless recharged.
         lines[n++] = (s_line_t){"licence_fee", licence, 0, holder, provider};
         if (exclusive)
             lines[n++] = (s_line_t){"licence_recharge", licence, 0, provider, commissioner};
     }
-    s_delivery_t d = {PQgetvalue(c, 0, 0), key, ev->cohort_id, ev->cohort_type, ev->part_a_date,
-                      ev->part_b_date, event_id, (int)ev->participants};
+    s_delivery_t d = {
+        PQgetvalue(c, 0, 0), key,      ev->cohort_id,        ev->cohort_type, ev->part_a_date,
+        ev->part_b_date,     event_id, (int)ev->participants};
     return s_bill(svc, &d, lines, n);
 }
 
@@ -193,7 +198,7 @@ static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *e
     db_t *db = service_db(svc);
     int32_t day;
     if (strcmp(ev->cohort_type, "telephone") == 0 || time_parse_date(ev->part_b_date, &day) != 0)
-        return APPLY_OK;  // telephone is billed per completed case
+        return APPLY_OK; // telephone is billed per completed case
     const char *cv[] = {ev->cohort_id};
     PGresult *prev = db_query(db,
                               "SELECT contract_id, revision, participants, generation,"
@@ -204,7 +209,7 @@ static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *e
     int error = 0, known = PQntuples(prev) == 1;
     if (known && (int64_t)ev->revision <= atoll(PQgetvalue(prev, 0, 1))) {
         PQclear(prev);
-        return APPLY_OK;  // a replay, or a revision older than the last one seen
+        return APPLY_OK; // a replay, or a revision older than the last one seen
     }
     PGresult *c = s_contract_for(db, ev->provider_id, ev->part_b_date, ev->cohort_type,
                                  known ? PQgetvalue(prev, 0, 0) : NULL, &error);
@@ -240,8 +245,8 @@ static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *e
     snprintf(rev, sizeof rev, "%u", ev->revision);
     snprintf(part, sizeof part, "%u", ev->participants);
     snprintf(gen, sizeof gen, "%d", generation);
-    const char *sv[] = {ev->cohort_id, PQgetvalue(c, 0, 0), rev, part, gen,
-                        removed ? "t" : "f", env->event_id};
+    const char *sv[] = {ev->cohort_id, PQgetvalue(c, 0, 0), rev,          part,
+                        gen,           removed ? "t" : "f", env->event_id};
     if (rc == 0)
         rc = db_exec(db,
                      "INSERT INTO cohort_delivery (cohort_id, contract_id, revision, participants,"
@@ -272,7 +277,7 @@ static apply_result_t s_case_completed(service_t *svc, const Cara__Envelope *env
         snprintf(key, sizeof key, "case:%s", ev->case_id);
         s_line_t line = {"telephone_fee", fee, 1, PQgetvalue(c, 0, 2), PQgetvalue(c, 0, 1)};
         s_delivery_t dl = {PQgetvalue(c, 0, 0), key, ev->cohort_id, "telephone", "", day,
-                           env->event_id, 1};
+                           env->event_id,       1};
         rc = s_bill(svc, &dl, &line, 1);
     }
     PQclear(c);
@@ -323,10 +328,10 @@ static apply_result_t s_apply(service_t *svc, const Cara__Envelope *env, char *r
             snprintf(reason, reason_size, "undecodable %s", env->type);
             return APPLY_POISON;
         }
-        apply_result_t rc = i == 0   ? s_cohort_delivered(svc, env, (Cara__CohortDelivered *)msg)
-                            : i == 1 ? s_case_completed(svc, env, (Cara__CaseCompleted *)msg)
-                                     : s_victim_contact(svc, env,
-                                                        (Cara__VictimContactRecorded *)msg);
+        apply_result_t rc = i == 0 ? s_cohort_delivered(svc, env, (Cara__CohortDelivered *)msg)
+                            : i == 1
+                                ? s_case_completed(svc, env, (Cara__CaseCompleted *)msg)
+                                : s_victim_contact(svc, env, (Cara__VictimContactRecorded *)msg);
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
     }
@@ -356,8 +361,8 @@ int billing_bill_waiting(service_t *svc, const char *provider_id) {
         return -1;
     int rc = 0, n = PQntuples(r);
     for (int i = 0; rc == 0 && i < n; i++) {
-        Cara__Envelope *env = envelope_unpack((const uint8_t *)PQgetvalue(r, i, 0),
-                                              (size_t)PQgetlength(r, i, 0));
+        Cara__Envelope *env =
+            envelope_unpack((const uint8_t *)PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
         char reason[256] = "";
         apply_result_t a = env ? s_apply(svc, env, reason, sizeof reason) : APPLY_POISON;
         rc = a == APPLY_RETRY ? -1 : 0;

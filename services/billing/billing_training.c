@@ -72,8 +72,8 @@ int billing_cmd_training(service_t *svc, const identity_t *who, const Cara__Enve
     const char *payers[] = {PQgetvalue(c, 0, 1), PQgetvalue(c, 0, 0)};
     for (int i = 0; i < 2; i++) {
         snprintf(source, sizeof source, "%s:%s", key, kinds[i]);
-        const char *lv[] = {req->contract_id, kinds[i], source, n, req->delivered_on, cost,
-                            issuers[i], payers[i], key, fy, training_id};
+        const char *lv[] = {req->contract_id, kinds[i],  source, n,  req->delivered_on, cost,
+                            issuers[i],       payers[i], key,    fy, training_id};
         if (db_exec(db,
                     "INSERT INTO billable_line (contract_id, kind, source, participants,"
                     " delivered_on, amount_pence, issuer, payer, delivery_key, financial_year,"

@@ -23,4 +23,6 @@ static const service_spec_t s_spec = {
     .fetch_view = billing_fetch_view,
 };
 
-int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
+int main(int argc, char **argv) {
+    return service_main(argc, argv, &s_spec);
+}

@@ -24,8 +24,9 @@ static int setup(void **state) {
     if (!h)
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    harness_config(
+        h, "triage", "routing",
+        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
                    harness_start(h, "booking") == 0 && harness_start(h, "billing") == 0
                ? 0
@@ -38,9 +39,13 @@ static int teardown(void **state) {
     return 0;
 }
 
-static client_t *s_p1(void) { return harness_client(h, "booking", "provider", "p1"); }
+static client_t *s_p1(void) {
+    return harness_client(h, "booking", "provider", "p1");
+}
 
-static void s_date(int offset, char *buf) { time_format_date(today + offset, buf, 16); }
+static void s_date(int offset, char *buf) {
+    time_format_date(today + offset, buf, 16);
+}
 
 static Cara__Reply__Status s_call(client_t *c, ProtobufCMessage *msg) {
     Cara__Reply *reply = harness_call(c, msg);
@@ -204,17 +209,19 @@ static void test_delivered_work_is_billed_and_invoiced(void **state) {
                                         "telephone_fee:30000,victim_contact:1000", 20000),
                      0);
     // The telephone cohort bills per case, not per cohort.
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM billable_line WHERE cohort_id = '%s' AND"
-                              " kind <> 'telephone_fee'", tel);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM billable_line WHERE cohort_id = '%s' AND"
+             " kind <> 'telephone_fee'",
+             tel);
     s_value_is(sql, "0");
 
-    time_format_date(today, period, sizeof period);  // YYYY-MM of today
+    time_format_date(today, period, sizeof period); // YYYY-MM of today
     period[7] = '\0';
     Cara__RunInvoices run = CARA__RUN_INVOICES__INIT;
     run.period = period;
-    assert_int_equal(s_call(harness_client(h, "billing", "commissioner", "opcc-dyfed-powys"),
-                            &run.base),
-                     CARA__REPLY__STATUS__OK);
+    assert_int_equal(
+        s_call(harness_client(h, "billing", "commissioner", "opcc-dyfed-powys"), &run.base),
+        CARA__REPLY__STATUS__OK);
     s_value_is("SELECT string_agg(number || ':' || total_pence, ',' ORDER BY number) FROM invoice",
                "hampton-trust-INV-00001:45000,p1-INV-00001:331000");
     free(ids[0]);
@@ -229,9 +236,9 @@ static void test_no_personal_data_reaches_billing(void **state) {
     // Every text value of every billing table, against what the referral and the victim
     // contact carried.
     static const char *const personal[] = {
-        "Gareth", "Pryce", "Llewellyn", "1988-07-02", "Heol y Felin", "SA19 6AA", "07700",
-        "g.pryce@example.org", "Sian", "victim-secret-note", "Rhian Morgan", "dyslexia",
-        "safeguarding"};
+        "Gareth",       "Pryce",    "Llewellyn",           "1988-07-02", "Heol y Felin",
+        "SA19 6AA",     "07700",    "g.pryce@example.org", "Sian",       "victim-secret-note",
+        "Rhian Morgan", "dyslexia", "safeguarding"};
     for (size_t i = 0; i < sizeof personal / sizeof personal[0]; i++) {
         char sql[700];
         snprintf(sql, sizeof sql,

@@ -38,7 +38,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-static client_t *s_finance(void) { return harness_client(h, "billing", "finance", "p1"); }
+static client_t *s_finance(void) {
+    return harness_client(h, "billing", "finance", "p1");
+}
 
 static Cara__Reply__Status s_call(client_t *client, ProtobufCMessage *msg) {
     Cara__Reply *reply = harness_call(client, msg);
@@ -132,20 +134,20 @@ static void test_dyfed_powys_contract(void **state) {
         s_delivered(s_cohorts[i], i, 10, 1);
     }
     assert_int_equal(harness_wait_value(h, "billing",
-                                        "SELECT count(DISTINCT cohort_id) FROM billable_line",
-                                        "21", 20000),
+                                        "SELECT count(DISTINCT cohort_id) FROM billable_line", "21",
+                                        20000),
                      0);
     Cara__RecordTraining training = CARA__RECORD_TRAINING__INIT;
     training.contract_id = "DLI364";
     training.facilitators = 9;
-    training.actual_cost_pence = 2531987;  // 9 of 12 trained: the actual cost, to the penny
+    training.actual_cost_pence = 2531987; // 9 of 12 trained: the actual cost, to the penny
     training.delivered_on = "2025-04-20";
     training.item = "core";
     // Only finance staff record training.
-    assert_int_equal(s_call(harness_client(h, "billing", "commissioner", "opcc-dyfed-powys"),
-                            &training.base),
-                     CARA__REPLY__STATUS__FORBIDDEN);
-    training.actual_cost_pence = 3376001;  // past the mobilisation cap
+    assert_int_equal(
+        s_call(harness_client(h, "billing", "commissioner", "opcc-dyfed-powys"), &training.base),
+        CARA__REPLY__STATUS__FORBIDDEN);
+    training.actual_cost_pence = 3376001; // past the mobilisation cap
     assert_int_equal(s_call(s_finance(), &training.base), CARA__REPLY__STATUS__INVALID);
     training.actual_cost_pence = 2531987;
     s_ok(&training.base);
@@ -187,17 +189,16 @@ static void test_dyfed_powys_contract(void **state) {
     s_value_is("SELECT string_agg(number, ',' ORDER BY number) FROM invoice",
                "hampton-trust-INV-00001,p1-INV-00001");
     // An issued invoice cannot be edited, even in the database.
-    assert_int_not_equal(db_exec(harness_db(h, "billing"),
-                                 "UPDATE invoice SET total_pence = 0", 0, NULL),
-                         0);
+    assert_int_not_equal(
+        db_exec(harness_db(h, "billing"), "UPDATE invoice SET total_pence = 0", 0, NULL), 0);
     // Status: spend against caps, and the forecast to the year end.
     Cara__ContractStatusRequest sreq = CARA__CONTRACT_STATUS_REQUEST__INIT;
     sreq.contract_id = "DLI364";
-    sreq.as_of = "2025-09-30";  // half the year (183 of 365 days) gone
+    sreq.as_of = "2025-09-30"; // half the year (183 of 365 days) gone
     Cara__Reply *reply = harness_call(s_finance(), &sreq.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
-    Cara__ContractStatus *st = cara__contract_status__unpack(NULL, reply->payload.len,
-                                                             reply->payload.data);
+    Cara__ContractStatus *st =
+        cara__contract_status__unpack(NULL, reply->payload.len, reply->payload.data);
     assert_non_null(st);
     assert_int_equal(st->delivery_billed_pence, 6000000);
     assert_int_equal(st->offenders, 200);
@@ -244,7 +245,7 @@ static void test_variation_releases_the_held_cohort(void **state) {
     vary.contract_id = "DLI364";
     vary.delivery_cap_pence = 6300000;
     vary.offender_cap = 210;
-    assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__INVALID);  // reason
+    assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__INVALID); // reason
     vary.reason = "variation 1: one more cohort";
     s_ok(&vary.base);
     s_value_is("SELECT count(*) FROM billable_line WHERE status = 'over_cap'", "0");
@@ -298,8 +299,10 @@ static void test_each_organisation_sees_its_own_invoices(void **state) {
     const struct {
         const char *role, *org;
         size_t invoices;
-    } who[] = {{"commissioner", "opcc-dyfed-powys", 3}, {"finance", "hampton-trust", 3},
-               {"finance", "p1", 6}, {"commissioner", "opcc-gwent", 0}};
+    } who[] = {{"commissioner", "opcc-dyfed-powys", 3},
+               {"finance", "hampton-trust", 3},
+               {"finance", "p1", 6},
+               {"commissioner", "opcc-gwent", 0}};
     for (size_t k = 0; k < 4; k++) {
         Cara__Reply *reply =
             harness_call(harness_client(h, "billing", who[k].role, who[k].org), &list.base);
@@ -327,10 +330,10 @@ static void test_each_organisation_sees_its_own_invoices(void **state) {
     b = harness_fetch(harness_client(h, "billing", "commissioner", "opcc-dyfed-powys"), "billing",
                       0, 1000, &status);
     assert_non_null(b);
-    assert_int_equal(b->n_events, 3 + 6);  // 2 invoices + 1 credit note, 6 cap alerts
+    assert_int_equal(b->n_events, 3 + 6); // 2 invoices + 1 credit note, 6 cap alerts
     cara__batch__free_unpacked(b, NULL);
-    assert_null(harness_fetch(harness_client(h, "billing", "provider", "p1"), "billing", 0, 10,
-                              &status));
+    assert_null(
+        harness_fetch(harness_client(h, "billing", "provider", "p1"), "billing", 0, 10, &status));
     assert_int_equal(status, CARA__REPLY__STATUS__FORBIDDEN);
 }
 
@@ -338,7 +341,8 @@ static void test_billing_holds_no_personal_data(void **state) {
     (void)state;
     // No column could carry it (schema_migrations.name is the migration file's name) ...
     s_value_is("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'billing'"
-               " AND table_name <> 'schema_migrations' AND column_name ~ '(^|_)(name|names|date_of_birth|dob|birth|address|postcode|"
+               " AND table_name <> 'schema_migrations' AND column_name ~ "
+               "'(^|_)(name|names|date_of_birth|dob|birth|address|postcode|"
                "phone|mobile|email|ethnicity|sex|gender|victim_name)$'",
                "0");
     // ... and no stored value looks like a phone number, an email address or a postcode.

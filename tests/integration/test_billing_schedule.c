@@ -28,8 +28,8 @@
 #include "harness.h"
 
 static harness_t *h;
-static char s_out[262144];  // the last cara command's stdout
-static char s_config[400];  // client configuration for finance:p7
+static char s_out[262144]; // the last cara command's stdout
+static char s_config[400]; // client configuration for finance:p7
 static char s_cohort_x[UUID_STR_LEN], s_cohort_y[UUID_STR_LEN];
 
 static int setup(void **state) {
@@ -37,7 +37,7 @@ static int setup(void **state) {
     h = harness_new("billing_schedule");
     if (!h || harness_start(h, "booking") != 0 || harness_start(h, "billing") != 0)
         return -1;
-    harness_client(h, "billing", "finance", "p7");  // admits the key to the ring
+    harness_client(h, "billing", "finance", "p7"); // admits the key to the ring
     const keypair_t *kp = harness_identity_keys(h, "finance", "p7");
     char key_file[400];
     snprintf(key_file, sizeof key_file, "%s/cli-p7.key", harness_dir(h));
@@ -158,7 +158,8 @@ static void test_events_before_the_contract_wait_for_it(void **state) {
           " \"mobilisation_cap_pence\": 0, \"max_facilitators\": 0,"
           " \"invoice_period\": \"quarterly\", \"funding\": ["
           "  {\"financial_year\": \"2026-27\", \"partner\": \"opcc-x\", \"basis_points\": 3333},"
-          "  {\"financial_year\": \"2026-27\", \"partner\": \"health-board\", \"basis_points\": 3333},"
+          "  {\"financial_year\": \"2026-27\", \"partner\": \"health-board\", \"basis_points\": "
+          "3333},"
           "  {\"financial_year\": \"2026-27\", \"partner\": \"council\", \"basis_points\": 3334}]}",
           f);
     fclose(f);
@@ -212,7 +213,7 @@ static void test_deliveries_of_every_kind(void **state) {
     s_publish(&phone.base, "case-t1");
     Cara__CaseCompleted group = phone;
     group.case_id = "case-g1";
-    group.pathway = "male_intimate";  // billed through its cohort, not per case
+    group.pathway = "male_intimate"; // billed through its cohort, not per case
     s_publish(&group.base, "case-g1");
     Cara__VictimContactRecorded victim = CARA__VICTIM_CONTACT_RECORDED__INIT;
     victim.case_id = "case-v1";
@@ -224,12 +225,13 @@ static void test_deliveries_of_every_kind(void **state) {
     s_publish(&victim.base, "case-v1");
     victim.kind = "accepted";
     victim.at = "2025-06-03T09:00:00Z";
-    s_publish(&victim.base, "case-v1");  // the same case again: billed once
+    s_publish(&victim.base, "case-v1"); // the same case again: billed once
     s_caught_up();
-    s_value_is("SELECT string_agg(delivery_key || ':' || kind || ':' || amount_pence || ':' ||"
-               " financial_year, ',' ORDER BY delivery_key) FROM billable_line WHERE delivery_key"
-               " NOT LIKE 'licence:%' AND delivery_key NOT LIKE 'cohort:%'",
-               "case:case-t1:telephone_fee:40000:2025-26,victim:case-v1:victim_contact:2500:2025-26");
+    s_value_is(
+        "SELECT string_agg(delivery_key || ':' || kind || ':' || amount_pence || ':' ||"
+        " financial_year, ',' ORDER BY delivery_key) FROM billable_line WHERE delivery_key"
+        " NOT LIKE 'licence:%' AND delivery_key NOT LIKE 'cohort:%'",
+        "case:case-t1:telephone_fee:40000:2025-26,victim:case-v1:victim_contact:2500:2025-26");
     char sql[300], expected[200];
     snprintf(sql, sizeof sql,
              "SELECT kind || ':' || amount_pence || ':' || financial_year || ':' || part_a_date"
@@ -287,8 +289,7 @@ static void test_show_and_export(void **state) {
                 continue;
             found++;
             assert_int_equal(json_integer_value(json_object_get(l, "participants")), 9);
-            assert_string_equal(json_string_value(json_object_get(l, "part_a_date")),
-                                "2026-03-21");
+            assert_string_equal(json_string_value(json_object_get(l, "part_a_date")), "2026-03-21");
             assert_string_equal(json_string_value(json_object_get(l, "delivered_on")),
                                 "2026-04-18");
             assert_string_equal(json_string_value(json_object_get(l, "amount")), "2600.00");
@@ -304,17 +305,17 @@ static void test_show_and_export(void **state) {
     int rows = 0;
     for (const char *p = s_out; (p = strchr(p, '\n')) != NULL; p++)
         rows++;
-    assert_int_equal(rows, 1 + 8);  // header + every line of the four invoices
+    assert_int_equal(rows, 1 + 8); // header + every line of the four invoices
     char want[200];
-    snprintf(want, sizeof want, ",cohort_fee,260000,2600.00,%s,male_intimate,9,2026-03-21,2026-04-18,",
-             s_cohort_y);
+    snprintf(want, sizeof want,
+             ",cohort_fee,260000,2600.00,%s,male_intimate,9,2026-03-21,2026-04-18,", s_cohort_y);
     assert_non_null(strstr(s_out, want));
     assert_int_equal(s_cara("invoice", "export", "--format", "xml", NULL), 2);
 
     // Status with the forecast, through the client.
-    assert_int_equal(s_cara("contract", "status", "--contract_id", "POWYS-2Y", "--as_of",
-                            "2026-06-30", NULL),
-                     0);
+    assert_int_equal(
+        s_cara("contract", "status", "--contract_id", "POWYS-2Y", "--as_of", "2026-06-30", NULL),
+        0);
     assert_non_null(strstr(s_out, "\"financial_year\": \"2026-27\""));
 }
 
