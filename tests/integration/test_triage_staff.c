@@ -368,6 +368,56 @@ static void test_needs_validation_and_roles(void **state) {
     free(id);
 }
 
+// Sends msg as triage staff with a fixed request id (as a client does when it retries).
+static Cara__Reply *s_with_id(const ProtobufCMessage *msg, const char *request_id) {
+    Cara__Reply *reply = client_call(harness_client(h, "triage", "triage", "diversion"), msg,
+                                     request_id, NULL, 5000, 0);
+    assert_non_null(reply);
+    return reply;
+}
+
+static void test_repeated_requests_change_nothing(void **state) {
+    (void)state;
+    char *id = tt_submit(h, "dyfed-powys", "ST-11", NULL);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
+    Cara__OnwardReferral onward = CARA__ONWARD_REFERRAL__INIT;
+    Cara__OnwardReferral *onwards[] = {&onward};
+    onward.service = "Dyfed Drug and Alcohol Service";
+    onward.date = "2026-01-05";
+    Cara__RecordNeeds needs = CARA__RECORD_NEEDS__INIT;
+    needs.referral_id = id;
+    needs.onward = onwards;
+    needs.n_onward = 1;
+    const char *rid = "5b0e4a43-3f7e-4a51-9d0a-4f5c1f6f7a11";
+    for (int i = 0; i < 2; i++) {
+        Cara__Reply *reply = s_with_id(&needs.base, rid);
+        assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+        cara__reply__free_unpacked(reply, NULL);
+    }
+    tt_expect(h, "SELECT count(*) FROM onward_referral WHERE referral_id = '%s'", id, "1");
+    // The same request id with other content is a conflict.
+    onward.service = "Someone else";
+    Cara__Reply *reply = s_with_id(&needs.base, rid);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
+    cara__reply__free_unpacked(reply, NULL);
+    // A decision retried after a lost answer gets the first answer, not "already decided".
+    Cara__TriageDecide decide = CARA__TRIAGE_DECIDE__INIT;
+    decide.referral_id = id;
+    decide.decision = "approve";
+    const char *did = "5b0e4a43-3f7e-4a51-9d0a-4f5c1f6f7a12";
+    for (int i = 0; i < 2; i++) {
+        reply = s_with_id(&decide.base, did);
+        assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+        cara__reply__free_unpacked(reply, NULL);
+    }
+    tt_wait_case(h, id, "triaged/male_intimate/p1");
+    tt_expect(h, "SELECT count(*) FROM outbox WHERE type = 'cara.ReferralTriaged' AND key = '%s'",
+              id, "1");
+    tt_expect(h, "SELECT count(*) FROM audit WHERE action = 'triaged' AND entity_id = '%s'", id,
+              "1");
+    free(id);
+}
+
 static void test_stream_views(void **state) {
     (void)state;
     char *id = tt_submit(h, "dyfed-powys", "ST-10", NULL);
@@ -409,6 +459,7 @@ int main(void) {
         cmocka_unit_test(test_routing_by_effective_date_and_victim_consent),
         cmocka_unit_test(test_overdue_lists_cases_past_two_working_days),
         cmocka_unit_test(test_needs_validation_and_roles),
+        cmocka_unit_test(test_repeated_requests_change_nothing),
         cmocka_unit_test(test_stream_views),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
