@@ -261,7 +261,28 @@ int billing_cmd_vary_contract(service_t *svc, const identity_t *who, const Cara_
     snprintf(cap, sizeof cap, "%lld", (long long)req->delivery_cap_pence);
     snprintf(ocap, sizeof ocap, "%u", req->offender_cap);
     const char *values[] = {req->contract_id, cap, ocap};
-    // A variation raises caps; it never lowers one below what is already billed.
+    // A variation raises caps (0 = leave as it is); it never lowers one.
+    PGresult *cur = db_query(service_db(svc),
+                             "SELECT delivery_cap_pence, offender_cap FROM contract"
+                             " WHERE contract_id = $1 FOR UPDATE",
+                             1, values);
+    if (!cur || PQntuples(cur) != 1) {
+        if (cur)
+            PQclear(cur);
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        goto cleanup;
+    }
+    if (req->delivery_cap_pence != 0 && req->delivery_cap_pence < atoll(PQgetvalue(cur, 0, 0)))
+        reply_field_error(reply, "delivery_cap_pence", "a variation cannot lower the cap (%s)",
+                          PQgetvalue(cur, 0, 0));
+    if (req->offender_cap != 0 && req->offender_cap < (uint32_t)atoi(PQgetvalue(cur, 0, 1)))
+        reply_field_error(reply, "offender_cap", "a variation cannot lower the cap (%s)",
+                          PQgetvalue(cur, 0, 1));
+    if (req->delivery_cap_pence == 0 && req->offender_cap == 0)
+        reply_field_error(reply, "delivery_cap_pence", "a variation raises at least one cap");
+    PQclear(cur);
+    if (reply_error_count(reply))
+        goto cleanup;
     if (db_exec(service_db(svc),
                 "UPDATE contract SET delivery_cap_pence = greatest($2::bigint,"
                 " delivery_cap_pence), offender_cap = greatest($3::int, offender_cap)"

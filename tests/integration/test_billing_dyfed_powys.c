@@ -247,6 +247,9 @@ static void test_variation_releases_the_held_cohort(void **state) {
     vary.offender_cap = 210;
     assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__INVALID); // reason
     vary.reason = "variation 1: one more cohort";
+    vary.delivery_cap_pence = 5000000; // lowering a cap is not a variation
+    assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__INVALID);
+    vary.delivery_cap_pence = 6300000;
     s_ok(&vary.base);
     s_value_is("SELECT count(*) FROM billable_line WHERE status = 'over_cap'", "0");
     s_run("2026-03");
