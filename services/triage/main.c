@@ -57,20 +57,57 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
     return keep;
 }
 
-// Intake and booking (who act on triage's decisions) and operators read the whole stream;
-// national reads it de-identified; everyone else is refused.
+// For intake, which tells the police the outcome: decisions, returns and withdrawals, without
+// the referral it already holds or the needs assessment (the police have no need of it).
+// Amendments after triage are the provider's business and are left out.
+static int s_intake(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                    uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    if (strcmp(env->type, "cara.ReferralReturned") == 0 ||
+        strcmp(env->type, "cara.TriageCaseWithdrawn") == 0)
+        return 1;
+    if (strcmp(env->type, "cara.ReferralTriaged") != 0)
+        return 0;
+    Cara__ReferralTriaged *t =
+        (Cara__ReferralTriaged *)envelope_payload(env, &cara__referral_triaged__descriptor);
+    if (!t)
+        return 0;
+    cara__referral__free_unpacked(t->referral, NULL);
+    t->referral = NULL;
+    for (size_t i = 0; i < t->n_needs; i++)
+        cara__need__free_unpacked(t->needs[i], NULL);
+    for (size_t i = 0; i < t->n_onward; i++)
+        cara__onward_referral__free_unpacked(t->onward[i], NULL);
+    free(t->needs);
+    free(t->onward);
+    t->needs = NULL;
+    t->onward = NULL;
+    t->n_needs = t->n_onward = 0;
+    int keep = envelope_encode_message(&t->base, payload, len) == 0;
+    cara__referral_triaged__free_unpacked(t, NULL);
+    return keep;
+}
+
+// Booking (the provider side, which acts on the decisions) and operators read the whole
+// stream; intake reads the outcomes only; national reads it de-identified; everyone else
+// (providers' and police systems, Hampton Trust, staff keys) is refused: they read the
+// streams of the services that serve them.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
     if (identity_is(who, "operator"))
         return 0;
-    if (identity_is(who, "service") && strcmp(who->org, "national") == 0) {
+    if (!identity_is(who, "service"))
+        return -1;
+    if (strcmp(who->org, "national") == 0) {
         view->transform = s_national;
         return 0;
     }
-    if (identity_is(who, "service") &&
-        (strcmp(who->org, "intake") == 0 || strcmp(who->org, "booking") == 0))
+    if (strcmp(who->org, "intake") == 0) {
+        view->transform = s_intake;
         return 0;
-    return -1;
+    }
+    return strcmp(who->org, "booking") == 0 ? 0 : -1;
 }
 
 static const service_spec_t s_spec = {

@@ -422,8 +422,27 @@ static void test_stream_views(void **state) {
     (void)state;
     char *id = tt_submit(h, "dyfed-powys", "ST-10", NULL);
     tt_wait_case(h, id, "awaiting_decision/-/-");
+    s_needs_ok(id, "drugs", "high", "Kaleidoscope", "2026-01-09");
     s_decide_ok(id, "approve", "", "", "");
     tt_wait_case(h, id, "triaged/male_intimate/p1");
+    s_needs_ok(id, "alcohol", "low", NULL, NULL);  // after routing: TriageCaseUpdated
+    // Intake (the police outcome): the decision, not the referral or the assessment.
+    Cara__ReferralTriaged *told = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "intake", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
+    assert_non_null(told);
+    assert_string_equal(told->force, "dyfed-powys");
+    assert_null(told->referral);
+    assert_int_equal(told->n_needs, 0);
+    assert_int_equal(told->n_onward, 0);
+    cara__referral_triaged__free_unpacked(told, NULL);
+    ProtobufCMessage *update =
+        tt_stream_event(h, "service", "intake", "cara.TriageCaseUpdated",
+                        &cara__triage_case_updated__descriptor, id);
+    assert_null(update);
+    update = tt_stream_event(h, "service", "booking", "cara.TriageCaseUpdated",
+                             &cara__triage_case_updated__descriptor, id);
+    assert_non_null(update);
+    protobuf_c_message_free_unpacked(update, NULL);
     // National: the decision without the person.
     Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
         h, "service", "national", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
@@ -431,16 +450,19 @@ static void test_stream_views(void **state) {
     assert_string_equal(ev->pathway, "male_intimate");
     assert_string_equal(ev->provider_id, "p1");
     assert_null(ev->referral);
+    assert_int_equal(ev->n_needs, 1);  // national counts needs, not people
     cara__referral_triaged__free_unpacked(ev, NULL);
     // Operators see it whole.
     ev = (Cara__ReferralTriaged *)tt_stream_event(h, "operator", "ops", "cara.ReferralTriaged",
                                                   &cara__referral_triaged__descriptor, id);
     assert_non_null(ev);
     assert_non_null(ev->referral);
+    assert_int_equal(ev->n_needs, 1);
     cara__referral_triaged__free_unpacked(ev, NULL);
     // Providers, police and Hampton Trust read their own services' streams, not triage's.
     const char *refused[][2] = {{"provider", "p1"}, {"police", "dyfed-powys"},
-                                {"hampton_trust", "ht"}, {"triage", "diversion"}};
+                                {"hampton_trust", "ht"}, {"triage", "diversion"},
+                                {"service", "billing"}};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         int status = 0;
         Cara__Batch *b = harness_fetch(harness_client(h, "triage", refused[i][0], refused[i][1]),
