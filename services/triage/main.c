@@ -48,7 +48,7 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         free(w->reason);
         w->reason = strdup("");
     } else if (strcmp(env->type, "cara.ReferralReturned") != 0) {
-        return 0;  // anything else, or anything undecodable: not for national
+        return 0; // anything else, or anything undecodable: not for national
     }
     if (msg) {
         keep = envelope_encode_message(msg, payload, len) == 0;
@@ -118,4 +118,6 @@ static const service_spec_t s_spec = {
     .fetch_view = s_fetch_view,
 };
 
-int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
+int main(int argc, char **argv) {
+    return service_main(argc, argv, &s_spec);
+}

@@ -57,8 +57,8 @@ static int s_route(service_t *svc, const char *force, const char *caution_date, 
 static json_t *s_reasons_json(const triage_reason_t *list, int n) {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:s}", "code", list[i].code, "detail",
-                                             list[i].detail));
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s}", "code", list[i].code, "detail", list[i].detail));
     return arr;
 }
 
@@ -109,7 +109,7 @@ int triage_case_approve(service_t *svc, const char *referral_id, const char *pat
     const char *why = pathway_reason && *pathway_reason ? pathway_reason : PQgetvalue(row, 0, 4);
     int victim = r->victim && r->victim->consents_to_contact;
     const char *values[] = {referral_id, chosen, why, provider, victim ? "true" : "false",
-                            decided_by, at};
+                            decided_by,  at};
     if (db_exec(db,
                 "UPDATE triage_case SET status = 'triaged', pathway = $2, pathway_reason = $3,"
                 " provider_id = $4, victim_contact = $5, decided_at = $7, decided_by = $6,"
@@ -161,12 +161,13 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
     char now[40];
     time_format_iso(at_us ? at_us : time_now_us(), now, sizeof now);
     const char *values[] = {referral_id, reasons_json, decided_by, now};
-    PGresult *r = db_query(db,
-                           "UPDATE triage_case SET status = 'returned', return_reasons = $2,"
-                           " decided_at = $4, decided_by = $3, decision_seconds ="
-                           " greatest(0, extract(epoch FROM $4::timestamptz - received_at))::bigint,"
-                           " updated_at = now() WHERE referral_id = $1 RETURNING force",
-                           4, values);
+    PGresult *r =
+        db_query(db,
+                 "UPDATE triage_case SET status = 'returned', return_reasons = $2,"
+                 " decided_at = $4, decided_by = $3, decision_seconds ="
+                 " greatest(0, extract(epoch FROM $4::timestamptz - received_at))::bigint,"
+                 " updated_at = now() WHERE referral_id = $1 RETURNING force",
+                 4, values);
     if (!r || PQntuples(r) != 1) {
         if (r)
             PQclear(r);
@@ -183,7 +184,8 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
     if (codes && ptrs) {
         for (size_t i = 0; i < n; i++) {
             cara__reason_code__init(&codes[i]);
-            codes[i].code = (char *)json_string_value(json_object_get(json_array_get(arr, i), "code"));
+            codes[i].code =
+                (char *)json_string_value(json_object_get(json_array_get(arr, i), "code"));
             codes[i].detail =
                 (char *)json_string_value(json_object_get(json_array_get(arr, i), "detail"));
             if (!codes[i].code)
@@ -202,8 +204,7 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
         if (identity_parse(decided_by, &who) != 0)
             who = s_auto;
         if (outbox_append(db, &ev.base, referral_id, force, referral_id, NULL) >= 0 &&
-            service_audit(svc, &who, "returned", "triage_case", referral_id,
-                          json_incref(arr)) == 0)
+            service_audit(svc, &who, "returned", "triage_case", referral_id, json_incref(arr)) == 0)
             rc = 0;
     }
     free(codes);
@@ -226,8 +227,8 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
     if (json_is_array(list)) {
         size_t i;
         json_t *v;
-        json_array_foreach(list, i, v) if (i < 16 && json_is_string(v)) offences
-            [force_rules.n_eligible++] = json_string_value(v);
+        json_array_foreach(list, i, v) if (i < 16 && json_is_string(v))
+            offences[force_rules.n_eligible++] = json_string_value(v);
         force_rules.eligible_offences = offences;
     }
     triage_verdict_t verdict;
@@ -271,11 +272,12 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
             return 0;
         // No provider routed: keep it for a person, with the reason.
         const char *v2[] = {referral_id, err};
-        return db_exec(db,
-                       "UPDATE triage_case SET review_reasons = review_reasons ||"
-                       " jsonb_build_array(jsonb_build_object('code', 'not_routed', 'detail', $2::text))"
-                       " WHERE referral_id = $1",
-                       2, v2);
+        return db_exec(
+            db,
+            "UPDATE triage_case SET review_reasons = review_reasons ||"
+            " jsonb_build_array(jsonb_build_object('code', 'not_routed', 'detail', $2::text))"
+            " WHERE referral_id = $1",
+            2, v2);
     }
     return 0;
 }
@@ -302,8 +304,13 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
         return APPLY_RETRY;
     char version[8];
     snprintf(version, sizeof version, "%d", TRIAGE_RULES_VERSION);
-    const char *values[] = {ev->referral_id, r->force, ev->received_at, caution_date,
-                            r->caution->compliance_deadline, version, (const char *)bytes};
+    const char *values[] = {ev->referral_id,
+                            r->force,
+                            ev->received_at,
+                            caution_date,
+                            r->caution->compliance_deadline,
+                            version,
+                            (const char *)bytes};
     int lengths[] = {0, 0, 0, 0, 0, 0, (int)len};
     int formats[] = {0, 0, 0, 0, 0, 0, 1};
     PGresult *res = db_query_bin(db,
@@ -318,15 +325,15 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
     int inserted = atoi(PQcmdTuples(res)) == 1;
     PQclear(res);
     if (!inserted)
-        return APPLY_OK;  // already have it (replay)
+        return APPLY_OK; // already have it (replay)
     if (service_audit(svc, &s_intake, "case_opened", "triage_case", ev->referral_id, NULL) != 0 ||
         s_evaluate(svc, ev->referral_id, r, at_us) != 0)
         return APPLY_RETRY;
     return APPLY_OK;
 }
 
-static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev,
-                                   int64_t at_us, char *reason, size_t reason_size) {
+static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, int64_t at_us,
+                                   char *reason, size_t reason_size) {
     db_t *db = service_db(svc);
     PGresult *row = NULL;
     Cara__Referral *old = s_load_referral(db, ev->referral_id, &row);
@@ -374,8 +381,8 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
     // rules run again (a person's return stands; the police talk to triage about that one).
     const char *id[] = {ev->referral_id};
     if (strcmp(status, "returned") == 0 &&
-        (db_scalar(db, "SELECT coalesce(decided_by, '') FROM triage_case WHERE referral_id = $1",
-                   1, id, decided_by, sizeof decided_by) != 1))
+        (db_scalar(db, "SELECT coalesce(decided_by, '') FROM triage_case WHERE referral_id = $1", 1,
+                   id, decided_by, sizeof decided_by) != 1))
         return APPLY_RETRY;
     if (strcmp(status, "returned") == 0 && strcmp(decided_by, "triage:rules") == 0) {
         if (db_exec(db,
@@ -388,8 +395,7 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
         snprintf(status, sizeof status, "awaiting_decision");
     }
     if (strcmp(status, "awaiting_decision") == 0)
-        return s_evaluate(svc, ev->referral_id, ev->referral, at_us) == 0 ? APPLY_OK
-                                                                           : APPLY_RETRY;
+        return s_evaluate(svc, ev->referral_id, ev->referral, at_us) == 0 ? APPLY_OK : APPLY_RETRY;
     if (strcmp(status, "triaged") == 0) {
         Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
         up.referral_id = ev->referral_id;
@@ -470,7 +476,7 @@ apply_result_t triage_case_apply(db_t *db, const Cara__Envelope *env, uint64_t s
         if (msg)
             rc = s_on_withdrawn(svc, (Cara__ReferralWithdrawn *)msg, at_us, reason, reason_size);
     } else {
-        return APPLY_OK;  // not for triage (outcomes, ...)
+        return APPLY_OK; // not for triage (outcomes, ...)
     }
     if (!msg) {
         snprintf(reason, reason_size, "undecodable %s", env->type);
@@ -492,7 +498,7 @@ int triage_case_needs_changed(service_t *svc, const char *referral_id) {
     if (!row || PQntuples(row) != 1)
         goto cleanup;
     if (strcmp(PQgetvalue(row, 0, 2), "triaged") != 0) {
-        rc = 0;  // not routed (yet): ReferralTriaged will carry the needs
+        rc = 0; // not routed (yet): ReferralTriaged will carry the needs
         goto cleanup;
     }
     if (triage_needs_load(db, referral_id, &needs) != 0)

@@ -89,8 +89,8 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
                           "SELECT status FROM triage_case WHERE referral_id = $1 FOR UPDATE", 1,
                           values, status, sizeof status);
     if (found != 1) {
-        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
-                                      : CARA__REPLY__STATUS__NOT_FOUND,
+        reply_status(reply,
+                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
                      "no such case");
         goto cleanup;
     }
@@ -186,11 +186,11 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
     }
     const char *id[] = {req->referral_id};
     char status[32];
-    int found = db_scalar(db, "SELECT status FROM triage_case WHERE referral_id = $1 FOR UPDATE",
-                          1, id, status, sizeof status);
+    int found = db_scalar(db, "SELECT status FROM triage_case WHERE referral_id = $1 FOR UPDATE", 1,
+                          id, status, sizeof status);
     if (found != 1) {
-        reply_status(reply, found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE
-                                      : CARA__REPLY__STATUS__NOT_FOUND,
+        reply_status(reply,
+                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
                      "no such case");
         goto cleanup;
     }
@@ -286,16 +286,22 @@ static int s_reply_cases(service_t *svc, PGresult *rows, int min_days, reply_t *
             json_array_append_new(docs, arr ? arr : json_array());
             size_t count = json_array_size(arr);
             Cara__ReasonCode **list = calloc(count + 1, sizeof *list);
-            reasons = realloc(reasons, (n_reasons + 1) * sizeof *reasons);
-            if (!list || !reasons)
+            Cara__ReasonCode **grown = realloc(reasons, (n_reasons + 1) * sizeof *reasons);
+            if (!list || !grown) {
+                free(list);
+                if (grown)
+                    reasons = grown;
                 goto cleanup;
+            }
+            reasons = grown;
             reasons[n_reasons++] = (Cara__ReasonCode *)list;
             for (size_t k = 0; k < count; k++) {
                 Cara__ReasonCode *code = calloc(1, sizeof *code);
                 if (!code)
                     goto cleanup;
                 cara__reason_code__init(code);
-                code->code = (char *)json_string_value(json_object_get(json_array_get(arr, k), "code"));
+                code->code =
+                    (char *)json_string_value(json_object_get(json_array_get(arr, k), "code"));
                 code->detail =
                     (char *)json_string_value(json_object_get(json_array_get(arr, k), "detail"));
                 if (!code->code)
@@ -335,11 +341,11 @@ cleanup:
     return rc;
 }
 
-#define TRIAGE_CASE_COLUMNS                                                                     \
-    "referral_id, force, status, received_at::text, coalesce(proposed_pathway, ''),"          \
-    " coalesce(pathway, ''), coalesce(provider_id, ''), review_reasons::text,"                 \
-    " return_reasons::text, coalesce(decided_at::text, ''), coalesce(decided_by, ''),"        \
-    " rules_version, coalesce(decision_seconds, 0), coalesce(pathway_reason, ''),"          \
+#define TRIAGE_CASE_COLUMNS                                                                        \
+    "referral_id, force, status, received_at::text, coalesce(proposed_pathway, ''),"               \
+    " coalesce(pathway, ''), coalesce(provider_id, ''), review_reasons::text,"                     \
+    " return_reasons::text, coalesce(decided_at::text, ''), coalesce(decided_by, ''),"             \
+    " rules_version, coalesce(decision_seconds, 0), coalesce(pathway_reason, ''),"                 \
     " victim_contact, compliance_deadline::text, caution_date::text"
 
 int triage_cmd_overdue(service_t *svc, const identity_t *who, const Cara__Envelope *env,
@@ -374,10 +380,9 @@ int triage_cmd_show(service_t *svc, const identity_t *who, const Cara__Envelope 
         reply_field_error(reply, "referral_id", "must be a UUID");
     } else {
         const char *values[] = {req->referral_id};
-        PGresult *rows = db_query(service_db(svc),
-                                  "SELECT " TRIAGE_CASE_COLUMNS
-                                  " FROM triage_case WHERE referral_id = $1",
-                                  1, values);
+        PGresult *rows = db_query(
+            service_db(svc),
+            "SELECT " TRIAGE_CASE_COLUMNS " FROM triage_case WHERE referral_id = $1", 1, values);
         if (!rows)
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         else if (PQntuples(rows) == 0)

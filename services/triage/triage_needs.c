@@ -3,9 +3,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_areas[] = {"accommodation", "education_employment", "finance",
-                                      "relationships",  "lifestyle",            "drugs",
-                                      "alcohol",        "mental_health",        "thinking_behaviour",
+static const char *const s_areas[] = {"accommodation",
+                                      "education_employment",
+                                      "finance",
+                                      "relationships",
+                                      "lifestyle",
+                                      "drugs",
+                                      "alcohol",
+                                      "mental_health",
+                                      "thinking_behaviour",
                                       "attitudes"};
 static const char *const s_levels[] = {"none", "low", "medium", "high"};
 

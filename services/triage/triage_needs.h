@@ -12,7 +12,7 @@ typedef struct {
     size_t n_needs;
     Cara__OnwardReferral **onward;
     size_t n_onward;
-    PGresult *rows[2];  // owns the strings the lists point into
+    PGresult *rows[2]; // owns the strings the lists point into
 } triage_needs_t;
 
 // Loads the needs (by area) and onward referrals (by date) of a case into out. Returns 0, or

@@ -5,9 +5,8 @@
 
 #include "cara/timeutil.h"
 
-static const char *const s_default_offences[] = {"common_assault", "criminal_damage",
-                                                 "harassment", "threatening_behaviour",
-                                                 "theft_related"};
+static const char *const s_default_offences[] = {"common_assault", "criminal_damage", "harassment",
+                                                 "threatening_behaviour", "theft_related"};
 
 static void s_add(triage_reason_t *list, int *n, const char *code, const char *detail) {
     if (*n >= TRIAGE_MAX_REASONS)
@@ -71,8 +70,8 @@ int triage_rules_evaluate(const Cara__Referral *r, int32_t today, int64_t now_us
               "previous DA convictions or cautions not known");
     // Offence in the eligible categories ("other" needs a human look).
     const char *offence = c ? c->offence_category : "";
-    const char *const *list = force && force->eligible_offences ? force->eligible_offences
-                                                                : s_default_offences;
+    const char *const *list =
+        force && force->eligible_offences ? force->eligible_offences : s_default_offences;
     size_t n = force && force->eligible_offences
                    ? force->n_eligible
                    : sizeof s_default_offences / sizeof *s_default_offences;
@@ -123,7 +122,7 @@ int triage_rules_working_days(int64_t from_us, int64_t to_us) {
     int64_t from_day = from_us / 1000000 / 86400, to_day = to_us / 1000000 / 86400;
     int days = 0;
     for (int64_t d = from_day + 1; d <= to_day; d++) {
-        int weekday = (int)((d + 4) % 7);  // 1970-01-01 was a Thursday (4); 0 = Sunday
+        int weekday = (int)((d + 4) % 7); // 1970-01-01 was a Thursday (4); 0 = Sunday
         if (weekday != 0 && weekday != 6)
             days++;
     }

@@ -12,21 +12,21 @@
 #define TRIAGE_MAX_REASONS 8
 
 typedef struct {
-    char code[32];     // under_18, dash_high, previous_da, offence_ineligible, no_caution,
-                       // deadline_passed; for review: age_unknown, dash_unknown,
-                       // previous_da_unknown, offence_needs_review
+    char code[32]; // under_18, dash_high, previous_da, offence_ineligible, no_caution,
+                   // deadline_passed; for review: age_unknown, dash_unknown,
+                   // previous_da_unknown, offence_needs_review
     char detail[160];
 } triage_reason_t;
 
 typedef struct {
-    triage_reason_t fail[TRIAGE_MAX_REASONS];  // any: returned to the police
+    triage_reason_t fail[TRIAGE_MAX_REASONS]; // any: returned to the police
     int n_fail;
-    triage_reason_t review[TRIAGE_MAX_REASONS];  // any (and no fail): a human decides
+    triage_reason_t review[TRIAGE_MAX_REASONS]; // any (and no fail): a human decides
     int n_review;
 } triage_verdict_t;
 
 typedef struct {
-    const char *const *eligible_offences;  // NULL: the default list
+    const char *const *eligible_offences; // NULL: the default list
     size_t n_eligible;
 } triage_force_rules_t;
 

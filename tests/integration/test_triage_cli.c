@@ -16,8 +16,9 @@ static int setup(void **state) {
     h = harness_new("triage_cli");
     if (!h)
         return -1;
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    harness_config(
+        h, "triage", "routing",
+        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
     harness_config(h, "triage", "auto_triage", "false");
     if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0)
         return -1;

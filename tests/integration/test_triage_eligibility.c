@@ -45,11 +45,12 @@ static void s_returned(const char *force, const char *ref, tt_tweak_fn tweak, co
     char *id = tt_submit(h, force, ref, tweak);
     tt_wait_case(h, id, "returned/-/-");
     tt_expect(h, s_reasons, id, codes);
-    tt_expect(h, "SELECT rules_version || '/' || decided_by FROM triage_case"
-                 " WHERE referral_id = '%s'",
+    tt_expect(h,
+              "SELECT rules_version || '/' || decided_by FROM triage_case"
+              " WHERE referral_id = '%s'",
               id, "1/triage:rules");
-    tt_expect(h, "SELECT scope FROM outbox WHERE type = 'cara.ReferralReturned' AND key = '%s'",
-              id, force);
+    tt_expect(h, "SELECT scope FROM outbox WHERE type = 'cara.ReferralReturned' AND key = '%s'", id,
+              force);
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", id);
     assert_int_equal(harness_wait_value(h, "intake", sql, "returned", 15000), 0);
@@ -69,8 +70,9 @@ static void s_triaged(const char *force, const char *ref, tt_tweak_fn tweak, con
     char *id = tt_submit(h, force, ref, tweak);
     tt_wait_case(h, id, expect);
     tt_expect(h, s_reasons, id, "");
-    tt_expect(h, "SELECT rules_version || '/' || decided_by FROM triage_case"
-                 " WHERE referral_id = '%s'",
+    tt_expect(h,
+              "SELECT rules_version || '/' || decided_by FROM triage_case"
+              " WHERE referral_id = '%s'",
               id, "1/triage:auto");
     free(id);
 }
@@ -88,13 +90,13 @@ static char *s_waits(const char *force, const char *ref, tt_tweak_fn tweak, cons
 static void s_age_17(Cara__Referral *r) {
     char dob[16];
     // 18th birthday the day after the caution.
-    ti_set(&r->offender->date_of_birth, tt_years_before(r->caution->given_at, 18, 1, dob,
-                                                        sizeof dob));
+    ti_set(&r->offender->date_of_birth,
+           tt_years_before(r->caution->given_at, 18, 1, dob, sizeof dob));
 }
 static void s_age_18_today(Cara__Referral *r) {
     char dob[16];
-    ti_set(&r->offender->date_of_birth, tt_years_before(r->caution->given_at, 18, 0, dob,
-                                                        sizeof dob));
+    ti_set(&r->offender->date_of_birth,
+           tt_years_before(r->caution->given_at, 18, 0, dob, sizeof dob));
 }
 static void test_adult_at_caution_date(void **state) {
     (void)state;
@@ -103,8 +105,12 @@ static void test_adult_at_caution_date(void **state) {
 }
 
 // --- DASH risk not high ----------------------------------------------------------------------
-static void s_dash_high(Cara__Referral *r) { ti_set(&r->risk->dash_level, "high"); }
-static void s_dash_medium(Cara__Referral *r) { ti_set(&r->risk->dash_level, "medium"); }
+static void s_dash_high(Cara__Referral *r) {
+    ti_set(&r->risk->dash_level, "high");
+}
+static void s_dash_medium(Cara__Referral *r) {
+    ti_set(&r->risk->dash_level, "medium");
+}
 static void test_dash_not_high(void **state) {
     (void)state;
     s_returned("dyfed-powys", "EL-DASH-1", s_dash_high, "dash_high");
@@ -112,25 +118,35 @@ static void test_dash_not_high(void **state) {
 }
 
 // --- no DA conviction or caution in the last two years ---------------------------------------
-static void s_prev_yes(Cara__Referral *r) { ti_set(&r->risk->previous_da, "yes"); }
-static void s_prev_unknown(Cara__Referral *r) { ti_set(&r->risk->previous_da, "not_known"); }
+static void s_prev_yes(Cara__Referral *r) {
+    ti_set(&r->risk->previous_da, "yes");
+}
+static void s_prev_unknown(Cara__Referral *r) {
+    ti_set(&r->risk->previous_da, "not_known");
+}
 static void test_no_recent_da(void **state) {
     (void)state;
     s_returned("dyfed-powys", "EL-DA-1", s_prev_yes, "previous_da");
-    s_triaged("dyfed-powys", "EL-DA-2", NULL, "triaged/male_intimate/p1");  // "no"
+    s_triaged("dyfed-powys", "EL-DA-2", NULL, "triaged/male_intimate/p1"); // "no"
     char *id = s_waits("dyfed-powys", "EL-DA-3", s_prev_unknown, "previous_da_unknown");
     free(id);
 }
 
 // --- offence in the force's eligible categories ----------------------------------------------
-static void s_damage(Cara__Referral *r) { ti_set(&r->caution->offence_category, "criminal_damage"); }
-static void s_harassment(Cara__Referral *r) { ti_set(&r->caution->offence_category, "harassment"); }
-static void s_other(Cara__Referral *r) { ti_set(&r->caution->offence_category, "other"); }
+static void s_damage(Cara__Referral *r) {
+    ti_set(&r->caution->offence_category, "criminal_damage");
+}
+static void s_harassment(Cara__Referral *r) {
+    ti_set(&r->caution->offence_category, "harassment");
+}
+static void s_other(Cara__Referral *r) {
+    ti_set(&r->caution->offence_category, "other");
+}
 static void test_offence_eligible_per_force(void **state) {
     (void)state;
     s_returned("dyfed-powys", "EL-OFF-1", s_damage, "offence_ineligible");
     s_triaged("dyfed-powys", "EL-OFF-2", s_harassment, "triaged/male_intimate/p1");
-    s_triaged("gwent", "EL-OFF-3", s_damage, "triaged/male_intimate/p2");  // default list
+    s_triaged("gwent", "EL-OFF-3", s_damage, "triaged/male_intimate/p2"); // default list
     char *id = s_waits("gwent", "EL-OFF-4", s_other, "offence_needs_review");
     free(id);
 }
@@ -139,8 +155,8 @@ static void test_offence_eligible_per_force(void **state) {
 static void s_future_caution(Cara__Referral *r) {
     char when[40];
     // Intake tolerates ten minutes of clock skew; triage does not route a caution not yet given.
-    ti_set(&r->caution->given_at, time_format_iso(time_now_us() + 5LL * 60 * 1000000, when,
-                                                  sizeof when));
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() + 5LL * 60 * 1000000, when, sizeof when));
 }
 static void test_caution_given(void **state) {
     (void)state;
@@ -198,7 +214,9 @@ static void s_amend(const char *id, const char *ref, const char *given_at, tt_tw
     cara__referral__free_unpacked(r, NULL);
 }
 static char s_given[40];
-static void s_given_fixed(Cara__Referral *r) { ti_set(&r->caution->given_at, s_given); }
+static void s_given_fixed(Cara__Referral *r) {
+    ti_set(&r->caution->given_at, s_given);
+}
 static void s_given_fixed_high(Cara__Referral *r) {
     s_given_fixed(r);
     s_dash_high(r);
@@ -207,7 +225,9 @@ static void s_given_fixed_unknown(Cara__Referral *r) {
     s_given_fixed(r);
     s_prev_unknown(r);
 }
-static void s_new_phone(Cara__Referral *r) { ti_set(&r->offender->phone, "07700 900999"); }
+static void s_new_phone(Cara__Referral *r) {
+    ti_set(&r->offender->phone, "07700 900999");
+}
 
 static void test_amendment_rules_rerun_while_waiting_and_passed_on_after(void **state) {
     (void)state;
@@ -239,8 +259,9 @@ static void test_amendment_rules_rerun_while_waiting_and_passed_on_after(void **
     assert_string_equal(up->referral->offender->phone, "07700 900999");
     cara__triage_case_updated__free_unpacked(up, NULL);
     tt_wait_case(h, routed, "triaged/male_intimate/p1");
-    tt_expect(h, "SELECT count(*) FROM audit WHERE action = 'amended' AND entity_id = '%s'"
-                 " AND detail->'fields' = '[\"offender.phone\"]'",
+    tt_expect(h,
+              "SELECT count(*) FROM audit WHERE action = 'amended' AND entity_id = '%s'"
+              " AND detail->'fields' = '[\"offender.phone\"]'",
               routed, "1");
     // Returned by the rules; the police correct the DASH level: the case reopens and is routed.
     char *corrected = tt_submit(h, "dyfed-powys", "EL-AM-3", s_given_fixed_high);

@@ -40,8 +40,8 @@ static char *s_submit(const char *force, const char *ref, void (*tweak)(Cara__Re
     Cara__Referral *r = ti_referral(force, ref);
     assert_non_null(r);
     char when[40];
-    ti_set(&r->caution->given_at, time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when,
-                                                  sizeof when));
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
     if (tweak)
         tweak(r);
     Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
@@ -60,7 +60,8 @@ static void s_wait_case(const char *id, const char *expect) {
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT status || '/' || coalesce(pathway, '-') || '/' || coalesce(provider_id, '-')"
-             " FROM triage_case WHERE referral_id = '%s'", id);
+             " FROM triage_case WHERE referral_id = '%s'",
+             id);
     assert_int_equal(harness_wait_value(h, "triage", sql, expect, 15000), 0);
 }
 
@@ -70,10 +71,18 @@ static void s_wait_outcome(const char *id, const char *expect) {
     assert_int_equal(harness_wait_value(h, "intake", sql, expect, 15000), 0);
 }
 
-static void s_high_risk(Cara__Referral *r) { ti_set(&r->risk->dash_level, "high"); }
-static void s_previous_unknown(Cara__Referral *r) { ti_set(&r->risk->previous_da, "not_known"); }
-static void s_no_consent(Cara__Referral *r) { r->victim->consents_to_contact = 0; }
-static void s_interpreter(Cara__Referral *r) { r->offender->interpreter_needed = 1; }
+static void s_high_risk(Cara__Referral *r) {
+    ti_set(&r->risk->dash_level, "high");
+}
+static void s_previous_unknown(Cara__Referral *r) {
+    ti_set(&r->risk->previous_da, "not_known");
+}
+static void s_no_consent(Cara__Referral *r) {
+    r->victim->consents_to_contact = 0;
+}
+static void s_interpreter(Cara__Referral *r) {
+    r->offender->interpreter_needed = 1;
+}
 
 static void test_eligible_referral_is_routed_and_police_told(void **state) {
     (void)state;
@@ -83,14 +92,15 @@ static void test_eligible_referral_is_routed_and_police_told(void **state) {
     char sql[200];
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM outbox WHERE type = 'cara.ReferralTriaged' AND key = '%s'"
-             " AND scope = 'p1'", id);
+             " AND scope = 'p1'",
+             id);
     char *n = harness_value(h, "triage", sql);
     assert_string_equal(n, "1");
     free(n);
     snprintf(sql, sizeof sql, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'",
              id);
     n = harness_value(h, "triage", sql);
-    assert_string_equal(n, "t");  // the sample victim consented
+    assert_string_equal(n, "t"); // the sample victim consented
     free(n);
     free(id);
 }
@@ -134,7 +144,8 @@ static void test_not_known_waits_for_a_person_who_may_override(void **state) {
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT actor || ':' || (detail->>'pathway') FROM audit WHERE action = 'triaged'"
-             " AND entity_id = '%s'", id);
+             " AND entity_id = '%s'",
+             id);
     char *audit = harness_value(h, "triage", sql);
     assert_string_equal(audit, "triage:diversion:telephone");
     free(audit);
@@ -148,7 +159,7 @@ static void test_not_known_waits_for_a_person_who_may_override(void **state) {
 static void test_routing_by_force_and_date_and_victim_consent(void **state) {
     (void)state;
     char *id = s_submit("gwent", "TF-4", s_no_consent);
-    s_wait_case(id, "triaged/male_intimate/p2");  // the route in force on the caution date
+    s_wait_case(id, "triaged/male_intimate/p2"); // the route in force on the caution date
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'",
              id);
@@ -181,7 +192,8 @@ static void test_withdrawal_before_and_after_triage(void **state) {
     Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
     cmd.referral_id = waiting;
     cmd.decision = "approve";
-    Cara__Reply *reply = harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
     cara__reply__free_unpacked(reply, NULL);
     char *routed = s_submit("dyfed-powys", "TF-7", NULL);
@@ -193,7 +205,7 @@ static void test_withdrawal_before_and_after_triage(void **state) {
              "SELECT scope FROM outbox WHERE type = 'cara.TriageCaseWithdrawn' AND key = '%s'",
              routed);
     char *scope = harness_value(h, "triage", sql);
-    assert_string_equal(scope, "p1");  // the provider is told
+    assert_string_equal(scope, "p1"); // the provider is told
     free(scope);
     free(waiting);
     free(routed);
@@ -216,9 +228,8 @@ static void test_volume_through_the_chain(void **state) {
     int64_t submitted = time_mono_ms();
     char expect[16];
     snprintf(expect, sizeof expect, "%d", atoi(before) + n);
-    assert_int_equal(harness_wait_value(h, "triage", "SELECT count(*) FROM triage_case", expect,
-                                        30000),
-                     0);
+    assert_int_equal(
+        harness_wait_value(h, "triage", "SELECT count(*) FROM triage_case", expect, 30000), 0);
     int64_t done = time_mono_ms();
     // 1 in 5 returned (high risk), 1 in 5 waiting (not known), the rest routed.
     char *split = harness_value(h, "triage",

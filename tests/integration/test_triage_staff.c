@@ -101,11 +101,13 @@ static void s_needs_ok(const char *id, const char *area, const char *level, cons
     cara__reply__free_unpacked(reply, NULL);
 }
 
-static void s_no_consent(Cara__Referral *r) { r->victim->consents_to_contact = 0; }
+static void s_no_consent(Cara__Referral *r) {
+    r->victim->consents_to_contact = 0;
+}
 static void s_caution_now(Cara__Referral *r) {
     char when[40];
-    ti_set(&r->caution->given_at, time_format_iso(time_now_us() - 60LL * 1000000, when,
-                                                  sizeof when));
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 60LL * 1000000, when, sizeof when));
 }
 static void s_female_family(Cara__Referral *r) {
     ti_set(&r->offender->sex, "female");
@@ -120,7 +122,7 @@ static void test_clean_case_waits_needs_then_approval_carries_them(void **state)
               "male_intimate");
     s_needs_ok(id, "alcohol", "high", "Dyfed Drug and Alcohol Service", "2026-01-05");
     s_needs_ok(id, "accommodation", "low", NULL, NULL);
-    s_needs_ok(id, "alcohol", "medium", NULL, NULL);  // reassessed: the level is replaced
+    s_needs_ok(id, "alcohol", "medium", NULL, NULL); // reassessed: the level is replaced
     // Received a day ago: the decision time is recorded from receipt.
     char sql[200];
     snprintf(sql, sizeof sql,
@@ -130,8 +132,9 @@ static void test_clean_case_waits_needs_then_approval_carries_them(void **state)
     assert_int_equal(db_exec(harness_db(h, "triage"), sql, 0, NULL), 0);
     s_decide_ok(id, "approve", "", "", "");
     tt_wait_case(h, id, "triaged/male_intimate/p1");
-    tt_expect(h, "SELECT decision_seconds BETWEEN 86400 AND 86400 + 600 FROM triage_case"
-                 " WHERE referral_id = '%s'",
+    tt_expect(h,
+              "SELECT decision_seconds BETWEEN 86400 AND 86400 + 600 FROM triage_case"
+              " WHERE referral_id = '%s'",
               id, "t");
     Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
         h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
@@ -144,7 +147,7 @@ static void test_clean_case_waits_needs_then_approval_carries_them(void **state)
     assert_int_equal(ev->n_onward, 1);
     assert_string_equal(ev->onward[0]->service, "Dyfed Drug and Alcohol Service");
     assert_string_equal(ev->onward[0]->date, "2026-01-05");
-    assert_true(ev->victim_contact);  // the sample victim consented
+    assert_true(ev->victim_contact); // the sample victim consented
     assert_non_null(ev->referral);
     assert_string_equal(ev->referral->offender->name, "Gareth Llewellyn Pryce");
     cara__referral_triaged__free_unpacked(ev, NULL);
@@ -172,8 +175,9 @@ static void test_clean_case_waits_needs_then_approval_carries_them(void **state)
     cara__triage_case_updated__free_unpacked(up, NULL);
     tt_expect(h, "SELECT scope FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
               id, "p1");
-    tt_expect(h, "SELECT count(*) || ':' || min(actor) FROM audit WHERE action = 'needs_recorded'"
-                 " AND entity_id = '%s'",
+    tt_expect(h,
+              "SELECT count(*) || ':' || min(actor) FROM audit WHERE action = 'needs_recorded'"
+              " AND entity_id = '%s'",
               id, "4:triage:diversion");
     free(id);
 }
@@ -204,8 +208,9 @@ static void test_override_needs_a_reason_and_is_audited(void **state) {
     assert_string_equal(ev->pathway, "telephone");
     assert_string_equal(ev->pathway_reason, "no female non-intimate group within the deadline");
     cara__referral_triaged__free_unpacked(ev, NULL);
-    tt_expect(h, "SELECT actor || '|' || (detail->>'pathway') || '|' || (detail->>'reason')"
-                 " FROM audit WHERE action = 'triaged' AND entity_id = '%s'",
+    tt_expect(h,
+              "SELECT actor || '|' || (detail->>'pathway') || '|' || (detail->>'reason')"
+              " FROM audit WHERE action = 'triaged' AND entity_id = '%s'",
               id, "triage:diversion|telephone|no female non-intimate group within the deadline");
     free(id);
 }
@@ -272,7 +277,7 @@ static void test_staff_return_goes_back_to_the_police(void **state) {
 
 static void test_routing_by_effective_date_and_victim_consent(void **state) {
     (void)state;
-    char *before = tt_submit(h, "south-wales", "ST-4", s_no_consent);  // caution 2 days ago
+    char *before = tt_submit(h, "south-wales", "ST-4", s_no_consent); // caution 2 days ago
     char *after = tt_submit(h, "south-wales", "ST-5", s_caution_now);
     char *nowhere = tt_submit(h, "north-wales", "ST-6", NULL);
     tt_wait_case(h, before, "awaiting_decision/-/-");
@@ -284,9 +289,9 @@ static void test_routing_by_effective_date_and_victim_consent(void **state) {
     tt_wait_case(h, after, "triaged/male_intimate/p-new");
     tt_expect(h, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'", before, "f");
     tt_expect(h, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'", after, "t");
-    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
-        h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor,
-        before);
+    Cara__ReferralTriaged *ev =
+        (Cara__ReferralTriaged *)tt_stream_event(h, "service", "booking", "cara.ReferralTriaged",
+                                                 &cara__referral_triaged__descriptor, before);
     assert_non_null(ev);
     assert_false(ev->victim_contact);
     assert_string_equal(ev->provider_id, "p-old");
@@ -425,7 +430,7 @@ static void test_stream_views(void **state) {
     s_needs_ok(id, "drugs", "high", "Kaleidoscope", "2026-01-09");
     s_decide_ok(id, "approve", "", "", "");
     tt_wait_case(h, id, "triaged/male_intimate/p1");
-    s_needs_ok(id, "alcohol", "low", NULL, NULL);  // after routing: TriageCaseUpdated
+    s_needs_ok(id, "alcohol", "low", NULL, NULL); // after routing: TriageCaseUpdated
     // Intake (the police outcome): the decision, not the referral or the assessment.
     Cara__ReferralTriaged *told = (Cara__ReferralTriaged *)tt_stream_event(
         h, "service", "intake", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
@@ -435,9 +440,8 @@ static void test_stream_views(void **state) {
     assert_int_equal(told->n_needs, 0);
     assert_int_equal(told->n_onward, 0);
     cara__referral_triaged__free_unpacked(told, NULL);
-    ProtobufCMessage *update =
-        tt_stream_event(h, "service", "intake", "cara.TriageCaseUpdated",
-                        &cara__triage_case_updated__descriptor, id);
+    ProtobufCMessage *update = tt_stream_event(h, "service", "intake", "cara.TriageCaseUpdated",
+                                               &cara__triage_case_updated__descriptor, id);
     assert_null(update);
     update = tt_stream_event(h, "service", "booking", "cara.TriageCaseUpdated",
                              &cara__triage_case_updated__descriptor, id);
@@ -450,7 +454,7 @@ static void test_stream_views(void **state) {
     assert_string_equal(ev->pathway, "male_intimate");
     assert_string_equal(ev->provider_id, "p1");
     assert_null(ev->referral);
-    assert_int_equal(ev->n_needs, 1);  // national counts needs, not people
+    assert_int_equal(ev->n_needs, 1); // national counts needs, not people
     cara__referral_triaged__free_unpacked(ev, NULL);
     // Operators see it whole.
     ev = (Cara__ReferralTriaged *)tt_stream_event(h, "operator", "ops", "cara.ReferralTriaged",
@@ -460,8 +464,10 @@ static void test_stream_views(void **state) {
     assert_int_equal(ev->n_needs, 1);
     cara__referral_triaged__free_unpacked(ev, NULL);
     // Providers, police and Hampton Trust read their own services' streams, not triage's.
-    const char *refused[][2] = {{"provider", "p1"}, {"police", "dyfed-powys"},
-                                {"hampton_trust", "ht"}, {"triage", "diversion"},
+    const char *refused[][2] = {{"provider", "p1"},
+                                {"police", "dyfed-powys"},
+                                {"hampton_trust", "ht"},
+                                {"triage", "diversion"},
                                 {"service", "billing"}};
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         int status = 0;

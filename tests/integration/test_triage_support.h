@@ -27,8 +27,8 @@ static inline const char *tt_caution_at(int days_ago, char *buf, size_t size) {
 }
 
 // The date years before the caution time given_at, plus plus_days days, as YYYY-MM-DD.
-static inline const char *tt_years_before(const char *given_at, int years, int plus_days,
-                                          char *buf, size_t size) {
+static inline const char *tt_years_before(const char *given_at, int years, int plus_days, char *buf,
+                                          size_t size) {
     int y = 0, m = 0, d = 0;
     assert_int_equal(sscanf(given_at, "%d-%d-%d", &y, &m, &d), 3);
     int32_t day = time_days_from_civil(y - years, (unsigned)m, (unsigned)d) + plus_days;
@@ -39,8 +39,7 @@ typedef void (*tt_tweak_fn)(Cara__Referral *r);
 
 // Submits the sample referral (caution given two days ago unless tweak changes it) as police of
 // force and returns the new referral id (caller frees). Fails the test if intake refuses it.
-static inline char *tt_submit(harness_t *h, const char *force, const char *ref,
-                              tt_tweak_fn tweak) {
+static inline char *tt_submit(harness_t *h, const char *force, const char *ref, tt_tweak_fn tweak) {
     Cara__Referral *r = ti_referral(force, ref);
     assert_non_null(r);
     char when[40];
@@ -107,8 +106,8 @@ static inline ProtobufCMessage *tt_stream_event(harness_t *h, const char *role, 
                                                 const ProtobufCMessageDescriptor *desc,
                                                 const char *id) {
     int status = 0;
-    Cara__Batch *b = harness_fetch(harness_client(h, "triage", role, org), "triage", 0, 10000,
-                                   &status);
+    Cara__Batch *b =
+        harness_fetch(harness_client(h, "triage", role, org), "triage", 0, 10000, &status);
     assert_non_null(b);
     ProtobufCMessage *found = NULL;
     for (size_t i = 0; i < b->n_events; i++) {

@@ -63,10 +63,10 @@ static void test_clean_referral_passes(void **state) {
 
 static void test_adult_at_caution_date(void **state) {
     (void)state;
-    o.date_of_birth = "2007-04-02";  // 18 the day after the caution
+    o.date_of_birth = "2007-04-02"; // 18 the day after the caution
     triage_verdict_t v = s_check();
     assert_true(s_has(v.fail, v.n_fail, "under_18"));
-    o.date_of_birth = "2007-04-01";  // 18 on the day
+    o.date_of_birth = "2007-04-01"; // 18 on the day
     v = s_check();
     assert_false(s_has(v.fail, v.n_fail, "under_18"));
     o.date_of_birth = "";
@@ -113,12 +113,12 @@ static void test_offence_eligible_per_force(void **state) {
 
 static void test_caution_given_and_deadline_ahead(void **state) {
     (void)state;
-    c.given_at = "2025-04-05T10:00:00Z";  // in the future
+    c.given_at = "2025-04-05T10:00:00Z"; // in the future
     assert_true(s_has(s_check().fail, s_check().n_fail, "no_caution"));
     c.given_at = "";
     assert_true(s_has(s_check().fail, s_check().n_fail, "no_caution"));
     c.given_at = "2025-04-01T10:00:00Z";
-    c.compliance_deadline = "2025-04-03";  // today: no longer ahead
+    c.compliance_deadline = "2025-04-03"; // today: no longer ahead
     assert_true(s_has(s_check().fail, s_check().n_fail, "deadline_passed"));
     c.compliance_deadline = "2025-04-04";
     assert_int_equal(s_check().n_fail, 0);
@@ -162,9 +162,16 @@ static void test_working_days(void **state) {
 
 static void test_needs_vocabulary(void **state) {
     (void)state;
-    const char *areas[] = {"accommodation", "education_employment", "finance", "relationships",
-                           "lifestyle", "drugs", "alcohol", "mental_health",
-                           "thinking_behaviour", "attitudes"};
+    const char *areas[] = {"accommodation",
+                           "education_employment",
+                           "finance",
+                           "relationships",
+                           "lifestyle",
+                           "drugs",
+                           "alcohol",
+                           "mental_health",
+                           "thinking_behaviour",
+                           "attitudes"};
     for (size_t i = 0; i < sizeof areas / sizeof *areas; i++)
         assert_true(triage_needs_area_valid(areas[i]));
     assert_false(triage_needs_area_valid("gambling"));
