@@ -102,8 +102,7 @@ static const char *s_date(const char *text, char *buf, size_t size) {
 
 // The case key: HMAC-SHA256 of the referral (or cohort) id with this deployment's secret, so
 // that the national schema holds no id that leads back to a person.
-static int s_key(service_t *svc, const char *id, char out[65]) {
-    const char *secret = config_str(service_config(svc), "pseudonym_secret", NULL);
+static int s_key(const char *secret, const char *id, char out[65]) {
     if (!secret || strlen(secret) < 16 || !id)
         return -1;
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
@@ -150,10 +149,8 @@ static apply_result_t s_referral(db_t *db, const char *key, const Cara__Referral
                   10, values);
 }
 
-apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
-                                     char *reason, size_t reason_size) {
-    (void)seq;
-    service_t *svc = arg;
+static apply_result_t s_intake(db_t *db, const char *secret, const Cara__Envelope *env,
+                               char *reason, size_t reason_size) {
     char key[65];
     apply_result_t rc = APPLY_OK;
     if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
@@ -162,7 +159,7 @@ apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64
         if (!m)
             return s_undecodable(env, reason, reason_size);
         Cara__Referral empty = CARA__REFERRAL__INIT;
-        rc = s_key(svc, m->referral_id, key) != 0
+        rc = s_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_referral(db, key, m->referral ? m->referral : &empty, m->received_at);
         cara__referral_submitted__free_unpacked(m, NULL);
@@ -172,7 +169,7 @@ apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64
         if (!m)
             return s_undecodable(env, reason, reason_size);
         if (m->referral)
-            rc = s_key(svc, m->referral_id, key) != 0 ? APPLY_RETRY
+            rc = s_key(secret, m->referral_id, key) != 0 ? APPLY_RETRY
                                                       : s_referral(db, key, m->referral, NULL);
         cara__referral_amended__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
@@ -182,7 +179,7 @@ apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64
             return s_undecodable(env, reason, reason_size);
         char at[40];
         const char *values[] = {key, s_time(m->withdrawn_at, at, sizeof at)};
-        rc = s_key(svc, m->referral_id, key) != 0
+        rc = s_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
@@ -223,10 +220,8 @@ static char *s_reasons(Cara__ReasonCode **reasons, size_t n) {
     return out;
 }
 
-apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
-                                     char *reason, size_t reason_size) {
-    (void)seq;
-    service_t *svc = arg;
+static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelope *env,
+                               char *reason, size_t reason_size) {
     char key[65], at[40];
     apply_result_t rc = APPLY_OK;
     if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
@@ -238,7 +233,7 @@ apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64
         const char *values[] = {key, national_code(m->provider_id, "unknown"),
                                 strcmp(pathway, "not_triaged") == 0 ? "unknown" : pathway,
                                 s_time(m->triaged_at, at, sizeof at)};
-        rc = s_key(svc, m->referral_id, key) != 0
+        rc = s_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, provider, pathway, triaged_at) VALUES"
@@ -256,7 +251,7 @@ apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64
         const char *values[] = {
             key, national_code(m->n_reasons && m->reasons[0] ? m->reasons[0]->code : NULL, "other"),
             all, s_time(m->returned_at, at, sizeof at)};
-        rc = !all || s_key(svc, m->referral_id, key) != 0
+        rc = !all || s_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, returned_reason, return_reasons,"
@@ -271,7 +266,7 @@ apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64
         if (!m)
             return s_undecodable(env, reason, reason_size);
         const char *values[] = {key, s_time(m->withdrawn_at, at, sizeof at)};
-        rc = s_key(svc, m->referral_id, key) != 0
+        rc = s_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
@@ -284,7 +279,7 @@ apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64
 }
 
 // Cohort events: counts and dates, by a keyed hash of the cohort id.
-static apply_result_t s_cohort(service_t *svc, db_t *db, const Cara__Envelope *env,
+static apply_result_t s_cohort(const char *secret, db_t *db, const Cara__Envelope *env,
                                ProtobufCMessage *msg) {
     char key[65], n[16], date[16];
     const char *id = NULL, *sql = NULL, *v1 = NULL, *v2 = NULL, *v3 = NULL, *v4 = NULL;
@@ -317,7 +312,7 @@ static apply_result_t s_cohort(service_t *svc, db_t *db, const Cara__Envelope *e
         char rev[16];
         snprintf(rev, sizeof rev, "%u", m->revision);
         const char *values[] = {key, v1, v2, v3, v4, rev};
-        if (s_key(svc, id, key) != 0)
+        if (s_key(secret, id, key) != 0)
             return APPLY_RETRY;
         // The latest revision wins (a correction after attendance was amended).
         return s_exec(db,
@@ -330,15 +325,13 @@ static apply_result_t s_cohort(service_t *svc, db_t *db, const Cara__Envelope *e
                       6, values);
     }
     const char *values[] = {key, v1, v2, v3, v4};
-    if (s_key(svc, id, key) != 0)
+    if (s_key(secret, id, key) != 0)
         return APPLY_RETRY;
     return s_exec(db, sql, v2 ? 5 : 2, values);
 }
 
-apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
-                                      void *arg, char *reason, size_t reason_size) {
-    (void)seq;
-    service_t *svc = arg;
+static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelope *env,
+                                char *reason, size_t reason_size) {
     static const struct {
         const char *type;
         const ProtobufCMessageDescriptor *desc;
@@ -362,7 +355,7 @@ apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint6
     if (!msg)
         return s_undecodable(env, reason, reason_size);
     if (k >= 6) {
-        apply_result_t rc = s_cohort(svc, db, env, msg);
+        apply_result_t rc = s_cohort(secret, db, env, msg);
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
     }
@@ -432,8 +425,47 @@ apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint6
     apply_result_t rc = APPLY_OK;
     if (sql) {
         const char *values[] = {key, v1};
-        rc = s_key(svc, referral, key) != 0 ? APPLY_RETRY : s_exec(db, sql, 2, values);
+        rc = s_key(secret, referral, key) != 0 ? APPLY_RETRY : s_exec(db, sql, 2, values);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
+}
+
+apply_result_t national_facts_apply(db_t *db, const char *secret, const Cara__Envelope *env,
+                                    char *reason, size_t reason_size) {
+    if (!secret || strlen(secret) < 16) {
+        snprintf(reason, reason_size, "no pseudonym_secret");
+        return APPLY_RETRY;
+    }
+    apply_result_t rc = s_intake(db, secret, env, reason, reason_size);
+    if (rc == APPLY_OK)
+        rc = s_triage(db, secret, env, reason, reason_size);
+    if (rc == APPLY_OK)
+        rc = s_booking(db, secret, env, reason, reason_size);
+    return rc;
+}
+
+static apply_result_t s_upstream(db_t *db, const Cara__Envelope *env, void *arg, char *reason,
+                                 size_t reason_size) {
+    service_t *svc = arg;
+    return national_facts_apply(db, config_str(service_config(svc), "pseudonym_secret", NULL),
+                                env, reason, reason_size);
+}
+
+apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                     char *reason, size_t reason_size) {
+    (void)seq;
+    return s_upstream(db, env, arg, reason, reason_size);
+}
+
+apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                     char *reason, size_t reason_size) {
+    (void)seq;
+    return s_upstream(db, env, arg, reason, reason_size);
+}
+
+apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
+                                      void *arg, char *reason, size_t reason_size) {
+    (void)seq;
+    return s_upstream(db, env, arg, reason, reason_size);
 }

@@ -6,6 +6,11 @@
 #include "cara/consumer.h"
 #include "cara/service.h"
 
+// Applies one event of any of the three streams (types are unique) with the deployment
+// secret that keys case and cohort hashes. Unknown types are ignored (APPLY_OK).
+apply_result_t national_facts_apply(db_t *db, const char *secret, const Cara__Envelope *env,
+                                    char *reason, size_t reason_size);
+// The upstream apply functions (arg = the service_t*).
 apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                                      char *reason, size_t reason_size);
 apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
