@@ -93,7 +93,11 @@ static const char *s_wrap(const s_action_t *a) {
 }
 
 static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
-    const char *json_path = cli_opt(argc, argv, "--json", NULL);
+    // argv[0] is already an option here (area and verb are consumed), so scan from 0.
+    const char *json_path = NULL;
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--json") == 0)
+            json_path = argv[i + 1];
     json_t *doc = NULL;
     json_error_t jerr;
     if (s_wrap(a) && argc > 0 && strncmp(argv[0], "--", 2) != 0) {
