@@ -104,6 +104,10 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__triage_case_list__descriptor,
     // more commands, replies and events, by .proto file
     // billing.proto
+    &cara__cohort_fee__descriptor,
+    &cara__funding_share__descriptor,
+    &cara__funding_part__descriptor,
+    &cara__credit_note_issued__descriptor,
     &cara__contract__descriptor,
     &cara__add_contract__descriptor,
     &cara__vary_contract__descriptor,
