@@ -7,7 +7,7 @@
 struct national_sdc_t {
     int n_cells, cap_cells;
     int64_t *value;
-    bool *never, *locked, *hidden;
+    bool *never, *locked, *hidden, *tried;
     int n_lines, cap_lines;
     int *line_start;  // n_lines + 1 offsets into line_cell
     int n_refs, cap_refs;
@@ -52,6 +52,7 @@ void national_sdc_destroy(national_sdc_t **self_p) {
     free(self->never);
     free(self->locked);
     free(self->hidden);
+    free(self->tried);
     free(self->line_start);
     free(self->line_cell);
     free(self);
@@ -71,12 +72,16 @@ int national_sdc_cell(national_sdc_t *self, int64_t value, bool never_published)
     cap = self->cap_cells;
     if (s_grow((void **)&self->hidden, &cap, need, sizeof *self->hidden) != 0)
         return -1;
+    cap = self->cap_cells;
+    if (s_grow((void **)&self->tried, &cap, need, sizeof *self->tried) != 0)
+        return -1;
     self->cap_cells = cap;
     int i = self->n_cells++;
     self->value[i] = value;
     self->never[i] = never_published;
     self->locked[i] = false;
     self->hidden[i] = never_published;
+    self->tried[i] = false;
     return i;
 }
 
@@ -275,6 +280,27 @@ int national_sdc_suppress(national_sdc_t *self) {
                 goto cleanup;
             self->hidden[p] = true;
         }
+    }
+    // Give back what was not needed: each secondary, largest first, is published again if
+    // that exposes no small count.
+    for (;;) {
+        int back = -1;
+        for (int i = 0; i < self->n_cells; i++)
+            if (self->hidden[i] && !self->never[i] && !s_small(self->value[i]) &&
+                !self->tried[i] && (back < 0 || self->value[i] > self->value[back]))
+                back = i;
+        if (back < 0)
+            break;
+        self->tried[back] = true;
+        self->hidden[back] = false;
+        int n = national_sdc_determined(self, det);
+        if (n < 0)
+            goto cleanup;
+        bool exposed = false;
+        for (int i = 0; i < self->n_cells && !exposed; i++)
+            exposed = det[i] && s_small(self->value[i]);
+        if (exposed)
+            self->hidden[back] = true;
     }
     rc = 0;
 cleanup:
