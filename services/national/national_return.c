@@ -361,8 +361,13 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
                 free(parts);
                 return -1;
             }
-        // Columns: each family's column over the rows sums to the national cell.
+        // Columns: each family's column over the rows sums to the national cell (a breakdown
+        // with no rows, in a period without cases, has none).
         int rc = 0;
+        if (n == 0) {
+            free(parts);
+            continue;
+        }
         for (int k = 0; k < n; k++)
             parts[k] = r->rows[d][k].cell;
         rc |= national_sdc_line(r->sdc, parts, n, r->total.cell);

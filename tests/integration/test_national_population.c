@@ -956,6 +956,36 @@ static void test_csv_carries_the_json(void **state) {
     free(csv);
 }
 
+// The return is described by schemas/national-return.schema.json (validated with Python's
+// jsonschema where it is installed).
+static void test_json_matches_its_schema(void **state) {
+    (void)state;
+    int status;
+    char path[512], cmd[2048];
+    const char *periods[] = {"2025Q2", "FY2025", "2025-05", "2030Q1"};  // 2030: no cases at all
+    if (system("python3 -c 'import jsonschema' > /dev/null 2>&1") != 0) {
+        printf("# SKIP: python3 with jsonschema is not installed here\n");
+        skip();
+    }
+    for (int k = 0; k < 4; k++) {
+        char *text = national_export(h, periods[k], "json", 0, &status);
+        assert_non_null(text);
+        snprintf(path, sizeof path, "%s/return-%d.json", harness_dir(h), k);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+        free(text);
+        snprintf(cmd, sizeof cmd,
+                 "python3 -c 'import json, sys, jsonschema; s = json.load(open(sys.argv[1]));"
+                 " jsonschema.Draft202012Validator.check_schema(s);"
+                 " jsonschema.validate(json.load(open(sys.argv[2])), s)'"
+                 " schemas/national-return.schema.json %s",
+                 path);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
 static void test_html_report_renders_in_chromium(void **state) {
     (void)state;
     int status;
@@ -1018,6 +1048,7 @@ int main(void) {
         cmocka_unit_test(test_no_personal_data_reaches_national),
         cmocka_unit_test(test_rebuild_is_byte_identical),
         cmocka_unit_test(test_csv_carries_the_json),
+        cmocka_unit_test(test_json_matches_its_schema),
         cmocka_unit_test(test_html_report_renders_in_chromium),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
