@@ -15,6 +15,7 @@
 
 #include "billing.pb-c.h"
 #include "booking.pb-c.h"
+#include "cara/timeutil.h"
 #include "cara/uuid.h"
 #include "national.pb-c.h"
 #include "test_intake_support.h"
@@ -272,6 +273,32 @@ static void test_hostile_text_in_a_referral(void **state) {
     char *cohorts = harness_value(h, "booking", "SELECT count(*) FROM cohort");
     assert_string_equal(cohorts, "0");
     free(cohorts);
+    // A valid cohort whose town and facilitator are hostile text: stored byte for byte (the
+    // facilitators pass through JSON on their way to an array column).
+    static const char town[] = "Llan'); DROP TABLE cohort; -- \"$$\\";
+    char *facilitators[] = {"Ann \"Bob\" O'Neil\\'; --"};
+    char a[16], b[16];
+    int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
+    Cara__CreateCohort good = CARA__CREATE_COHORT__INIT;
+    good.cohort_type = "male_intimate";
+    good.town = (char *)town;
+    good.facilitators = facilitators;
+    good.n_facilitators = 1;
+    good.capacity = 10;
+    good.part_a_date = time_format_date(today + 10, a, sizeof a);
+    good.part_b_date = time_format_date(today + 38, b, sizeof b);
+    reply = harness_call(harness_client(h, "booking", "provider", "p1"), &good.base);
+    s_cases++;
+    if (reply->status != CARA__REPLY__STATUS__OK)
+        ti_print_errors(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    char *stored_town = harness_value(h, "booking", "SELECT town FROM cohort");
+    char *stored_fac = harness_value(h, "booking", "SELECT facilitators[1] FROM cohort");
+    assert_string_equal(stored_town, town);
+    assert_string_equal(stored_fac, facilitators[0]);
+    free(stored_town);
+    free(stored_fac);
 }
 
 // Every singular string field of a Referral (recursively), as a dotted path.
