@@ -40,9 +40,9 @@ static void *s_police(void *arg) {
     json_t *doc = json_load_file("examples/referral.json", 0, NULL);
     char when[40], err[256], ref[48];
     json_object_set_new(doc, "force", json_string(s_forces[p->id % 2]));
-    json_object_set_new(json_object_get(doc, "caution"), "given_at",
-                        json_string(time_format_iso(time_now_us() - 86400000000LL, when,
-                                                    sizeof when)));
+    json_object_set_new(
+        json_object_get(doc, "caution"), "given_at",
+        json_string(time_format_iso(time_now_us() - 86400000000LL, when, sizeof when)));
     Cara__Referral *r =
         (Cara__Referral *)pbjson_to_message(&cara__referral__descriptor, doc, err, sizeof err);
     json_decref(doc);
@@ -67,7 +67,7 @@ static void *s_police(void *arg) {
                            harness_service_public(h, "intake"));
         }
         p->acked++;
-        usleep(12000);  // spread the submissions over the whole fault window
+        usleep(12000); // spread the submissions over the whole fault window
     }
     if (r)
         cara__referral__free_unpacked(r, NULL);
@@ -80,6 +80,69 @@ static void s_expect(const char *schema, const char *sql, long expect) {
     char want[32];
     snprintf(want, sizeof want, "%ld", expect);
     assert_int_equal(harness_wait_value(h, schema, sql, want, 180000), 0);
+}
+
+static int s_cmp(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+// Reads the whole intake stream as each force's police system and counts, over both, the
+// OutcomeUpdated events, the (referral, status) pairs delivered more than once, and the
+// referrals that reached status 'triaged'.
+static void s_police_outcomes(long *events, long *duplicates, long *triaged) {
+    size_t cap = 16384, n = 0;
+    char **seen = malloc(cap * sizeof *seen);
+    assert_non_null(seen);
+    for (int f = 0; f < 2; f++) {
+        client_t *c = harness_client(h, "intake", "police", s_forces[f]);
+        uint64_t after = 0;
+        for (;;) {
+            int status = 0;
+            Cara__Batch *b = harness_fetch(c, "intake", after, 1000, &status);
+            assert_non_null(b);
+            for (size_t i = 0; i < b->n_events; i++) {
+                Cara__Envelope *env =
+                    envelope_unpack(b->events[i]->envelope.data, b->events[i]->envelope.len);
+                assert_non_null(env);
+                Cara__OutcomeUpdated *ev = (Cara__OutcomeUpdated *)envelope_payload(
+                    env, &cara__outcome_updated__descriptor);
+                if (ev && ev->outcome) {
+                    // Each force sees only its own: the force is checked too.
+                    assert_string_equal(ev->outcome->force, s_forces[f]);
+                    if (n == cap) {
+                        cap *= 2;
+                        seen = realloc(seen, cap * sizeof *seen);
+                        assert_non_null(seen);
+                    }
+                    char key[128];
+                    snprintf(key, sizeof key, "%s/%s", ev->outcome->referral_id,
+                             ev->outcome->status);
+                    seen[n++] = strdup(key);
+                }
+                if (ev)
+                    cara__outcome_updated__free_unpacked(ev, NULL);
+                cara__envelope__free_unpacked(env, NULL);
+            }
+            int more = b->last > after && b->last < b->head;
+            after = b->last;
+            cara__batch__free_unpacked(b, NULL);
+            if (!more)
+                break;
+        }
+    }
+    qsort(seen, n, sizeof *seen, s_cmp);
+    *events = (long)n;
+    *duplicates = 0;
+    *triaged = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && strcmp(seen[i], seen[i - 1]) == 0)
+            (*duplicates)++;
+        else if (strstr(seen[i], "/triaged"))
+            (*triaged)++;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(seen[i]);
+    free(seen);
 }
 
 static void test_chaos(void **state) {
@@ -146,6 +209,14 @@ static void test_chaos(void **state) {
              "SELECT count(*) FROM (SELECT key FROM outbox WHERE type = 'cara.OutcomeUpdated'"
              " GROUP BY key) k",
              REFERRALS);
+    // What the police systems themselves read: each status of each referral exactly once.
+    long outcome_events = 0, outcome_dups = 0, outcome_triaged = 0;
+    s_police_outcomes(&outcome_events, &outcome_dups, &outcome_triaged);
+    printf("# chaos: police streams: %ld OutcomeUpdated read, %ld referrals triaged,"
+           " %ld delivered twice\n",
+           outcome_events, outcome_triaged, outcome_dups);
+    assert_int_equal(outcome_dups, 0);
+    assert_int_equal(outcome_triaged, REFERRALS);
     long dead = 0;
     const char *schemas[] = {"intake", "triage", "booking", "billing", "national"};
     for (int i = 0; i < 5; i++) {
@@ -164,8 +235,8 @@ static void test_chaos(void **state) {
     // Data protection (patterns that hex keys and pseudonyms cannot contain by chance): the
     // personal data in every referral (examples/referral.json) appears in
     // no service's log line, and nowhere in the billing or national schemas.
-    const char *pii[] = {"Gareth", "Pryce", "1988-07-02", "07700 900123", "900456", "Heol y Felin",
-                         "g.pryce@example.org", "Sian"};
+    const char *pii[] = {"Gareth", "Pryce",        "1988-07-02",          "07700 900123",
+                         "900456", "Heol y Felin", "g.pryce@example.org", "Sian"};
     const char *logs[] = {"intake", "triage", "booking", "billing", "national"};
     long lines = 0;
     for (int i = 0; i < 5; i++) {
@@ -183,15 +254,17 @@ static void test_chaos(void **state) {
         }
         fclose(f);
     }
-    char *leaks = harness_value(h, "national",
-                                "SELECT (SELECT count(*) FROM national.case_fact c WHERE"
-                                " row_to_json(c)::text ~ '(Gareth|Pryce|1988-07-02|07700 9|Sian)')"
-                                " + (SELECT count(*) FROM billing.billable_line b WHERE"
-                                " row_to_json(b)::text ~ '(Gareth|Pryce|1988-07-02|07700 9|Sian)')");
+    char *leaks =
+        harness_value(h, "national",
+                      "SELECT (SELECT count(*) FROM national.case_fact c WHERE"
+                      " row_to_json(c)::text ~ '(Gareth|Pryce|1988-07-02|07700 9|Sian)')"
+                      " + (SELECT count(*) FROM billing.billable_line b WHERE"
+                      " row_to_json(b)::text ~ '(Gareth|Pryce|1988-07-02|07700 9|Sian)')");
     assert_string_equal(leaks, "0");
     free(leaks);
     printf("# data protection: %ld log lines scanned, no personal data in logs, billing or"
-           " national\n", lines);
+           " national\n",
+           lines);
     harness_destroy(&h);
 }
 
