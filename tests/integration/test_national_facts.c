@@ -1,0 +1,342 @@
+// national's apply functions against its own schema, fed events as a careless producer might
+// send them (personal data left in, free text in code fields, a pseudonym that is a name):
+// nothing personal is stored anywhere in the schema; events in any order make the same facts;
+// the latest cohort revision wins; undecodable events are poison, unknown types ignored.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "booking.pb-c.h"
+#include "cara/envelope.h"
+#include "harness.h"
+#include "intake.pb-c.h"
+#include "national_facts.h"
+#include "test_national_support.h"
+#include "triage.pb-c.h"
+
+#define SECRET "a-test-deployment-secret-0123456789"
+#define PSEUDONYM "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+static harness_t *h;
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("national_facts");
+    if (!h)
+        return -1;
+    harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
+    // Migrate the schema, then stop: the test is the only writer.
+    if (harness_start(h, "national") != 0 || harness_stop(h, "national", SIGTERM) != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+// Wraps msg in an envelope and applies it in its own transaction. Returns the apply result.
+static apply_result_t s_apply(const ProtobufCMessage *msg, char *reason, size_t size) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(envelope_pack(msg, NULL, NULL, &buf, &len, NULL), 0);
+    Cara__Envelope *env = envelope_unpack(buf, len);
+    free(buf);
+    assert_non_null(env);
+    db_t *db = harness_db(h, "national");
+    assert_int_equal(db_begin(db), 0);
+    apply_result_t rc = national_facts_apply(db, SECRET, env, reason, size);
+    if (rc == APPLY_RETRY)
+        db_rollback(db);
+    else
+        assert_int_equal(db_commit(db), 0);
+    cara__envelope__free_unpacked(env, NULL);
+    return rc;
+}
+
+static void s_ok(const ProtobufCMessage *msg) {
+    char reason[256] = "";
+    assert_int_equal(s_apply(msg, reason, sizeof reason), APPLY_OK);
+}
+
+static char *s_value(const char *sql) {
+    char *v = harness_value(h, "national", sql);
+    assert_non_null(v);
+    return v;
+}
+
+static void s_expect(const char *sql, const char *want) {
+    char *v = s_value(sql);
+    if (strcmp(v, want) != 0)
+        fail_msg("%s: got '%s', want '%s'", sql, v, want);
+    free(v);
+}
+
+// A referral as the producer holds it, before any de-identification.
+typedef struct {
+    Cara__Offender off;
+    Cara__Victim victim;
+    Cara__Caution caution;
+    Cara__Risk risk;
+    Cara__Referral r;
+} s_referral_t;
+
+static void s_referral(s_referral_t *x, const char *force, const char *sex, const char *eth,
+                       const char *pseudonym, unsigned age) {
+    static char *orders[] = {"Freetext order naming Testname"};
+    cara__offender__init(&x->off);
+    cara__victim__init(&x->victim);
+    cara__caution__init(&x->caution);
+    cara__risk__init(&x->risk);
+    cara__referral__init(&x->r);
+    x->off.name = "Testname Person";
+    x->off.date_of_birth = "1980-03-31";
+    x->off.sex = (char *)sex;
+    x->off.address = "1 Secret Street";
+    x->off.phone = "07700 900123";
+    x->off.email = "person@example.org";
+    x->off.access_needs = "Freetext needs";
+    x->off.preferred_language = "Freetext language";
+    x->off.ethnicity = (char *)eth;
+    x->off.age_at_caution = age;
+    x->off.pseudonym = (char *)pseudonym;
+    x->victim.name = "Victimname Secret";
+    x->victim.phone = "07700 111111";
+    x->victim.email = "victim@example.com";
+    x->victim.address = "2 Secret Street";
+    x->victim.safe_contact_times = "Freetext times";
+    x->caution.given_at = "2025-05-02T10:00:00+01:00";
+    x->caution.offence_category = "common_assault";
+    x->caution.condition_text = "Freetext condition";
+    x->caution.compliance_deadline = "2025-09-01";
+    x->risk.dash_level = "standard";
+    x->risk.safeguarding_notes = "Freetext notes about Victimname";
+    x->risk.protective_orders = orders;
+    x->risk.n_protective_orders = 1;
+    x->r.force = (char *)force;
+    x->r.caution_reference = "Testname-REF-1";
+    x->r.officer = "PC Testname";
+    x->r.caution = &x->caution;
+    x->r.offender = &x->off;
+    x->r.victim = &x->victim;
+    x->r.risk = &x->risk;
+    x->r.relationship = "intimate";
+}
+
+static void test_personal_data_in_events_is_never_stored(void **state) {
+    (void)state;
+    s_referral_t x;
+    // Personal data everywhere: the offender's identity, the victim, free text, and personal
+    // data where codes belong (a name as the force, the sex, the ethnicity, the pseudonym).
+    s_referral(&x, "Testname Person", "Testname", "Testname Freetext", "Testname Person 1980-03-31",
+               44);
+    Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
+    sub.referral_id = "11111111-1111-4111-8111-111111111111";
+    sub.received_at = "2025-05-03T09:00:00Z";
+    sub.referral = &x.r;
+    s_ok(&sub.base);
+    Cara__FieldChange fc = CARA__FIELD_CHANGE__INIT, *fcs[] = {&fc};
+    fc.field = "offender.phone";
+    fc.old_value = "07700 900123";
+    fc.new_value = "07700 900999";
+    Cara__ReferralAmended am = CARA__REFERRAL_AMENDED__INIT;
+    am.referral_id = sub.referral_id;
+    am.reason = "Freetext: Testname moved";
+    am.changes = fcs;
+    am.n_changes = 1;
+    am.referral = &x.r;
+    s_ok(&am.base);
+    Cara__ReasonCode rc = CARA__REASON_CODE__INIT, *rcs[] = {&rc};
+    rc.code = "Freetext reason about Testname";
+    rc.detail = "Freetext detail";
+    Cara__ReferralReturned ret = CARA__REFERRAL_RETURNED__INIT;
+    ret.referral_id = sub.referral_id;
+    ret.force = "Testname Person";
+    ret.reasons = rcs;
+    ret.n_reasons = 1;
+    ret.returned_at = "not a time";
+    s_ok(&ret.base);
+    Cara__ReferralTriaged t = CARA__REFERRAL_TRIAGED__INIT;
+    t.referral_id = sub.referral_id;
+    t.provider_id = "Testname Provider";
+    t.pathway = "Freetext pathway";
+    t.pathway_reason = "Freetext: Testname asked";
+    t.referral = &x.r;
+    t.triaged_at = "2025-05-04T09:00:00Z";
+    s_ok(&t.base);
+    Cara__TriageCaseWithdrawn tw = CARA__TRIAGE_CASE_WITHDRAWN__INIT;
+    tw.referral_id = sub.referral_id;
+    tw.reason = "Freetext: Testname";
+    tw.withdrawn_at = "2025-05-05T09:00:00Z";
+    s_ok(&tw.base);
+    Cara__ReferralWithdrawn w = CARA__REFERRAL_WITHDRAWN__INIT;
+    w.referral_id = sub.referral_id;
+    w.reason = "Freetext: Testname";
+    w.withdrawn_at = "2025-05-05T09:00:00Z";
+    s_ok(&w.base);
+    Cara__CaseNonCompliant nc = CARA__CASE_NON_COMPLIANT__INIT;
+    nc.referral_id = sub.referral_id;
+    nc.reason = "Freetext: Testname refused";
+    s_ok(&nc.base);
+    Cara__ContactRecorded cr = CARA__CONTACT_RECORDED__INIT;
+    cr.referral_id = sub.referral_id;
+    cr.channel = "Freetext";
+    cr.outcome = "contacted";
+    cr.at = "2025-05-06T09:00:00Z";
+    s_ok(&cr.base);
+    Cara__VictimContactRecorded vc = CARA__VICTIM_CONTACT_RECORDED__INIT;
+    vc.referral_id = sub.referral_id;
+    vc.kind = "Freetext: Victimname";
+    s_ok(&vc.base);
+    Cara__CohortCreated cc = CARA__COHORT_CREATED__INIT;
+    cc.cohort_id = "22222222-2222-4222-8222-222222222222";
+    cc.provider_id = "p1";
+    cc.cohort_type = "male_intimate";
+    cc.town = "Secret Street";
+    cc.capacity = 12;
+    cc.part_b_date = "2025-06-01";
+    s_ok(&cc.base);
+
+    assert_int_equal(national_pii_hits(h), 0);
+    // The scan does see personal data where it is (a control, then removed).
+    db_t *db = harness_db(h, "national");
+    assert_int_equal(db_exec(db, "INSERT INTO audit (actor, action, detail) VALUES ('test',"
+                                 " 'control', '{\"phone\": \"07700 900123\"}')", 0, NULL), 0);
+    assert_int_equal(national_pii_hits(h), 1);
+    assert_int_equal(db_exec(db, "DELETE FROM audit WHERE action = 'control'", 0, NULL), 0);
+    // What was kept: codes only, "unknown"/"other" where a code was not a code.
+    s_expect("SELECT count(*) FROM case_fact", "1");
+    s_expect("SELECT force || ' ' || sex || ' ' || age_band || ' ' || ethnicity || ' ' || offence"
+             " || ' ' || dash || ' ' || provider || ' ' || pathway || ' ' || returned_reason ||"
+             " ' ' || return_reasons || ' ' || non_compliant_reason FROM case_fact",
+             "unknown unknown 35-44 unknown common_assault standard unknown unknown other other"
+             " other");
+    s_expect("SELECT pseudonym IS NULL AND returned_at IS NULL AND withdrawn AND NOT"
+             " victim_offered FROM case_fact",
+             "t");
+    // Not even the referral id: the case is known by a keyed hash of it.
+    s_expect("SELECT count(*) FROM case_fact WHERE case_key ~ '^[0-9a-f]{64}$' AND case_key !~"
+             " '1111'",
+             "1");
+}
+
+static void test_any_order_makes_the_same_facts(void **state) {
+    (void)state;
+    // The booking stream's events for a case arrive before intake's referral of it.
+    const char *id = "33333333-3333-4333-8333-333333333333";
+    Cara__ContactRecorded cr = CARA__CONTACT_RECORDED__INIT;
+    cr.referral_id = (char *)id;
+    cr.outcome = "contacted";
+    cr.at = "2025-05-09T09:00:00Z";
+    s_ok(&cr.base);
+    cr.at = "2025-05-07T09:00:00+01:00";  // an earlier contact, reported later
+    s_ok(&cr.base);
+    cr.outcome = "no_answer";  // not a contact
+    cr.at = "2025-05-05T09:00:00Z";
+    s_ok(&cr.base);
+    Cara__SeatBooked sb = CARA__SEAT_BOOKED__INIT;
+    sb.referral_id = (char *)id;
+    sb.booked_at = "2025-05-10T09:00:00Z";
+    s_ok(&sb.base);
+    sb.booked_at = "2025-05-20T09:00:00Z";  // a rebooking: the first booking counts
+    s_ok(&sb.base);
+    Cara__AttendanceRecorded ar = CARA__ATTENDANCE_RECORDED__INIT;
+    ar.referral_id = (char *)id;
+    ar.part = "A";
+    ar.status = "absent";
+    ar.session_date = "2025-05-21";
+    s_ok(&ar.base);
+    s_expect("SELECT started_on IS NULL FROM case_fact WHERE booked_at IS NOT NULL AND"
+             " caution_date IS NULL",
+             "t");
+    ar.status = "attended";
+    ar.session_date = "2025-05-28";
+    s_ok(&ar.base);
+    s_referral_t x;
+    s_referral(&x, "gwent", "female", "black_caribbean", PSEUDONYM, 30);
+    Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
+    sub.referral_id = (char *)id;
+    sub.received_at = "2025-05-03T09:00:00Z";
+    sub.referral = &x.r;
+    s_ok(&sub.base);
+    s_expect("SELECT force || ' ' || sex || ' ' || age_band || ' ' || ethnicity || ' ' ||"
+             " caution_date || ' ' || booked_at AT TIME ZONE 'UTC' || ' ' ||"
+             " first_contact_at AT TIME ZONE 'UTC' || ' ' || started_on || ' ' || pseudonym"
+             " FROM case_fact WHERE pseudonym IS NOT NULL",
+             "gwent female 25-34 black 2025-05-02 2025-05-10 09:00:00 2025-05-07 08:00:00"
+             " 2025-05-28 " PSEUDONYM);
+    // An amendment moves the person to another age band and ethnic group.
+    x.off.age_at_caution = 35;
+    x.off.ethnicity = "mixed_other";
+    Cara__ReferralAmended am = CARA__REFERRAL_AMENDED__INIT;
+    am.referral_id = (char *)id;
+    am.referral = &x.r;
+    s_ok(&am.base);
+    s_expect("SELECT age_band || ' ' || ethnicity || ' ' || received_at AT TIME ZONE 'UTC' FROM"
+             " case_fact WHERE pseudonym IS NOT NULL",
+             "35-44 mixed 2025-05-03 09:00:00");
+}
+
+static void test_cohort_revisions_latest_wins(void **state) {
+    (void)state;
+    Cara__CohortDelivered cd = CARA__COHORT_DELIVERED__INIT;
+    cd.cohort_id = "44444444-4444-4444-8444-444444444444";
+    cd.provider_id = "p2";
+    cd.cohort_type = "male_intimate";
+    cd.part_b_date = "2025-06-20";
+    cd.participants = 9;
+    cd.revision = 2;
+    s_ok(&cd.base);
+    cd.participants = 7;  // an older revision delivered late
+    cd.revision = 1;
+    s_ok(&cd.base);
+    s_expect("SELECT participants || '/' || revision FROM cohort_fact WHERE provider = 'p2'",
+             "9/2");
+    Cara__CohortCreated cc = CARA__COHORT_CREATED__INIT;
+    cc.cohort_id = cd.cohort_id;
+    cc.provider_id = "p2";
+    cc.cohort_type = "male_intimate";
+    cc.capacity = 10;
+    cc.part_b_date = "2025-06-20";
+    s_ok(&cc.base);
+    s_expect("SELECT participants || '/' || capacity FROM cohort_fact WHERE provider = 'p2'",
+             "9/10");
+}
+
+static void test_poison_and_unknown(void **state) {
+    (void)state;
+    db_t *db = harness_db(h, "national");
+    Cara__Envelope env = CARA__ENVELOPE__INIT;
+    uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
+    env.type = "cara.ReferralSubmitted";
+    env.schema_version = 1;
+    env.payload.data = junk;
+    env.payload.len = sizeof junk;
+    char reason[256] = "";
+    assert_int_equal(db_begin(db), 0);
+    assert_int_equal(national_facts_apply(db, SECRET, &env, reason, sizeof reason), APPLY_POISON);
+    assert_non_null(strstr(reason, "cara.ReferralSubmitted"));
+    env.type = "cara.SomethingNew";
+    assert_int_equal(national_facts_apply(db, SECRET, &env, reason, sizeof reason), APPLY_OK);
+    // No secret: nothing can be keyed, so the batch waits rather than losing events.
+    env.type = "cara.ReferralWithdrawn";
+    assert_int_equal(national_facts_apply(db, "short", &env, reason, sizeof reason), APPLY_RETRY);
+    db_rollback(db);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_personal_data_in_events_is_never_stored),
+        cmocka_unit_test(test_any_order_makes_the_same_facts),
+        cmocka_unit_test(test_cohort_revisions_latest_wins),
+        cmocka_unit_test(test_poison_and_unknown),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
