@@ -13,7 +13,7 @@
 // of birth): a regular expression none of it may match anywhere in the national schema.
 #define NATIONAL_PII_PATTERN                                                                   \
     "(Testname|Victimname|Secret Street|07700 [19]|@example\\.(org|com)|(19[5-9][0-9]|200[0-9])-03-31" \
-    "|Freetext)"
+    "|Freetext|Pryce|Gareth|1988-07-02)"
 
 // Rows in any table of schema `national` in which any column (text, json, or bytea read as
 // escaped text) matches the pattern. Returns the count, or -1 on error.
