@@ -102,6 +102,15 @@ for who in operator police-dyfed-powys police-gwent triage-diversion provider-p1
            commissioner-dyfed-powys hampton-trust; do client_config "$who"; done
 cp "$var/etc/client-operator.json" "$var/etc/client.json"
 
+# --- a sample referral for today ---------------------------------------------------------
+# examples/referral.json is a fixed document (its caution is long past, so triage would return
+# it as out of time). The tour submits a copy cautioned yesterday, with a reference of its own.
+mkdir -p "$var/examples"
+yesterday=$(date -u -d yesterday +%Y-%m-%d)
+sed -e "s/\"given_at\": \"[^\"]*\"/\"given_at\": \"${yesterday}T16:20:00Z\"/" \
+    -e "s/\"caution_reference\": \"[^\"]*\"/\"caution_reference\": \"DP-$(date -u +%Y%m%d)-004711\"/" \
+    examples/referral.json > "$var/examples/referral.json"
+
 # --- services ---------------------------------------------------------------------------
 pids=()
 stop_all() {
@@ -136,7 +145,7 @@ cara is up (healthy after $(( $(date +%s) - start )) s).
                triage-diversion, provider-p1, finance-p1, commissioner-dyfed-powys, hampton-trust)
 
 Submit a referral as Dyfed-Powys Police:
-  bin/cara --config $var/etc/client-police-dyfed-powys.json referral submit examples/referral.json
+  bin/cara --config $var/etc/client-police-dyfed-powys.json referral submit $var/examples/referral.json
 See the police-facing outcomes:
   bin/cara --config $var/etc/client-police-dyfed-powys.json outcomes --after 0
 Health of everything:
