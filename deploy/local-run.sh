@@ -121,7 +121,8 @@ stop_all() {
   if [ "${CARA_KEEP_PG:-0}" != 1 ]; then deploy/pg-cluster.sh stop "$pgdir"; fi
   echo "stopped."
 }
-trap stop_all INT TERM EXIT
+trap stop_all EXIT
+trap 'stop_all; exit 0' INT TERM
 for s in "${services[@]}"; do
   bin/cara-"$s" --config "$var/etc/$s.json" >>"$var/log/$s.log" 2>&1 &
   pids+=($!)
