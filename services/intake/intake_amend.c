@@ -11,8 +11,6 @@
 #include "intake_outcome.h"
 #include "intake_store.h"
 
-#define S_MAX_REASON 1000
-
 // Stores one amendment and its changes. Returns 0 or -1.
 static int s_record(db_t *db, const char *id, const char *actor, const char *reason,
                     const intake_diff_t *diff) {
@@ -49,45 +47,23 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
         return reply_field_error(reply, "payload", "is not a valid cara.AmendReferral");
     int rc = -1;
     db_t *db = service_db(svc);
-    Cara__Referral *before = NULL, *after = cmd->referral;
-    intake_meta_t meta;
+    Cara__Referral *after = cmd->referral;
+    intake_change_t change = {0};
     intake_diff_t diff = {0};
-    char hash[65], key[160], actor[128];
+    char actor[128];
     identity_format(who, actor, sizeof actor);
-    if (!uuid_valid(cmd->referral_id))
-        reply_field_error(reply, "referral_id", "must be a referral id (UUID)");
-    if (!*cmd->reason)
-        reply_field_error(reply, "reason", "is required");
-    else if (strlen(cmd->reason) > S_MAX_REASON || !intake_utf8_valid(cmd->reason))
-        reply_field_error(reply, "reason", "must be UTF-8 text of at most %d bytes", S_MAX_REASON);
+    intake_change_check(env, cmd->referral_id, cmd->reason, reply);
     if (!after)
         reply_field_error(reply, "referral", "is required");
-    if (!intake_utf8_valid(env->event_id))
-        reply_field_error(reply, "event_id", "is not valid UTF-8");
     if (reply_error_count(reply) > 0)
         goto cleanup;
-    snprintf(key, sizeof key, "amend:%s:%.64s", who->org, env->event_id);
-    int found = intake_request_check(svc, key, &cmd->base, hash, reply);
-    if (found == 1)
+    int begun =
+        intake_change_begin(svc, who, "amend", env, &cmd->base, cmd->referral_id, &change, reply);
+    if (begun == 1)
         rc = 0;
-    if (found != 0)
+    if (begun != 0)
         goto cleanup;
-    found = intake_store_load(db, cmd->referral_id, 1, &before, &meta);
-    if (found <= 0 || strcmp(meta.force, who->org) != 0) {
-        if (found < 0)
-            reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
-        else if (found == 0)
-            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s", cmd->referral_id);
-        else
-            reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
-                         "referral %s belongs to another force", cmd->referral_id);
-        goto cleanup;
-    }
-    if (strcmp(meta.state, "withdrawn") == 0) {
-        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "referral %s has been withdrawn",
-                     cmd->referral_id);
-        goto cleanup;
-    }
+    const Cara__Referral *before = change.stored;
     if (strcmp(after->force, before->force) != 0)
         reply_field_error(reply, "referral.force", "cannot change (it is %s)", before->force);
     if (strcmp(after->caution_reference, before->caution_reference) != 0)
@@ -127,7 +103,8 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
     if (outbox_append(db, &ev.base, cmd->referral_id, before->force, cmd->referral_id, NULL) < 0 ||
         service_audit(svc, who, "referral_amended", "referral", cmd->referral_id,
                       json_pack("{s:o}", "fields", fields)) != 0 ||
-        reply_ok(reply, &ev.base) != 0 || request_log_store(db, key, hash, reply) != 0)
+        reply_ok(reply, &ev.base) != 0 ||
+        request_log_store(db, change.key, change.hash, reply) != 0)
         goto cleanup;
     log_info("referral_amended", "referral_id", cmd->referral_id);
     rc = 0;
@@ -137,8 +114,7 @@ cleanup:
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the amendment; retry");
     intake_diff_clear(&diff);
-    if (before)
-        cara__referral__free_unpacked(before, NULL);
+    intake_change_clear(&change);
     cara__amend_referral__free_unpacked(cmd, NULL);
     return rc;
 }

@@ -2,6 +2,7 @@
 #ifndef CARA_INTAKE_COMMANDS_H
 #define CARA_INTAKE_COMMANDS_H
 #include "cara/service.h"
+#include "intake_store.h"
 #include "intake_validate.h"
 
 // cara.SubmitReferral: police of the referral's own force. Replies ReferralAccepted, or every
@@ -30,5 +31,26 @@ void intake_rules_for(service_t *svc, const char *force, intake_rules_t *rules);
 // (returns 1), on a conflict reply says so (returns 2), new (returns 0), or -1 on error.
 int intake_request_check(service_t *svc, const char *key, const ProtobufCMessage *content,
                          char hash[65], reply_t *reply);
+
+// A change of a stored referral in progress: its idempotency record and the referral as stored.
+typedef struct {
+    char key[160];
+    char hash[65];
+    Cara__Referral *stored; // owned; intake_change_clear frees it
+    intake_meta_t meta;
+} intake_change_t;
+// Checks the fields every change carries (referral id, reason, request id), adding a field
+// error to reply for each problem. Returns the number of errors.
+int intake_change_check(const Cara__Envelope *env, const char *referral_id, const char *reason,
+                        reply_t *reply);
+// Starts a change of `kind` ("amend", "withdraw") by the calling force: a repeat of the same
+// request gets the first answer (returns 1, reply filled); otherwise loads and locks the
+// referral (returns 0, change filled), or refuses one that is missing, of another force or
+// withdrawn, or a conflicting request (returns -1, reply says why).
+int intake_change_begin(service_t *svc, const identity_t *who, const char *kind,
+                        const Cara__Envelope *env, const ProtobufCMessage *content,
+                        const char *referral_id, intake_change_t *change, reply_t *reply);
+// Frees what the change holds. Tolerates a change that never began.
+void intake_change_clear(intake_change_t *change);
 
 #endif

@@ -10,8 +10,6 @@
 #include "intake_outcome.h"
 #include "intake_store.h"
 
-#define S_MAX_REASON 1000
-
 static const char *const s_reason_codes[] = {"caution_rescinded", "error", "other", NULL};
 
 static int s_known_code(const char *code) {
@@ -34,45 +32,22 @@ int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__En
         return reply_field_error(reply, "payload", "is not a valid cara.WithdrawReferral");
     int rc = -1;
     db_t *db = service_db(svc);
-    Cara__Referral *stored = NULL;
-    intake_meta_t meta;
-    char hash[65], key[160], actor[128], withdrawn_at[40], why[160], text[1100];
+    intake_change_t change = {0};
+    char actor[128], withdrawn_at[40], why[160], text[1100];
     identity_format(who, actor, sizeof actor);
-    if (!uuid_valid(cmd->referral_id))
-        reply_field_error(reply, "referral_id", "must be a referral id (UUID)");
+    intake_change_check(env, cmd->referral_id, cmd->reason, reply);
     if (!s_known_code(cmd->reason_code))
         reply_field_error(reply, "reason_code",
                           "unknown value; expected one of caution_rescinded, error, other");
-    if (!*cmd->reason)
-        reply_field_error(reply, "reason", "is required");
-    else if (strlen(cmd->reason) > S_MAX_REASON || !intake_utf8_valid(cmd->reason))
-        reply_field_error(reply, "reason", "must be UTF-8 text of at most %d bytes", S_MAX_REASON);
-    if (!intake_utf8_valid(env->event_id))
-        reply_field_error(reply, "event_id", "is not valid UTF-8");
     if (reply_error_count(reply) > 0)
         goto cleanup;
-    snprintf(key, sizeof key, "withdraw:%s:%.64s", who->org, env->event_id);
-    int found = intake_request_check(svc, key, &cmd->base, hash, reply);
-    if (found == 1)
+    int begun = intake_change_begin(svc, who, "withdraw", env, &cmd->base, cmd->referral_id,
+                                    &change, reply);
+    if (begun == 1)
         rc = 0;
-    if (found != 0)
+    if (begun != 0)
         goto cleanup;
-    found = intake_store_load(db, cmd->referral_id, 1, &stored, &meta);
-    if (found <= 0 || strcmp(meta.force, who->org) != 0) {
-        if (found < 0)
-            reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
-        else if (found == 0)
-            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no referral %s", cmd->referral_id);
-        else
-            reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
-                         "referral %s belongs to another force", cmd->referral_id);
-        goto cleanup;
-    }
-    if (strcmp(meta.state, "withdrawn") == 0) {
-        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "referral %s is already withdrawn",
-                     cmd->referral_id);
-        goto cleanup;
-    }
+    char *force = change.meta.force;
     const char *values[] = {cmd->referral_id, cmd->reason_code, cmd->reason, actor};
     if (db_scalar(db,
                   "INSERT INTO withdrawal (referral_id, reason_code, reason, actor)"
@@ -86,18 +61,19 @@ int intake_withdraw_handle(service_t *svc, const identity_t *who, const Cara__En
         goto cleanup;
     snprintf(text, sizeof text, "%s: %s", cmd->reason_code, cmd->reason);
     intake_outcome_change_t ch = {.status = "withdrawn", .reason = text};
-    if (intake_outcome_change(db, cmd->referral_id, meta.force, &ch, actor, why, sizeof why) < 0)
+    if (intake_outcome_change(db, cmd->referral_id, force, &ch, actor, why, sizeof why) < 0)
         goto cleanup;
     Cara__ReferralWithdrawn ev = CARA__REFERRAL_WITHDRAWN__INIT;
     ev.referral_id = cmd->referral_id;
-    ev.force = meta.force;
+    ev.force = force;
     ev.reason_code = cmd->reason_code;
     ev.reason = cmd->reason;
     ev.withdrawn_at = withdrawn_at;
-    if (outbox_append(db, &ev.base, cmd->referral_id, meta.force, cmd->referral_id, NULL) < 0 ||
+    if (outbox_append(db, &ev.base, cmd->referral_id, force, cmd->referral_id, NULL) < 0 ||
         service_audit(svc, who, "referral_withdrawn", "referral", cmd->referral_id,
                       json_pack("{s:s}", "reason_code", cmd->reason_code)) != 0 ||
-        reply_ok(reply, &ev.base) != 0 || request_log_store(db, key, hash, reply) != 0)
+        reply_ok(reply, &ev.base) != 0 ||
+        request_log_store(db, change.key, change.hash, reply) != 0)
         goto cleanup;
     log_info("referral_withdrawn", "referral_id", cmd->referral_id);
     rc = 0;
@@ -106,8 +82,7 @@ cleanup:
     if (rc != 0 && reply->msg.status == CARA__REPLY__STATUS__OK)
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the withdrawal; retry");
-    if (stored)
-        cara__referral__free_unpacked(stored, NULL);
+    intake_change_clear(&change);
     cara__withdraw_referral__free_unpacked(cmd, NULL);
     return rc;
 }
