@@ -67,24 +67,10 @@ static void s_value_is(const char *sql, const char *expected) {
 
 // A referral through to an open provider case (interpreter needed: telephone pathway).
 static char *s_case(int interpreter) {
-    char ref[32], when[40];
+    char ref[32];
     snprintf(ref, sizeof ref, "BC-%d-%d", getpid(), ++s_ref);
-    Cara__Referral *r = ti_referral("dyfed-powys", ref);
-    ti_set(&r->caution->given_at,
-           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
-    r->offender->interpreter_needed = interpreter;
-    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", "dyfed-powys"), r);
-    Cara__ReferralAccepted *ok = ti_accepted(reply);
-    if (!ok)
-        ti_print_errors(reply);
-    assert_non_null(ok);
-    char *id = strdup(ok->referral_id);
-    cara__referral_accepted__free_unpacked(ok, NULL);
-    cara__reply__free_unpacked(reply, NULL);
-    cara__referral__free_unpacked(r, NULL);
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
-    assert_int_equal(harness_wait_value(h, "booking", sql, "open", 15000), 0);
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", interpreter);
+    assert_non_null(id);
     return id;
 }
 

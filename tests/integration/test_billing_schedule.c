@@ -37,61 +37,13 @@ static int setup(void **state) {
     h = harness_new("billing_schedule");
     if (!h || harness_start(h, "booking") != 0 || harness_start(h, "billing") != 0)
         return -1;
-    harness_client(h, "billing", "finance", "p7"); // admits the key to the ring
-    const keypair_t *kp = harness_identity_keys(h, "finance", "p7");
-    char key_file[400];
-    snprintf(key_file, sizeof key_file, "%s/cli-p7.key", harness_dir(h));
-    if (!kp || keys_save(kp, key_file) != 0)
-        return -1;
-    snprintf(s_config, sizeof s_config, "%s/cli-p7.json", harness_dir(h));
-    json_t *doc =
-        json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file", key_file,
-                  "keyring", harness_keyring_path(h), "services", "billing", "router",
-                  harness_endpoint(h, "billing"), "timeout_ms", 5000, "retries", 1);
-    int rc = doc && json_dump_file(doc, s_config, JSON_INDENT(2)) == 0 ? 0 : -1;
-    json_decref(doc);
-    return rc;
+    return harness_client_config(h, "finance", "p7", "billing", 5000, 1, s_config, sizeof s_config);
 }
 
 static int teardown(void **state) {
     (void)state;
     harness_destroy(&h);
     return 0;
-}
-
-// Runs bin/cara --config s_config ARGS... (NULL-terminated). Returns the exit code; stdout in
-// s_out.
-static int s_cara(const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin, "--config", s_config};
-    int n = 3;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 static void s_value_is(const char *sql, const char *expected) {
@@ -163,7 +115,9 @@ static void test_events_before_the_contract_wait_for_it(void **state) {
           "  {\"financial_year\": \"2026-27\", \"partner\": \"council\", \"basis_points\": 3334}]}",
           f);
     fclose(f);
-    assert_int_equal(s_cara("contract", "add", path, NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path, NULL),
+        0);
     // The waiting cohort is billed at the default fee (female_intimate has no fee of its own).
     s_value_is("SELECT count(*) FROM unbilled_event", "0");
     s_value_is("SELECT string_agg(kind || ':' || amount_pence, ',' ORDER BY kind) FROM"
@@ -190,7 +144,9 @@ static void test_a_bad_contract_is_refused_with_field_errors(void **state) {
           " \"basis_points\": 6000}]}",
           f);
     fclose(f);
-    assert_int_equal(s_cara("contract", "add", path, NULL), 2);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path, NULL),
+        2);
     assert_non_null(strstr(s_out, "contract.ends_on"));
     assert_non_null(strstr(s_out, "contract.cohort_fee_pence"));
     assert_non_null(strstr(s_out, "contract.invoice_period"));
@@ -244,15 +200,21 @@ static void test_deliveries_of_every_kind(void **state) {
 static void test_quarterly_runs_by_financial_year(void **state) {
     (void)state;
     // Quarterly: nothing is invoiced at the end of April.
-    assert_int_equal(s_cara("invoice", "run", "--period", "2025-04", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "run",
+                                  "--period", "2025-04", NULL),
+                     0);
     s_value_is("SELECT count(*) FROM invoice", "0");
     // End of June: the first quarter of 2025-26.
-    assert_int_equal(s_cara("invoice", "run", "--period", "2025-06", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "run",
+                                  "--period", "2025-06", NULL),
+                     0);
     s_value_is("SELECT string_agg(number || ':' || financial_year || ':' || total_pence, ','"
                " ORDER BY number) FROM invoice",
                "hampton-trust-INV-00001:2025-26:500000,p7-INV-00001:2025-26:742500");
     // End of the contract: the later year, split between the funding partners to the penny.
-    assert_int_equal(s_cara("invoice", "run", "--period", "2027-03", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "run",
+                                  "--period", "2027-03", NULL),
+                     0);
     s_value_is("SELECT string_agg(number || ':' || financial_year || ':' || total_pence, ','"
                " ORDER BY number) FROM invoice",
                "hampton-trust-INV-00001:2025-26:500000,hampton-trust-INV-00002:2026-27:500000,"
@@ -267,15 +229,21 @@ static void test_quarterly_runs_by_financial_year(void **state) {
 
 static void test_show_and_export(void **state) {
     (void)state;
-    assert_int_equal(s_cara("invoice", "show", "p7-INV-00002", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "show",
+                                  "p7-INV-00002", NULL),
+                     0);
     json_t *doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "number")), "p7-INV-00002");
     assert_int_equal(json_array_size(json_object_get(doc, "funding")), 3);
     json_decref(doc);
-    assert_int_equal(s_cara("invoice", "show", "p7-INV-00099", NULL), 1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "show",
+                                  "p7-INV-00099", NULL),
+                     1);
 
-    assert_int_equal(s_cara("invoice", "export", "--format", "json", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "export",
+                                  "--format", "json", NULL),
+                     0);
     doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     json_t *invoices = json_object_get(doc, "invoices");
@@ -299,7 +267,9 @@ static void test_show_and_export(void **state) {
     assert_int_equal(found, 1);
     json_decref(doc);
 
-    assert_int_equal(s_cara("invoice", "export", "--format", "csv", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "export",
+                                  "--format", "csv", NULL),
+                     0);
     assert_true(strncmp(s_out, "number,kind,issuer,payer,contract_id,period,financial_year,", 59) ==
                 0);
     int rows = 0;
@@ -310,12 +280,15 @@ static void test_show_and_export(void **state) {
     snprintf(want, sizeof want,
              ",cohort_fee,260000,2600.00,%s,male_intimate,9,2026-03-21,2026-04-18,", s_cohort_y);
     assert_non_null(strstr(s_out, want));
-    assert_int_equal(s_cara("invoice", "export", "--format", "xml", NULL), 2);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "export",
+                                  "--format", "xml", NULL),
+                     2);
 
     // Status with the forecast, through the client.
-    assert_int_equal(
-        s_cara("contract", "status", "--contract_id", "POWYS-2Y", "--as_of", "2026-06-30", NULL),
-        0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract",
+                                  "status", "--contract_id", "POWYS-2Y", "--as_of", "2026-06-30",
+                                  NULL),
+                     0);
     assert_non_null(strstr(s_out, "\"financial_year\": \"2026-27\""));
 }
 

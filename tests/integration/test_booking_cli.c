@@ -33,61 +33,14 @@ static int setup(void **state) {
     if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0 ||
         harness_start(h, "booking") != 0)
         return -1;
-    harness_client(h, "booking", "provider", "p1"); // admits the key to the ring
-    const keypair_t *kp = harness_identity_keys(h, "provider", "p1");
-    char key_file[400];
-    snprintf(key_file, sizeof key_file, "%s/cli-p1.key", harness_dir(h));
-    if (!kp || keys_save(kp, key_file) != 0)
-        return -1;
-    snprintf(s_config, sizeof s_config, "%s/cli-p1.json", harness_dir(h));
-    json_t *doc =
-        json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file", key_file,
-                  "keyring", harness_keyring_path(h), "services", "booking", "router",
-                  harness_endpoint(h, "booking"), "timeout_ms", 5000, "retries", 1);
-    int rc = doc && json_dump_file(doc, s_config, JSON_INDENT(2)) == 0 ? 0 : -1;
-    json_decref(doc);
-    return rc;
+    return harness_client_config(h, "provider", "p1", "booking", 5000, 1, s_config,
+                                 sizeof s_config);
 }
 
 static int teardown(void **state) {
     (void)state;
     harness_destroy(&h);
     return 0;
-}
-
-// Runs bin/cara --config s_config ARGS... (NULL-terminated). Returns the exit code; stdout in
-// s_out.
-static int s_cara(const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin, "--config", s_config};
-    int n = 3;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 // The last output as JSON (caller decrefs).
@@ -125,43 +78,58 @@ static void test_provider_commands_through_the_client(void **state) {
     time_format_date(today + 35, b, sizeof b);
     time_format_date(today + 9, bad_b, sizeof bad_b);
     // A refused cohort: exit 2, field errors as JSON.
-    assert_int_equal(s_cara("cohort", "create", "--cohort_type", "male_intimate", "--town",
-                            "Carmarthen", "--part_a_date", a, "--part_b_date", bad_b, NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cohort", "create",
+                                  "--cohort_type", "male_intimate", "--town", "Carmarthen",
+                                  "--part_a_date", a, "--part_b_date", bad_b, NULL),
                      2);
     json_t *doc = s_json();
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "INVALID");
     assert_non_null(strstr(s_out, "part_b_date"));
     json_decref(doc);
-    assert_int_equal(s_cara("cohort", "create", "--cohort_type", "male_intimate", "--town",
-                            "Carmarthen", "--facilitators", "F1,F2", "--part_a_date", a,
-                            "--part_b_date", b, "--capacity", "10", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cohort", "create",
+                                  "--cohort_type", "male_intimate", "--town", "Carmarthen",
+                                  "--facilitators", "F1,F2", "--part_a_date", a, "--part_b_date", b,
+                                  "--capacity", "10", NULL),
                      0);
     doc = s_json();
     char *cohort =
         strdup(json_string_value(json_object_get(json_object_get(doc, "result"), "cohort_id")));
     json_decref(doc);
     // Shortfall before booking: the case is placeable, so none.
-    assert_int_equal(s_cara("booking", "shortfall", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "booking", "shortfall", NULL),
+        0);
     assert_null(strstr(s_out, id));
-    assert_int_equal(s_cara("contact", "record", "--referral_id", id, "--channel", "phone",
-                            "--outcome", "contacted", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contact", "record",
+                                  "--referral_id", id, "--channel", "phone", "--outcome",
+                                  "contacted", NULL),
                      0);
-    assert_int_equal(s_cara("booking", "book", "--referral_id", id, NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "booking", "book",
+                                  "--referral_id", id, NULL),
+                     0);
     doc = s_json();
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(doc, "result"), "cohort_id")), cohort);
     json_decref(doc);
-    assert_int_equal(s_cara("cohort", "list", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cohort", "list", NULL), 0);
     assert_non_null(strstr(s_out, cohort));
     assert_non_null(strstr(s_out, "\"seats_taken\": 1"));
-    assert_int_equal(s_cara("cases", "--status", "booked", NULL), 0);
-    assert_non_null(strstr(s_out, id));
-    assert_int_equal(s_cara("cases", "--at_risk", "true", NULL), 0);
-    assert_null(strstr(s_out, id)); // contacted
-    assert_int_equal(s_cara("victim", "record", "--referral_id", id, "--kind", "offer", "--notes",
-                            "offered support", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cases", "--status",
+                                  "booked", NULL),
                      0);
-    assert_int_equal(s_cara("victim", "list", "--referral_id", id, NULL), 0);
+    assert_non_null(strstr(s_out, id));
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cases",
+                                  "--at_risk", "true", NULL),
+                     0);
+    assert_null(strstr(s_out, id)); // contacted
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "victim", "record",
+                                  "--referral_id", id, "--kind", "offer", "--notes",
+                                  "offered support", NULL),
+                     0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "victim", "list",
+                                  "--referral_id", id, NULL),
+                     0);
     assert_non_null(strstr(s_out, "offered support"));
     // Part A held today; bulk entries as JSON.
     const char *values[] = {cohort};
@@ -172,18 +140,26 @@ static void test_provider_commands_through_the_client(void **state) {
                      0);
     char entries[200];
     snprintf(entries, sizeof entries, "[{\"referral_id\": \"%s\", \"status\": \"attended\"}]", id);
-    assert_int_equal(s_cara("attendance", "record", "--cohort_id", cohort, "--part", "A",
-                            "--entries", entries, NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "attendance",
+                                  "record", "--cohort_id", cohort, "--part", "A", "--entries",
+                                  entries, NULL),
                      0);
     // Cancelling the booking needs a reason.
-    assert_int_equal(s_cara("booking", "cancel", "--referral_id", id, NULL), 2);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "booking", "cancel",
+                                  "--referral_id", id, NULL),
+                     2);
     assert_non_null(strstr(s_out, "reason"));
-    assert_int_equal(
-        s_cara("booking", "cancel", "--referral_id", id, "--reason", "moved away", NULL), 0);
-    assert_int_equal(s_cara("cases", "--status", "open", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "booking", "cancel",
+                                  "--referral_id", id, "--reason", "moved away", NULL),
+                     0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cases", "--status",
+                                  "open", NULL),
+                     0);
     assert_non_null(strstr(s_out, id));
     // The only cohort has started: the open case is now a shortfall.
-    assert_int_equal(s_cara("booking", "shortfall", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "booking", "shortfall", NULL),
+        0);
     doc = s_json();
     json_t *rows = json_object_get(json_object_get(doc, "result"), "pathways");
     assert_int_equal(json_array_size(rows), 1);
@@ -191,9 +167,11 @@ static void test_provider_commands_through_the_client(void **state) {
                         "male_intimate");
     json_decref(doc);
     assert_non_null(strstr(s_out, id));
-    assert_int_equal(s_cara("cohort", "cancel", "--cohort_id", cohort, "--reason", "venue", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cohort", "cancel",
+                                  "--cohort_id", cohort, "--reason", "venue", NULL),
                      0);
-    assert_int_equal(s_cara("cohort", "list", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "cohort", "list", NULL), 0);
     assert_non_null(strstr(s_out, "\"cancelled\""));
     free(cohort);
     free(id);

@@ -25,24 +25,6 @@ static char s_out[65536];    // the last cara command's stdout
 static char s_config[400];   // client configuration for police:dyfed-powys
 static char s_config_b[400]; // and for police:gwent
 
-// Writes a client configuration for role:org (key file saved in the harness dir).
-static void s_client_config(const char *org, char *out, size_t size) {
-    harness_client(h, "intake", "police", org); // admits the key to the ring
-    const keypair_t *kp = harness_identity_keys(h, "police", org);
-    assert_non_null(kp);
-    char key_file[400];
-    snprintf(key_file, sizeof key_file, "%s/cli-%s.key", harness_dir(h), org);
-    assert_int_equal(keys_save(kp, key_file), 0);
-    snprintf(out, size, "%s/cli-%s.json", harness_dir(h), org);
-    json_t *doc =
-        json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file", key_file,
-                  "keyring", harness_keyring_path(h), "services", "intake", "router",
-                  harness_endpoint(h, "intake"), "timeout_ms", 5000, "retries", 1);
-    assert_non_null(doc);
-    assert_int_equal(json_dump_file(doc, out, JSON_INDENT(2)), 0);
-    json_decref(doc);
-}
-
 static int setup(void **state) {
     (void)state;
     h = harness_new("intake_cli");
@@ -55,40 +37,6 @@ static int teardown(void **state) {
     (void)state;
     harness_destroy(&h);
     return 0;
-}
-
-// Runs bin/cara --config config ARGS... (NULL-terminated). Returns the exit code; stdout in s_out.
-static int s_cara(const char *config, const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin, "--config", config};
-    int n = 3;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 // Writes text to a file in the harness dir; returns its path (static buffer).
@@ -122,18 +70,25 @@ static const char *s_sample_with(const char *name, const char *object, const cha
 
 static void test_referral_lifecycle_through_the_client(void **state) {
     (void)state;
-    s_client_config("dyfed-powys", s_config, sizeof s_config);
-    s_client_config("gwent", s_config_b, sizeof s_config_b);
+    assert_int_equal(harness_client_config(h, "police", "dyfed-powys", "intake", 5000, 1, s_config,
+                                           sizeof s_config),
+                     0);
+    assert_int_equal(harness_client_config(h, "police", "gwent", "intake", 5000, 1, s_config_b,
+                                           sizeof s_config_b),
+                     0);
 
     // The sample goes in.
-    assert_int_equal(s_cara(s_config, "referral", "submit", "examples/referral.json", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "submit", "examples/referral.json", NULL),
+                     0);
     char id[UUID_STR_LEN] = "";
     assert_int_equal(sscanf(s_out, "referral %36s accepted; compliance deadline 2025-07-04", id),
                      1);
     assert_true(uuid_valid(id));
     // Again, as JSON: the first answer, marked as a duplicate.
-    assert_int_equal(
-        s_cara(s_config, "referral", "submit", "examples/referral.json", "--json", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "submit", "examples/referral.json", "--json", NULL),
+                     0);
     json_t *doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "OK");
@@ -143,7 +98,9 @@ static void test_referral_lifecycle_through_the_client(void **state) {
     json_decref(doc);
 
     // Show.
-    assert_int_equal(s_cara(s_config, "referral", "show", id, NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral", "show", id, NULL),
+        0);
     doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     result = json_object_get(doc, "result");
@@ -158,16 +115,19 @@ static void test_referral_lifecycle_through_the_client(void **state) {
 
     // Amend: a new phone number.
     const char *amended = s_sample_with("amended.json", "offender", "phone", "07700 900888");
-    assert_int_equal(s_cara(s_config, "referral", "amend", id, amended, "--reason",
-                            "offender gave a new number", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral", "amend",
+                                  id, amended, "--reason", "offender gave a new number", NULL),
                      0);
     assert_non_null(strstr(s_out, "offender.phone"));
     assert_non_null(strstr(s_out, "07700 900888"));
     // Withdraw, then outcomes: received, then withdrawn.
-    assert_int_equal(s_cara(s_config, "referral", "withdraw", id, "--reason-code", "error",
-                            "--reason", "sent in error", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "withdraw", id, "--reason-code", "error", "--reason",
+                                  "sent in error", NULL),
                      0);
-    assert_int_equal(s_cara(s_config, "outcomes", "--after", "0", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "outcomes",
+                                  "--after", "0", NULL),
+                     0);
     int lines = 0, withdrawn = 0;
     for (char *line = strtok(s_out, "\n"); line; line = strtok(NULL, "\n")) {
         json_t *ev = json_loads(line, 0, NULL);
@@ -183,16 +143,21 @@ static void test_referral_lifecycle_through_the_client(void **state) {
     assert_int_equal(lines, 2);
     assert_true(withdrawn);
     // Gwent sees none of Dyfed-Powys's outcomes, and cannot read its referral.
-    assert_int_equal(s_cara(s_config_b, "outcomes", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config_b, "outcomes", NULL),
+                     0);
     assert_string_equal(s_out, "");
-    assert_int_equal(s_cara(s_config_b, "referral", "show", id, NULL), 1);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config_b, "referral", "show", id, NULL),
+        1);
 }
 
 static void test_invalid_documents_exit_2_with_errors(void **state) {
     (void)state;
     // Refused by intake: every error as JSON.
     const char *bad = s_sample_with("bad-dash.json", "risk", "dash_level", "extreme");
-    assert_int_equal(s_cara(s_config, "referral", "submit", bad, NULL), 2);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral", "submit", bad, NULL),
+        2);
     json_t *doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "INVALID");
@@ -200,25 +165,35 @@ static void test_invalid_documents_exit_2_with_errors(void **state) {
     assert_string_equal(json_string_value(json_object_get(err, "field")), "risk.dash_level");
     json_decref(doc);
     // The force can review what was refused, with the errors.
-    assert_int_equal(s_cara(s_config, "referral", "rejected", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral", "rejected", NULL),
+        0);
     assert_non_null(strstr(s_out, "bad-dash.json"));
     assert_non_null(strstr(s_out, "risk.dash_level"));
     // An unknown field: refused before sending, with the field named.
     const char *typo = s_sample_with("typo.json", "offender", "nmae", "X");
-    assert_int_equal(s_cara(s_config, "referral", "submit", typo, NULL), 2);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "submit", typo, NULL),
+                     2);
     assert_non_null(strstr(s_out, "nmae"));
     // Not JSON at all.
     const char *broken = s_file("broken.json", "{\"force\": \"dyfed-powys\",");
-    assert_int_equal(s_cara(s_config, "referral", "submit", broken, NULL), 2);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "submit", broken, NULL),
+                     2);
     doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "status")), "INVALID");
     json_decref(doc);
     // A missing file is not a validation error.
-    assert_int_equal(s_cara(s_config, "referral", "submit", "/nonexistent/referral.json", NULL), 1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "submit", "/nonexistent/referral.json", NULL),
+                     1);
     // Wrong force for the key: refused (1, not a validation error).
     const char *other = s_sample_with("other-force.json", NULL, "force", "gwent");
-    assert_int_equal(s_cara(s_config, "referral", "submit", other, NULL), 1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "referral",
+                                  "submit", other, NULL),
+                     1);
     assert_non_null(strstr(s_out, "FORBIDDEN"));
 }
 

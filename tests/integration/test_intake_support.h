@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cara/pbjson.h"
+#include "cara/timeutil.h"
 #include "harness.h"
 #include "intake.pb-c.h"
 
@@ -63,6 +64,41 @@ static inline Cara__ReferralAccepted *ti_accepted(const Cara__Reply *reply) {
     if (!reply || reply->status != CARA__REPLY__STATUS__OK)
         return NULL;
     return cara__referral_accepted__unpack(NULL, reply->payload.len, reply->payload.data);
+}
+
+// Submits a referral from force, cautioned two days ago, with caution reference ref, the
+// compliance deadline (a date; "" = the force's default) and the interpreter flag, and waits
+// (15 s) until booking holds it as an open provider case. Returns its referral id (caller
+// frees), or NULL (reason on stderr).
+static inline char *ti_open_case(harness_t *h, const char *force, const char *ref,
+                                 const char *deadline, int interpreter) {
+    char when[40];
+    Cara__Referral *r = ti_referral(force, ref);
+    if (!r)
+        return NULL;
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
+    if (deadline[0])
+        ti_set(&r->caution->compliance_deadline, deadline);
+    r->offender->interpreter_needed = interpreter;
+    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
+    Cara__ReferralAccepted *ok = ti_accepted(reply);
+    if (!ok)
+        ti_print_errors(reply);
+    char *id = ok ? strdup(ok->referral_id) : NULL;
+    if (ok)
+        cara__referral_accepted__free_unpacked(ok, NULL);
+    if (reply)
+        cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'",
+             id ? id : "");
+    if (id && harness_wait_value(h, "booking", sql, "open", 15000) != 0) {
+        free(id);
+        id = NULL;
+    }
+    return id;
 }
 
 #endif

@@ -36,8 +36,9 @@ static int setup(void **state) {
     harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "consumer", "{\"poll_ms\": 200}");
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    harness_config(
+        h, "triage", "routing",
+        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
                    harness_start(h, "booking") == 0 && harness_start(h, "national") == 0
                ? 0
@@ -50,7 +51,9 @@ static int teardown(void **state) {
     return 0;
 }
 
-static client_t *s_p1(void) { return harness_client(h, "booking", "provider", "p1"); }
+static client_t *s_p1(void) {
+    return harness_client(h, "booking", "provider", "p1");
+}
 
 static void s_ok(Cara__Reply *reply) {
     assert_non_null(reply);
@@ -107,59 +110,6 @@ static void s_attend_all(const char *cohort, const char *part, char **ids, int n
     cmd.entries = entries;
     cmd.n_entries = (size_t)n;
     s_ok(harness_call(s_p1(), &cmd.base));
-}
-
-// Writes the `cara` client configuration for hampton_trust:ht, pointed at national.
-static void s_client_config(void) {
-    harness_client(h, "national", "hampton_trust", "ht");  // admits the key to the ring
-    const keypair_t *kp = harness_identity_keys(h, "hampton_trust", "ht");
-    assert_non_null(kp);
-    char key_file[400];
-    snprintf(key_file, sizeof key_file, "%s/cli-ht.key", harness_dir(h));
-    assert_int_equal(keys_save(kp, key_file), 0);
-    snprintf(s_config, sizeof s_config, "%s/cli-ht.json", harness_dir(h));
-    json_t *doc = json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file",
-                            key_file, "keyring", harness_keyring_path(h), "services", "national",
-                            "router", harness_endpoint(h, "national"), "timeout_ms", 30000,
-                            "retries", 1);
-    assert_non_null(doc);
-    assert_int_equal(json_dump_file(doc, s_config, JSON_INDENT(2)), 0);
-    json_decref(doc);
-}
-
-// Runs bin/cara --config s_config ARGS... (NULL-terminated). Returns the exit code; stdout in
-// s_out.
-static int s_cara(const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin, "--config", s_config};
-    int n = 3;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
 }
 
 static void test_the_chain_reaches_the_return(void **state) {
@@ -230,15 +180,19 @@ static void test_the_chain_reaches_the_return(void **state) {
     time_civil_from_days(today - 2, &y, &m, &d);
     char period[16];
     snprintf(period, sizeof period, "%04dQ%u", y, (m - 1) / 3 + 1);
-    s_client_config();
-    assert_int_equal(s_cara("national", "export", "--period", period, "--format", "json", NULL), 0);
+    assert_int_equal(harness_client_config(h, "hampton_trust", "ht", "national", 30000, 1, s_config,
+                                           sizeof s_config),
+                     0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "national",
+                                  "export", "--period", period, "--format", "json", NULL),
+                     0);
     json_t *doc = json_loads(s_out, 0, NULL);
     assert_non_null(doc);
     json_t *totals = json_object_get(doc, "totals");
     assert_int_equal(json_integer_value(json_object_get(totals, "referred")), 13);
     json_t *outcome = json_object_get(totals, "outcome");
     assert_int_equal(json_integer_value(json_object_get(outcome, "completed")), 12);
-    assert_true(json_is_null(json_object_get(outcome, "withdrawn")));  // a count of 1
+    assert_true(json_is_null(json_object_get(outcome, "withdrawn"))); // a count of 1
     assert_true(json_is_null(json_object_get(outcome, "in_progress")) ||
                 json_integer_value(json_object_get(outcome, "in_progress")) == 0);
     // One first referral and twelve repeats: the 1 is withheld, and so is the 12 that would
@@ -253,15 +207,21 @@ static void test_the_chain_reaches_the_return(void **state) {
     assert_true(fabs(json_real_value(json_object_get(cohorts, "fill_rate_percent")) - 100.0) <
                 0.01);
     json_decref(doc);
-    assert_int_equal(s_cara("national", "export", "--period", period, "--format", "csv", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "national",
+                                  "export", "--period", period, "--format", "csv", NULL),
+                     0);
     assert_int_equal(strncmp(s_out, "schema_version,period,table,label,measure,value\n", 48), 0);
     assert_non_null(strstr(s_out, ",totals,all,outcome.completed,12\n"));
     assert_non_null(strstr(s_out, ",totals,all,outcome.withdrawn,\n"));
-    assert_int_equal(s_cara("national", "export", "--period", period, "--format", "html", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "national",
+                                  "export", "--period", period, "--format", "html", NULL),
+                     0);
     assert_int_equal(strncmp(s_out, "<!DOCTYPE html>", 15), 0);
     assert_null(strstr(s_out, "Pryce"));
     // A bad period is a field error (exit 2), not a document.
-    assert_int_equal(s_cara("national", "export", "--period", "2025Q9", NULL), 2);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "national",
+                                  "export", "--period", "2025Q9", NULL),
+                     2);
     for (int i = 0; i < CASES; i++)
         free(ids[i]);
     free(gone);

@@ -3,13 +3,15 @@
 // CURVE handshake, so only NEW connections see a change: a session that completed its
 // handshake before the revocation stays up until it reconnects (docs/OPERATIONS.md). So every
 // check after a ring change uses a fresh connection.
+#include <fcntl.h>
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
-#include <fcntl.h>
-#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,55 +21,7 @@
 #include "harness.h"
 
 static harness_t *h;
-static char s_out[16384];  // the last cara command's stdout
-
-// Runs the cara client (CARA_BIN_DIR or bin/) with NULL-terminated arguments. Returns its exit
-// code; its stdout is in s_out.
-static int s_cara(const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin};
-    int n = 1;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        unsetenv("CARA_CLIENT_CONFIG");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-// Writes a client configuration for the key file; returns its path in out.
-static void s_client_config(const char *key_file, char *out, size_t size) {
-    snprintf(out, size, "%s/client-%d.json", harness_dir(h), (int)strlen(key_file) * 31 + rand());
-    json_t *doc = json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file",
-                            key_file, "keyring", harness_keyring_path(h), "services", "intake",
-                            "router", harness_endpoint(h, "intake"), "timeout_ms", 1500,
-                            "retries", 0);
-    assert_non_null(doc);
-    assert_int_equal(json_dump_file(doc, out, JSON_INDENT(2)), 0);
-    json_decref(doc);
-}
+static char s_out[16384]; // the last cara command's stdout
 
 // Asks intake for Health on a NEW connection with the key pair in key_file. Returns the identity
 // the service saw (malloc'd), or NULL if it did not answer (refused by the ZAP handler).
@@ -119,16 +73,18 @@ static void test_rotation_without_restart(void **state) {
     assert_null(s_who_am_i(pending_file));
 
     // The partner's first key: admitted at once, with the identity from the ring.
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "dyfed-powys", "--out",
-                            old_key, "--keyring", harness_keyring_path(h), "--name", "dp-old",
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "dyfed-powys", "--out", old_key, "--keyring",
+                                  harness_keyring_path(h), "--name", "dp-old", NULL),
                      0);
     char *who = s_who_am_i(old_key);
     assert_non_null(who);
     assert_string_equal(who, "police:dyfed-powys");
     free(who);
-    s_client_config(old_key, old_cfg, sizeof old_cfg);
-    assert_int_equal(s_cara("--config", old_cfg, "health", "intake", NULL), 0);
+    assert_int_equal(
+        harness_client_config_key(h, old_key, "intake", 1500, 0, old_cfg, sizeof old_cfg), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", old_cfg, "health", "intake", NULL), 0);
     json_t *health = json_loads(s_out, 0, NULL);
     assert_non_null(health);
     assert_true(json_is_true(json_object_get(health, "db_ok")));
@@ -137,9 +93,9 @@ static void test_rotation_without_restart(void **state) {
     json_decref(health);
 
     // Rotation: the new key is added while the old one still works...
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "dyfed-powys", "--out",
-                            new_key, "--keyring", harness_keyring_path(h), "--name", "dp-new",
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "dyfed-powys", "--out", new_key, "--keyring",
+                                  harness_keyring_path(h), "--name", "dp-new", NULL),
                      0);
     who = s_who_am_i(new_key);
     assert_non_null(who);
@@ -150,21 +106,24 @@ static void test_rotation_without_restart(void **state) {
     free(who);
 
     // ...then the old key is revoked: new connections with it get nothing, the new key works.
-    assert_int_equal(s_cara("keys", "revoke", "dp-old", "--keyring", harness_keyring_path(h),
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "keys", "revoke", "dp-old", "--keyring",
+                                  harness_keyring_path(h), NULL),
                      0);
     assert_null(s_who_am_i(old_key));
-    assert_int_equal(s_cara("--config", old_cfg, "health", "intake", NULL), 1);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", old_cfg, "health", "intake", NULL), 1);
     who = s_who_am_i(new_key);
     assert_non_null(who);
     assert_string_equal(who, "police:dyfed-powys");
     free(who);
-    s_client_config(new_key, new_cfg, sizeof new_cfg);
-    assert_int_equal(s_cara("--config", new_cfg, "health", "intake", NULL), 0);
+    assert_int_equal(
+        harness_client_config_key(h, new_key, "intake", 1500, 0, new_cfg, sizeof new_cfg), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", new_cfg, "health", "intake", NULL), 0);
 
     // Revoking the last key of the identity shuts it out completely.
-    assert_int_equal(s_cara("keys", "revoke", "dp-new", "--keyring", harness_keyring_path(h),
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "keys", "revoke", "dp-new", "--keyring",
+                                  harness_keyring_path(h), NULL),
                      0);
     assert_null(s_who_am_i(new_key));
 

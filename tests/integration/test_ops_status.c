@@ -1,14 +1,16 @@
 // The operator's view: `cara status` over the five running services (healthy -> exit 0, one
 // stopped -> exit 1 and that service DOWN), `cara health`, `cara fetch` of a stream as JSON
 // lines, and `cara deadletter list` (operators only).
+#include <fcntl.h>
+#include <jansson.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
-#include <fcntl.h>
-#include <jansson.h>
-#include <signal.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,65 +20,8 @@
 #include "harness.h"
 
 static harness_t *h;
-static char s_out[65536];  // the last cara command's stdout
+static char s_out[65536]; // the last cara command's stdout
 static const char *const s_services[] = {"intake", "triage", "booking", "billing", "national"};
-
-// Runs the cara client with NULL-terminated arguments. Returns its exit code; stdout in s_out.
-static int s_cara(const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin};
-    int n = 1;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        unsetenv("CARA_CLIENT_CONFIG");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
-
-// Writes a client configuration for role:org (key made by the harness) naming all five
-// services. Returns its path in out.
-static void s_client_config(const char *role, const char *org, char *out, size_t size) {
-    const keypair_t *kp = harness_identity_keys(h, role, org);
-    assert_non_null(kp);
-    char key_file[400];
-    snprintf(key_file, sizeof key_file, "%s/%s-%s.key", harness_dir(h), role, org);
-    assert_int_equal(keys_save(kp, key_file), 0);
-    json_t *services = json_object();
-    for (int i = 0; i < 5; i++)
-        json_object_set_new(services, s_services[i],
-                            json_pack("{s:s, s:s}", "router", harness_endpoint(h, s_services[i]),
-                                      "pub", harness_pub_endpoint(h, s_services[i])));
-    json_t *doc = json_pack("{s:{s:s, s:s}, s:o, s:i, s:i}", "keys", "secret_file", key_file,
-                            "keyring", harness_keyring_path(h), "services", services,
-                            "timeout_ms", 3000, "retries", 1);
-    assert_non_null(doc);
-    snprintf(out, size, "%s/client-%s-%s.json", harness_dir(h), role, org);
-    assert_int_equal(json_dump_file(doc, out, JSON_INDENT(2)), 0);
-    json_decref(doc);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -101,11 +46,14 @@ static int teardown(void **state) {
 static void test_status_fetch_deadletters(void **state) {
     (void)state;
     char ops[400], police[400];
-    s_client_config("operator", "ops", ops, sizeof ops);
-    s_client_config("police", "dyfed-powys", police, sizeof police);
+    assert_int_equal(harness_client_config(h, "operator", "ops", NULL, 3000, 1, ops, sizeof ops),
+                     0);
+    assert_int_equal(
+        harness_client_config(h, "police", "dyfed-powys", NULL, 3000, 1, police, sizeof police), 0);
 
     // All five up: exit 0, every one healthy, with versions, schema versions and consumers.
-    assert_int_equal(s_cara("--config", ops, "status", "--json", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", ops, "status", "--json", NULL), 0);
     json_t *all = json_loads(s_out, 0, NULL);
     assert_non_null(all);
     assert_int_equal(json_array_size(all), 5);
@@ -121,63 +69,70 @@ static void test_status_fetch_deadletters(void **state) {
     }
     // triage consumes intake; national consumes intake, triage and booking (DESIGN.md §1).
     json_t *triage_consumers = json_object_get(json_array_get(all, 1), "consumers");
-    assert_string_equal(json_string_value(json_object_get(json_array_get(triage_consumers, 0),
-                                                          "stream")),
-                        "intake");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(triage_consumers, 0), "stream")),
+        "intake");
     assert_non_null(json_object_get(json_array_get(triage_consumers, 0), "lag"));
     assert_int_equal(json_array_size(json_object_get(json_array_get(all, 4), "consumers")), 3);
     json_decref(all);
 
     // The table form says so too.
-    assert_int_equal(s_cara("--config", ops, "status", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", ops, "status", NULL), 0);
     assert_non_null(strstr(s_out, "all healthy"));
     assert_non_null(strstr(s_out, "<- intake"));
 
     // One service health on its own.
-    assert_int_equal(s_cara("--config", ops, "health", "booking", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", ops, "health", "booking", NULL), 0);
     json_t *health = json_loads(s_out, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(health, "service")), "booking");
     json_decref(health);
 
     // The billing stream as JSON lines: empty now, exit 0; police may not read it.
-    assert_int_equal(s_cara("--config", ops, "fetch", "billing", "--after", "0", NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", ops, "fetch", "billing",
+                                  "--after", "0", NULL),
+                     0);
     assert_string_equal(s_out, "");
-    assert_int_equal(s_cara("--config", police, "fetch", "billing", "--after", "0", NULL), 1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", police, "fetch", "billing",
+                                  "--after", "0", NULL),
+                     1);
     assert_non_null(strstr(s_out, "FORBIDDEN"));
 
     // A referral from Dyfed-Powys, then the intake stream as the operator sees it: one JSON
     // line per event, the payload decoded by its type.
-    assert_int_equal(s_cara("--config", police, "referral", "submit", "examples/referral.json",
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", police, "referral", "submit",
+                                  "examples/referral.json", NULL),
                      0);
-    assert_int_equal(s_cara("--config", ops, "fetch", "intake", "--after", "0", "--max", "1",
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", ops, "fetch", "intake",
+                                  "--after", "0", "--max", "1", NULL),
                      0);
     json_error_t jerr;
-    json_t *line = json_loads(s_out, 0, &jerr);  // exactly one line: --max 1
+    json_t *line = json_loads(s_out, 0, &jerr); // exactly one line: --max 1
     assert_non_null(line);
     assert_int_equal(json_integer_value(json_object_get(line, "seq")), 1);
-    assert_string_equal(json_string_value(json_object_get(line, "type")),
-                        "cara.ReferralSubmitted");
+    assert_string_equal(json_string_value(json_object_get(line, "type")), "cara.ReferralSubmitted");
     json_t *referral = json_object_get(json_object_get(line, "payload"), "referral");
     assert_string_equal(json_string_value(json_object_get(referral, "force")), "dyfed-powys");
     json_decref(line);
 
     // Dead letters: none yet; only operators may list them.
-    assert_int_equal(s_cara("--config", ops, "deadletter", "list", "--service", "triage", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", ops, "deadletter", "list",
+                                  "--service", "triage", NULL),
                      0);
     json_t *list = json_loads(s_out, 0, NULL);
     assert_non_null(list);
     assert_string_equal(json_string_value(json_object_get(list, "status")), "OK");
     json_decref(list);
-    assert_int_equal(s_cara("--config", police, "deadletter", "list", "--service", "triage",
-                            NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", police, "deadletter", "list",
+                                  "--service", "triage", NULL),
                      1);
     assert_non_null(strstr(s_out, "FORBIDDEN"));
 
     // Stop billing: status exits 1 and shows billing down, the others still healthy.
     assert_int_equal(harness_stop(h, "billing", SIGTERM), 0);
-    assert_int_equal(s_cara("--config", ops, "status", "--json", "--timeout", "500", NULL), 1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", ops, "status", "--json",
+                                  "--timeout", "500", NULL),
+                     1);
     all = json_loads(s_out, 0, NULL);
     assert_non_null(all);
     json_array_foreach(all, i, svc) {
@@ -186,7 +141,9 @@ static void test_status_fetch_deadletters(void **state) {
         assert_int_equal(json_is_true(json_object_get(svc, "healthy")), !is_billing);
     }
     json_decref(all);
-    assert_int_equal(s_cara("--config", ops, "status", "--timeout", "500", NULL), 1);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", ops, "status", "--timeout", "500", NULL),
+        1);
     assert_non_null(strstr(s_out, "DOWN"));
     assert_non_null(strstr(s_out, "UNHEALTHY"));
 }

@@ -22,63 +22,14 @@ static int setup(void **state) {
     harness_config(h, "triage", "auto_triage", "false");
     if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0)
         return -1;
-    harness_client(h, "triage", "triage", "diversion"); // admits the key to the ring
-    const keypair_t *kp = harness_identity_keys(h, "triage", "diversion");
-    char key_file[400];
-    snprintf(key_file, sizeof key_file, "%s/cli-triage.key", harness_dir(h));
-    if (!kp || keys_save(kp, key_file) != 0)
-        return -1;
-    snprintf(s_config, sizeof s_config, "%s/cli-triage.json", harness_dir(h));
-    json_t *doc =
-        json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i, s:i}", "keys", "secret_file", key_file,
-                  "keyring", harness_keyring_path(h), "services", "triage", "router",
-                  harness_endpoint(h, "triage"), "timeout_ms", 5000, "retries", 1);
-    int rc = doc && json_dump_file(doc, s_config, JSON_INDENT(2)) == 0 ? 0 : -1;
-    json_decref(doc);
-    return rc;
+    return harness_client_config(h, "triage", "diversion", "triage", 5000, 1, s_config,
+                                 sizeof s_config);
 }
 
 static int teardown(void **state) {
     (void)state;
     harness_destroy(&h);
     return 0;
-}
-
-// Runs bin/cara --config s_config ARGS... (NULL-terminated). Returns the exit code; stdout in
-// s_out.
-static int s_cara(const char *arg, ...) {
-    char bin[300], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    snprintf(out_path, sizeof out_path, "%s/cara.stdout", harness_dir(h));
-    const char *argv[32] = {bin, "--config", s_config};
-    int n = 3;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    if (WEXITSTATUS(status) != 0)
-        fprintf(stderr, "  cara %s ...: exit %d: %s\n", arg, WEXITSTATUS(status), s_out);
-    return WEXITSTATUS(status);
 }
 
 // The last output as JSON (caller decrefs).
@@ -105,7 +56,9 @@ static void test_staff_commands_through_the_client(void **state) {
     char *id = tt_submit(h, "dyfed-powys", "CLI-1", NULL);
     tt_wait_case(h, id, "awaiting_decision/-/-");
 
-    assert_int_equal(s_cara("triage", "show", "--referral_id", id, NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "show",
+                                  "--referral_id", id, NULL),
+                     0);
     json_t *doc = s_json();
     assert_string_equal(s_at(doc, "status"), "OK");
     assert_string_equal(s_at(doc, "result.cases.0.status"), "awaiting_decision");
@@ -119,22 +72,28 @@ static void test_staff_commands_through_the_client(void **state) {
                               "Kaleidoscope", "date", "2026-02-02");
     assert_int_equal(json_dump_file(needs, needs_file, 0), 0);
     json_decref(needs);
-    assert_int_equal(s_cara("triage", "needs", "--referral_id", id, "--json", needs_file, NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "needs",
+                                  "--referral_id", id, "--json", needs_file, NULL),
+                     0);
 
     // An override without a reason: exit 2 with the field named.
-    assert_int_equal(s_cara("triage", "decide", "--referral_id", id, "--decision", "approve",
-                            "--pathway", "telephone", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "decide",
+                                  "--referral_id", id, "--decision", "approve", "--pathway",
+                                  "telephone", NULL),
                      2);
     doc = s_json();
     assert_string_equal(s_at(doc, "status"), "INVALID");
     assert_string_equal(s_at(doc, "errors.0.field"), "reason");
     json_decref(doc);
-    assert_int_equal(s_cara("triage", "decide", "--referral_id", id, "--decision", "approve",
-                            "--pathway", "telephone", "--reason", "works nights", NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "decide",
+                                  "--referral_id", id, "--decision", "approve", "--pathway",
+                                  "telephone", "--reason", "works nights", NULL),
                      0);
     tt_wait_case(h, id, "triaged/telephone/p1");
 
-    assert_int_equal(s_cara("triage", "show", "--referral_id", id, NULL), 0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "show",
+                                  "--referral_id", id, NULL),
+                     0);
     doc = s_json();
     assert_string_equal(s_at(doc, "result.cases.0.decided_by"), "triage:diversion");
     assert_string_equal(s_at(doc, "result.cases.0.pathway_reason"), "works nights");
@@ -151,15 +110,17 @@ static void test_staff_commands_through_the_client(void **state) {
              " '%s'",
              late);
     assert_int_equal(db_exec(harness_db(h, "triage"), sql, 0, NULL), 0);
-    assert_int_equal(s_cara("triage", "overdue", NULL), 0);
+    assert_int_equal(
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "overdue", NULL), 0);
     doc = s_json();
     assert_string_equal(s_at(doc, "result.cases.0.referral_id"), late);
     assert_null(json_array_get(json_object_get(json_object_get(doc, "result"), "cases"), 1));
     json_decref(doc);
 
     // Unknown case: not found, exit 1.
-    assert_int_equal(
-        s_cara("triage", "show", "--referral_id", "00000000-0000-4000-8000-000000000000", NULL), 1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "show",
+                                  "--referral_id", "00000000-0000-4000-8000-000000000000", NULL),
+                     1);
     free(late);
     free(id);
 }

@@ -1,5 +1,12 @@
 #include "harness.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -24,9 +31,11 @@
 
 static const char *s_names[H_SERVICES] = {"intake", "triage", "booking", "billing", "national"};
 // Who consumes whom (DESIGN.md §1).
-static const char *s_upstreams[H_SERVICES][4] = {
-    {"triage", "booking", NULL}, {"intake", NULL}, {"triage", NULL}, {"booking", NULL},
-    {"intake", "triage", "booking", NULL}};
+static const char *s_upstreams[H_SERVICES][4] = {{"triage", "booking", NULL},
+                                                 {"intake", NULL},
+                                                 {"triage", NULL},
+                                                 {"booking", NULL},
+                                                 {"intake", "triage", "booking", NULL}};
 
 typedef struct {
     char role[32], org[64];
@@ -57,9 +66,99 @@ struct harness_t {
     int n_clients;
     db_t *dbs[H_SERVICES + 1];
     char db_schema[H_SERVICES + 1][32];
+    long log_offset[H_SERVICES]; // where the running incarnation's log starts
+    char *failures;              // reports of services that failed the check ("" if none)
+    int n_failed;                // how many
 };
 
 static harness_t *s_current;
+static int s_failed; // services that failed the check in any harness of this process
+
+// LeakSanitizer's own check, when the test binary is built with it (weak: absent otherwise).
+extern void __lsan_do_leak_check(void) __attribute__((weak));
+
+// The markers of a sanitizer report in a process's output.
+static const char *s_markers[] = {"ERROR: LeakSanitizer", "ERROR: AddressSanitizer",
+                                  "runtime error:", "ERROR: UndefinedBehaviorSanitizer", NULL};
+
+// Reads a file from offset into a malloc'd NUL-terminated string (NULL if unreadable).
+static char *s_slurp(const char *path, long offset) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *text = NULL;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long end = ftell(f);
+        long len = end > offset ? end - offset : 0;
+        text = malloc((size_t)len + 1);
+        if (text && fseek(f, offset, SEEK_SET) == 0) {
+            size_t got = fread(text, 1, (size_t)len, f);
+            text[got] = '\0';
+        } else if (text) {
+            text[0] = '\0';
+        }
+    }
+    fclose(f);
+    return text;
+}
+
+// Copies the first lines (up to 24) of a sanitizer report in text into report. Returns 1 if
+// text holds one, else 0.
+static int s_sanitizer_report(const char *text, char *report, size_t size) {
+    const char *first = NULL;
+    for (int m = 0; text && s_markers[m]; m++) {
+        const char *at = strstr(text, s_markers[m]);
+        if (at && (!first || at < first))
+            first = at;
+    }
+    if (!first)
+        return 0;
+    while (first > text && first[-1] != '\n')
+        first--;
+    const char *end = first;
+    for (int lines = 0; *end && lines < 24; end++)
+        if (*end == '\n')
+            lines++;
+    snprintf(report, size, "%.*s", (int)(end - first), first);
+    return 1;
+}
+
+// Records a failed check: printed now and at harness_destroy, and the test process fails.
+static void s_fail(harness_t *self, const char *what, const char *report) {
+    size_t old = self->failures ? strlen(self->failures) : 0;
+    size_t add = strlen(what) + strlen(report) + 8;
+    char *grown = realloc(self->failures, old + add);
+    if (grown) {
+        snprintf(grown + old, add, "%s\n%s%s", what, report,
+                 report[0] && report[strlen(report) - 1] != '\n' ? "\n" : "");
+        self->failures = grown;
+    }
+    fprintf(stderr, "harness: FAILED CHECK: %s\n%s\n", what, report);
+    self->n_failed++;
+    s_failed++;
+}
+
+// Checks an incarnation of service i that ended with status: fails unless it exited 0 (or was
+// SIGKILLed on purpose: killed) and its log since it started holds no sanitizer report.
+static void s_check(harness_t *self, int i, int status, int killed) {
+    char log_path[400], report[4096] = "", what[600];
+    snprintf(log_path, sizeof log_path, "%s/%s.log", self->dir, s_names[i]);
+    char *text = s_slurp(log_path, self->log_offset[i]);
+    int dirty = s_sanitizer_report(text, report, sizeof report);
+    free(text);
+    int exempt = killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    int clean_exit = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!dirty && (exempt || clean_exit))
+        return;
+    if (WIFEXITED(status))
+        snprintf(what, sizeof what, "service %s exited with status %d%s (log %s)", s_names[i],
+                 WEXITSTATUS(status), dirty ? " and a sanitizer report" : "", log_path);
+    else
+        snprintf(what, sizeof what, "service %s killed by signal %d%s (log %s)", s_names[i],
+                 WIFSIGNALED(status) ? WTERMSIG(status) : -1,
+                 dirty ? " and a sanitizer report" : "", log_path);
+    s_fail(self, what, report);
+}
 
 static int s_index(const char *service) {
     for (int i = 0; i < H_SERVICES; i++)
@@ -116,6 +215,15 @@ static int s_rm(const char *path, const struct stat *sb, int flag, struct FTW *f
 static void s_atexit(void) {
     if (s_current)
         harness_destroy(&s_current);
+    if (s_failed) {
+        // cmocka 1.1 does not count a failed group teardown in its exit code, so a service that
+        // failed the check fails the process here (after LeakSanitizer's check of the test).
+        fprintf(stderr, "harness: %d service check(s) FAILED (reports above)\n", s_failed);
+        fflush(NULL);
+        if (__lsan_do_leak_check)
+            __lsan_do_leak_check();
+        _exit(1);
+    }
 }
 
 harness_t *harness_new(const char *name) {
@@ -183,8 +291,8 @@ harness_t *harness_new(const char *name) {
         snprintf(path, sizeof path, "%s/%s.key", keydir, s_names[i]);
         if (keys_generate(&self->service_keys[i]) != 0 ||
             keys_save(&self->service_keys[i], path) != 0 ||
-            keyring_file_add(self->keyring, self->service_keys[i].public_key, "service",
-                             s_names[i], s_names[i]) != 0)
+            keyring_file_add(self->keyring, self->service_keys[i].public_key, "service", s_names[i],
+                             s_names[i]) != 0)
             goto failed;
     }
     self->ctx = zmq_ctx_new();
@@ -224,6 +332,9 @@ void harness_destroy(harness_t **self_p) {
         zmq_ctx_term(self->ctx);
     for (int i = 0; i < H_SERVICES; i++)
         json_decref(self->extra[i]);
+    if (self->failures && self->failures[0])
+        fprintf(stderr, "harness: services failed the exit check:\n%s", self->failures);
+    free(self->failures);
     if (self->dbname[0]) {
         char sql[200];
         snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", self->dbname);
@@ -270,15 +381,16 @@ static int s_write_config(harness_t *self, int i, char *path, size_t size) {
     json_t *ups = json_object();
     for (int u = 0; s_upstreams[i][u]; u++) {
         int j = s_index(s_upstreams[i][u]);
-        json_object_set_new(ups, s_names[j],
-                            json_pack("{s:s, s:s}", "router", self->router[j], "pub", self->pub[j]));
+        json_object_set_new(
+            ups, s_names[j],
+            json_pack("{s:s, s:s}", "router", self->router[j], "pub", self->pub[j]));
     }
-    json_t *doc = json_pack("{s:s, s:{s:s, s:i}, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:{s:i, s:i}, s:s}",
-                            "service", s_names[i], "db", "conninfo", self->conninfo[i],
-                            "connect_wait_ms", 20000, "bind", "router", self->router[i], "pub",
-                            self->pub[i], "keys", "secret_file", secret, "keyring", self->keyring,
-                            "upstreams", ups, "consumer", "poll_ms", 300, "timeout_ms", 2000,
-                            "log_level", "info");
+    json_t *doc =
+        json_pack("{s:s, s:{s:s, s:i}, s:{s:s, s:s}, s:{s:s, s:s}, s:o, s:{s:i, s:i}, s:s}",
+                  "service", s_names[i], "db", "conninfo", self->conninfo[i], "connect_wait_ms",
+                  20000, "bind", "router", self->router[i], "pub", self->pub[i], "keys",
+                  "secret_file", secret, "keyring", self->keyring, "upstreams", ups, "consumer",
+                  "poll_ms", 300, "timeout_ms", 2000, "log_level", "info");
     if (!doc)
         return -1;
     json_object_update_recursive(doc, self->extra[i]);
@@ -300,6 +412,8 @@ int harness_start_as(harness_t *self, const char *service, const char *binary) {
     if (s_write_config(self, i, config, sizeof config) != 0)
         return -1;
     snprintf(log_path, sizeof log_path, "%s/%s.log", self->dir, service);
+    struct stat st;
+    self->log_offset[i] = stat(log_path, &st) == 0 ? (long)st.st_size : 0;
     const char *bindir = getenv("CARA_BIN_DIR");
     if (binary)
         snprintf(bin, sizeof bin, "%s", binary);
@@ -329,10 +443,15 @@ int harness_stop(harness_t *self, const char *service, int sig) {
     int status = 0;
     kill(self->pid[i], sig);
     if (s_wait_exit(self->pid[i], sig == SIGKILL ? 5000 : 10000, &status) != 0) {
-        fprintf(stderr, "harness: %s did not stop on signal %d; killing\n", service, sig);
+        char what[200];
+        snprintf(what, sizeof what, "service %s did not stop within 10 s of signal %d; killed",
+                 service, sig);
+        s_fail(self, what, "");
         kill(self->pid[i], SIGKILL);
         s_wait_exit(self->pid[i], 5000, &status);
+        sig = SIGKILL;
     }
+    s_check(self, i, status, sig == SIGKILL);
     self->pid[i] = -1;
     return status;
 }
@@ -355,6 +474,8 @@ int harness_wait_healthy(harness_t *self, const char *service, int timeout_ms) {
             if (waitpid(self->pid[i], &status, WNOHANG) == self->pid[i]) {
                 fprintf(stderr, "harness: %s exited during start (status %d); see %s/%s.log\n",
                         service, status, self->dir, service);
+                // A refusal to start is the caller's to judge; a sanitizer report is not.
+                s_check(self, i, WIFEXITED(status) ? 0 : status, 0);
                 self->pid[i] = -1;
                 return -1;
             }
@@ -475,12 +596,16 @@ int harness_wait_value(harness_t *self, const char *schema, const char *sql, con
     return -1;
 }
 
-const char *harness_dir(harness_t *self) { return self->dir; }
+const char *harness_dir(harness_t *self) {
+    return self->dir;
+}
 const char *harness_conninfo(harness_t *self, const char *service) {
     int i = s_index(service);
     return i < 0 ? NULL : self->conninfo[i];
 }
-const char *harness_superuser_conninfo(harness_t *self) { return self->super_conninfo; }
+const char *harness_superuser_conninfo(harness_t *self) {
+    return self->super_conninfo;
+}
 const char *harness_endpoint(harness_t *self, const char *service) {
     int i = s_index(service);
     return i < 0 ? NULL : self->router[i];
@@ -489,9 +614,134 @@ const char *harness_pub_endpoint(harness_t *self, const char *service) {
     int i = s_index(service);
     return i < 0 ? NULL : self->pub[i];
 }
-const char *harness_keyring_path(harness_t *self) { return self->keyring; }
+const char *harness_keyring_path(harness_t *self) {
+    return self->keyring;
+}
 const char *harness_service_public(harness_t *self, const char *service) {
     int i = s_index(service);
     return i < 0 ? NULL : self->service_keys[i].public_key;
 }
-void *harness_ctx(harness_t *self) { return self->ctx; }
+void *harness_ctx(harness_t *self) {
+    return self->ctx;
+}
+
+const char *harness_failures(harness_t *self) {
+    return self->failures ? self->failures : "";
+}
+
+void harness_forget_failures(harness_t *self) {
+    s_failed -= self->n_failed;
+    self->n_failed = 0;
+    free(self->failures);
+    self->failures = NULL;
+}
+
+int harness_run(const char *const *argv, char *out, size_t size, char *report, size_t report_size) {
+    const char *tmp = getenv("TMPDIR");
+    char out_path[300], err_path[300];
+    snprintf(out_path, sizeof out_path, "%s/cara-run-XXXXXX", tmp ? tmp : "/tmp");
+    snprintf(err_path, sizeof err_path, "%s/cara-run-XXXXXX", tmp ? tmp : "/tmp");
+    int out_fd = mkstemp(out_path);
+    int err_fd = out_fd >= 0 ? mkstemp(err_path) : -1;
+    if (report_size)
+        report[0] = '\0';
+    if (out_fd < 0 || err_fd < 0) {
+        snprintf(report, report_size, "cannot make temporary files for %s", argv[0]);
+        if (out_fd >= 0) {
+            close(out_fd);
+            unlink(out_path);
+        }
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
+            _exit(126);
+        unsetenv("CARA_CLIENT_CONFIG");
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(out_fd);
+    close(err_fd);
+    int status = 0, rc = -1;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) {
+        snprintf(report, report_size, "cannot run %s: %s", argv[0], strerror(errno));
+        goto cleanup;
+    }
+    char *text = s_slurp(out_path, 0);
+    snprintf(out, size, "%s", text ? text : "");
+    free(text);
+    text = s_slurp(err_path, 0);
+    if (s_sanitizer_report(text, report, report_size))
+        rc = -1;
+    else if (!WIFEXITED(status))
+        snprintf(report, report_size, "%s killed by signal %d\n%.2000s", argv[0],
+                 WIFSIGNALED(status) ? WTERMSIG(status) : -1, text ? text : "");
+    else
+        rc = WEXITSTATUS(status);
+    free(text);
+cleanup:
+    unlink(out_path);
+    unlink(err_path);
+    return rc;
+}
+
+int harness_cara(harness_t *self, char *out, size_t size, const char *arg, ...) {
+    (void)self;
+    char bin[300];
+    const char *bindir = getenv("CARA_BIN_DIR");
+    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
+    const char *argv[40] = {bin};
+    int n = 1;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && n < 39; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char report[4096];
+    int rc = harness_run(argv, out, size, report, sizeof report);
+    if (rc < 0) {
+        char cmd[600] = "";
+        for (int i = 1; i < n && strlen(cmd) < 500; i++)
+            snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %s", argv[i]);
+        fail_msg("cara%s: failed the exit check:\n%s", cmd, report);
+    }
+    return rc;
+}
+
+int harness_client_config_key(harness_t *self, const char *key_file, const char *services,
+                              int timeout_ms, int retries, char *out, size_t size) {
+    const char *base = strrchr(key_file, '/');
+    base = base ? base + 1 : key_file;
+    int len = (int)strcspn(base, ".");
+    snprintf(out, size, "%s/client-%.*s.json", self->dir, len, base);
+    json_t *list = json_object();
+    for (int i = 0; i < H_SERVICES; i++) {
+        const char *at = services ? strstr(services, s_names[i]) : NULL;
+        size_t l = strlen(s_names[i]);
+        int named = !services ||
+                    (at && (at == services || at[-1] == ',') && (at[l] == '\0' || at[l] == ','));
+        if (named)
+            json_object_set_new(
+                list, s_names[i],
+                json_pack("{s:s, s:s}", "router", self->router[i], "pub", self->pub[i]));
+    }
+    json_t *doc =
+        json_pack("{s:{s:s, s:s}, s:o, s:i, s:i}", "keys", "secret_file", key_file, "keyring",
+                  self->keyring, "services", list, "timeout_ms", timeout_ms, "retries", retries);
+    int rc = doc && json_dump_file(doc, out, JSON_INDENT(2)) == 0 ? 0 : -1;
+    json_decref(doc);
+    return rc;
+}
+
+int harness_client_config(harness_t *self, const char *role, const char *org, const char *services,
+                          int timeout_ms, int retries, char *out, size_t size) {
+    const keypair_t *kp = harness_identity_keys(self, role, org);
+    char key_file[400];
+    snprintf(key_file, sizeof key_file, "%s/client-%s-%s.key", self->dir, role, org);
+    if (!kp || keys_save(kp, key_file) != 0)
+        return -1;
+    return harness_client_config_key(self, key_file, services, timeout_ms, retries, out, size);
+}

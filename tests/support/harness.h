@@ -55,14 +55,41 @@ int harness_wait_value(harness_t *self, const char *schema, const char *sql, con
 char *harness_value(harness_t *self, const char *schema, const char *sql);
 
 const char *harness_dir(harness_t *self);
-const char *harness_conninfo(harness_t *self, const char *service);  // the service role's
+const char *harness_conninfo(harness_t *self, const char *service); // the service role's
 const char *harness_superuser_conninfo(harness_t *self);
-const char *harness_endpoint(harness_t *self, const char *service);  // ROUTER endpoint
+const char *harness_endpoint(harness_t *self, const char *service); // ROUTER endpoint
 const char *harness_pub_endpoint(harness_t *self, const char *service);
 const char *harness_keyring_path(harness_t *self);
 const char *harness_service_public(harness_t *self, const char *service);
 void *harness_ctx(harness_t *self);
 // pid of a running service, or -1.
 int harness_pid(harness_t *self, const char *service);
+
+// The service check: every incarnation of a service the harness started must exit 0 when it is
+// stopped (harness_stop or harness_destroy: SIGTERM) and leave no sanitizer report
+// (LeakSanitizer, AddressSanitizer, UBSan "runtime error:") in its log; an incarnation stopped
+// with harness_stop(..., SIGKILL) is exempt from the exit status only. A failure is printed at
+// once (service, status, first lines of the report), again at harness_destroy, and makes the
+// test process exit 1. The failures recorded so far ("" if none).
+const char *harness_failures(harness_t *self);
+// Forgets the recorded failures (a test that provoked one on purpose).
+void harness_forget_failures(harness_t *self);
+
+// Runs argv[0] (argv NULL-terminated) with CARA_CLIENT_CONFIG unset; its stdout (truncated to
+// size) in out. Returns its exit code, or -1 if it was killed by a signal or its stderr holds a
+// sanitizer report (the report's first lines, or the reason, in report).
+int harness_run(const char *const *argv, char *out, size_t size, char *report, size_t report_size);
+// Runs bin/cara (CARA_BIN_DIR or bin/) with the NULL-terminated arguments through harness_run;
+// stdout in out. Fails the test (cmocka) if cara did not exit normally or reported a sanitizer
+// error. Returns the exit code. self may be NULL (no harness needed).
+int harness_cara(harness_t *self, char *out, size_t size, const char *arg, ...);
+// Writes a `cara` client configuration for identity role:org (key admitted to the ring, saved
+// in the harness dir) naming the services in the comma-separated list (NULL: all five, router
+// and pub), with timeout_ms and retries. Its path in out. Returns 0 or -1.
+int harness_client_config(harness_t *self, const char *role, const char *org, const char *services,
+                          int timeout_ms, int retries, char *out, size_t size);
+// As harness_client_config, for the key pair in key_file (config named after the key file).
+int harness_client_config_key(harness_t *self, const char *key_file, const char *services,
+                              int timeout_ms, int retries, char *out, size_t size);
 
 #endif

@@ -1,12 +1,14 @@
 // `cara keys`: the key tool run as operators run it (bin/cara as a child process), checked
 // against the key files and the key ring it writes.
+#include <fcntl.h>
+#include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
-#include <fcntl.h>
-#include <jansson.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,44 +17,11 @@
 #include <unistd.h>
 
 #include "cara/keys.h"
+#include "harness.h"
 
 static char s_dir[64];
 static char s_ring[128];
-static char s_out[16384];  // the last command's stdout
-
-// Runs bin/cara with the NULL-terminated arguments; stdout goes to s_out. Returns the exit code.
-static int s_cara(const char *arg, ...) {
-    const char *argv[32] = {"bin/cara"};
-    int n = 1;
-    va_list ap;
-    va_start(ap, arg);
-    for (const char *a = arg; a && n < 31; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    char out_path[160];
-    snprintf(out_path, sizeof out_path, "%s/stdout", s_dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        int null = open("/dev/null", O_WRONLY);
-        if (fd < 0 || null < 0 || dup2(fd, 1) < 0 || dup2(null, 2) < 0)
-            _exit(126);
-        unsetenv("CARA_CLIENT_CONFIG");
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(s_out, 1, sizeof s_out - 1, f);
-    s_out[len] = '\0';
-    fclose(f);
-    assert_true(WIFEXITED(status));
-    return WEXITSTATUS(status);
-}
+static char s_out[16384]; // the last command's stdout
 
 // The key ring's entries as parsed JSON (caller decrefs the ring document).
 static json_t *s_ring_doc(void) {
@@ -82,14 +51,15 @@ static void test_new_writes_key_and_ring(void **state) {
     (void)state;
     char key[160];
     snprintf(key, sizeof key, "%s/police-dp.key", s_dir);
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "dyfed-powys", "--out", key,
-                            "--keyring", s_ring, "--name", "dp-2024", NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "dyfed-powys", "--out", key, "--keyring", s_ring,
+                                  "--name", "dp-2024", NULL),
                      0);
     keypair_t kp;
     assert_int_equal(keys_load(key, &kp), 0);
     struct stat st;
     assert_int_equal(stat(key, &st), 0);
-    assert_int_equal(st.st_mode & 0777, 0600);  // a secret key is readable by its owner only
+    assert_int_equal(st.st_mode & 0777, 0600); // a secret key is readable by its owner only
 
     keyring_t *ring = keyring_load(s_ring);
     assert_non_null(ring);
@@ -106,8 +76,8 @@ static void test_new_writes_key_and_ring(void **state) {
     json_decref(printed);
 
     // The same file again is refused unless --force.
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "dyfed-powys", "--out", key,
-                            "--keyring", s_ring, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "dyfed-powys", "--out", key, "--keyring", s_ring, NULL),
                      2);
     keypair_t again;
     assert_int_equal(keys_load(key, &again), 0);
@@ -119,11 +89,11 @@ static void test_rotation_and_revoke(void **state) {
     char old_key[160], new_key[160];
     snprintf(old_key, sizeof old_key, "%s/provider-old.key", s_dir);
     snprintf(new_key, sizeof new_key, "%s/provider-new.key", s_dir);
-    assert_int_equal(s_cara("keys", "new", "--role", "provider", "--org", "p-001", "--out",
-                            old_key, "--keyring", s_ring, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "provider",
+                                  "--org", "p-001", "--out", old_key, "--keyring", s_ring, NULL),
                      0);
-    assert_int_equal(s_cara("keys", "new", "--role", "provider", "--org", "p-001", "--out",
-                            new_key, "--keyring", s_ring, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "provider",
+                                  "--org", "p-001", "--out", new_key, "--keyring", s_ring, NULL),
                      0);
     keypair_t old_kp, new_kp;
     assert_int_equal(keys_load(old_key, &old_kp), 0);
@@ -138,7 +108,9 @@ static void test_rotation_and_revoke(void **state) {
     keyring_destroy(&ring);
 
     // Revoke the old one by its public key: the new one stays.
-    assert_int_equal(s_cara("keys", "revoke", old_kp.public_key, "--keyring", s_ring, NULL), 0);
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "revoke", old_kp.public_key,
+                                  "--keyring", s_ring, NULL),
+                     0);
     ring = keyring_load(s_ring);
     assert_int_equal(keyring_find(ring, old_kp.public_key, &who), -1);
     assert_int_equal(keyring_find(ring, new_kp.public_key, &who), 0);
@@ -146,14 +118,17 @@ static void test_rotation_and_revoke(void **state) {
 
     // Revoking something that is not there fails and changes nothing.
     json_t *before = s_ring_doc();
-    assert_int_equal(s_cara("keys", "revoke", "no-such-key", "--keyring", s_ring, NULL), 1);
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "revoke", "no-such-key",
+                                  "--keyring", s_ring, NULL),
+                     1);
     json_t *after = s_ring_doc();
     assert_true(json_equal(before, after));
     json_decref(before);
     json_decref(after);
 
     // Revoke by name.
-    assert_int_equal(s_cara("keys", "list", "--keyring", s_ring, NULL), 0);
+    assert_int_equal(
+        harness_cara(NULL, s_out, sizeof s_out, "keys", "list", "--keyring", s_ring, NULL), 0);
     json_t *list = json_loads(s_out, 0, NULL);
     assert_true(json_is_array(list));
     const char *name = NULL;
@@ -165,7 +140,9 @@ static void test_rotation_and_revoke(void **state) {
     }
     assert_non_null(name);
     assert_true(strncmp(name, "provider-p-001-", 15) == 0);
-    assert_int_equal(s_cara("keys", "revoke", name, "--keyring", s_ring, NULL), 0);
+    assert_int_equal(
+        harness_cara(NULL, s_out, sizeof s_out, "keys", "revoke", name, "--keyring", s_ring, NULL),
+        0);
     json_decref(list);
     ring = keyring_load(s_ring);
     assert_int_equal(keyring_find(ring, new_kp.public_key, &who), -1);
@@ -176,21 +153,20 @@ static void test_bad_input_refused(void **state) {
     (void)state;
     char key[160];
     snprintf(key, sizeof key, "%s/bad.key", s_dir);
-    assert_int_equal(s_cara("keys", "new", "--role", "admin", "--org", "x", "--out", key,
-                            "--keyring", s_ring, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "admin",
+                                  "--org", "x", "--out", key, "--keyring", s_ring, NULL),
                      2);
     json_t *err = json_loads(s_out, 0, NULL);
     assert_non_null(err);
-    assert_string_equal(
-        json_string_value(json_object_get(json_array_get(json_object_get(err, "errors"), 0),
-                                          "field")),
-        "role");
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(err, "errors"), 0), "field")),
+                        "role");
     json_decref(err);
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "bad:org", "--out", key,
-                            "--keyring", s_ring, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "bad:org", "--out", key, "--keyring", s_ring, NULL),
                      2);
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "gwent", "--keyring",
-                            s_ring, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "gwent", "--keyring", s_ring, NULL),
                      2);
     assert_int_equal(access(key, F_OK), -1);
 
@@ -201,8 +177,8 @@ static void test_bad_input_refused(void **state) {
     assert_non_null(f);
     fputs("{\"keys\": [", f);
     fclose(f);
-    assert_int_equal(s_cara("keys", "new", "--role", "police", "--org", "gwent", "--out", key,
-                            "--keyring", damaged, NULL),
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "police",
+                                  "--org", "gwent", "--out", key, "--keyring", damaged, NULL),
                      1);
     assert_int_equal(access(key, F_OK), -1);
     char text[64] = "";
@@ -212,7 +188,7 @@ static void test_bad_input_refused(void **state) {
     fclose(f);
     assert_string_equal(text, "{\"keys\": [");
 
-    assert_int_equal(s_cara("nonsense", NULL), 1);
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "nonsense", NULL), 1);
 }
 
 int main(void) {
