@@ -153,6 +153,27 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
                      part_b ? "B" : "A", date);
         goto cleanup;
     }
+    // Before any write: an entry for a case this provider does not have is answered as missing;
+    // one for another provider's case is also audited, and that record is kept.
+    int foreign = 0;
+    for (size_t i = 0; i < req->n_entries; i++) {
+        booking_case_t c;
+        int found = booking_case_load(db, req->entries[i]->referral_id, who->org, &c);
+        int audited =
+            found == 0 ? booking_case_audit_foreign(svc, who, req->entries[i]->referral_id) : 0;
+        if (found < 0 || audited < 0)
+            goto cleanup;
+        if (found == 0) {
+            char field[80];
+            snprintf(field, sizeof field, "entries[%zu].referral_id", i);
+            reply_field_error(reply, field, "no such case for this provider");
+            foreign += audited;
+        }
+    }
+    if (reply_error_count(reply)) {
+        rc = foreign ? SERVICE_KEEP_WRITES : -1;
+        goto cleanup;
+    }
     int corrected = 0;
     time_format_iso(time_now_us(), now, sizeof now);
     for (size_t i = 0; i < req->n_entries; i++) {

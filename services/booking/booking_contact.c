@@ -36,11 +36,13 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
         reply_field_error(reply, "at", "must be an ISO 8601 time with a zone");
     time_format_iso(us, at, sizeof at);
     booking_case_t c;
-    if (!reply_error_count(reply) &&
-        booking_case_load(service_db(svc), req->referral_id, who->org, &c) != 1)
-        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case for this provider");
-    if (reply_error_count(reply) || reply->msg.status != CARA__REPLY__STATUS__OK)
+    if (reply_error_count(reply))
         goto cleanup;
+    int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
+    if (found != 1) {
+        rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
+        goto cleanup;
+    }
     char actor[128];
     identity_format(who, actor, sizeof actor);
     const char *values[] = {c.case_id, at, req->channel, req->outcome, actor};
