@@ -101,6 +101,71 @@ static int s_corrected_completion(service_t *svc, booking_case_t *c, const char 
     return booking_case_close(svc, c, "completed", "completed", cohort_id);
 }
 
+// A Part A miss corrected to attended: the booking the miss ended is the live one again. The
+// replacement booking the miss triggered is cancelled (seat freed, BookingCancelled
+// "attendance_corrected"), the original is booked again (SeatBooked with its own id and dates,
+// so the police see the original dates) and the case is booked. A case the miss closed
+// (non-compliant) stays closed: the correction is audited. Returns 1 restored, 0 nothing to
+// restore, 2 refused (the replacement already has attendance: field error set), -1 on error.
+static int s_restore_booking(service_t *svc, booking_case_t *c, const char *booking_id,
+                             const char *field, reply_t *reply) {
+    db_t *db = service_db(svc);
+    if (strcmp(c->status, "booked") != 0 && strcmp(c->status, "open") != 0)
+        return 0;
+    const char *cv[] = {c->case_id};
+    char recorded[8] = "";
+    int got = db_scalar(db,
+                        "SELECT count(*) FROM booking WHERE case_id = $1 AND status = 'booked'"
+                        " AND (part_a IS NOT NULL OR part_b IS NOT NULL)",
+                        1, cv, recorded, sizeof recorded);
+    if (got != 1)
+        return -1;
+    if (strcmp(recorded, "0") != 0) {
+        reply_field_error(reply, field,
+                          "the rebooking has attendance recorded: correct that booking first");
+        return 2;
+    }
+    if (booking_cancel_live(svc, c, "attendance_corrected") != 0)
+        return -1;
+    const char *bv[] = {booking_id, c->case_id};
+    PGresult *r =
+        db_query(db,
+                 "WITH b AS (UPDATE booking SET status = 'booked', ended_reason = NULL"
+                 "  WHERE booking_id = $1 AND status = 'missed'"
+                 "  RETURNING cohort_id, booked_at),"
+                 " p AS (UPDATE provider_case SET status = 'booked' WHERE case_id = $2)"
+                 " SELECT b.cohort_id, cohort_type, town, part_a_date::text,"
+                 " part_b_date::text, to_char(b.booked_at AT TIME ZONE 'UTC',"
+                 " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM b JOIN cohort USING (cohort_id)",
+                 2, bv);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (PQntuples(r) == 1) {
+        Cara__SeatBooked ev = CARA__SEAT_BOOKED__INIT;
+        ev.booking_id = (char *)booking_id;
+        ev.case_id = c->case_id;
+        ev.referral_id = c->referral_id;
+        ev.provider_id = c->provider;
+        ev.force = c->force;
+        ev.cohort_id = PQgetvalue(r, 0, 0);
+        ev.cohort_type = PQgetvalue(r, 0, 1);
+        ev.town = PQgetvalue(r, 0, 2);
+        ev.part_a_date = PQgetvalue(r, 0, 3);
+        ev.part_b_date = PQgetvalue(r, 0, 4);
+        ev.booked_at = PQgetvalue(r, 0, 5);
+        if (outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) > 0 &&
+            service_audit(svc, &(identity_t){"service", "booking"}, "booking_restored",
+                          "provider_case", c->referral_id,
+                          json_pack("{s:s}", "booking_id", booking_id)) == 0) {
+            snprintf(c->status, sizeof c->status, "booked");
+            rc = 1;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
 int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply) {
     if (booking_require_provider(who, reply) != 0)
@@ -221,6 +286,16 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         if (part_b && strcmp(a, "attended") != 0) {
             reply_field_error(reply, field, "Part A was not attended in this booking");
             continue;
+        }
+        // A Part A miss corrected: the original booking comes back before the record is
+        // published, so the police read booked (original dates) then attended Part A.
+        if (correction && !part_b && strcmp(e->status, "attended") == 0 &&
+            strcmp(bstatus, "missed") == 0) {
+            int restored = s_restore_booking(svc, &c, booking_id, field, reply);
+            if (restored < 0)
+                goto cleanup;
+            if (restored == 2)
+                continue;
         }
         const char *uv[] = {booking_id, e->status};
         if (db_exec(db,
