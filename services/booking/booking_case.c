@@ -166,9 +166,21 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
         return APPLY_POISON;
     }
     char due[16];
-    int days = (int)booking_setting(service_config(svc), ev->provider_id, ev->force,
-                                    "first_contact_days", 14);
-    time_format_date(caution + days, due, sizeof due);
+    config_t *cfg = service_config(svc);
+    int64_t days = booking_setting(cfg, ev->provider_id, ev->force, "first_contact_days", 14);
+    int32_t due_day = (int32_t)(caution + days);
+    if (booking_contact_in_working_days(cfg, ev->provider_id, ev->force)) {
+        booking_calendar_t cal;
+        char err[200];
+        if (booking_calendar_load(cfg, ev->provider_id, ev->force, &cal, err, sizeof err) != 0) {
+            log_error("booking_calendar_invalid", "provider", ev->provider_id, "force", ev->force,
+                      "reason", err);
+            return APPLY_RETRY; // a configuration error: nothing is opened until it is fixed
+        }
+        due_day = booking_calendar_add(&cal, caution, days);
+        booking_calendar_clear(&cal);
+    }
+    time_format_date(due_day, due, sizeof due);
     uint8_t *bytes = NULL;
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
