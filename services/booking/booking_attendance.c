@@ -104,15 +104,50 @@ static int s_corrected_completion(service_t *svc, booking_case_t *c, const char 
 // A Part A miss corrected to attended: the booking the miss ended is the live one again. The
 // replacement booking the miss triggered is cancelled (seat freed, BookingCancelled
 // "attendance_corrected"), the original is booked again (SeatBooked with its own id and dates,
-// so the police see the original dates) and the case is booked. A case the miss closed
-// (non-compliant) stays closed: the correction is audited. Returns 1 restored, 0 nothing to
+// so the police see the original dates) and the case is booked. A case this miss closed
+// (non-compliant, no later booking) is reopened first (CaseReopened, audited); a case closed
+// otherwise stays closed (the correction is audited). Returns 1 restored, 0 nothing to
 // restore, 2 refused (the replacement already has attendance: field error set), -1 on error.
 static int s_restore_booking(service_t *svc, booking_case_t *c, const char *booking_id,
                              const char *field, reply_t *reply) {
     db_t *db = service_db(svc);
+    const char *cv[] = {c->case_id, booking_id};
+    if (strcmp(c->status, "non_compliant") == 0) {
+        // Reopened only if this miss closed it: a miss reason, and no booking after this one.
+        char last[8] = "";
+        int got =
+            db_scalar(db,
+                      "SELECT count(*) FROM provider_case p WHERE case_id = $1"
+                      " AND close_reason IN ('did_not_attend', 'late_refused_entry',"
+                      " 'excluded') AND NOT EXISTS (SELECT 1 FROM booking b"
+                      " WHERE b.case_id = p.case_id AND b.booking_id <> $2"
+                      " AND b.booked_at > (SELECT booked_at FROM booking WHERE booking_id = $2))",
+                      2, cv, last, sizeof last);
+        if (got != 1)
+            return -1;
+        if (strcmp(last, "1") != 0)
+            return 0;
+        char now[40];
+        Cara__CaseReopened ev = CARA__CASE_REOPENED__INIT;
+        ev.case_id = c->case_id;
+        ev.referral_id = c->referral_id;
+        ev.provider_id = c->provider;
+        ev.force = c->force;
+        ev.reason = "attendance_corrected";
+        ev.at = time_format_iso(time_now_us(), now, sizeof now);
+        if (db_exec(db,
+                    "UPDATE provider_case SET status = 'booked', close_reason = NULL,"
+                    " closed_at = NULL WHERE case_id = $1",
+                    1, cv) != 0 ||
+            outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0 ||
+            service_audit(svc, &(identity_t){"service", "booking"}, "case_reopened",
+                          "provider_case", c->referral_id,
+                          json_pack("{s:s}", "reason", "attendance_corrected")) != 0)
+            return -1;
+        snprintf(c->status, sizeof c->status, "open");
+    }
     if (strcmp(c->status, "booked") != 0 && strcmp(c->status, "open") != 0)
         return 0;
-    const char *cv[] = {c->case_id};
     char recorded[8] = "";
     int got = db_scalar(db,
                         "SELECT count(*) FROM booking WHERE case_id = $1 AND status = 'booked'"

@@ -363,6 +363,15 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             }
         }
         cara__booking_cancelled__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.CaseReopened") == 0) {
+        Cara__CaseReopened *m =
+            (Cara__CaseReopened *)envelope_payload(env, &cara__case_reopened__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        // A non-compliance undone by a corrected attendance: booked again (the dates follow).
+        ch = (intake_outcome_change_t){.status = "booked", .reason = "", .allow_back = 1};
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        cara__case_reopened__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.VictimContactRecorded") == 0) {
         Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)envelope_payload(
             env, &cara__victim_contact_recorded__descriptor);

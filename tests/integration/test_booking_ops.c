@@ -731,6 +731,57 @@ static void test_part_a_correction_restores_the_original_booking(void **state) {
     free(ids[1]);
 }
 
+// A Part A absence that closed the case (no later cohort before the deadline) corrected to
+// attended: the case is reopened (CaseReopened, audited), the original booking is live again,
+// the police read booked then Part A attended on the original dates, and Part B completes it.
+static void test_part_a_correction_reopens_a_non_compliant_case(void **state) {
+    (void)state;
+    // Deadline in 26 days: no other cohort of this file's tests ends before it.
+    char *id = s_case("dyfed-powys", 26);
+    char *orig = s_cohort(s_p1(), "male_intimate", 2, 23, 2);
+    assert_int_equal(s_book(s_p1(), id, orig), CARA__REPLY__STATUS__OK);
+    s_held(orig, "A");
+    const char *absent[] = {"absent"}, *attended[] = {"attended"};
+    assert_int_equal(s_attendance(orig, "A", &id, absent, 1, NULL, NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT status || ':' || close_reason FROM provider_case"
+             " WHERE referral_id = '%s'%s",
+             id, "", "non_compliant:did_not_attend");
+    s_expect("intake", "SELECT status FROM outcome WHERE referral_id = '%s'%s", id, "",
+             "non_compliant");
+    assert_int_equal(s_attendance(orig, "A", &id, attended, 1, "register misread", NULL),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT p.status || ':' || coalesce(close_reason, '-') || ':' || b.status"
+             " FROM provider_case p JOIN booking b USING (case_id) WHERE referral_id = '%s'%s",
+             id, "", "booked:-:booked");
+    s_expect("booking",
+             "SELECT string_agg(type, ',' ORDER BY seq) FROM (SELECT seq, type FROM outbox"
+             " WHERE key = '%s' ORDER BY seq DESC LIMIT 3) x%s",
+             id, "", "cara.CaseReopened,cara.SeatBooked,cara.AttendanceRecorded");
+    s_expect("booking",
+             "SELECT count(*) FROM audit WHERE action = 'case_reopened' AND entity_id = '%s'%s", id,
+             "", "1");
+    char *dates = s_value("booking",
+                          "SELECT part_a_date || '/' || part_b_date FROM cohort"
+                          " WHERE cohort_id = '%s'%s",
+                          orig, "");
+    char want[80];
+    snprintf(want, sizeof want, "attended_part_a  %s", dates);
+    s_expect("intake",
+             "SELECT status || ' ' || reason || ' ' || part_a_date || '/' || part_b_date"
+             " FROM outcome WHERE referral_id = '%s'%s",
+             id, "", want);
+    s_held(orig, "B");
+    assert_int_equal(s_attendance(orig, "B", &id, attended, 1, NULL, NULL),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("intake", "SELECT status FROM outcome WHERE referral_id = '%s'%s", id, "",
+             "completed");
+    free(dates);
+    free(orig);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_contactable_before_deadline_is_non_compliant),
@@ -742,6 +793,7 @@ int main(void) {
         cmocka_unit_test(test_provider_isolation_and_catch_up),
         cmocka_unit_test(test_amended_deadline_moves_the_booking),
         cmocka_unit_test(test_part_a_correction_restores_the_original_booking),
+        cmocka_unit_test(test_part_a_correction_reopens_a_non_compliant_case),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
