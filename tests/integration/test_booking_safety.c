@@ -1,13 +1,18 @@
 // A safety concern raised by the provider's victim contact, through the real chain (police ->
 // intake -> triage -> booking -> triage and intake): the triage case shows the alert at once
-// (`show` and `alerts`, audited), the force's outcome stream gets one SafetyConcernRaised (the
-// referral and when), another force gets nothing, triage reads nothing else of the booking
-// stream, and the provider's notes reach no intake or triage table, stream or log.
+// (`show` and `alerts`, audited; also `cara triage alerts`), the force's outcome stream (and
+// `cara outcomes`) gets one SafetyConcernRaised (the referral and when), another force gets
+// nothing, triage reads nothing else of the booking stream, and the provider's notes reach no
+// intake or triage table, stream or log.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "booking.pb-c.h"
 #include "cara/timeutil.h"
@@ -131,6 +136,52 @@ static int s_log_has(const char *service, const char *needle) {
     return found;
 }
 
+// Runs bin/cara as role:org against service with args (NULL-terminated); stdout into out.
+// Returns the exit code.
+static int s_cli(const char *role, const char *org, const char *service, char *out, size_t out_size,
+                 ...) {
+    char bin[300], key_file[400], config[400], out_path[400];
+    const char *bindir = getenv("CARA_BIN_DIR");
+    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
+    harness_client(h, service, role, org); // admits the key to the ring
+    snprintf(key_file, sizeof key_file, "%s/cli-%s-%s.key", harness_dir(h), role, org);
+    assert_int_equal(keys_save(harness_identity_keys(h, role, org), key_file), 0);
+    snprintf(config, sizeof config, "%s/cli-%s-%s.json", harness_dir(h), role, org);
+    json_t *doc = json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i}", "keys", "secret_file", key_file,
+                            "keyring", harness_keyring_path(h), "services", service, "router",
+                            harness_endpoint(h, service), "timeout_ms", 5000);
+    assert_non_null(doc);
+    assert_int_equal(json_dump_file(doc, config, 0), 0);
+    json_decref(doc);
+    const char *argv[16] = {bin, "--config", config};
+    int n = 3;
+    va_list ap;
+    va_start(ap, out_size);
+    for (const char *a = va_arg(ap, const char *); a && n < 15; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    snprintf(out_path, sizeof out_path, "%s/cli.stdout", harness_dir(h));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        unsetenv("CARA_CLIENT_CONFIG");
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    FILE *f = fopen(out_path, "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, out_size - 1, f);
+    out[len] = '\0';
+    fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
 static void test_safety_concern_reaches_triage_and_force(void **state) {
     (void)state;
     char *id = s_case("dyfed-powys");
@@ -208,6 +259,26 @@ static void test_safety_concern_reaches_triage_and_force(void **state) {
     client_t *gwent = harness_client(h, "intake", "police", "gwent");
     assert_int_equal(s_count(gwent, "intake", "cara.SafetyConcernRaised", NULL, NULL, 0), 0);
     assert_true(s_count(gwent, "intake", "cara.OutcomeUpdated", other, NULL, 0) > 0);
+
+    // Through the cara client: the force's `outcomes` has one safety_concern line, the other
+    // force's none; `triage alerts` lists the case.
+    static char out[65536];
+    assert_int_equal(s_cli("police", "dyfed-powys", "intake", out, sizeof out, "outcomes", NULL),
+                     0);
+    char *line = strstr(out, "\"safety_concern\"");
+    assert_non_null(line);
+    assert_null(strstr(line + 1, "\"safety_concern\""));
+    assert_non_null(strstr(line, id));
+    assert_non_null(strstr(line, "\"raised_at\""));
+    assert_null(strstr(out, SECRET));
+    assert_int_equal(s_cli("police", "gwent", "intake", out, sizeof out, "outcomes", NULL), 0);
+    assert_null(strstr(out, "safety_concern"));
+    assert_non_null(strstr(out, other));
+    assert_int_equal(s_cli("triage", "hub", "triage", out, sizeof out, "triage", "alerts", NULL),
+                     0);
+    assert_non_null(strstr(out, id));
+    assert_non_null(strstr(out, "\"safety_concerns\": 1"));
+    assert_null(strstr(out, other));
 
     // Later records change nothing: still one alert, one event (exactly once).
     assert_int_equal(s_victim("p1", id, "accepted", "accepted support"), CARA__REPLY__STATUS__OK);
