@@ -31,7 +31,8 @@ static const cli_command_t s_commands[] = {
 
     {"triage", cmd_area,
      "triage decide --referral_id ID --decision approve|return [--pathway P] [--reason R]\n"
-     "       triage needs --referral_id ID --json FILE | overdue | show --referral_id ID"},
+     "       triage needs --referral_id ID --json FILE | overdue | show --referral_id ID\n"
+     "       triage alerts [--since YYYY-MM-DD]"},
     {"cohort", cmd_area,
      "cohort create --cohort_type T --town X --part_a_date D --part_b_date D [--capacity N]\n"
      "       cohort list | cancel --cohort_id ID --reason R"},
@@ -54,7 +55,8 @@ static const cli_command_t s_commands[] = {
     {"invoice", cmd_invoice,
      "invoice run --period YYYY-MM | list [--contract_id C] [--period P] | show NUMBER\n"
      "       invoice export --format json|csv [--contract_id C] [--period P]"},
-    {"national", cmd_area, "national export --period 2025Q2 [--format json|csv|html] [--publish true]"},
+    {"national", cmd_area,
+     "national export --period 2025Q2 [--format json|csv|html] [--publish true]"},
     // --- end of the service areas ---
     {NULL, NULL, NULL},
 };

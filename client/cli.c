@@ -22,8 +22,8 @@
 #define CLI_DEFAULT_CONFIG "var/etc/client.json"
 
 struct cli_t {
-    char *config_path;  // NULL: environment only
-    config_t *config;   // loaded on first use
+    char *config_path; // NULL: environment only
+    config_t *config;  // loaded on first use
     int config_failed;
     char *request_id;
     void *ctx;
@@ -71,6 +71,7 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__referral_amended__descriptor,
     &cara__referral_withdrawn__descriptor,
     &cara__outcome_updated__descriptor,
+    &cara__safety_concern_raised__descriptor,
     // triage.proto
     &cara__reason_code__descriptor,
     &cara__need__descriptor,
@@ -91,6 +92,7 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__case_non_compliant__descriptor,
     &cara__cohort_delivered__descriptor,
     &cara__victim_contact_recorded__descriptor,
+    &cara__case_reopened__descriptor,
     &cara__cohort_ref__descriptor,
     &cara__cohort_list__descriptor,
     &cara__seat_result__descriptor,
@@ -151,6 +153,7 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__list_overdue__descriptor,
     &cara__show_triage_case__descriptor,
     &cara__triage_case_summary__descriptor,
+    &cara__list_safety_alerts__descriptor,
     NULL,
 };
 

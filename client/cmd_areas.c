@@ -25,6 +25,8 @@ static const s_action_t s_actions[] = {
      &cara__triage_case_list__descriptor},
     {"triage", "show", "triage", &cara__show_triage_case__descriptor,
      &cara__triage_case_list__descriptor},
+    {"triage", "alerts", "triage", &cara__list_safety_alerts__descriptor,
+     &cara__triage_case_list__descriptor},
     {"cohort", "create", "booking", &cara__create_cohort__descriptor,
      &cara__cohort_ref__descriptor},
     {"cohort", "list", "booking", &cara__list_cohorts__descriptor, &cara__cohort_list__descriptor},
@@ -45,15 +47,16 @@ static const s_action_t s_actions[] = {
      &cara__contract_status__descriptor},
     {"training", "record", "billing", &cara__record_training__descriptor, NULL},
     {"invoice", "run", "billing", &cara__run_invoices__descriptor, NULL},
-    {"invoice", "list", "billing", &cara__list_invoices__descriptor, &cara__invoice_list__descriptor},
+    {"invoice", "list", "billing", &cara__list_invoices__descriptor,
+     &cara__invoice_list__descriptor},
     {"national", "export", "national", &cara__national_export__descriptor,
      &cara__national_export_result__descriptor},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static int s_invalid(const char *field, const char *reason) {
-    cli_print_json(json_pack("{s:s, s:[{s:s, s:s}]}", "status", "INVALID", "errors", "field",
-                             field, "reason", reason));
+    cli_print_json(json_pack("{s:s, s:[{s:s, s:s}]}", "status", "INVALID", "errors", "field", field,
+                             "reason", reason));
     return CLI_INVALID;
 }
 
@@ -71,7 +74,7 @@ static json_t *s_value(const ProtobufCFieldDescriptor *f, const char *text) {
     case PROTOBUF_C_TYPE_STRING:
         return json_string(text);
     case PROTOBUF_C_TYPE_BOOL:
-        return strcmp(text, "true") == 0 ? json_true()
+        return strcmp(text, "true") == 0    ? json_true()
                : strcmp(text, "false") == 0 ? json_false()
                                             : NULL;
     case PROTOBUF_C_TYPE_UINT32:
@@ -83,7 +86,7 @@ static json_t *s_value(const ProtobufCFieldDescriptor *f, const char *text) {
         return *text && !*end ? json_integer(n) : NULL;
     }
     default:
-        return json_loads(text, JSON_DECODE_ANY, NULL);  // nested messages, lists of them
+        return json_loads(text, JSON_DECODE_ANY, NULL); // nested messages, lists of them
     }
 }
 
@@ -147,8 +150,8 @@ static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
     // An export is a document: print it as it is (JSON, CSV or HTML), not wrapped.
     if (a->reply == &cara__national_export_result__descriptor &&
         reply->status == CARA__REPLY__STATUS__OK) {
-        Cara__NationalExportResult *res = cara__national_export_result__unpack(
-            NULL, reply->payload.len, reply->payload.data);
+        Cara__NationalExportResult *res =
+            cara__national_export_result__unpack(NULL, reply->payload.len, reply->payload.data);
         int ok = res && fputs(res->content, stdout) >= 0;
         if (res)
             cara__national_export_result__free_unpacked(res, NULL);

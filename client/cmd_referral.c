@@ -194,16 +194,28 @@ static int s_parse_u64(const char *text, uint64_t *out) {
     return 0;
 }
 
-// Prints one OutcomeUpdated as a JSON line {"seq": N, "outcome": {...}}. Returns 0 or -1.
+// Prints one OutcomeUpdated as a JSON line {"seq": N, "outcome": {...}}, or one
+// SafetyConcernRaised as {"seq": N, "safety_concern": {...}}. Returns 0 or -1.
 static int s_print_outcome(const Cara__StreamEvent *ev) {
     Cara__Envelope *env = envelope_unpack(ev->envelope.data, ev->envelope.len);
-    Cara__OutcomeUpdated *o =
-        env ? (Cara__OutcomeUpdated *)envelope_payload(env, &cara__outcome_updated__descriptor)
-            : NULL;
+    if (!env)
+        return 0;
+    const char *key = NULL;
+    ProtobufCMessage *shown = NULL, *msg = NULL;
+    if (strcmp(env->type, "cara.OutcomeUpdated") == 0 &&
+        (msg = envelope_payload(env, &cara__outcome_updated__descriptor)) &&
+        ((Cara__OutcomeUpdated *)msg)->outcome) {
+        key = "outcome";
+        shown = &((Cara__OutcomeUpdated *)msg)->outcome->base;
+    } else if (strcmp(env->type, "cara.SafetyConcernRaised") == 0 &&
+               (msg = envelope_payload(env, &cara__safety_concern_raised__descriptor))) {
+        key = "safety_concern";
+        shown = msg;
+    }
     int rc = 0;
-    if (o && o->outcome) {
-        json_t *line = json_pack("{s:I, s:o}", "seq", (json_int_t)ev->seq, "outcome",
-                                 pbjson_from_message(&o->outcome->base));
+    if (key) {
+        json_t *line =
+            json_pack("{s:I, s:o}", "seq", (json_int_t)ev->seq, key, pbjson_from_message(shown));
         char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (text)
             printf("%s\n", text);
@@ -212,10 +224,9 @@ static int s_print_outcome(const Cara__StreamEvent *ev) {
         free(text);
         json_decref(line);
     }
-    if (o)
-        cara__outcome_updated__free_unpacked(o, NULL);
-    if (env)
-        cara__envelope__free_unpacked(env, NULL);
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    cara__envelope__free_unpacked(env, NULL);
     return rc;
 }
 

@@ -67,7 +67,7 @@ for i in "${!services[@]}"; do
   s=${services[$i]}
   case $s in
     intake) ups="$(upstream triage), $(upstream booking)" ;;
-    triage) ups="$(upstream intake)" ;;
+    triage) ups="$(upstream intake), $(upstream booking)" ;;
     booking) ups="$(upstream triage)" ;;
     billing) ups="$(upstream booking)" ;;
     national) ups="$(upstream intake), $(upstream triage), $(upstream booking)" ;;

@@ -13,6 +13,15 @@ typedef struct {
 // Loads (and locks) a case by referral id, for one provider (NULL: any). Returns 1 if found,
 // 0 if not, -1 on error.
 int booking_case_load(db_t *db, const char *referral_id, const char *provider, booking_case_t *out);
+// Answers a case the provider may not act on (found: booking_case_load's 0 or -1 for who->org)
+// with NOT_FOUND (UNAVAILABLE on -1), exactly as for a missing one. An attempt on another
+// provider's case is audited ('refused'); call it before writing anything. Returns the handler's
+// code: SERVICE_KEEP_WRITES when audited, else -1.
+int booking_case_refuse(service_t *svc, const identity_t *who, const char *referral_id, int found,
+                        reply_t *reply);
+// Audits ('refused') an attempt by who on another provider's case. Returns 1 audited, 0 not
+// another provider's case (missing, or not a UUID), -1 on error.
+int booking_case_audit_foreign(service_t *svc, const identity_t *who, const char *referral_id);
 // Closes a case as completed or non_compliant (reason) and emits the event. Returns 0 or -1.
 int booking_case_close(service_t *svc, const booking_case_t *c, const char *status,
                        const char *reason, const char *cohort_id);

@@ -101,6 +101,106 @@ static int s_corrected_completion(service_t *svc, booking_case_t *c, const char 
     return booking_case_close(svc, c, "completed", "completed", cohort_id);
 }
 
+// A Part A miss corrected to attended: the booking the miss ended is the live one again. The
+// replacement booking the miss triggered is cancelled (seat freed, BookingCancelled
+// "attendance_corrected"), the original is booked again (SeatBooked with its own id and dates,
+// so the police see the original dates) and the case is booked. A case this miss closed
+// (non-compliant, no later booking) is reopened first (CaseReopened, audited); a case closed
+// otherwise stays closed (the correction is audited). Returns 1 restored, 0 nothing to
+// restore, 2 refused (the replacement already has attendance: field error set), -1 on error.
+static int s_restore_booking(service_t *svc, booking_case_t *c, const char *booking_id,
+                             const char *field, reply_t *reply) {
+    db_t *db = service_db(svc);
+    const char *cv[] = {c->case_id, booking_id};
+    if (strcmp(c->status, "non_compliant") == 0) {
+        // Reopened only if this miss closed it: a miss reason, and no booking after this one.
+        char last[8] = "";
+        int got =
+            db_scalar(db,
+                      "SELECT count(*) FROM provider_case p WHERE case_id = $1"
+                      " AND close_reason IN ('did_not_attend', 'late_refused_entry',"
+                      " 'excluded') AND NOT EXISTS (SELECT 1 FROM booking b"
+                      " WHERE b.case_id = p.case_id AND b.booking_id <> $2"
+                      " AND b.booked_at > (SELECT booked_at FROM booking WHERE booking_id = $2))",
+                      2, cv, last, sizeof last);
+        if (got != 1)
+            return -1;
+        if (strcmp(last, "1") != 0)
+            return 0;
+        char now[40];
+        Cara__CaseReopened ev = CARA__CASE_REOPENED__INIT;
+        ev.case_id = c->case_id;
+        ev.referral_id = c->referral_id;
+        ev.provider_id = c->provider;
+        ev.force = c->force;
+        ev.reason = "attendance_corrected";
+        ev.at = time_format_iso(time_now_us(), now, sizeof now);
+        if (db_exec(db,
+                    "UPDATE provider_case SET status = 'booked', close_reason = NULL,"
+                    " closed_at = NULL WHERE case_id = $1",
+                    1, cv) != 0 ||
+            outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0 ||
+            service_audit(svc, &(identity_t){"service", "booking"}, "case_reopened",
+                          "provider_case", c->referral_id,
+                          json_pack("{s:s}", "reason", "attendance_corrected")) != 0)
+            return -1;
+        snprintf(c->status, sizeof c->status, "open");
+    }
+    if (strcmp(c->status, "booked") != 0 && strcmp(c->status, "open") != 0)
+        return 0;
+    char recorded[8] = "";
+    int got = db_scalar(db,
+                        "SELECT count(*) FROM booking WHERE case_id = $1 AND status = 'booked'"
+                        " AND (part_a IS NOT NULL OR part_b IS NOT NULL)",
+                        1, cv, recorded, sizeof recorded);
+    if (got != 1)
+        return -1;
+    if (strcmp(recorded, "0") != 0) {
+        reply_field_error(reply, field,
+                          "the rebooking has attendance recorded: correct that booking first");
+        return 2;
+    }
+    if (booking_cancel_live(svc, c, "attendance_corrected") != 0)
+        return -1;
+    const char *bv[] = {booking_id, c->case_id};
+    PGresult *r =
+        db_query(db,
+                 "WITH b AS (UPDATE booking SET status = 'booked', ended_reason = NULL"
+                 "  WHERE booking_id = $1 AND status = 'missed'"
+                 "  RETURNING cohort_id, booked_at),"
+                 " p AS (UPDATE provider_case SET status = 'booked' WHERE case_id = $2)"
+                 " SELECT b.cohort_id, cohort_type, town, part_a_date::text,"
+                 " part_b_date::text, to_char(b.booked_at AT TIME ZONE 'UTC',"
+                 " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM b JOIN cohort USING (cohort_id)",
+                 2, bv);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (PQntuples(r) == 1) {
+        Cara__SeatBooked ev = CARA__SEAT_BOOKED__INIT;
+        ev.booking_id = (char *)booking_id;
+        ev.case_id = c->case_id;
+        ev.referral_id = c->referral_id;
+        ev.provider_id = c->provider;
+        ev.force = c->force;
+        ev.cohort_id = PQgetvalue(r, 0, 0);
+        ev.cohort_type = PQgetvalue(r, 0, 1);
+        ev.town = PQgetvalue(r, 0, 2);
+        ev.part_a_date = PQgetvalue(r, 0, 3);
+        ev.part_b_date = PQgetvalue(r, 0, 4);
+        ev.booked_at = PQgetvalue(r, 0, 5);
+        if (outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) > 0 &&
+            service_audit(svc, &(identity_t){"service", "booking"}, "booking_restored",
+                          "provider_case", c->referral_id,
+                          json_pack("{s:s}", "booking_id", booking_id)) == 0) {
+            snprintf(c->status, sizeof c->status, "booked");
+            rc = 1;
+        }
+    }
+    PQclear(r);
+    return rc;
+}
+
 int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                            reply_t *reply) {
     if (booking_require_provider(who, reply) != 0)
@@ -153,6 +253,27 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
                      part_b ? "B" : "A", date);
         goto cleanup;
     }
+    // Before any write: an entry for a case this provider does not have is answered as missing;
+    // one for another provider's case is also audited, and that record is kept.
+    int foreign = 0;
+    for (size_t i = 0; i < req->n_entries; i++) {
+        booking_case_t c;
+        int found = booking_case_load(db, req->entries[i]->referral_id, who->org, &c);
+        int audited =
+            found == 0 ? booking_case_audit_foreign(svc, who, req->entries[i]->referral_id) : 0;
+        if (found < 0 || audited < 0)
+            goto cleanup;
+        if (found == 0) {
+            char field[80];
+            snprintf(field, sizeof field, "entries[%zu].referral_id", i);
+            reply_field_error(reply, field, "no such case for this provider");
+            foreign += audited;
+        }
+    }
+    if (reply_error_count(reply)) {
+        rc = foreign ? SERVICE_KEEP_WRITES : -1;
+        goto cleanup;
+    }
     int corrected = 0;
     time_format_iso(time_now_us(), now, sizeof now);
     for (size_t i = 0; i < req->n_entries; i++) {
@@ -200,6 +321,16 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         if (part_b && strcmp(a, "attended") != 0) {
             reply_field_error(reply, field, "Part A was not attended in this booking");
             continue;
+        }
+        // A Part A miss corrected: the original booking comes back before the record is
+        // published, so the police read booked (original dates) then attended Part A.
+        if (correction && !part_b && strcmp(e->status, "attended") == 0 &&
+            strcmp(bstatus, "missed") == 0) {
+            int restored = s_restore_booking(svc, &c, booking_id, field, reply);
+            if (restored < 0)
+                goto cleanup;
+            if (restored == 2)
+                continue;
         }
         const char *uv[] = {booking_id, e->status};
         if (db_exec(db,

@@ -48,6 +48,37 @@ int booking_case_load(db_t *db, const char *referral_id, const char *provider,
     return found;
 }
 
+int booking_case_audit_foreign(service_t *svc, const identity_t *who, const char *referral_id) {
+    if (!uuid_valid(referral_id))
+        return 0;
+    const char *values[] = {referral_id, who->org};
+    char theirs[8] = "";
+    if (db_scalar(service_db(svc),
+                  "SELECT count(*) FROM provider_case WHERE referral_id = $1 AND provider_id <> $2",
+                  2, values, theirs, sizeof theirs) != 1)
+        return -1;
+    if (strcmp(theirs, "1") != 0)
+        return 0;
+    return service_audit(svc, who, "refused", "provider_case", referral_id,
+                         json_pack("{s:s}", "reason", "another provider's case")) == 0
+               ? 1
+               : -1;
+}
+
+int booking_case_refuse(service_t *svc, const identity_t *who, const char *referral_id, int found,
+                        reply_t *reply) {
+    if (found < 0) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        return -1;
+    }
+    // Another provider's case: the caller hears what it would for a missing one; we keep a note.
+    int foreign = booking_case_audit_foreign(svc, who, referral_id);
+    reply_status(reply,
+                 foreign < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
+                 foreign < 0 ? "database unavailable" : "no such case for this provider");
+    return foreign == 1 ? SERVICE_KEEP_WRITES : -1;
+}
+
 int booking_case_close(service_t *svc, const booking_case_t *c, const char *status,
                        const char *reason, const char *cohort_id) {
     db_t *db = service_db(svc);
@@ -135,9 +166,21 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
         return APPLY_POISON;
     }
     char due[16];
-    int days = (int)booking_setting(service_config(svc), ev->provider_id, ev->force,
-                                    "first_contact_days", 14);
-    time_format_date(caution + days, due, sizeof due);
+    config_t *cfg = service_config(svc);
+    int64_t days = booking_setting(cfg, ev->provider_id, ev->force, "first_contact_days", 14);
+    int32_t due_day = (int32_t)(caution + days);
+    if (booking_contact_in_working_days(cfg, ev->provider_id, ev->force)) {
+        booking_calendar_t cal;
+        char err[200];
+        if (booking_calendar_load(cfg, ev->provider_id, ev->force, &cal, err, sizeof err) != 0) {
+            log_error("booking_calendar_invalid", "provider", ev->provider_id, "force", ev->force,
+                      "reason", err);
+            return APPLY_RETRY; // a configuration error: nothing is opened until it is fixed
+        }
+        due_day = booking_calendar_add(&cal, caution, days);
+        booking_calendar_clear(&cal);
+    }
+    time_format_date(due_day, due, sizeof due);
     uint8_t *bytes = NULL;
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)

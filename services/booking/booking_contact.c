@@ -36,11 +36,13 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
         reply_field_error(reply, "at", "must be an ISO 8601 time with a zone");
     time_format_iso(us, at, sizeof at);
     booking_case_t c;
-    if (!reply_error_count(reply) &&
-        booking_case_load(service_db(svc), req->referral_id, who->org, &c) != 1)
-        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case for this provider");
-    if (reply_error_count(reply) || reply->msg.status != CARA__REPLY__STATUS__OK)
+    if (reply_error_count(reply))
         goto cleanup;
+    int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
+    if (found != 1) {
+        rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
+        goto cleanup;
+    }
     char actor[128];
     identity_format(who, actor, sizeof actor);
     const char *values[] = {c.case_id, at, req->channel, req->outcome, actor};
@@ -93,11 +95,27 @@ int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__En
                                  "must be open, booked, completed, non_compliant or withdrawn");
     }
     // At risk: never contacted, still live, first contact due within the provider's margin.
-    char within[24] = "";
-    if (req->at_risk)
-        snprintf(within, sizeof within, "%lld",
-                 (long long)booking_setting(service_config(svc), who->org, NULL,
-                                            "contact_at_risk_days", 3));
+    // The margin is in working days when the provider counts its contact target so (its own
+    // calendar; a force's own calendar applies to the due dates themselves).
+    char within[16] = "";
+    if (req->at_risk) {
+        config_t *cfg = service_config(svc);
+        int64_t margin = booking_setting(cfg, who->org, NULL, "contact_at_risk_days", 3);
+        int32_t today = (int32_t)(time_now_us() / 1000000 / 86400), limit = today + (int32_t)margin;
+        if (booking_contact_in_working_days(cfg, who->org, NULL)) {
+            booking_calendar_t cal;
+            char err[200];
+            if (booking_calendar_load(cfg, who->org, NULL, &cal, err, sizeof err) != 0) {
+                cara__list_cases__free_unpacked(req, NULL);
+                reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                             "the provider's working-day calendar is misconfigured: %s", err);
+                return -1;
+            }
+            limit = booking_calendar_add(&cal, today, margin);
+            booking_calendar_clear(&cal);
+        }
+        time_format_date(limit, within, sizeof within);
+    }
     const char *values[] = {who->org, *req->status ? req->status : NULL,
                             req->at_risk ? within : NULL};
     PGresult *r = db_query(service_db(svc),
@@ -107,10 +125,9 @@ int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__En
                            " coalesce(close_reason, '') FROM provider_case p"
                            " LEFT JOIN booking b ON b.case_id = p.case_id AND b.status = 'booked'"
                            " WHERE provider_id = $1 AND ($2::text IS NULL OR p.status = $2)"
-                           " AND ($3::int IS NULL OR (p.status IN ('open', 'booked')"
-                           "  AND first_contacted_at IS NULL"
-                           "  AND first_contact_due <= current_date + $3::int))"
-                           " ORDER BY CASE WHEN $3::int IS NULL THEN compliance_deadline"
+                           " AND ($3::date IS NULL OR (p.status IN ('open', 'booked')"
+                           "  AND first_contacted_at IS NULL AND first_contact_due <= $3::date))"
+                           " ORDER BY CASE WHEN $3::date IS NULL THEN compliance_deadline"
                            " ELSE first_contact_due END, referral_id",
                            3, values);
     cara__list_cases__free_unpacked(req, NULL);

@@ -12,6 +12,35 @@
 int64_t booking_setting(config_t *cfg, const char *provider, const char *force, const char *key,
                         int64_t fallback);
 
+// The JSON value of a setting, by the same precedence as booking_setting (borrowed; NULL if
+// unset at every level).
+json_t *booking_setting_json(config_t *cfg, const char *provider, const char *force,
+                             const char *key);
+
+// A working-day calendar: the working weekdays (working_weekdays: ["mon", ..., "sun"], default
+// Monday to Friday) less the bank holidays (bank_holidays: ["YYYY-MM-DD", ...], default none),
+// each setting per force, else per provider, else global. Days are days since 1970-01-01.
+typedef struct {
+    unsigned weekdays; // bit d: weekday d works (0 = Sunday ... 6 = Saturday)
+    int32_t *holidays; // sorted
+    size_t n_holidays;
+} booking_calendar_t;
+// Loads the calendar for one provider and force. Returns 0, or -1 with the reason in err (a
+// malformed weekday or date, or no working weekday at all); out is then empty.
+int booking_calendar_load(config_t *cfg, const char *provider, const char *force,
+                          booking_calendar_t *out, char *err, size_t err_size);
+void booking_calendar_clear(booking_calendar_t *cal);
+// 1 if day is a working day, else 0.
+int booking_calendar_working(const booking_calendar_t *cal, int32_t day);
+// The day n working days after day (day itself not counted; n = 0: day).
+int32_t booking_calendar_add(const booking_calendar_t *cal, int32_t day, int64_t n);
+// The number of working days after from, up to and including to (0 if to <= from).
+int64_t booking_calendar_between(const booking_calendar_t *cal, int32_t from, int32_t to);
+// 1 if the provider/force counts its first-contact target (first_contact_days) and at-risk
+// margin (contact_at_risk_days) in working days (first_contact_unit "working_days"), 0 for
+// calendar days (the default).
+int booking_contact_in_working_days(config_t *cfg, const char *provider, const char *force);
+
 // Checks a cohort's Part A / Part B days against the provider's gap (gap_min_days..gap_max_days,
 // or telephone_gap_min_days..telephone_gap_max_days for the telephone type). Returns 0, or -1
 // with the reason in err.

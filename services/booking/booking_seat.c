@@ -96,9 +96,7 @@ int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Env
     }
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
-        reply_status(reply,
-                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
-                     "no such case for this provider");
+        rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
         goto cleanup;
     }
     if (strcmp(c.status, "open") != 0) {
@@ -137,9 +135,7 @@ int booking_cmd_cancel_booking(service_t *svc, const identity_t *who, const Cara
         goto cleanup;
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
-        reply_status(reply,
-                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
-                     "no such case for this provider");
+        rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
         goto cleanup;
     }
     if (strcmp(c.status, "booked") != 0) {

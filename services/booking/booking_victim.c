@@ -30,8 +30,9 @@ int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelo
     booking_case_t c;
     char consent[8] = "";
     if (!reply_error_count(reply)) {
-        if (booking_case_load(service_db(svc), req->referral_id, who->org, &c) != 1) {
-            reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such case for this provider");
+        int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
+        if (found != 1) {
+            rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
             goto cleanup;
         }
         const char *v[] = {c.case_id};
@@ -86,9 +87,7 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
     booking_case_t c;
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
-        reply_status(reply,
-                     found < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
-                     "no such case for this provider");
+        rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
         goto cleanup;
     }
     const char *values[] = {c.case_id};

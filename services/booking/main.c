@@ -1,6 +1,7 @@
 // cara-booking: the provider's side: contact, cohorts, seats, attendance, completion, victim
 // contact (issue 5).
 #include <stdio.h>
+#include <string.h>
 
 #include "booking.h"
 
@@ -23,13 +24,48 @@ static const service_handler_t s_handlers[] = {
 
 static const service_upstream_t s_upstreams[] = {{"triage", booking_case_apply}, {NULL, NULL}};
 
-// Booking events carry ids, dates and outcomes only (no personal data, by design: keep it so).
-// Services and operators read them all; a provider system reads only its own (scope = its
-// provider id); anyone else is refused.
+// For triage: safety concerns raised by victim contact only (the event carries no notes).
+static int s_triage_view(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                         uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    (void)payload;
+    (void)len;
+    if (strcmp(env->type, "cara.VictimContactRecorded") != 0)
+        return 0;
+    Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)envelope_payload(
+        env, &cara__victim_contact_recorded__descriptor);
+    int keep = m && m->safety_concern;
+    if (m)
+        cara__victim_contact_recorded__free_unpacked(m, NULL);
+    return keep;
+}
+
+// For intake (the police-facing outcome): everything but victim contact without a concern and
+// contact with the offender, which the police have no need of.
+static int s_intake_view(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                         uint8_t **payload, size_t *len) {
+    if (strcmp(env->type, "cara.VictimContactRecorded") == 0)
+        return s_triage_view(svc, who, env, payload, len);
+    return strcmp(env->type, "cara.ContactRecorded") != 0;
+}
+
+// Booking events carry ids, dates and outcomes only (no personal data, by design: keep it so;
+// victim contact events say that contact happened and flag a concern, never the notes).
+// Operators, billing and national read them all; triage reads safety concerns only; intake the
+// outcomes and safety concerns; a provider system reads only its own (scope = its provider id);
+// anyone else is refused.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
-    if (identity_is(who, "operator") || identity_is(who, "service"))
+    if (identity_is(who, "operator"))
         return 0;
+    if (identity_is(who, "service")) {
+        if (strcmp(who->org, "triage") == 0)
+            view->transform = s_triage_view;
+        else if (strcmp(who->org, "intake") == 0)
+            view->transform = s_intake_view;
+        return 0;
+    }
     if (identity_is(who, "provider") && *who->org) {
         snprintf(view->scope, sizeof view->scope, "%s", who->org);
         return 0;

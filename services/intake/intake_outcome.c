@@ -8,6 +8,7 @@
 #include "booking.pb-c.h"
 #include "cara/log.h"
 #include "cara/stream.h"
+#include "cara/timeutil.h"
 #include "cara/uuid.h"
 #include "intake.pb-c.h"
 #include "triage.pb-c.h"
@@ -226,6 +227,56 @@ static int s_current(db_t *db, const char *referral_id, char *cur, size_t size) 
                      (int)size);
 }
 
+// A safety concern raised by the provider's victim contact: recorded, audited and told to the
+// force at once (SafetyConcernRaised, scope = force): the referral and when, nothing else.
+// Returns 1, -2 (unknown referral or another force's: why filled) or -1 on a database error.
+static int s_safety_concern(db_t *db, const Cara__VictimContactRecorded *m, char *why,
+                            size_t why_size) {
+    int64_t at_us;
+    if (!uuid_valid(m->referral_id) || time_parse_iso(m->at, &at_us) != 0) {
+        snprintf(why, why_size, "safety concern without a referral id or a time");
+        return -2;
+    }
+    char at[40];
+    time_format_iso(at_us, at, sizeof at);
+    const char *values[] = {m->referral_id, m->force, m->provider_id, at};
+    PGresult *r = db_query(db,
+                           "WITH o AS (SELECT referral_id, force, caution_reference FROM outcome"
+                           "  WHERE referral_id = $1::uuid AND force = $2),"
+                           " i AS (INSERT INTO safety_concern (referral_id, force, provider_id,"
+                           "  raised_at) SELECT referral_id, force, $3, $4::timestamptz FROM o"
+                           "  RETURNING id)"
+                           " SELECT o.caution_reference, i.id FROM o, i",
+                           4, values);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (PQntuples(r) != 1) {
+        snprintf(why, why_size, "safety concern for an unknown referral or another force");
+        rc = -2;
+        goto cleanup;
+    }
+    Cara__SafetyConcernRaised ev = CARA__SAFETY_CONCERN_RAISED__INIT;
+    ev.referral_id = m->referral_id;
+    ev.force = m->force;
+    ev.caution_reference = PQgetvalue(r, 0, 0);
+    ev.raised_at = at;
+    json_t *detail = json_pack("{s:s, s:s}", "provider", m->provider_id, "raised_at", at);
+    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(detail);
+    const char *audit[] = {m->referral_id, text};
+    if (text && outbox_append(db, &ev.base, m->referral_id, m->force, m->referral_id, NULL) > 0 &&
+        db_exec(db,
+                "INSERT INTO audit (actor, action, entity, entity_id, detail)"
+                " VALUES ('service:booking', 'safety_concern_told', 'referral', $1, $2::jsonb)",
+                2, audit) == 0)
+        rc = 1;
+    free(text);
+cleanup:
+    PQclear(r);
+    return rc;
+}
+
 apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
                                             void *arg, char *reason, size_t reason_size) {
     (void)seq;
@@ -312,6 +363,23 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             }
         }
         cara__booking_cancelled__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.CaseReopened") == 0) {
+        Cara__CaseReopened *m =
+            (Cara__CaseReopened *)envelope_payload(env, &cara__case_reopened__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        // A non-compliance undone by a corrected attendance: booked again (the dates follow).
+        ch = (intake_outcome_change_t){.status = "booked", .reason = "", .allow_back = 1};
+        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        cara__case_reopened__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.VictimContactRecorded") == 0) {
+        Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)envelope_payload(
+            env, &cara__victim_contact_recorded__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        if (m->safety_concern)
+            rc = s_safety_concern(db, m, why, sizeof why);
+        cara__victim_contact_recorded__free_unpacked(m, NULL);
     } else {
         return APPLY_OK; // not an outcome the police see
     }

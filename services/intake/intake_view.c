@@ -170,7 +170,8 @@ static int s_police_transform(service_t *svc, const identity_t *who, const Cara_
     (void)who;
     (void)payload;
     (void)len;
-    return strcmp(env->type, "cara.OutcomeUpdated") == 0;
+    return strcmp(env->type, "cara.OutcomeUpdated") == 0 ||
+           strcmp(env->type, "cara.SafetyConcernRaised") == 0;
 }
 
 static int s_national_transform(service_t *svc, const identity_t *who, const Cara__Envelope *env,

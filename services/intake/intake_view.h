@@ -2,7 +2,7 @@
 //   service:national            de-identified referral events (keyed pseudonym, age at caution)
 //   service:triage, operators   everything
 //   other services              refused (billing and booking never read referrals)
-//   police                      OutcomeUpdated of its own force only
+//   police                      OutcomeUpdated and SafetyConcernRaised of its own force only
 //   anyone else                 refused
 #ifndef CARA_INTAKE_VIEW_H
 #define CARA_INTAKE_VIEW_H

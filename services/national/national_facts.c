@@ -11,22 +11,20 @@
 #include "triage.pb-c.h"
 
 const char *const national_sexes[] = {"female", "male", "unknown", NULL};
-const char *const national_age_bands[] = {"18-24", "25-34", "35-44", "45-54", "55+", "unknown",
-                                          NULL};
-const char *const national_ethnic_groups[] = {"asian", "black", "mixed", "white",
+const char *const national_age_bands[] = {"18-24", "25-34",   "35-44", "45-54",
+                                          "55+",   "unknown", NULL};
+const char *const national_ethnic_groups[] = {"asian", "black",   "mixed", "white",
                                               "other", "unknown", NULL};
-const char *const national_pathways[] = {"female_intimate", "female_non_intimate",
-                                         "male_intimate",   "male_non_intimate",
-                                         "telephone",       "not_triaged",
+const char *const national_pathways[] = {"female_intimate",
+                                         "female_non_intimate",
+                                         "male_intimate",
+                                         "male_non_intimate",
+                                         "telephone",
+                                         "not_triaged",
                                          NULL};
-const char *const national_offences[] = {"common_assault",
-                                         "criminal_damage",
-                                         "harassment",
-                                         "threatening_behaviour",
-                                         "theft_related",
-                                         "other",
-                                         "unknown",
-                                         NULL};
+const char *const national_offences[] = {
+    "common_assault", "criminal_damage", "harassment", "threatening_behaviour",
+    "theft_related",  "other",           "unknown",    NULL};
 const char *const national_dash_levels[] = {"standard", "medium", "high", "unknown", NULL};
 
 const char *national_age_band(unsigned age) {
@@ -170,7 +168,7 @@ static apply_result_t s_intake(db_t *db, const char *secret, const Cara__Envelop
             return s_undecodable(env, reason, reason_size);
         if (m->referral)
             rc = s_key(secret, m->referral_id, key) != 0 ? APPLY_RETRY
-                                                      : s_referral(db, key, m->referral, NULL);
+                                                         : s_referral(db, key, m->referral, NULL);
         cara__referral_amended__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
         Cara__ReferralWithdrawn *m =
@@ -345,16 +343,17 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         {"cara.CohortCreated", &cara__cohort_created__descriptor},
         {"cara.CohortCancelled", &cara__cohort_cancelled__descriptor},
         {"cara.CohortDelivered", &cara__cohort_delivered__descriptor},
+        {"cara.CaseReopened", &cara__case_reopened__descriptor},
     };
     size_t k = 0;
     while (k < sizeof known / sizeof *known && strcmp(env->type, known[k].type) != 0)
         k++;
     if (k == sizeof known / sizeof *known)
-        return APPLY_OK;  // not a fact national keeps
+        return APPLY_OK; // not a fact national keeps
     ProtobufCMessage *msg = envelope_payload(env, known[k].desc);
     if (!msg)
         return s_undecodable(env, reason, reason_size);
-    if (k >= 6) {
+    if (k >= 6 && k <= 8) {
         apply_result_t rc = s_cohort(secret, db, env, msg);
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
@@ -419,6 +418,15 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         }
         break;
     }
+    case 9: {
+        // The non-compliance was undone by an attendance correction.
+        Cara__CaseReopened *m = (Cara__CaseReopened *)msg;
+        referral = m->referral_id;
+        v1 = m->reason;
+        sql = "UPDATE case_fact SET non_compliant_reason = NULL WHERE case_key = $1"
+              " AND $2::text IS NOT NULL";
+        break;
+    }
     default:
         break;
     }
@@ -448,8 +456,8 @@ apply_result_t national_facts_apply(db_t *db, const char *secret, const Cara__En
 static apply_result_t s_upstream(db_t *db, const Cara__Envelope *env, void *arg, char *reason,
                                  size_t reason_size) {
     service_t *svc = arg;
-    return national_facts_apply(db, config_str(service_config(svc), "pseudonym_secret", NULL),
-                                env, reason, reason_size);
+    return national_facts_apply(db, config_str(service_config(svc), "pseudonym_secret", NULL), env,
+                                reason, reason_size);
 }
 
 apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
@@ -464,8 +472,8 @@ apply_result_t national_apply_triage(db_t *db, const Cara__Envelope *env, uint64
     return s_upstream(db, env, arg, reason, reason_size);
 }
 
-apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
-                                      void *arg, char *reason, size_t reason_size) {
+apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                      char *reason, size_t reason_size) {
     (void)seq;
     return s_upstream(db, env, arg, reason, reason_size);
 }

@@ -10,14 +10,14 @@
 extern const migration_t triage_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    {"cara.TriageDecide", triage_cmd_decide},
-    {"cara.RecordNeeds", triage_cmd_needs},
-    {"cara.ListOverdue", triage_cmd_overdue},
-    {"cara.ShowTriageCase", triage_cmd_show},
-    {NULL, NULL},
+    {"cara.TriageDecide", triage_cmd_decide},     {"cara.RecordNeeds", triage_cmd_needs},
+    {"cara.ListOverdue", triage_cmd_overdue},     {"cara.ShowTriageCase", triage_cmd_show},
+    {"cara.ListSafetyAlerts", triage_cmd_alerts}, {NULL, NULL},
 };
 
-static const service_upstream_t s_upstreams[] = {{"intake", triage_case_apply}, {NULL, NULL}};
+// intake: referrals, amendments, withdrawals; booking: safety concerns from victim contact.
+static const service_upstream_t s_upstreams[] = {
+    {"intake", triage_case_apply}, {"booking", triage_safety_apply}, {NULL, NULL}};
 
 // For the national service: the decision without the person. ReferralTriaged loses the
 // referral, TriageCaseUpdated its changes and referral, withdrawals their free-text reason.

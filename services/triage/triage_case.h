@@ -8,6 +8,10 @@
 // Apply functions for the intake stream (arg is the service_t).
 apply_result_t triage_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                                  char *reason, size_t reason_size);
+// Apply function for the booking stream (triage_safety.c): a VictimContactRecorded with
+// safety_concern flags the case (safety_alert, audited); everything else is passed over.
+apply_result_t triage_safety_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
+                                   char *reason, size_t reason_size);
 // Approves a case at time at_us (0 = now): routes it and emits ReferralTriaged with the needs
 // assessment so far. pathway/reason may override the proposal. Returns 0, or -1 with a message
 // in err (e.g. no provider for the force).
@@ -31,5 +35,7 @@ int triage_cmd_overdue(service_t *svc, const identity_t *who, const Cara__Envelo
                        reply_t *reply);
 int triage_cmd_show(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                     reply_t *reply);
+int triage_cmd_alerts(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                      reply_t *reply);
 
 #endif

@@ -275,6 +275,8 @@ static int s_reply_cases(service_t *svc, PGresult *rows, int min_days, reply_t *
         s->victim_contact = strcmp(PQgetvalue(rows, i, 14), "t") == 0;
         s->compliance_deadline = PQgetvalue(rows, i, 15);
         s->caution_date = PQgetvalue(rows, i, 16);
+        s->safety_concerns = (uint32_t)atoi(PQgetvalue(rows, i, 17));
+        s->last_safety_concern_at = PQgetvalue(rows, i, 18);
         if (triage_needs_load(service_db(svc), s->referral_id, &needs[kept]) != 0)
             goto cleanup;
         s->needs = needs[kept].needs;
@@ -346,7 +348,11 @@ cleanup:
     " coalesce(pathway, ''), coalesce(provider_id, ''), review_reasons::text,"                     \
     " return_reasons::text, coalesce(decided_at::text, ''), coalesce(decided_by, ''),"             \
     " rules_version, coalesce(decision_seconds, 0), coalesce(pathway_reason, ''),"                 \
-    " victim_contact, compliance_deadline::text, caution_date::text"
+    " victim_contact, compliance_deadline::text, caution_date::text,"                              \
+    " (SELECT count(*) FROM safety_alert a WHERE a.referral_id = triage_case.referral_id),"        \
+    " coalesce((SELECT to_char(max(raised_at) AT TIME ZONE 'UTC',"                                 \
+    "  'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM safety_alert a"                                      \
+    "  WHERE a.referral_id = triage_case.referral_id), '')"
 
 int triage_cmd_overdue(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                        reply_t *reply) {
@@ -393,5 +399,41 @@ int triage_cmd_show(service_t *svc, const identity_t *who, const Cara__Envelope 
             PQclear(rows);
     }
     cara__show_triage_case__free_unpacked(req, NULL);
+    return rc;
+}
+
+int triage_cmd_alerts(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                      reply_t *reply) {
+    if (s_require_triage(who, reply) != 0)
+        return -1;
+    Cara__ListSafetyAlerts *req =
+        (Cara__ListSafetyAlerts *)envelope_payload(env, &cara__list_safety_alerts__descriptor);
+    if (!req)
+        return reply_field_error(reply, "payload", "not a valid cara.ListSafetyAlerts");
+    int rc = -1;
+    int32_t day;
+    char since[16];
+    if (*req->since && time_parse_date(req->since, &day) != 0) {
+        reply_field_error(reply, "since", "must be a date YYYY-MM-DD");
+        goto cleanup;
+    }
+    if (!*req->since)
+        day = (int32_t)(time_now_us() / 1000000 / 86400) - 30;
+    time_format_date(day, since, sizeof since);
+    const char *values[] = {since};
+    PGresult *rows = db_query(service_db(svc),
+                              "SELECT " TRIAGE_CASE_COLUMNS " FROM triage_case WHERE referral_id IN"
+                              " (SELECT referral_id FROM safety_alert WHERE raised_at >= $1::date)"
+                              " ORDER BY (SELECT max(raised_at) FROM safety_alert a"
+                              "  WHERE a.referral_id = triage_case.referral_id) DESC, referral_id",
+                              1, values);
+    if (!rows) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        goto cleanup;
+    }
+    rc = s_reply_cases(svc, rows, 0, reply);
+    PQclear(rows);
+cleanup:
+    cara__list_safety_alerts__free_unpacked(req, NULL);
     return rc;
 }

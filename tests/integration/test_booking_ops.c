@@ -619,6 +619,154 @@ static void test_amended_deadline_moves_the_booking(void **state) {
     free(id);
 }
 
+// A Part A absence corrected to attended brings back the booking the absence ended: the
+// rebooking it triggered is cancelled (its seat freed), the original booking is live again and
+// the police see the original dates and Part A attended. A correction whose rebooking already
+// has attendance is refused.
+static void test_part_a_correction_restores_the_original_booking(void **state) {
+    (void)state;
+    char *ids[2] = {s_case("dyfed-powys", 0), s_case("dyfed-powys", 0)};
+    char *orig = s_cohort(s_p1(), "male_intimate", 5, 33, 4);
+    char *spare = s_cohort(s_p1(), "male_intimate", 45, 73, 4);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(s_book(s_p1(), ids[i], orig), CARA__REPLY__STATUS__OK);
+    s_held(orig, "A");
+    const char *absent[] = {"absent", "absent"};
+    assert_int_equal(s_attendance(orig, "A", ids, absent, 2, NULL, NULL), CARA__REPLY__STATUS__OK);
+    // Both rebooked elsewhere; the original bookings ended as missed.
+    for (int i = 0; i < 2; i++)
+        s_expect("booking",
+                 "SELECT count(*) FROM booking JOIN provider_case USING (case_id)"
+                 " WHERE referral_id = '%s' AND booking.status = 'booked' AND cohort_id <> '%s'",
+                 ids[i], orig, "1");
+    char *replacement = s_value("booking",
+                                "SELECT cohort_id FROM booking JOIN provider_case USING (case_id)"
+                                " WHERE referral_id = '%s' AND booking.status = 'booked'%s",
+                                ids[0], "");
+    char *seats_before = s_value(
+        "booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s", replacement, "");
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", ids[0]);
+    assert_int_equal(harness_wait_value(h, "intake", sql, "booked", 15000), 0);
+
+    // The second one's rebooking has its Part A recorded: its original cannot come back.
+    char *other = s_value("booking",
+                          "SELECT cohort_id FROM booking JOIN provider_case USING (case_id)"
+                          " WHERE referral_id = '%s' AND booking.status = 'booked'%s",
+                          ids[1], "");
+    assert_int_equal(db_exec(harness_db(h, "booking"),
+                             "UPDATE booking SET part_a = 'attended' WHERE status = 'booked'"
+                             " AND case_id = (SELECT case_id FROM provider_case"
+                             " WHERE referral_id = $1)",
+                             1, (const char *[]){ids[1]}),
+                     0);
+    const char *attended[] = {"attended"};
+    Cara__Reply *reply = NULL;
+    assert_int_equal(s_attendance(orig, "A", &ids[1], attended, 1, "register misread", &reply),
+                     CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "entries[0].referral_id"));
+    cara__reply__free_unpacked(reply, NULL);
+
+    // The first one: corrected with a reason.
+    assert_int_equal(s_attendance(orig, "A", &ids[0], attended, 1, "register misread", NULL),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT string_agg(b.status || ':' || coalesce(part_a, '-'), ',' ORDER BY booked_at)"
+             " FROM booking b JOIN provider_case p USING (case_id) WHERE referral_id = '%s'%s",
+             ids[0], "", "booked:attended,cancelled:-");
+    char want[120];
+    snprintf(want, sizeof want, "%s:booked", orig);
+    s_expect("booking",
+             "SELECT cohort_id::text || ':' || p.status FROM booking b JOIN provider_case p"
+             " USING (case_id) WHERE referral_id = '%s' AND b.status = 'booked'%s",
+             ids[0], "", want);
+    snprintf(want, sizeof want, "%d", atoi(seats_before) - 1);
+    s_expect("booking", "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'%s", replacement, "",
+             want);
+    s_expect("booking",
+             "SELECT string_agg(type, ',' ORDER BY seq) FROM (SELECT seq, type FROM outbox"
+             " WHERE key = '%s' ORDER BY seq DESC LIMIT 3) x%s",
+             ids[0], "", "cara.BookingCancelled,cara.SeatBooked,cara.AttendanceRecorded");
+    s_expect("booking",
+             "SELECT count(*) FROM audit WHERE action = 'booking_restored' AND entity_id = '%s'%s",
+             ids[0], "", "1");
+    // The police: Part A attended, on the original dates.
+    char *dates = s_value("booking",
+                          "SELECT part_a_date || '/' || part_b_date FROM cohort"
+                          " WHERE cohort_id = '%s'%s",
+                          orig, "");
+    snprintf(want, sizeof want, "attended_part_a %s", dates);
+    s_expect("intake",
+             "SELECT status || ' ' || part_a_date || '/' || part_b_date FROM outcome"
+             " WHERE referral_id = '%s'%s",
+             ids[0], "", want);
+    // Part B of the original booking then completes the case.
+    s_held(orig, "B");
+    assert_int_equal(s_attendance(orig, "B", &ids[0], attended, 1, NULL, NULL),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("intake", "SELECT status FROM outcome WHERE referral_id = '%s'%s", ids[0], "",
+             "completed");
+    free(dates);
+    free(other);
+    free(seats_before);
+    free(replacement);
+    free(spare);
+    free(orig);
+    free(ids[0]);
+    free(ids[1]);
+}
+
+// A Part A absence that closed the case (no later cohort before the deadline) corrected to
+// attended: the case is reopened (CaseReopened, audited), the original booking is live again,
+// the police read booked then Part A attended on the original dates, and Part B completes it.
+static void test_part_a_correction_reopens_a_non_compliant_case(void **state) {
+    (void)state;
+    // Deadline in 26 days: no other cohort of this file's tests ends before it.
+    char *id = s_case("dyfed-powys", 26);
+    char *orig = s_cohort(s_p1(), "male_intimate", 2, 23, 2);
+    assert_int_equal(s_book(s_p1(), id, orig), CARA__REPLY__STATUS__OK);
+    s_held(orig, "A");
+    const char *absent[] = {"absent"}, *attended[] = {"attended"};
+    assert_int_equal(s_attendance(orig, "A", &id, absent, 1, NULL, NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT status || ':' || close_reason FROM provider_case"
+             " WHERE referral_id = '%s'%s",
+             id, "", "non_compliant:did_not_attend");
+    s_expect("intake", "SELECT status FROM outcome WHERE referral_id = '%s'%s", id, "",
+             "non_compliant");
+    assert_int_equal(s_attendance(orig, "A", &id, attended, 1, "register misread", NULL),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT p.status || ':' || coalesce(close_reason, '-') || ':' || b.status"
+             " FROM provider_case p JOIN booking b USING (case_id) WHERE referral_id = '%s'%s",
+             id, "", "booked:-:booked");
+    s_expect("booking",
+             "SELECT string_agg(type, ',' ORDER BY seq) FROM (SELECT seq, type FROM outbox"
+             " WHERE key = '%s' ORDER BY seq DESC LIMIT 3) x%s",
+             id, "", "cara.CaseReopened,cara.SeatBooked,cara.AttendanceRecorded");
+    s_expect("booking",
+             "SELECT count(*) FROM audit WHERE action = 'case_reopened' AND entity_id = '%s'%s", id,
+             "", "1");
+    char *dates = s_value("booking",
+                          "SELECT part_a_date || '/' || part_b_date FROM cohort"
+                          " WHERE cohort_id = '%s'%s",
+                          orig, "");
+    char want[80];
+    snprintf(want, sizeof want, "attended_part_a  %s", dates);
+    s_expect("intake",
+             "SELECT status || ' ' || reason || ' ' || part_a_date || '/' || part_b_date"
+             " FROM outcome WHERE referral_id = '%s'%s",
+             id, "", want);
+    s_held(orig, "B");
+    assert_int_equal(s_attendance(orig, "B", &id, attended, 1, NULL, NULL),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("intake", "SELECT status FROM outcome WHERE referral_id = '%s'%s", id, "",
+             "completed");
+    free(dates);
+    free(orig);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_not_contactable_before_deadline_is_non_compliant),
@@ -629,6 +777,8 @@ int main(void) {
         cmocka_unit_test(test_victim_contact_kept_apart),
         cmocka_unit_test(test_provider_isolation_and_catch_up),
         cmocka_unit_test(test_amended_deadline_moves_the_booking),
+        cmocka_unit_test(test_part_a_correction_restores_the_original_booking),
+        cmocka_unit_test(test_part_a_correction_reopens_a_non_compliant_case),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -278,7 +278,10 @@ static void test_replay_from_zero_gives_the_same_cases(void **state) {
     harness_stop(h, "triage", SIGTERM);
     db_t *db = harness_db(h, "triage");
     assert_int_equal(
-        db_exec(db, "TRUNCATE need, onward_referral, triage_case, inbox, outbox, audit", 0, NULL),
+        db_exec(db,
+                "TRUNCATE need, onward_referral, safety_alert, triage_case, inbox, outbox,"
+                " audit",
+                0, NULL),
         0);
     assert_int_equal(db_exec(db, "UPDATE cursor SET seq = 0", 0, NULL), 0);
     int64_t start = time_mono_ms();

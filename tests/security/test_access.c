@@ -15,6 +15,7 @@
 #include "billing.pb-c.h"
 #include "booking.pb-c.h"
 #include "cara/timeutil.h"
+#include "cara/uuid.h"
 #include "national.pb-c.h"
 #include "test_intake_support.h"
 #include "triage.pb-c.h"
@@ -277,14 +278,38 @@ static void test_providers_see_their_own_cases_only(void **state) {
     contact.outcome = "contacted";
     Cara__BookSeat seat = CARA__BOOK_SEAT__INIT;
     seat.referral_id = id;
-    const ProtobufCMessage *acts[] = {&contact.base, &seat.base};
-    for (int k = 0; k < 2; k++) {
-        Cara__Reply *reply = harness_call(p2, acts[k]);
-        assert_non_null(reply);
-        assert_int_equal(reply->status, CARA__REPLY__STATUS__NOT_FOUND);
-        cara__reply__free_unpacked(reply, NULL);
-        s_refusals++;
+    Cara__CancelBooking cancel = CARA__CANCEL_BOOKING__INIT;
+    cancel.referral_id = id;
+    cancel.reason = "not theirs";
+    Cara__RecordVictimContact victim = CARA__RECORD_VICTIM_CONTACT__INIT;
+    victim.referral_id = id;
+    victim.kind = "safety_concern";
+    Cara__ListVictimContacts victims = CARA__LIST_VICTIM_CONTACTS__INIT;
+    victims.referral_id = id;
+    const ProtobufCMessage *acts[] = {&contact.base, &seat.base, &cancel.base, &victim.base,
+                                      &victims.base};
+    // Each refusal is audited in booking (the caller is not told the case exists) ...
+    for (int k = 0; k < 5; k++)
+        s_refused_as("booking", "provider", "p2", acts[k], CARA__REPLY__STATUS__NOT_FOUND, id);
+    // ... and reads exactly like a case that does not exist at all.
+    char missing[UUID_STR_LEN];
+    assert_non_null(uuid_new(missing));
+    for (int k = 0; k < 5; k++) {
+        contact.referral_id = seat.referral_id = cancel.referral_id = victim.referral_id =
+            victims.referral_id = missing;
+        Cara__Reply *gone = harness_call(p2, acts[k]);
+        contact.referral_id = seat.referral_id = cancel.referral_id = victim.referral_id =
+            victims.referral_id = id;
+        Cara__Reply *theirs_reply = harness_call(p2, acts[k]);
+        assert_non_null(gone);
+        assert_non_null(theirs_reply);
+        assert_int_equal(gone->status, theirs_reply->status);
+        assert_string_equal(gone->message, theirs_reply->message);
+        assert_int_equal(gone->n_errors, theirs_reply->n_errors);
+        cara__reply__free_unpacked(gone, NULL);
+        cara__reply__free_unpacked(theirs_reply, NULL);
     }
+    assert_int_equal(s_audit_count("booking", "provider", "p2", missing), 0);
     char *after = harness_value(h, "booking",
                                 "SELECT (SELECT count(*) FROM contact_attempt)"
                                 " || '/' || (SELECT count(*) FROM booking)");

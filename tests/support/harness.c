@@ -32,7 +32,7 @@
 static const char *s_names[H_SERVICES] = {"intake", "triage", "booking", "billing", "national"};
 // Who consumes whom (DESIGN.md §1).
 static const char *s_upstreams[H_SERVICES][4] = {{"triage", "booking", NULL},
-                                                 {"intake", NULL},
+                                                 {"intake", "booking", NULL},
                                                  {"triage", NULL},
                                                  {"booking", NULL},
                                                  {"intake", "triage", "booking", NULL}};

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "booking_rules.h"
+#include "cara/timeutil.h"
 
 static config_t *s_config(const char *json) {
     json_error_t err;
@@ -99,12 +100,93 @@ static void test_shortfall_plan(void **state) {
     assert_int_equal(booking_shortfall_plan(NULL, 0, NULL, 0), 0);
 }
 
+// 2025-12-19 is a Friday; 2025-12-25 and 12-26 are bank holidays in the test calendar.
+static int32_t s_day(const char *ymd) {
+    int32_t d;
+    assert_int_equal(time_parse_date(ymd, &d), 0);
+    return d;
+}
+
+static void test_calendar_default_weekdays(void **state) {
+    (void)state;
+    config_t *cfg = s_config("{}");
+    booking_calendar_t cal;
+    char err[200];
+    assert_int_equal(booking_calendar_load(cfg, "p1", "gwent", &cal, err, sizeof err), 0);
+    assert_true(booking_calendar_working(&cal, s_day("2025-12-19")));  // Friday
+    assert_false(booking_calendar_working(&cal, s_day("2025-12-20"))); // Saturday
+    assert_false(booking_calendar_working(&cal, s_day("2025-12-21"))); // Sunday
+    assert_true(booking_calendar_working(&cal, s_day("2025-12-22")));  // Monday
+    // Friday + 1 working day = Monday; + 5 = the next Friday; + 0 = the day itself.
+    assert_int_equal(booking_calendar_add(&cal, s_day("2025-12-19"), 1), s_day("2025-12-22"));
+    assert_int_equal(booking_calendar_add(&cal, s_day("2025-12-19"), 5), s_day("2025-12-26"));
+    assert_int_equal(booking_calendar_add(&cal, s_day("2025-12-19"), 0), s_day("2025-12-19"));
+    // From a Saturday, the first working day is Monday.
+    assert_int_equal(booking_calendar_add(&cal, s_day("2025-12-20"), 1), s_day("2025-12-22"));
+    assert_int_equal(booking_calendar_between(&cal, s_day("2025-12-19"), s_day("2025-12-26")), 5);
+    assert_int_equal(booking_calendar_between(&cal, s_day("2025-12-26"), s_day("2025-12-19")), 0);
+    // Before 1970 too (negative day numbers): 1969-12-31 was a Wednesday.
+    assert_true(booking_calendar_working(&cal, s_day("1969-12-31")));
+    assert_false(booking_calendar_working(&cal, s_day("1969-12-28")));
+    booking_calendar_clear(&cal);
+    assert_false(booking_contact_in_working_days(cfg, "p1", "gwent"));
+    config_destroy(&cfg);
+}
+
+static void test_calendar_holidays_and_precedence(void **state) {
+    (void)state;
+    config_t *cfg =
+        s_config("{\"bank_holidays\": [\"2025-12-26\", \"2025-12-25\"],"
+                 " \"providers\": {\"p1\": {\"first_contact_unit\": \"working_days\"}},"
+                 " \"forces\": {\"gwent\": {\"working_weekdays\": [\"mon\", \"tue\", \"wed\","
+                 " \"thu\", \"fri\", \"sat\"], \"bank_holidays\": [\"2025-12-25\"]}}}");
+    booking_calendar_t cal;
+    char err[200];
+    // Global holidays, default weekdays: Mon 22 .. Wed 24, then Mon 29 (25, 26 off).
+    assert_int_equal(booking_calendar_load(cfg, "p1", "dyfed-powys", &cal, err, sizeof err), 0);
+    assert_false(booking_calendar_working(&cal, s_day("2025-12-25")));
+    assert_false(booking_calendar_working(&cal, s_day("2025-12-26")));
+    assert_int_equal(booking_calendar_add(&cal, s_day("2025-12-19"), 4), s_day("2025-12-29"));
+    assert_int_equal(booking_calendar_between(&cal, s_day("2025-12-19"), s_day("2026-01-02")), 8);
+    booking_calendar_clear(&cal);
+    // Gwent's own: Saturdays work, only Christmas Day off.
+    assert_int_equal(booking_calendar_load(cfg, "p1", "gwent", &cal, err, sizeof err), 0);
+    assert_true(booking_calendar_working(&cal, s_day("2025-12-20")));
+    assert_true(booking_calendar_working(&cal, s_day("2025-12-26")));
+    assert_int_equal(booking_calendar_add(&cal, s_day("2025-12-19"), 6), s_day("2025-12-27"));
+    booking_calendar_clear(&cal);
+    assert_true(booking_contact_in_working_days(cfg, "p1", "gwent"));
+    assert_false(booking_contact_in_working_days(cfg, "p2", "gwent"));
+    config_destroy(&cfg);
+}
+
+static void test_calendar_rejects_bad_settings(void **state) {
+    (void)state;
+    const char *bad[] = {
+        "{\"working_weekdays\": [\"monday\"]}",  "{\"working_weekdays\": []}",
+        "{\"working_weekdays\": \"mon\"}",       "{\"bank_holidays\": [\"2025-02-30\"]}",
+        "{\"bank_holidays\": [\"25/12/2025\"]}", "{\"bank_holidays\": [20251225]}",
+        "{\"bank_holidays\": \"2025-12-25\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        config_t *cfg = s_config(bad[i]);
+        booking_calendar_t cal;
+        char err[200] = "";
+        assert_int_equal(booking_calendar_load(cfg, "p1", NULL, &cal, err, sizeof err), -1);
+        assert_true(strlen(err) > 0);
+        assert_null(cal.holidays);
+        config_destroy(&cfg);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_setting_precedence),
         cmocka_unit_test(test_gap),
         cmocka_unit_test(test_statuses_and_reasons),
         cmocka_unit_test(test_shortfall_plan),
+        cmocka_unit_test(test_calendar_default_weekdays),
+        cmocka_unit_test(test_calendar_holidays_and_precedence),
+        cmocka_unit_test(test_calendar_rejects_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,19 +57,20 @@ static void test_dockerfile_structure(void **state) {
     const char *df = s_read("deploy/Dockerfile");
     int froms = 0;
     const char *last_from = NULL;
-    for (const char *line = df; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (const char *line = df; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, "FROM ", 5) == 0) {
             froms++;
             last_from = line;
         }
     }
     assert_non_null(last_from);
-    assert_true(froms >= 2);  // multi-stage
+    assert_true(froms >= 2); // multi-stage
     const char *final = last_from;
-    assert_null(strstr(final, "-dev"));       // only runtime libraries in the final stage
+    assert_null(strstr(final, "-dev")); // only runtime libraries in the final stage
     const char *user = strstr(final, "\nUSER ");
     assert_non_null(user);
-    assert_true(strncmp(user, "\nUSER root", 10) != 0);  // non-root
+    assert_true(strncmp(user, "\nUSER root", 10) != 0); // non-root
     assert_non_null(strstr(final, "COPY --from=build"));
 }
 
@@ -90,6 +91,14 @@ static void test_compose_database_init(void **state) {
 static void test_compose_service_configs(void **state) {
     (void)state;
     static const char *const svcs[] = {"intake", "triage", "booking", "billing", "national"};
+    // Each service's upstreams, as in docs/ARCHITECTURE.md (triage reads booking's safety
+    // concerns) and tests/support/harness.c; every one at the producer's compose address.
+    static const char *const ups[5][4] = {{"triage", "booking", NULL},
+                                          {"intake", "booking", NULL},
+                                          {"triage", NULL},
+                                          {"booking", NULL},
+                                          {"intake", "triage", "booking", NULL}};
+    static const char *const ports[] = {"7101", "7111", "7121", "7131", "7141"};
     const char *yml = s_read("docker-compose.yml");
     for (int i = 0; i < 5; i++) {
         char path[128], expect[256];
@@ -100,13 +109,26 @@ static void test_compose_service_configs(void **state) {
             fail_msg("%s: %s (line %d)", path, err.text, err.line);
         // Its own role and secrets; the health check's client finds its own router.
         snprintf(expect, sizeof expect, "user=cara_%s", svcs[i]);
-        assert_non_null(strstr(json_string_value(json_object_get(json_object_get(doc, "db"),
-                                                                 "conninfo")),
-                               expect));
+        assert_non_null(strstr(
+            json_string_value(json_object_get(json_object_get(doc, "db"), "conninfo")), expect));
         snprintf(expect, sizeof expect, "/run/secrets/key_%s", svcs[i]);
-        assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "keys"),
-                                                              "secret_file")),
-                            expect);
+        assert_string_equal(
+            json_string_value(json_object_get(json_object_get(doc, "keys"), "secret_file")),
+            expect);
+        json_t *upstreams = json_object_get(doc, "upstreams");
+        size_t n_ups = 0;
+        for (; ups[i][n_ups]; n_ups++) {
+            int k = 0;
+            while (strcmp(svcs[k], ups[i][n_ups]) != 0)
+                k++;
+            snprintf(expect, sizeof expect, "tcp://%s:%s", svcs[k], ports[k]);
+            const char *router = json_string_value(
+                json_object_get(json_object_get(upstreams, ups[i][n_ups]), "router"));
+            if (!router || strcmp(router, expect) != 0)
+                fail_msg("%s: upstreams.%s.router is %s, want %s", path, ups[i][n_ups],
+                         router ? router : "missing", expect);
+        }
+        assert_int_equal(json_object_size(upstreams), n_ups);
         json_t *own = json_object_get(json_object_get(doc, "services"), svcs[i]);
         assert_non_null(json_string_value(json_object_get(own, "router")));
         snprintf(expect, sizeof expect, "secrets: [db_%s, key_%s", svcs[i], svcs[i]);

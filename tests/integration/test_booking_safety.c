@@ -1,0 +1,327 @@
+// A safety concern raised by the provider's victim contact, through the real chain (police ->
+// intake -> triage -> booking -> triage and intake): the triage case shows the alert at once
+// (`show` and `alerts`, audited; also `cara triage alerts`), the force's outcome stream (and
+// `cara outcomes`) gets one SafetyConcernRaised (the referral and when), another force gets
+// nothing, triage reads nothing else of the booking stream, and the provider's notes reach no
+// intake or triage table, stream or log.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "booking.pb-c.h"
+#include "cara/timeutil.h"
+#include "test_intake_support.h"
+#include "triage.pb-c.h"
+
+#define SECRET "victim-secret-note"
+
+static harness_t *h;
+static int s_ref = 0;
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("booking_safety");
+    if (!h)
+        return -1;
+    harness_config(h, "triage", "routing",
+                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
+                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]");
+    return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
+                   harness_start(h, "booking") == 0
+               ? 0
+               : -1;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+// A referral (victim consents to contact) through to an open provider case.
+static char *s_case(const char *force) {
+    char ref[32], when[40];
+    snprintf(ref, sizeof ref, "SC-%d-%d", getpid(), ++s_ref);
+    Cara__Referral *r = ti_referral(force, ref);
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
+    r->victim->consents_to_contact = 1;
+    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
+    Cara__ReferralAccepted *ok = ti_accepted(reply);
+    if (!ok)
+        ti_print_errors(reply);
+    assert_non_null(ok);
+    char *id = strdup(ok->referral_id);
+    cara__referral_accepted__free_unpacked(ok, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "booking", sql, "open", 15000), 0);
+    return id;
+}
+
+static int s_victim(const char *provider, const char *id, const char *kind, const char *notes) {
+    Cara__RecordVictimContact v = CARA__RECORD_VICTIM_CONTACT__INIT;
+    v.referral_id = (char *)id;
+    v.kind = (char *)kind;
+    v.notes = (char *)notes;
+    Cara__Reply *reply = harness_call(harness_client(h, "booking", "provider", provider), &v.base);
+    assert_non_null(reply);
+    int status = reply->status;
+    cara__reply__free_unpacked(reply, NULL);
+    return status;
+}
+
+static char *s_value(const char *schema, const char *fmt, const char *id) {
+    char sql[800];
+    snprintf(sql, sizeof sql, fmt, id);
+    char *v = harness_value(h, schema, sql);
+    assert_non_null(v);
+    return v;
+}
+
+static void s_expect(const char *schema, const char *fmt, const char *id, const char *want) {
+    char *v = s_value(schema, fmt, id);
+    assert_string_equal(v, want);
+    free(v);
+}
+
+// Counts the events of one type about referral id that `client` may fetch from `stream`.
+static int s_count(client_t *client, const char *stream, const char *type, const char *id,
+                   char *raised_at, size_t raised_size) {
+    int status, n = 0;
+    Cara__Batch *batch = harness_fetch(client, stream, 0, 10000, &status);
+    assert_non_null(batch);
+    for (size_t i = 0; i < batch->n_events; i++) {
+        Cara__Envelope *e =
+            envelope_unpack(batch->events[i]->envelope.data, batch->events[i]->envelope.len);
+        assert_non_null(e);
+        assert_null(memmem(e->payload.data, e->payload.len, SECRET, strlen(SECRET)));
+        if (strcmp(e->type, type) == 0 && (!id || strcmp(e->correlation_id, id) == 0)) {
+            n++;
+            if (raised_at && strcmp(type, "cara.SafetyConcernRaised") == 0) {
+                Cara__SafetyConcernRaised *m = (Cara__SafetyConcernRaised *)envelope_payload(
+                    e, &cara__safety_concern_raised__descriptor);
+                assert_non_null(m);
+                assert_string_equal(m->referral_id, id);
+                assert_string_not_equal(m->caution_reference, "");
+                snprintf(raised_at, raised_size, "%s", m->raised_at);
+                cara__safety_concern_raised__free_unpacked(m, NULL);
+            }
+        }
+        cara__envelope__free_unpacked(e, NULL);
+    }
+    cara__batch__free_unpacked(batch, NULL);
+    return n;
+}
+
+// Reads a whole log file and tells whether it contains needle.
+static int s_log_has(const char *service, const char *needle) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s.log", harness_dir(h), service);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[8192];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+// Runs bin/cara as role:org against service with args (NULL-terminated); stdout into out.
+// Returns the exit code.
+static int s_cli(const char *role, const char *org, const char *service, char *out, size_t out_size,
+                 ...) {
+    char bin[300], key_file[400], config[400], out_path[400];
+    const char *bindir = getenv("CARA_BIN_DIR");
+    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
+    harness_client(h, service, role, org); // admits the key to the ring
+    snprintf(key_file, sizeof key_file, "%s/cli-%s-%s.key", harness_dir(h), role, org);
+    assert_int_equal(keys_save(harness_identity_keys(h, role, org), key_file), 0);
+    snprintf(config, sizeof config, "%s/cli-%s-%s.json", harness_dir(h), role, org);
+    json_t *doc = json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i}", "keys", "secret_file", key_file,
+                            "keyring", harness_keyring_path(h), "services", service, "router",
+                            harness_endpoint(h, service), "timeout_ms", 5000);
+    assert_non_null(doc);
+    assert_int_equal(json_dump_file(doc, config, 0), 0);
+    json_decref(doc);
+    const char *argv[16] = {bin, "--config", config};
+    int n = 3;
+    va_list ap;
+    va_start(ap, out_size);
+    for (const char *a = va_arg(ap, const char *); a && n < 15; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    snprintf(out_path, sizeof out_path, "%s/cli.stdout", harness_dir(h));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, 1) < 0)
+            _exit(126);
+        unsetenv("CARA_CLIENT_CONFIG");
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    FILE *f = fopen(out_path, "r");
+    assert_non_null(f);
+    size_t len = fread(out, 1, out_size - 1, f);
+    out[len] = '\0';
+    fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static void test_safety_concern_reaches_triage_and_force(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys");
+    char *other = s_case("gwent");
+    assert_int_equal(s_victim("p1", id, "offer", "offered support by phone"),
+                     CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_victim("p2", other, "offer", "offered support"), CARA__REPLY__STATUS__OK);
+    int64_t before = time_now_us() - 1000000;
+    assert_int_equal(s_victim("p1", id, "safety_concern", SECRET ": new address disclosed"),
+                     CARA__REPLY__STATUS__OK);
+    // Another provider cannot raise one on this case.
+    assert_int_equal(s_victim("p2", id, "safety_concern", "x"), CARA__REPLY__STATUS__NOT_FOUND);
+
+    // Triage: the alert on the case, audited.
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM safety_alert WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 15000), 0);
+    s_expect("triage",
+             "SELECT count(*) FROM audit WHERE action = 'safety_concern_raised'"
+             " AND entity_id = '%s' AND actor = 'service:booking'",
+             id, "1");
+    s_expect("triage", "SELECT count(*) FROM safety_alert WHERE referral_id <> '%s'", id, "0");
+    Cara__ShowTriageCase show = CARA__SHOW_TRIAGE_CASE__INIT;
+    show.referral_id = id;
+    client_t *staff = harness_client(h, "triage", "triage", "hub");
+    Cara__Reply *reply = harness_call(staff, &show.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__TriageCaseList *list =
+        cara__triage_case_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    cara__reply__free_unpacked(reply, NULL);
+    assert_non_null(list);
+    assert_int_equal(list->n_cases, 1);
+    assert_int_equal(list->cases[0]->safety_concerns, 1);
+    int64_t at;
+    assert_int_equal(time_parse_iso(list->cases[0]->last_safety_concern_at, &at), 0);
+    assert_true(at >= before && at <= time_now_us());
+    cara__triage_case_list__free_unpacked(list, NULL);
+    Cara__ListSafetyAlerts alerts = CARA__LIST_SAFETY_ALERTS__INIT;
+    reply = harness_call(staff, &alerts.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    list = cara__triage_case_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    cara__reply__free_unpacked(reply, NULL);
+    assert_non_null(list);
+    assert_int_equal(list->n_cases, 1);
+    assert_string_equal(list->cases[0]->referral_id, id);
+    cara__triage_case_list__free_unpacked(list, NULL);
+    alerts.since = "2999-01-01";
+    reply = harness_call(staff, &alerts.base);
+    assert_non_null(reply);
+    list = cara__triage_case_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    cara__reply__free_unpacked(reply, NULL);
+    assert_non_null(list);
+    assert_int_equal(list->n_cases, 0);
+    cara__triage_case_list__free_unpacked(list, NULL);
+    // Only triage staff.
+    reply = harness_call(harness_client(h, "triage", "provider", "p1"), &alerts.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
+    cara__reply__free_unpacked(reply, NULL);
+
+    // The force: one SafetyConcernRaised, at once; the other force none.
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM safety_concern WHERE referral_id = '%s'", id);
+    assert_int_equal(harness_wait_value(h, "intake", sql, "1", 15000), 0);
+    s_expect("intake",
+             "SELECT count(*) FROM audit WHERE action = 'safety_concern_told' AND entity_id = '%s'",
+             id, "1");
+    char raised[40] = "";
+    client_t *dp = harness_client(h, "intake", "police", "dyfed-powys");
+    assert_int_equal(s_count(dp, "intake", "cara.SafetyConcernRaised", id, raised, sizeof raised),
+                     1);
+    assert_int_equal(time_parse_iso(raised, &at), 0);
+    assert_true(at >= before && at <= time_now_us());
+    client_t *gwent = harness_client(h, "intake", "police", "gwent");
+    assert_int_equal(s_count(gwent, "intake", "cara.SafetyConcernRaised", NULL, NULL, 0), 0);
+    assert_true(s_count(gwent, "intake", "cara.OutcomeUpdated", other, NULL, 0) > 0);
+
+    // Through the cara client: the force's `outcomes` has one safety_concern line, the other
+    // force's none; `triage alerts` lists the case.
+    static char out[65536];
+    assert_int_equal(s_cli("police", "dyfed-powys", "intake", out, sizeof out, "outcomes", NULL),
+                     0);
+    char *line = strstr(out, "\"safety_concern\"");
+    assert_non_null(line);
+    assert_null(strstr(line + 1, "\"safety_concern\""));
+    assert_non_null(strstr(line, id));
+    assert_non_null(strstr(line, "\"raised_at\""));
+    assert_null(strstr(out, SECRET));
+    assert_int_equal(s_cli("police", "gwent", "intake", out, sizeof out, "outcomes", NULL), 0);
+    assert_null(strstr(out, "safety_concern"));
+    assert_non_null(strstr(out, other));
+    assert_int_equal(s_cli("triage", "hub", "triage", out, sizeof out, "triage", "alerts", NULL),
+                     0);
+    assert_non_null(strstr(out, id));
+    assert_non_null(strstr(out, "\"safety_concerns\": 1"));
+    assert_null(strstr(out, other));
+
+    // Later records change nothing: still one alert, one event (exactly once).
+    assert_int_equal(s_victim("p1", id, "accepted", "accepted support"), CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT count(*) FROM outbox WHERE type = 'cara.VictimContactRecorded'"
+             " AND key = '%s'",
+             id, "3");
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT seq FROM cursor WHERE stream = 'booking') >= (SELECT max(seq) FROM"
+             " booking.outbox)");
+    assert_int_equal(harness_wait_value(h, "intake", sql, "t", 15000), 0);
+    assert_int_equal(harness_wait_value(h, "triage", sql, "t", 15000), 0);
+    assert_int_equal(s_count(dp, "intake", "cara.SafetyConcernRaised", id, NULL, 0), 1);
+    s_expect("triage", "SELECT count(*) FROM safety_alert WHERE referral_id = '%s'", id, "1");
+
+    // Triage's view of the booking stream: safety concerns only.
+    client_t *as_triage = harness_client(h, "booking", "service", "triage");
+    assert_int_equal(s_count(as_triage, "booking", "cara.VictimContactRecorded", NULL, NULL, 0), 1);
+    assert_int_equal(s_count(as_triage, "booking", "cara.CaseOpened", NULL, NULL, 0), 0);
+
+    // The notes are nowhere but booking's victim_contact.
+    static const char *const scan =
+        "SELECT count(*) FROM (SELECT encode(payload, 'escape') AS t FROM outbox"
+        " UNION ALL SELECT detail::text FROM audit UNION ALL SELECT row_to_json(x)::text FROM %s"
+        " x UNION ALL SELECT coalesce(reason, '') FROM dead_letter) s"
+        " WHERE position('" SECRET "' IN t) > 0";
+    s_expect("intake", scan, "safety_concern", "0");
+    s_expect("triage", scan, "safety_alert", "0");
+    // Control: the scan finds the notes where they are kept.
+    s_expect("booking",
+             "SELECT count(*) FROM victim_contact WHERE position('" SECRET "' IN notes) > 0%s", "",
+             "1");
+    for (int i = 0; i < 3; i++)
+        assert_false(s_log_has((const char *[]){"intake", "triage", "booking"}[i], SECRET));
+    s_expect("intake", "SELECT count(*) FROM dead_letter%s", "", "0");
+    s_expect("triage", "SELECT count(*) FROM dead_letter%s", "", "0");
+    free(id);
+    free(other);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_safety_concern_reaches_triage_and_force),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
