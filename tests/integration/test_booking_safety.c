@@ -9,9 +9,7 @@
 #include <stddef.h>
 
 #include <cmocka.h>
-#include <fcntl.h>
 #include <jansson.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "booking.pb-c.h"
@@ -136,51 +134,13 @@ static int s_log_has(const char *service, const char *needle) {
     return found;
 }
 
-// Runs bin/cara as role:org against service with args (NULL-terminated); stdout into out.
-// Returns the exit code.
-static int s_cli(const char *role, const char *org, const char *service, char *out, size_t out_size,
-                 ...) {
-    char bin[300], key_file[400], config[400], out_path[400];
-    const char *bindir = getenv("CARA_BIN_DIR");
-    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
-    harness_client(h, service, role, org); // admits the key to the ring
-    snprintf(key_file, sizeof key_file, "%s/cli-%s-%s.key", harness_dir(h), role, org);
-    assert_int_equal(keys_save(harness_identity_keys(h, role, org), key_file), 0);
-    snprintf(config, sizeof config, "%s/cli-%s-%s.json", harness_dir(h), role, org);
-    json_t *doc = json_pack("{s:{s:s, s:s}, s:{s:{s:s}}, s:i}", "keys", "secret_file", key_file,
-                            "keyring", harness_keyring_path(h), "services", service, "router",
-                            harness_endpoint(h, service), "timeout_ms", 5000);
-    assert_non_null(doc);
-    assert_int_equal(json_dump_file(doc, config, 0), 0);
-    json_decref(doc);
-    const char *argv[16] = {bin, "--config", config};
-    int n = 3;
-    va_list ap;
-    va_start(ap, out_size);
-    for (const char *a = va_arg(ap, const char *); a && n < 15; a = va_arg(ap, const char *))
-        argv[n++] = a;
-    va_end(ap);
-    argv[n] = NULL;
-    snprintf(out_path, sizeof out_path, "%s/cli.stdout", harness_dir(h));
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd < 0 || dup2(fd, 1) < 0)
-            _exit(126);
-        unsetenv("CARA_CLIENT_CONFIG");
-        execv(bin, (char *const *)argv);
-        _exit(127);
-    }
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(out_path, "r");
-    assert_non_null(f);
-    size_t len = fread(out, 1, out_size - 1, f);
-    out[len] = '\0';
-    fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
+// Runs `cara --config <role:org's config for service> ARGS...`; stdout in out. Returns the exit
+// code.
+#define s_cli(role, org, service, out, out_size, ...)                                              \
+    (assert_int_equal(                                                                             \
+         harness_client_config(h, role, org, service, 5000, 0, s_config, sizeof s_config), 0),     \
+     harness_cara(h, out, out_size, "--config", s_config, __VA_ARGS__))
+static char s_config[400];
 
 static void test_safety_concern_reaches_triage_and_force(void **state) {
     (void)state;
