@@ -11,9 +11,9 @@
 #include "cara/keys.h"
 #include "cli.h"
 
-static const char *const s_roles[] = {"police",   "triage",        "provider", "commissioner",
-                                      "finance",  "hampton_trust", "operator", "service",
-                                      NULL};
+static const char *const s_roles[] = {"police",       "triage",  "provider",      "victim_contact",
+                                      "commissioner", "finance", "hampton_trust", "operator",
+                                      "service",      NULL};
 
 // True for a known role.
 static int s_role_ok(const char *role) {
@@ -36,8 +36,8 @@ static int s_org_ok(const char *org) {
 
 // Prints a validation error as JSON and returns CLI_INVALID.
 static int s_invalid(const char *field, const char *reason) {
-    cli_print_json(json_pack("{s:s, s:[{s:s, s:s}]}", "status", "INVALID", "errors", "field",
-                             field, "reason", reason));
+    cli_print_json(json_pack("{s:s, s:[{s:s, s:s}]}", "status", "INVALID", "errors", "field", field,
+                             "reason", reason));
     return CLI_INVALID;
 }
 
@@ -68,8 +68,9 @@ static int s_keys_new(cli_t *cli, int argc, char **argv, const char *ring) {
     const char *name = cli_opt(argc, argv, "--name", NULL);
     (void)cli;
     if (!role || !s_role_ok(role))
-        return s_invalid("role", "must be one of police, triage, provider, commissioner, "
-                                 "finance, hampton_trust, operator, service");
+        return s_invalid("role",
+                         "must be one of police, triage, provider, victim_contact, commissioner, "
+                         "finance, hampton_trust, operator, service");
     if (!org || !s_org_ok(org))
         return s_invalid("org", "must be 1-63 characters of letters, digits, '.', '-', '_'");
     if (!out || !*out)
@@ -77,8 +78,10 @@ static int s_keys_new(cli_t *cli, int argc, char **argv, const char *ring) {
     if (access(out, F_OK) == 0 && !cli_flag(argc, argv, "--force"))
         return s_invalid("out", "file exists (use --force to replace it)");
     if (!s_ring_usable(ring)) {
-        fprintf(stderr, "cara: the key ring %s is not valid JSON with a \"keys\" array; "
-                        "refusing to change it\n", ring);
+        fprintf(stderr,
+                "cara: the key ring %s is not valid JSON with a \"keys\" array; "
+                "refusing to change it\n",
+                ring);
         return CLI_FAIL;
     }
     keypair_t kp;
@@ -120,8 +123,8 @@ static int s_keys_revoke(int argc, char **argv, const char *ring) {
         fprintf(stderr, "cara: cannot update the key ring %s\n", ring);
         return CLI_FAIL;
     }
-    cli_print_json(json_pack("{s:s, s:i, s:s}", "revoked", which, "removed", removed, "keyring",
-                             ring));
+    cli_print_json(
+        json_pack("{s:s, s:i, s:s}", "revoked", which, "removed", removed, "keyring", ring));
     if (removed == 0) {
         fprintf(stderr, "cara: no key or name \"%s\" in %s\n", which, ring);
         return CLI_FAIL;

@@ -43,6 +43,7 @@ newkey police dyfed-powys police-dyfed-powys
 newkey police gwent police-gwent
 newkey triage diversion triage-diversion
 newkey provider p1 provider-p1
+newkey victim_contact p1 victim-contact-p1
 newkey finance p1 finance-p1
 newkey commissioner opcc-dyfed-powys commissioner-dyfed-powys
 newkey hampton_trust hampton-trust hampton-trust
@@ -98,7 +99,7 @@ client_config() { # name
 }
 JSON
 }
-for who in operator police-dyfed-powys police-gwent triage-diversion provider-p1 finance-p1 \
+for who in operator police-dyfed-powys police-gwent triage-diversion provider-p1 victim-contact-p1 finance-p1 \
            commissioner-dyfed-powys hampton-trust; do client_config "$who"; done
 cp "$var/etc/client-operator.json" "$var/etc/client.json"
 
@@ -143,7 +144,8 @@ cara is up (healthy after $(( $(date +%s) - start )) s).
   services     $(for s in "${services[@]}"; do printf '%s %s  ' "$s" "$(ep "$s" 0)"; done)
   logs         $var/log/<service>.log (JSON lines)
   clients      $var/etc/client-<identity>.json (operator, police-dyfed-powys, police-gwent,
-               triage-diversion, provider-p1, finance-p1, commissioner-dyfed-powys, hampton-trust)
+               triage-diversion, provider-p1, victim-contact-p1, finance-p1,
+               commissioner-dyfed-powys, hampton-trust)
 
 Submit a referral as Dyfed-Powys Police:
   bin/cara --config $var/etc/client-police-dyfed-powys.json referral submit $var/examples/referral.json

@@ -36,6 +36,9 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
                      const char *after, Cara__SeatResult *result, char *err, size_t err_size);
 // Requires role provider and returns 0, or sets FORBIDDEN and returns -1.
 int booking_require_provider(const identity_t *who, reply_t *reply);
+// 0 if who is the provider's victim contact role (victim_contact:<provider id>), the only one
+// that records or reads victim contact; otherwise FORBIDDEN in reply and -1.
+int booking_require_victim_contact(const identity_t *who, reply_t *reply);
 
 // Stream apply (triage stream) and the periodic check of contact deadlines.
 apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,

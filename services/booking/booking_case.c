@@ -22,6 +22,14 @@ int booking_require_provider(const identity_t *who, reply_t *reply) {
     return -1;
 }
 
+int booking_require_victim_contact(const identity_t *who, reply_t *reply) {
+    if (identity_is(who, "victim_contact"))
+        return 0;
+    reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
+                 "only the provider's victim contact role may record or read victim contact");
+    return -1;
+}
+
 int booking_case_load(db_t *db, const char *referral_id, const char *provider,
                       booking_case_t *out) {
     if (!uuid_valid(referral_id))

@@ -1,4 +1,5 @@
-// Victim contact: offers of support, attempts, accepted/declined, safety concerns. Victim data
+// Victim contact: offers of support, attempts, accepted/declined, safety concerns; commands of
+// the provider's victim contact role (victim_contact:<provider id>) only. Victim data
 // lives only in victim_contact and leaves only through these commands (never cohort lists, never
 // the stream: the event says that contact happened and flags a safety concern).
 #include <stdio.h>
@@ -13,7 +14,7 @@ int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelo
                        reply_t *reply) {
     static const char *const kinds[] = {"offer", "attempt", "accepted", "declined",
                                         "safety_concern"};
-    if (booking_require_provider(who, reply) != 0)
+    if (booking_require_victim_contact(who, reply) != 0)
         return -1;
     Cara__RecordVictimContact *req = (Cara__RecordVictimContact *)envelope_payload(
         env, &cara__record_victim_contact__descriptor);
@@ -73,9 +74,24 @@ cleanup:
     return rc;
 }
 
+// The referral stored with a case (personal data; never served whole). Returns it (caller
+// frees with cara__referral__free_unpacked), or NULL if it cannot be read.
+static Cara__Referral *s_stored_referral(db_t *db, const char *case_id) {
+    const char *values[] = {case_id};
+    PGresult *r = db_query_bin(db, "SELECT referral FROM provider_case WHERE case_id = $1", 1,
+                               values, NULL, NULL, 1);
+    Cara__Referral *referral = NULL;
+    if (r && PQntuples(r) == 1)
+        referral = cara__referral__unpack(NULL, (size_t)PQgetlength(r, 0, 0),
+                                          (const uint8_t *)PQgetvalue(r, 0, 0));
+    if (r)
+        PQclear(r);
+    return referral;
+}
+
 int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                             reply_t *reply) {
-    if (booking_require_provider(who, reply) != 0)
+    if (booking_require_victim_contact(who, reply) != 0)
         return -1;
     Cara__ListVictimContacts *req =
         (Cara__ListVictimContacts *)envelope_payload(env, &cara__list_victim_contacts__descriptor);
@@ -83,6 +99,7 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
         return reply_field_error(reply, "payload", "not a valid cara.ListVictimContacts");
     int rc = -1;
     PGresult *r = NULL;
+    Cara__Referral *referral = NULL;
     Cara__VictimContactView *views = NULL, **ptrs = NULL;
     booking_case_t c;
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
@@ -114,6 +131,12 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
         views[i].recorded_by = PQgetvalue(r, i, 4);
         ptrs[i] = &views[i];
     }
+    // The victim's contact details, from the referral as the police sent it.
+    referral = s_stored_referral(service_db(svc), c.case_id);
+    if (!referral) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        goto cleanup;
+    }
     // Reading victim data is itself recorded.
     if (service_audit(svc, who, "victim_contact_viewed", "provider_case", c.referral_id,
                       json_pack("{s:i}", "records", n)) != 0)
@@ -121,8 +144,11 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
     Cara__VictimContactList list = CARA__VICTIM_CONTACT_LIST__INIT;
     list.contacts = ptrs;
     list.n_contacts = (size_t)n;
+    list.victim = referral->victim;
     rc = reply_ok(reply, &list.base);
 cleanup:
+    if (referral)
+        cara__referral__free_unpacked(referral, NULL);
     free(views);
     free(ptrs);
     if (r)

@@ -174,9 +174,10 @@ static void test_delivered_work_is_billed_and_invoiced(void **state) {
     v.referral_id = ids[0];
     v.kind = "offer";
     v.notes = "victim-secret-note: Sian prefers calls after 10";
-    assert_int_equal(s_call(s_p1(), &v.base), CARA__REPLY__STATUS__OK);
+    client_t *victim_worker = harness_client(h, "booking", "victim_contact", "p1");
+    assert_int_equal(s_call(victim_worker, &v.base), CARA__REPLY__STATUS__OK);
     v.kind = "accepted";
-    assert_int_equal(s_call(s_p1(), &v.base), CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_call(victim_worker, &v.base), CARA__REPLY__STATUS__OK);
 
     char sql[300];
     snprintf(sql, sizeof sql,

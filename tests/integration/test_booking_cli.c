@@ -123,14 +123,23 @@ static void test_provider_commands_through_the_client(void **state) {
                                   "--at_risk", "true", NULL),
                      0);
     assert_null(strstr(s_out, id)); // contacted
+    // Victim contact is the victim contact role's; the case worker's key is refused (exit 1).
+    char victim_config[400];
+    assert_int_equal(harness_client_config(h, "victim_contact", "p1", "booking", 5000, 1,
+                                           victim_config, sizeof victim_config),
+                     0);
     assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "victim", "record",
-                                  "--referral_id", id, "--kind", "offer", "--notes",
+                                  "--referral_id", id, "--kind", "offer", NULL),
+                     1);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", victim_config, "victim",
+                                  "record", "--referral_id", id, "--kind", "offer", "--notes",
                                   "offered support", NULL),
                      0);
-    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "victim", "list",
-                                  "--referral_id", id, NULL),
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", victim_config, "victim",
+                                  "list", "--referral_id", id, NULL),
                      0);
     assert_non_null(strstr(s_out, "offered support"));
+    assert_non_null(strstr(s_out, "\"consents_to_contact\": true"));
     // Part A held today; bulk entries as JSON.
     const char *values[] = {cohort};
     assert_int_equal(db_exec(harness_db(h, "booking"),

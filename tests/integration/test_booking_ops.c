@@ -50,6 +50,10 @@ static void s_date(int offset, char *buf) {
 static client_t *s_p1(void) {
     return harness_client(h, "booking", "provider", "p1");
 }
+// The provider's victim contact role (the only one that records or reads victim contact).
+static client_t *s_vc(const char *provider) {
+    return harness_client(h, "booking", "victim_contact", provider);
+}
 static client_t *s_p2(void) {
     return harness_client(h, "booking", "provider", "p2");
 }
@@ -460,20 +464,23 @@ static void test_victim_contact_kept_apart(void **state) {
     v.referral_id = id;
     v.kind = "offer";
     v.notes = "offered support by phone";
-    assert_int_equal(s_call(s_p1(), &v.base, NULL), CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_call(s_vc("p1"), &v.base, NULL), CARA__REPLY__STATUS__OK);
     v.kind = "safety_concern";
     v.notes = "victim-secret-note: new address disclosed";
-    assert_int_equal(s_call(s_p1(), &v.base, NULL), CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_call(s_vc("p1"), &v.base, NULL), CARA__REPLY__STATUS__OK);
     v.kind = "gossip";
-    assert_int_equal(s_call(s_p1(), &v.base, NULL), CARA__REPLY__STATUS__INVALID);
+    assert_int_equal(s_call(s_vc("p1"), &v.base, NULL), CARA__REPLY__STATUS__INVALID);
     // Another provider cannot record or read it.
     v.kind = "attempt";
-    assert_int_equal(s_call(s_p2(), &v.base, NULL), CARA__REPLY__STATUS__NOT_FOUND);
+    assert_int_equal(s_call(s_vc("p2"), &v.base, NULL), CARA__REPLY__STATUS__NOT_FOUND);
     Cara__ListVictimContacts list = CARA__LIST_VICTIM_CONTACTS__INIT;
     list.referral_id = id;
-    assert_int_equal(s_call(s_p2(), &list.base, NULL), CARA__REPLY__STATUS__NOT_FOUND);
+    assert_int_equal(s_call(s_vc("p2"), &list.base, NULL), CARA__REPLY__STATUS__NOT_FOUND);
     Cara__Reply *reply = NULL;
-    assert_int_equal(s_call(s_p1(), &list.base, &reply), CARA__REPLY__STATUS__OK);
+    // The provider's case workers cannot read or record victim contact, even on their own case.
+    assert_int_equal(s_call(s_p1(), &list.base, NULL), CARA__REPLY__STATUS__FORBIDDEN);
+    assert_int_equal(s_call(s_p1(), &v.base, NULL), CARA__REPLY__STATUS__FORBIDDEN);
+    assert_int_equal(s_call(s_vc("p1"), &list.base, &reply), CARA__REPLY__STATUS__OK);
     Cara__VictimContactList *got =
         cara__victim_contact_list__unpack(NULL, reply->payload.len, reply->payload.data);
     cara__reply__free_unpacked(reply, NULL);
@@ -481,6 +488,11 @@ static void test_victim_contact_kept_apart(void **state) {
     assert_string_equal(got->contacts[1]->kind, "safety_concern");
     assert_true(got->contacts[1]->safety_concern);
     assert_non_null(strstr(got->contacts[1]->notes, "victim-secret-note"));
+    // ... with the victim's contact details as the police gave them.
+    assert_non_null(got->victim);
+    assert_string_equal(got->victim->name, "Sian Pryce");
+    assert_string_equal(got->victim->phone, "07700 900456");
+    assert_true(got->victim->consents_to_contact);
     cara__victim_contact_list__free_unpacked(got, NULL);
     // The stream flags the concern and says nothing else.
     s_expect(
@@ -517,6 +529,8 @@ static void test_victim_contact_kept_apart(void **state) {
     Cara__ListCohorts lc = CARA__LIST_COHORTS__INIT;
     assert_int_equal(s_call(s_p1(), &lc.base, &reply), CARA__REPLY__STATUS__OK);
     assert_null(memmem(reply->payload.data, reply->payload.len, "victim-secret", 13));
+    assert_null(memmem(reply->payload.data, reply->payload.len, "Sian", 4));
+    assert_null(memmem(reply->payload.data, reply->payload.len, "07700 900456", 12));
     cara__reply__free_unpacked(reply, NULL);
     free(id);
 }

@@ -70,7 +70,8 @@ static int s_victim(const char *provider, const char *id, const char *kind, cons
     v.referral_id = (char *)id;
     v.kind = (char *)kind;
     v.notes = (char *)notes;
-    Cara__Reply *reply = harness_call(harness_client(h, "booking", "provider", provider), &v.base);
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "booking", "victim_contact", provider), &v.base);
     assert_non_null(reply);
     int status = reply->status;
     cara__reply__free_unpacked(reply, NULL);

@@ -288,19 +288,28 @@ static void test_providers_see_their_own_cases_only(void **state) {
     victims.referral_id = id;
     const ProtobufCMessage *acts[] = {&contact.base, &seat.base, &cancel.base, &victim.base,
                                       &victims.base};
-    // Each refusal is audited in booking (the caller is not told the case exists) ...
-    for (int k = 0; k < 5; k++)
-        s_refused_as("booking", "provider", "p2", acts[k], CARA__REPLY__STATUS__NOT_FOUND, id);
+    // Victim contact is for the provider's victim contact role only (victim_contact:<provider>):
+    // case workers of the very provider the case belongs to are refused, and audited.
+    s_refused("booking", "provider", "p1", &victim.base);
+    s_refused("booking", "provider", "p1", &victims.base);
+    // Acting on another provider's case, each with the role for the act: refused, audited in
+    // booking (the caller is not told the case exists) ...
+    const char *roles[] = {"provider", "provider", "provider", "victim_contact", "victim_contact"};
+    client_t *as_p2[5];
+    for (int k = 0; k < 5; k++) {
+        as_p2[k] = harness_client(h, "booking", roles[k], "p2");
+        s_refused_as("booking", roles[k], "p2", acts[k], CARA__REPLY__STATUS__NOT_FOUND, id);
+    }
     // ... and reads exactly like a case that does not exist at all.
     char missing[UUID_STR_LEN];
     assert_non_null(uuid_new(missing));
     for (int k = 0; k < 5; k++) {
         contact.referral_id = seat.referral_id = cancel.referral_id = victim.referral_id =
             victims.referral_id = missing;
-        Cara__Reply *gone = harness_call(p2, acts[k]);
+        Cara__Reply *gone = harness_call(as_p2[k], acts[k]);
         contact.referral_id = seat.referral_id = cancel.referral_id = victim.referral_id =
             victims.referral_id = id;
-        Cara__Reply *theirs_reply = harness_call(p2, acts[k]);
+        Cara__Reply *theirs_reply = harness_call(as_p2[k], acts[k]);
         assert_non_null(gone);
         assert_non_null(theirs_reply);
         assert_int_equal(gone->status, theirs_reply->status);
@@ -310,6 +319,7 @@ static void test_providers_see_their_own_cases_only(void **state) {
         cara__reply__free_unpacked(theirs_reply, NULL);
     }
     assert_int_equal(s_audit_count("booking", "provider", "p2", missing), 0);
+    assert_int_equal(s_audit_count("booking", "victim_contact", "p2", missing), 0);
     char *after = harness_value(h, "booking",
                                 "SELECT (SELECT count(*) FROM contact_attempt)"
                                 " || '/' || (SELECT count(*) FROM booking)");

@@ -250,7 +250,7 @@ static void test_no_personal_data_in_logs_billing_or_national(void **state) {
         victim.referral_id = ids[i];
         victim.kind = "accepted";
         victim.notes = "Marigold Vexley (07700 900873) asks for calls after 6pm";
-        s_ok(p1, &victim.base, NULL);
+        s_ok(harness_client(h, "booking", "victim_contact", "p1"), &victim.base, NULL);
     }
     char *a = s_date(7), *b = s_date(35);
     Cara__CreateCohort cohort = CARA__CREATE_COHORT__INIT;
