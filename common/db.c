@@ -14,10 +14,14 @@
 // texts, statements run unnamed as before.
 #define DB_STMT_SLOTS 1024
 #define DB_STMT_MAX 512
+// Statements queued by db_send before the pipeline is read back without being asked
+// (bounds what the server may buffer for a blocking client).
+#define DB_PIPELINE_MAX 64
+#define S_RUN (-1)
 
 typedef struct {
     uint64_t hash;
-    char *sql;  // NULL = free slot
+    char *sql; // NULL = free slot
     int n_params;
 } s_stmt_t;
 
@@ -29,8 +33,13 @@ struct db_t {
     char *error;
     int backoff_ms;
     int64_t next_attempt_ms;
-    s_stmt_t *stmts;  // DB_STMT_SLOTS, open addressing; the slot index names the statement
+    s_stmt_t *stmts; // DB_STMT_SLOTS, open addressing; the slot index names the statement
     int n_stmts;
+    // Pipeline (db_send): statements sent and not yet read back, in order. kinds[i] is the
+    // statement slot being prepared (>= 0) or S_RUN for a statement being run.
+    int queued;
+    int kinds[DB_PIPELINE_MAX * 2];
+    bool pipe_failed; // a send failed: the pipeline's outcome is a failure
 };
 
 static void s_set_error(db_t *self, const char *state, const char *message) {
@@ -54,16 +63,16 @@ static void s_stmts_clear(db_t *self) {
 }
 
 static uint64_t s_hash(const char *sql) {
-    uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    uint64_t h = 1469598103934665603ULL; // FNV-1a
     for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
         h = (h ^ *p) * 1099511628211ULL;
     return h;
 }
 
-// The name of sql prepared on this connection, preparing it on first use. Returns 0 with
-// name filled, -1 if it should run unnamed (cache full, out of memory), or -2 if the prepare
-// failed (*failed holds that result, for the caller to report).
-static int s_prepared(db_t *self, const char *sql, int n, char name[24], PGresult **failed) {
+// Finds sql's slot in the statement cache. Returns 1 if it is prepared (*slot names it), 0 if
+// it is not and *slot is the free slot to prepare it in, or -1 if it should run unnamed (cache
+// full, out of memory).
+static int s_lookup(db_t *self, const char *sql, int n, size_t *slot) {
     if (!self->stmts && !(self->stmts = calloc(DB_STMT_SLOTS, sizeof *self->stmts)))
         return -1;
     uint64_t h = s_hash(sql);
@@ -71,26 +80,45 @@ static int s_prepared(db_t *self, const char *sql, int n, char name[24], PGresul
     while (self->stmts[i].sql) {
         if (self->stmts[i].hash == h && self->stmts[i].n_params == n &&
             strcmp(self->stmts[i].sql, sql) == 0) {
-            snprintf(name, 24, "cara_s%zu", i);
-            return 0;
+            *slot = i;
+            return 1;
         }
         i = (i + 1) % DB_STMT_SLOTS;
     }
     if (self->n_stmts >= DB_STMT_MAX)
         return -1;
+    *slot = i;
+    return 0;
+}
+
+// Records sql as prepared in slot. Returns 0 or -1 (out of memory).
+static int s_remember(db_t *self, size_t slot, const char *sql, int n) {
+    if (!(self->stmts[slot].sql = strdup(sql)))
+        return -1;
+    self->stmts[slot].hash = s_hash(sql);
+    self->stmts[slot].n_params = n;
+    self->n_stmts++;
+    return 0;
+}
+
+// The name of sql prepared on this connection, preparing it on first use. Returns 0 with
+// name filled, -1 if it should run unnamed (cache full, out of memory), or -2 if the prepare
+// failed (*failed holds that result, for the caller to report).
+static int s_prepared(db_t *self, const char *sql, int n, char name[24], PGresult **failed) {
+    size_t i;
+    int found = s_lookup(self, sql, n, &i);
+    if (found < 0)
+        return -1;
     snprintf(name, 24, "cara_s%zu", i);
+    if (found)
+        return 0;
     PGresult *r = PQprepare(self->conn, name, sql, n, NULL);
     if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
         *failed = r;
         return -2;
     }
     PQclear(r);
-    if (!(self->stmts[i].sql = strdup(sql)))
-        return -1;
-    self->stmts[i].hash = h;
-    self->stmts[i].n_params = n;
-    self->n_stmts++;
-    return 0;
+    return s_remember(self, i, sql, n);
 }
 
 // Forgets sql's prepared statement (its cached plan no longer fits, e.g. after a migration
@@ -116,6 +144,8 @@ static int s_open(db_t *self) {
     if (self->conn)
         PQfinish(self->conn);
     s_stmts_clear(self);
+    self->queued = 0;
+    self->pipe_failed = false;
     self->conn = PQconnectdb(self->conninfo);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "08006", self->conn ? PQerrorMessage(self->conn) : "out of memory");
@@ -127,8 +157,8 @@ static int s_open(db_t *self) {
     PQsetNoticeReceiver(self->conn, s_notice_quiet, NULL);
     if (self->schema) {
         const char *params[] = {self->schema};
-        PGresult *r = db_query(self, "SELECT pg_catalog.set_config('search_path', $1, false)",
-                               1, params);
+        PGresult *r =
+            db_query(self, "SELECT pg_catalog.set_config('search_path', $1, false)", 1, params);
         if (!r)
             return -1;
         PQclear(r);
@@ -174,9 +204,13 @@ void db_destroy(db_t **self_p) {
     *self_p = NULL;
 }
 
-bool db_ok(db_t *self) { return self->conn && PQstatus(self->conn) == CONNECTION_OK; }
+bool db_ok(db_t *self) {
+    return self->conn && PQstatus(self->conn) == CONNECTION_OK;
+}
 
-PGconn *db_conn(db_t *self) { return self->conn; }
+PGconn *db_conn(db_t *self) {
+    return self->conn;
+}
 
 int db_ensure(db_t *self) {
     if (db_ok(self))
@@ -208,15 +242,162 @@ static PGresult *s_check(db_t *self, PGresult *r) {
     // Serialization failures, deadlocks and unique races are the caller's to handle quietly.
     if (strcmp(state, "23505") != 0 && strcmp(state, "40001") != 0 && strcmp(state, "40P01") != 0)
         log_warn("db_error", "sqlstate", state, "constraint",
-                 r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL, "schema",
-                 self->schema);
+                 r ? PQresultErrorField(r, PG_DIAG_CONSTRAINT_NAME) : NULL, "schema", self->schema);
     if (r)
         PQclear(r);
     return NULL;
 }
 
+// --- pipeline (db_send) ----------------------------------------------------------------------
+// A statement's kind in the queue: preparing slot k is k; running slot k is -(k + 2); running
+// unnamed is S_RUN.
+
+// Sends sql in pipeline mode (preparing it first, in the same pipeline, if it is new) without
+// reading anything back. Returns 0, or -1 with the error kept and the pipeline marked failed.
+static int s_pipe_send(db_t *self, const char *sql, int n, const char *const *values,
+                       const int *lengths, const int *formats, int result_format) {
+    if (!self->conn) {
+        s_set_error(self, "08003", "not connected");
+        self->pipe_failed = true;
+        return -1;
+    }
+    if (PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(self->conn) != 1) {
+        s_set_error(self, "08006", PQerrorMessage(self->conn));
+        self->pipe_failed = true;
+        return -1;
+    }
+    size_t slot;
+    int found = s_lookup(self, sql, n, &slot);
+    char name[24];
+    snprintf(name, sizeof name, "cara_s%zu", found >= 0 ? slot : (size_t)0);
+    int sent;
+    if (found == 0) {
+        // Remembered now; forgotten again when the prepare's result turns out to be a failure.
+        if (s_remember(self, slot, sql, n) != 0 ||
+            PQsendPrepare(self->conn, name, sql, n, NULL) != 1) {
+            s_set_error(self, "08006", PQerrorMessage(self->conn));
+            self->pipe_failed = true;
+            return -1;
+        }
+        self->kinds[self->queued++] = (int)slot;
+    }
+    if (found >= 0)
+        sent = PQsendQueryPrepared(self->conn, name, n, values, lengths, formats, result_format);
+    else
+        sent = PQsendQueryParams(self->conn, sql, n, NULL, values, lengths, formats, result_format);
+    if (sent != 1) {
+        s_set_error(self, "08006", PQerrorMessage(self->conn));
+        self->pipe_failed = true;
+        return -1;
+    }
+    self->kinds[self->queued++] = found >= 0 ? -((int)slot + 2) : S_RUN;
+    return 0;
+}
+
+// Reads back every queued statement and the sync point, and leaves pipeline mode. If last is
+// given it receives the last statement's result when everything succeeded (caller PQclears).
+// Returns 0 if every statement succeeded, or -1 with the first error kept.
+static int s_pipe_finish(db_t *self, PGresult **last) {
+    if (last)
+        *last = NULL;
+    int rc = self->pipe_failed ? -1 : 0;
+    int queued = self->queued;
+    self->queued = 0;
+    self->pipe_failed = false;
+    if (!self->conn || PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF)
+        return queued || rc ? -1 : 0;
+    if (PQpipelineSync(self->conn) != 1) {
+        s_set_error(self, "08006", PQerrorMessage(self->conn));
+        rc = -1;
+    }
+    for (int i = 0; i < queued; i++) {
+        PGresult *kept = NULL, *r;
+        while ((r = PQgetResult(self->conn))) {
+            PQclear(kept);
+            kept = r;
+        }
+        ExecStatusType st = kept ? PQresultStatus(kept) : PGRES_FATAL_ERROR;
+        int kind = self->kinds[i];
+        int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (kind >= 0 && !ok && self->stmts[kind].sql) {
+            free(self->stmts[kind].sql); // the prepare failed: prepare again next time
+            self->stmts[kind].sql = NULL;
+            self->n_stmts--;
+        }
+        if (ok) {
+            if (last && i == queued - 1 && rc == 0)
+                *last = kept;
+            else
+                PQclear(kept);
+            continue;
+        }
+        if (kind < S_RUN && st == PGRES_FATAL_ERROR) {
+            const char *state = PQresultErrorField(kept, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, "0A000") == 0)
+                self->stmts[-kind - 2].hash = ~self->stmts[-kind - 2].hash;
+        }
+        if (rc == 0 && st != PGRES_PIPELINE_ABORTED) {
+            s_check(self, kept); // keeps (and logs) the first error; clears kept
+            kept = NULL;
+        } else if (rc == 0) {
+            s_set_error(self, "XX000", "statement skipped in a failed pipeline");
+        }
+        PQclear(kept);
+        rc = -1;
+    }
+    PGresult *r = PQgetResult(self->conn); // the sync point
+    if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+        if (rc == 0)
+            s_set_error(self, "08006", PQerrorMessage(self->conn));
+        rc = -1;
+    }
+    PQclear(r);
+    if (PQexitPipelineMode(self->conn) != 1) {
+        while ((r = PQgetResult(self->conn)))
+            PQclear(r);
+        if (PQexitPipelineMode(self->conn) != 1 && PQstatus(self->conn) == CONNECTION_OK) {
+            // Cannot get back to a usable state: drop the connection (db_ensure reopens it).
+            PQfinish(self->conn);
+            self->conn = NULL;
+            s_stmts_clear(self);
+        }
+        if (rc == 0)
+            s_set_error(self, "08006", "pipeline could not be closed");
+        rc = -1;
+    }
+    if (rc == 0)
+        self->sqlstate[0] = '\0';
+    return rc;
+}
+
+int db_send(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
+            const int *formats) {
+    if (self->queued + 2 > DB_PIPELINE_MAX * 2 && db_sync(self) != 0)
+        return -1;
+    return s_pipe_send(self, sql, n, values, lengths, formats, 0);
+}
+
+int db_sync(db_t *self) {
+    if (!self->queued && !self->pipe_failed)
+        return 0;
+    return s_pipe_finish(self, NULL);
+}
+
+int db_queued(db_t *self) {
+    return self->queued;
+}
+
 PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *values,
                        const int *lengths, const int *formats, int result_format) {
+    if (self->queued || self->pipe_failed) {
+        // One round trip: the queued statements, this one and the sync point.
+        PGresult *r = NULL;
+        if (s_pipe_send(self, sql, n, values, lengths, formats, result_format) != 0) {
+            s_pipe_finish(self, NULL);
+            return NULL;
+        }
+        return s_pipe_finish(self, &r) == 0 ? r : NULL;
+    }
     if (!self->conn) {
         s_set_error(self, "08003", "not connected");
         return NULL;
@@ -227,8 +408,8 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
     if (prepared == -2)
         return s_check(self, failed);
     if (prepared != 0)
-        return s_check(self, PQexecParams(self->conn, sql, n, NULL, values, lengths, formats,
-                                          result_format));
+        return s_check(
+            self, PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, result_format));
     PGresult *r = PQexecPrepared(self->conn, name, n, values, lengths, formats, result_format);
     if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -251,6 +432,8 @@ int db_exec(db_t *self, const char *sql, int n, const char *const *values) {
 }
 
 int db_exec_script(db_t *self, const char *sql) {
+    if (db_sync(self) != 0)
+        return -1;
     if (!self->conn) {
         s_set_error(self, "08003", "not connected");
         return -1;
@@ -262,8 +445,7 @@ int db_exec_script(db_t *self, const char *sql) {
     return 0;
 }
 
-int db_scalar(db_t *self, const char *sql, int n, const char *const *values, char *out,
-              int size) {
+int db_scalar(db_t *self, const char *sql, int n, const char *const *values, char *out, int size) {
     PGresult *r = db_query(self, sql, n, values);
     if (!r)
         return -1;
@@ -274,7 +456,9 @@ int db_scalar(db_t *self, const char *sql, int n, const char *const *values, cha
     return found;
 }
 
-int db_begin(db_t *self) { return db_exec(self, "BEGIN", 0, NULL); }
+int db_begin(db_t *self) {
+    return db_exec(self, "BEGIN", 0, NULL);
+}
 
 int db_commit(db_t *self) {
     PGresult *r = db_query(self, "COMMIT", 0, NULL);
@@ -289,6 +473,7 @@ int db_commit(db_t *self) {
 }
 
 void db_rollback(db_t *self) {
+    db_sync(self); // whatever was queued is rolled back with the rest
     if (self->conn && PQtransactionStatus(self->conn) != PQTRANS_IDLE) {
         PGresult *r = PQexec(self->conn, "ROLLBACK");
         if (r)
@@ -296,9 +481,13 @@ void db_rollback(db_t *self) {
     }
 }
 
-const char *db_sqlstate(db_t *self) { return self->sqlstate; }
+const char *db_sqlstate(db_t *self) {
+    return self->sqlstate;
+}
 
-const char *db_error(db_t *self) { return self->error ? self->error : ""; }
+const char *db_error(db_t *self) {
+    return self->error ? self->error : "";
+}
 
 bool db_error_transient(db_t *self) {
     const char *s = self->sqlstate;

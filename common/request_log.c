@@ -34,7 +34,8 @@ int request_log_find(db_t *db, const char *key, const char *hash, reply_t *first
     return rc;
 }
 
-int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply) {
+// Stores the answer now (send = 0) or queued in the pipeline (send = 1). Returns 0 or -1.
+static int s_store(db_t *db, int send, const char *key, const char *hash, const reply_t *reply) {
     uint8_t *data = NULL;
     size_t len = 0;
     if (envelope_encode_message(&reply->msg.base, &data, &len) != 0)
@@ -42,13 +43,24 @@ int request_log_store(db_t *db, const char *key, const char *hash, const reply_t
     const char *values[] = {key, hash, (const char *)data};
     int lengths[] = {0, 0, (int)len};
     int formats[] = {0, 0, 1};
-    PGresult *r = db_query_bin(db,
-                               "INSERT INTO request_log (request_key, content_hash, reply)"
-                               " VALUES ($1, $2, $3)",
-                               3, values, lengths, formats, 0);
+    const char *sql = "INSERT INTO request_log (request_key, content_hash, reply)"
+                      " VALUES ($1, $2, $3)";
+    int rc = -1;
+    if (send) {
+        rc = db_send(db, sql, 3, values, lengths, formats);
+    } else {
+        PGresult *r = db_query_bin(db, sql, 3, values, lengths, formats, 0);
+        rc = r ? 0 : -1;
+        PQclear(r);
+    }
     free(data);
-    if (!r)
-        return -1;
-    PQclear(r);
-    return 0;
+    return rc;
+}
+
+int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply) {
+    return s_store(db, 0, key, hash, reply);
+}
+
+int request_log_send(db_t *db, const char *key, const char *hash, const reply_t *reply) {
+    return s_store(db, 1, key, hash, reply);
 }

@@ -44,25 +44,45 @@ static void s_on_signal(int sig) {
     s_stop = 1;
 }
 
-db_t *service_db(service_t *svc) { return svc->db; }
-config_t *service_config(service_t *svc) { return svc->config; }
-const char *service_name(service_t *svc) { return svc->spec->name; }
-void *service_state(service_t *svc) { return svc->state; }
-void service_set_state(service_t *svc, void *state) { svc->state = state; }
+db_t *service_db(service_t *svc) {
+    return svc->db;
+}
+config_t *service_config(service_t *svc) {
+    return svc->config;
+}
+const char *service_name(service_t *svc) {
+    return svc->spec->name;
+}
+void *service_state(service_t *svc) {
+    return svc->state;
+}
+void service_set_state(service_t *svc, void *state) {
+    svc->state = state;
+}
 
-int service_audit(service_t *svc, const identity_t *who, const char *action, const char *entity,
-                  const char *entity_id, json_t *detail) {
+// Writes one audit row now (send = 0) or queued in the pipeline (send = 1). Returns 0 or -1.
+static int s_audit(service_t *svc, int send, const identity_t *who, const char *action,
+                   const char *entity, const char *entity_id, json_t *detail) {
     char actor[128];
     identity_format(who, actor, sizeof actor);
     char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(detail);
     const char *values[] = {actor, action, entity, entity_id, text};
-    int rc = db_exec(svc->db,
-                     "INSERT INTO audit (actor, action, entity, entity_id, detail)"
-                     " VALUES ($1, $2, $3, $4, $5::jsonb)",
-                     5, values);
+    const char *sql = "INSERT INTO audit (actor, action, entity, entity_id, detail)"
+                      " VALUES ($1, $2, $3, $4, $5::jsonb)";
+    int rc = send ? db_send(svc->db, sql, 5, values, NULL, NULL) : db_exec(svc->db, sql, 5, values);
     free(text);
     return rc;
+}
+
+int service_audit(service_t *svc, const identity_t *who, const char *action, const char *entity,
+                  const char *entity_id, json_t *detail) {
+    return s_audit(svc, 0, who, action, entity, entity_id, detail);
+}
+
+int service_audit_send(service_t *svc, const identity_t *who, const char *action,
+                       const char *entity, const char *entity_id, json_t *detail) {
+    return s_audit(svc, 1, who, action, entity, entity_id, detail);
 }
 
 // --- built-in commands -------------------------------------------------------------------
@@ -161,7 +181,8 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
     health.db_ok = version >= 0 && head >= 0;
     health.schema_version = version > 0 ? (uint32_t)version : 0;
     health.stream_head = head > 0 ? (uint64_t)head : 0;
-    s_count(svc, "SELECT count(*) FROM dead_letter WHERE replayed_at IS NULL", &health.dead_letters);
+    s_count(svc, "SELECT count(*) FROM dead_letter WHERE replayed_at IS NULL",
+            &health.dead_letters);
     char oldest[24] = "";
     health.oldest_unprocessed_age_s = 0;
     for (int i = 0; i < svc->n_consumers; i++) {
@@ -281,40 +302,50 @@ typedef struct {
 } pending_t;
 
 // The one savepoint of a batch ("request"), which brackets each request's writes. After a
-// ROLLBACK TO it still exists (empty); a kept request's writes stay in it until the next
-// request releases it in the same round trip as it opens its own ("RELEASE ...; SAVEPOINT
-// ..."), and the last one is committed with the batch. One round trip per request, not two.
+// ROLLBACK TO it still exists (empty). A request that keeps its writes is closed at once:
+// "RELEASE; SAVEPOINT" is sent behind whatever the handler queued (db_send) and the whole
+// pipeline is read back in one round trip, so the request is answered OK only if every one of
+// its statements succeeded; if anything failed, the savepoint is still there to roll back to.
 typedef enum { SP_NONE, SP_CLEAN, SP_DIRTY } s_savepoint_t;
 
 typedef struct {
     s_savepoint_t state;
-    pending_t *holder;  // the request whose kept writes an SP_DIRTY savepoint holds
+    pending_t *holder; // the request whose kept writes an SP_DIRTY savepoint holds
 } s_batch_state_t;
 
-// Opens a clean savepoint for the next request. Returns 0 or -1 (database gone).
+// Opens a clean savepoint for the next request (queued: it travels with the handler's first
+// statement). Returns 0 or -1 (database gone).
 static int s_savepoint_open(service_t *svc, s_batch_state_t *b) {
     if (b->state == SP_CLEAN)
         return 0;
-    if (b->state == SP_NONE) {
-        if (db_exec(svc->db, "SAVEPOINT request", 0, NULL) != 0)
-            return -1;
-        b->state = SP_CLEAN;
-        return 0;
-    }
-    if (db_exec_script(svc->db, "RELEASE SAVEPOINT request; SAVEPOINT request") == 0) {
-        b->state = SP_CLEAN;
-        return 0;
-    }
-    // The holder's writes cannot be kept after all (the release failed): undo them and tell
-    // it to retry. The old savepoint is still there to roll back to.
-    reply_clear(&b->holder->reply);
-    reply_status(&b->holder->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
-    if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0) {
-        b->state = SP_NONE;
+    if (db_send(svc->db, "SAVEPOINT request", 0, NULL, NULL, NULL) != 0)
         return -1;
-    }
     b->state = SP_CLEAN;
     return 0;
+}
+
+// Rolls the current request back to the savepoint (after reading back, and discarding,
+// whatever it queued: a statement behind a failed one in a pipeline would be skipped).
+static void s_savepoint_undo(service_t *svc, s_batch_state_t *b) {
+    db_sync(svc->db);
+    b->state = db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) == 0 ? SP_CLEAN : SP_NONE;
+}
+
+// Keeps the holder's writes: reads back everything it queued and moves to a new savepoint,
+// in one round trip. If anything failed, the writes are undone and the holder told to retry.
+static void s_savepoint_close(service_t *svc, s_batch_state_t *b) {
+    if (b->state != SP_DIRTY)
+        return;
+    if (db_send(svc->db, "RELEASE SAVEPOINT request", 0, NULL, NULL, NULL) == 0 &&
+        db_send(svc->db, "SAVEPOINT request", 0, NULL, NULL, NULL) == 0 && db_sync(svc->db) == 0) {
+        b->state = SP_CLEAN;
+        return;
+    }
+    // Something failed before the release took effect (a failed statement skips the rest of
+    // the pipeline), so the old savepoint is still there: undo and tell the holder to retry.
+    reply_clear(&b->holder->reply);
+    reply_status(&b->holder->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+    s_savepoint_undo(svc, b);
 }
 
 // Runs one request inside the open batch transaction.
@@ -332,26 +363,28 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
         reply_status(&p->reply, CARA__REPLY__STATUS__FORBIDDEN, "no identity");
     } else if (env->schema_version > ENVELOPE_SCHEMA_VERSION) {
         reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED,
-                     "schema_version %u is newer than this service reads (%d)",
-                     env->schema_version, ENVELOPE_SCHEMA_VERSION);
+                     "schema_version %u is newer than this service reads (%d)", env->schema_version,
+                     ENVELOPE_SCHEMA_VERSION);
     } else {
         service_handler_fn handle = strcmp(env->type, "cara.DeadLetterReplay") == 0
                                         ? s_handle_dead_letters
                                         : s_find_handler(svc, env->type);
         if (!handle) {
-            reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED,
-                         "unknown command type \"%s\"", env->type);
+            reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED, "unknown command type \"%s\"",
+                         env->type);
         } else if (s_savepoint_open(svc, b) != 0) {
             reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         } else {
             int rc = handle(svc, who, env, &p->reply);
             if (rc == SERVICE_KEEP_WRITES ||
                 (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK)) {
-                b->state = SP_DIRTY;  // released by the next request, or committed
+                b->state = SP_DIRTY; // closed (read back and released) below
                 b->holder = p;
-            } else if (db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) != 0) {
-                b->state = SP_NONE;
-                reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+            } else {
+                s_savepoint_undo(svc, b);
+                if (b->state == SP_NONE)
+                    reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                                 "database unavailable");
             }
         }
     }
@@ -374,10 +407,10 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
                 reply_clear(&p->reply);
                 reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
             }
-            b->state = db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) == 0 ? SP_CLEAN
-                                                                                       : SP_NONE;
+            s_savepoint_undo(svc, b);
         }
     }
+    s_savepoint_close(svc, b);
     cara__envelope__free_unpacked(env, NULL);
 }
 
@@ -398,7 +431,8 @@ static int s_serve_batch(service_t *svc) {
     }
     if (n == 0)
         return 0;
-    int db_up = db_ensure(svc->db) == 0 && db_begin(svc->db) == 0;
+    // BEGIN is queued: it travels with the first request's first statement.
+    int db_up = db_ensure(svc->db) == 0 && db_send(svc->db, "BEGIN", 0, NULL, NULL, NULL) == 0;
     s_batch_state_t state = {SP_NONE, NULL};
     for (int i = 0; i < n; i++) {
         if (db_up)
@@ -472,17 +506,16 @@ static int s_start_consumers(service_t *svc, keyring_t *ring) {
                       "needs upstreams.<stream>.router and a service key in the key ring");
             return -1;
         }
-        consumer_spec_t cs = {.stream = u->stream,
-                              .router = router,
-                              .pub = pub,
-                              .server_public = server_key,
-                              .apply = u->apply,
-                              .arg = svc,
-                              .batch_max = (uint32_t)config_int(svc->config, "consumer.batch", 500),
-                              .poll_interval_ms =
-                                  (int)config_int(svc->config, "consumer.poll_ms", 1000),
-                              .timeout_ms =
-                                  (int)config_int(svc->config, "consumer.timeout_ms", 3000)};
+        consumer_spec_t cs = {
+            .stream = u->stream,
+            .router = router,
+            .pub = pub,
+            .server_public = server_key,
+            .apply = u->apply,
+            .arg = svc,
+            .batch_max = (uint32_t)config_int(svc->config, "consumer.batch", 500),
+            .poll_interval_ms = (int)config_int(svc->config, "consumer.poll_ms", 1000),
+            .timeout_ms = (int)config_int(svc->config, "consumer.timeout_ms", 3000)};
         svc->consumers[svc->n_consumers] = consumer_new(svc->ctx, svc->db, &svc->keys, &cs);
         if (!svc->consumers[svc->n_consumers])
             return -1;

@@ -8,8 +8,10 @@
 
 #include "cara/log.h"
 
-int64_t outbox_append(db_t *db, const ProtobufCMessage *payload, const char *key,
-                      const char *scope, const char *correlation_id, char *event_id_out) {
+// Appends one event, waiting for its seq (send = 0) or queued in the pipeline (send = 1).
+// Returns the seq (0 when queued), or -1.
+static int64_t s_append(db_t *db, int send, const ProtobufCMessage *payload, const char *key,
+                        const char *scope, const char *correlation_id, char *event_id_out) {
     char id[UUID_STR_LEN];
     uint8_t *data = NULL;
     size_t len = 0;
@@ -18,18 +20,39 @@ int64_t outbox_append(db_t *db, const ProtobufCMessage *payload, const char *key
     const char *values[] = {id, payload->descriptor->name, key, scope, (const char *)data};
     int lengths[] = {0, 0, 0, 0, (int)len};
     int formats[] = {0, 0, 0, 0, 1};
-    PGresult *r = db_query_bin(db,
-                               "INSERT INTO outbox (event_id, type, key, scope, payload)"
-                               " VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-                               5, values, lengths, formats, 0);
+    int64_t seq = -1;
+    if (send) {
+        // libpq copies the parameters into its buffer: data may go once sent.
+        seq = db_send(db,
+                      "INSERT INTO outbox (event_id, type, key, scope, payload)"
+                      " VALUES ($1, $2, $3, $4, $5)",
+                      5, values, lengths, formats) == 0
+                  ? 0
+                  : -1;
+    } else {
+        PGresult *r = db_query_bin(db,
+                                   "INSERT INTO outbox (event_id, type, key, scope, payload)"
+                                   " VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                                   5, values, lengths, formats, 0);
+        if (r) {
+            seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+            PQclear(r);
+        }
+    }
     free(data);
-    if (!r)
-        return -1;
-    int64_t seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
-    if (event_id_out)
+    if (seq >= 0 && event_id_out)
         strcpy(event_id_out, id);
     return seq;
+}
+
+int64_t outbox_append(db_t *db, const ProtobufCMessage *payload, const char *key, const char *scope,
+                      const char *correlation_id, char *event_id_out) {
+    return s_append(db, 0, payload, key, scope, correlation_id, event_id_out);
+}
+
+int outbox_send(db_t *db, const ProtobufCMessage *payload, const char *key, const char *scope,
+                const char *correlation_id, char *event_id_out) {
+    return s_append(db, 1, payload, key, scope, correlation_id, event_id_out) == 0 ? 0 : -1;
 }
 
 void stream_batch_clear(Cara__Batch *batch) {

@@ -35,6 +35,19 @@ int db_exec_script(db_t *self, const char *sql);
 int db_scalar(db_t *self, const char *sql, int n, const char *const *values, char *out,
               int size);
 
+// Pipelining: sends sql (text parameters, formats as db_query_bin; results discarded) without
+// waiting for it (libpq pipeline mode). It is read back, in order, by the next db_sync or by the
+// next db_query/db_exec/db_commit, which travels in the same round trip and fails if anything
+// queued before it failed (the transaction is then aborted, as after any failed statement).
+// Returns 0, or -1 if it could not be sent (the error is kept; the next read-back fails too).
+int db_send(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
+            const int *formats);
+// Reads back every statement queued by db_send. Returns 0 if all succeeded (or none was
+// queued), or -1 with the first error kept.
+int db_sync(db_t *self);
+// How many statements are queued and not yet read back.
+int db_queued(db_t *self);
+
 int db_begin(db_t *self);
 int db_commit(db_t *self);
 // Rolls back; harmless outside a transaction.

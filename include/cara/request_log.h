@@ -19,5 +19,7 @@ void request_log_hash(const uint8_t *data, size_t len, char out[65]);
 int request_log_find(db_t *db, const char *key, const char *hash, reply_t *first);
 // Stores the answer for key inside the caller's transaction. Returns 0 or -1.
 int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply);
+// As request_log_store, queued in the connection's pipeline (db_send). Returns 0 or -1.
+int request_log_send(db_t *db, const char *key, const char *hash, const reply_t *reply);
 
 #endif

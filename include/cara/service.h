@@ -73,5 +73,9 @@ void service_set_state(service_t *svc, void *state);
 // Returns 0 or -1.
 int service_audit(service_t *svc, const identity_t *who, const char *action, const char *entity,
                   const char *entity_id, json_t *detail);
+// As service_audit, queued in the connection's pipeline (db_send): the runtime reads it back
+// before it decides the request's answer. Returns 0 or -1.
+int service_audit_send(service_t *svc, const identity_t *who, const char *action,
+                       const char *entity, const char *entity_id, json_t *detail);
 
 #endif

@@ -15,6 +15,10 @@
 // Returns the event's seq, or -1 with the error kept in db.
 int64_t outbox_append(db_t *db, const ProtobufCMessage *payload, const char *key,
                       const char *scope, const char *correlation_id, char *event_id_out);
+// As outbox_append, queued in the connection's pipeline (db_send): no seq comes back, and a
+// failure shows at the next read-back (db_sync, db_query, db_commit). Returns 0 or -1.
+int outbox_send(db_t *db, const ProtobufCMessage *payload, const char *key, const char *scope,
+                const char *correlation_id, char *event_id_out);
 
 // Reads up to max events after `after`, only those with the given scope if scope is non-NULL.
 // Fills batch->events (owned by the batch: free with stream_batch_clear), batch->last (fetch

@@ -77,52 +77,49 @@ static int s_victim(db_t *db, const char *id, const Cara__Victim *v, int update)
                             s_bool(v->consents_to_contact),
                             v->safe_contact_times,
                             v->preferred_language};
+    if (!update)
+        return db_send(db,
+                       "INSERT INTO victim (referral_id, name, phone, email, address,"
+                       " consents_to_contact, safe_contact_times, preferred_language)"
+                       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                       8, values, NULL, NULL);
     return db_exec(db,
-                   update ? "UPDATE victim SET name = $2, phone = $3, email = $4, address = $5,"
-                            " consents_to_contact = $6, safe_contact_times = $7,"
-                            " preferred_language = $8 WHERE referral_id = $1"
-                          : "INSERT INTO victim (referral_id, name, phone, email, address,"
-                            " consents_to_contact, safe_contact_times, preferred_language)"
-                            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                   "UPDATE victim SET name = $2, phone = $3, email = $4, address = $5,"
+                   " consents_to_contact = $6, safe_contact_times = $7,"
+                   " preferred_language = $8 WHERE referral_id = $1",
                    8, values);
 }
 
-int intake_store_insert(db_t *db, const Cara__Referral *r, char id_out[UUID_STR_LEN],
-                        char received_at[40]) {
+int intake_store_insert(db_t *db, const Cara__Referral *r, char id_out[UUID_STR_LEN]) {
     s_row_t row;
     int rc = -1;
-    PGresult *res = NULL;
     if (s_row(r, &row) != 0)
         goto cleanup;
     uuid_new(id_out);
     row.v[0] = id_out;
-    res = db_query(db,
-                   "INSERT INTO referral (referral_id, officer, caution_given_at, caution_date,"
-                   " offence_category, condition_text, compliance_deadline, offender_name,"
-                   " offender_dob, offender_sex, offender_address, offender_phone, offender_email,"
-                   " offender_language, interpreter_needed, access_needs, learning_disability,"
-                   " ethnicity, relationship, dash_level, previous_da, protective_orders,"
-                   " children_in_household, safeguarding_notes, force, caution_reference)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                   " $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24, $25, $26)"
-                   " RETURNING " S_ISO("received_at"),
-                   26, row.v);
-    if (!res || PQntuples(res) != 1)
+    if (db_send(db,
+                "INSERT INTO referral (referral_id, officer, caution_given_at, caution_date,"
+                " offence_category, condition_text, compliance_deadline, offender_name,"
+                " offender_dob, offender_sex, offender_address, offender_phone, offender_email,"
+                " offender_language, interpreter_needed, access_needs, learning_disability,"
+                " ethnicity, relationship, dash_level, previous_da, protective_orders,"
+                " children_in_household, safeguarding_notes, force, caution_reference)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
+                " $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24, $25, $26)",
+                26, row.v, NULL, NULL) != 0)
         goto cleanup;
-    snprintf(received_at, 40, "%s", PQgetvalue(res, 0, 0));
     if (s_victim(db, id_out, r->victim, 0) != 0)
         goto cleanup;
     const char *outcome[] = {id_out};
-    if (db_exec(db,
+    if (db_send(db,
                 "INSERT INTO outcome (referral_id, force, caution_reference, compliance_deadline,"
                 " received_at, updated_at) SELECT referral_id, force, caution_reference,"
                 " compliance_deadline, received_at, received_at FROM referral"
                 " WHERE referral_id = $1",
-                1, outcome) != 0)
+                1, outcome, NULL, NULL) != 0)
         goto cleanup;
     rc = 0;
 cleanup:
-    PQclear(res);
     free(row.orders);
     return rc;
 }

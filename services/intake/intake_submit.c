@@ -107,21 +107,29 @@ int intake_submit_handle(service_t *svc, const identity_t *who, const Cara__Enve
         rc = s_reject(svc, who, env, r->caution_reference, reply);
         goto cleanup;
     }
+    // Round trips: the request_log look-up above, the outcome read below (which carries the
+    // queued inserts), and the runtime's read-back of the queued appends at the end.
+    Cara__Outcome o;
+    PGresult *outcome = NULL;
     if (intake_referral_normalise(r, rules.deadline_weeks) != 0 ||
-        intake_store_insert(db, r, id, received_at) != 0) {
+        intake_store_insert(db, r, id) != 0 || !(outcome = intake_outcome_load(db, id, &o))) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the referral; retry");
         goto cleanup;
     }
+    snprintf(received_at, sizeof received_at, "%s", o.received_at);
     Cara__ReferralSubmitted ev = CARA__REFERRAL_SUBMITTED__INIT;
     ev.referral_id = id;
     ev.received_at = received_at;
     ev.referral = r;
-    if (outbox_append(db, &ev.base, id, r->force, id, NULL) < 0 ||
-        intake_outcome_publish(db, id) != 0 ||
-        service_audit(svc, who, "referral_submitted", "referral", id,
-                      json_pack("{s:s}", "compliance_deadline", r->caution->compliance_deadline)) !=
-            0) {
+    Cara__OutcomeUpdated oev = CARA__OUTCOME_UPDATED__INIT;
+    oev.outcome = &o;
+    int stored = outbox_send(db, &ev.base, id, r->force, id, NULL) == 0 &&
+                 outbox_send(db, &oev.base, o.referral_id, o.force, o.referral_id, NULL) == 0;
+    PQclear(outcome);
+    if (!stored || service_audit_send(svc, who, "referral_submitted", "referral", id,
+                                      json_pack("{s:s}", "compliance_deadline",
+                                                r->caution->compliance_deadline)) != 0) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the referral; retry");
         goto cleanup;
@@ -129,7 +137,7 @@ int intake_submit_handle(service_t *svc, const identity_t *who, const Cara__Enve
     Cara__ReferralAccepted accepted = CARA__REFERRAL_ACCEPTED__INIT;
     accepted.referral_id = id;
     accepted.compliance_deadline = r->caution->compliance_deadline;
-    if (reply_ok(reply, &accepted.base) != 0 || request_log_store(db, key, hash, reply) != 0) {
+    if (reply_ok(reply, &accepted.base) != 0 || request_log_send(db, key, hash, reply) != 0) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the referral; retry");
         goto cleanup;
