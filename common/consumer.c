@@ -21,10 +21,10 @@ struct consumer_t {
     void *sub;
     uint64_t cursor;
     uint64_t head;
-    char pending[UUID_STR_LEN];  // request id of the Fetch in flight, "" if none
-    uint64_t pending_after;      // the position that Fetch asked from
+    char pending[UUID_STR_LEN]; // request id of the Fetch in flight, "" if none
+    uint64_t pending_after;     // the position that Fetch asked from
     int64_t sent_at;
-    int64_t due_at;  // next fetch when idle
+    int64_t due_at; // next fetch when idle
     int backoff_ms;
     char last_error[160];
 };
@@ -72,7 +72,7 @@ consumer_t *consumer_new(void *ctx, db_t *db, const keypair_t *keys, const consu
         consumer_destroy(&self);
         return NULL;
     }
-    self->due_at = 0;  // fetch at once
+    self->due_at = 0; // fetch at once
     log_info("consumer_started", "stream", self->stream);
     return self;
 }
@@ -124,7 +124,7 @@ static void s_send_fetch(consumer_t *self, uint64_t after) {
         return;
     }
     if (zmq_send(self->dealer, data, len, ZMQ_DONTWAIT) < 0)
-        self->pending[0] = '\0';  // no peer yet: try again on the timer
+        self->pending[0] = '\0'; // no peer yet: try again on the timer
     self->sent_at = time_mono_ms();
     if (!self->pending[0])
         self->due_at = self->sent_at + self->spec.poll_interval_ms;
@@ -135,14 +135,15 @@ static int s_dead_letter(consumer_t *self, uint64_t seq, const Cara__Envelope *e
                          const Cara__StreamEvent *ev, const char *reason) {
     char seq_s[24];
     snprintf(seq_s, sizeof seq_s, "%" PRIu64, seq);
-    const char *values[] = {self->stream, seq_s, env ? env->event_id : NULL, env ? env->type : NULL,
-                            reason, (const char *)ev->envelope.data};
+    const char *values[] = {self->stream,           seq_s,  env ? env->event_id : NULL,
+                            env ? env->type : NULL, reason, (const char *)ev->envelope.data};
     int lengths[] = {0, 0, 0, 0, 0, (int)ev->envelope.len};
     int formats[] = {0, 0, 0, 0, 0, 1};
-    PGresult *r = db_query_bin(self->db,
-                               "INSERT INTO dead_letter (stream, seq, event_id, type, reason, payload)"
-                               " VALUES ($1, $2, $3, $4, $5, $6)",
-                               6, values, lengths, formats, 0);
+    PGresult *r =
+        db_query_bin(self->db,
+                     "INSERT INTO dead_letter (stream, seq, event_id, type, reason, payload)"
+                     " VALUES ($1, $2, $3, $4, $5, $6)",
+                     6, values, lengths, formats, 0);
     if (!r)
         return -1;
     PQclear(r);
@@ -215,6 +216,15 @@ cleanup:
     return rc;
 }
 
+// A queued write of an event failed: a lost connection or a conflict is worth a retry; any
+// other failure (a constraint, bad data) will fail every time, so the event is poison.
+static apply_result_t s_failed_write(consumer_t *self, char *reason, size_t size) {
+    if (db_error_transient(self->db))
+        return APPLY_RETRY;
+    snprintf(reason, size, "write failed (SQLSTATE %s)", db_sqlstate(self->db));
+    return APPLY_POISON;
+}
+
 // Applies the batch inside an open transaction. careful: one savepoint per event, so a poison
 // event is rolled back alone. Returns applied count, -1 on a transient error, -2 if a poison
 // event was met in the fast path (the caller redoes the batch carefully).
@@ -244,13 +254,17 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
         else if (!uuid_valid(env->event_id))
             snprintf(reason, sizeof reason, "envelope event_id is not a UUID");
         else if (!fresh[i])
-            continue;  // applied before under another seq: exactly once still
+            continue; // applied before under another seq: exactly once still
         else {
             if (careful && db_exec(self->db, "SAVEPOINT apply_event", 0, NULL) != 0) {
                 applied = -1;
                 goto cleanup;
             }
             rc = self->spec.apply(self->db, env, ev->seq, self->spec.arg, reason, sizeof reason);
+            // Statements the apply function queued (db_send) are read back here in careful
+            // mode, so a failing one is pinned on its own event.
+            if (rc == APPLY_OK && careful && db_sync(self->db) != 0)
+                rc = s_failed_write(self, reason, sizeof reason);
             if (rc == APPLY_OK && careful &&
                 db_exec(self->db, "RELEASE SAVEPOINT apply_event", 0, NULL) != 0)
                 rc = APPLY_RETRY;
@@ -295,6 +309,12 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         if (db_ensure(self->db) != 0 || db_begin(self->db) != 0)
             return -1;
         int applied = s_apply_events(self, batch, careful);
+        // The fast path reads back every write the apply functions queued in one round trip;
+        // a failure that is not transient means some event is poison: redo the batch carefully.
+        if (applied >= 0 && !careful && db_sync(self->db) != 0) {
+            char reason[64];
+            applied = s_failed_write(self, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
+        }
         if (applied == -2) {
             db_rollback(self->db);
             continue;
@@ -343,7 +363,7 @@ static int s_on_reply(consumer_t *self) {
     if (!env)
         return 0;
     if (!self->pending[0] || strcmp(env->correlation_id, self->pending) != 0) {
-        cara__envelope__free_unpacked(env, NULL);  // a stale reply to an abandoned request
+        cara__envelope__free_unpacked(env, NULL); // a stale reply to an abandoned request
         return 0;
     }
     self->pending[0] = '\0';
@@ -431,8 +451,8 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
         // Lazy Pirate: the producer did not answer; reconnect and ask again.
         s_error(self, "fetch timed out; reconnecting");
         zmq_close(self->dealer);
-        self->dealer = transport_client(self->ctx, ZMQ_DEALER, self->router, &self->keys,
-                                        self->server_public);
+        self->dealer =
+            transport_client(self->ctx, ZMQ_DEALER, self->router, &self->keys, self->server_public);
         self->pending[0] = '\0';
         self->due_at = now;
         if (!self->dealer)
@@ -443,10 +463,18 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
     return applied;
 }
 
-uint64_t consumer_cursor(consumer_t *self) { return self->cursor; }
-uint64_t consumer_upstream_head(consumer_t *self) { return self->head; }
-const char *consumer_stream(consumer_t *self) { return self->stream; }
-const char *consumer_last_error(consumer_t *self) { return self->last_error; }
+uint64_t consumer_cursor(consumer_t *self) {
+    return self->cursor;
+}
+uint64_t consumer_upstream_head(consumer_t *self) {
+    return self->head;
+}
+const char *consumer_stream(consumer_t *self) {
+    return self->stream;
+}
+const char *consumer_last_error(consumer_t *self) {
+    return self->last_error;
+}
 
 int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, void *arg) {
     char id_s[24];
@@ -466,12 +494,12 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, v
     }
     uint64_t seq_be;
     memcpy(&seq_be, PQgetvalue(r, 0, 0), sizeof seq_be);
-    Cara__Envelope *env = envelope_unpack((const uint8_t *)PQgetvalue(r, 0, 1),
-                                          (size_t)PQgetlength(r, 0, 1));
+    Cara__Envelope *env =
+        envelope_unpack((const uint8_t *)PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
     PQclear(r);
     char reason[256] = "undecodable envelope";
-    apply_result_t rc = env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason)
-                            : APPLY_POISON;
+    apply_result_t rc =
+        env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason) : APPLY_POISON;
     if (env)
         cara__envelope__free_unpacked(env, NULL);
     if (rc != APPLY_OK) {
@@ -480,7 +508,8 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, v
         if (rc == APPLY_RETRY)
             return -1;
         const char *upd[] = {id_s, reason};
-        return db_exec(db, "UPDATE dead_letter SET reason = $2 WHERE id = $1", 2, upd) == 0 ? 1 : -1;
+        return db_exec(db, "UPDATE dead_letter SET reason = $2 WHERE id = $1", 2, upd) == 0 ? 1
+                                                                                            : -1;
     }
     if (db_exec(db, "UPDATE dead_letter SET replayed_at = now() WHERE id = $1", 1, values) != 0 ||
         db_exec(db, "RELEASE SAVEPOINT replay_dead_letter", 0, NULL) != 0)

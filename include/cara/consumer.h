@@ -19,6 +19,8 @@ typedef enum {
 } apply_result_t;
 
 // Applies one event inside the consumer's open transaction. Write a reason for POISON.
+// It may queue writes whose results it does not need with db_send: the consumer reads them back
+// before the cursor moves (one round trip for the batch), and pins a failing one on its event.
 typedef apply_result_t (*consumer_apply_fn)(db_t *db, const Cara__Envelope *env, uint64_t seq,
                                             void *arg, char *reason, size_t reason_size);
 

@@ -24,8 +24,9 @@ static apply_result_t s_apply(db_t *db, const Cara__Envelope *env, uint64_t seq,
     snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
     cara__fetch__free_unpacked(msg, NULL);
     const char *values[] = {n, s, env->event_id};
-    if (db_exec(db, "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)", 3,
-                values) != 0)
+    // Queued (pipelined): the consumer reads every effect of the batch back in one round trip.
+    if (db_send(db, "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)", 3, values,
+                NULL, NULL) != 0)
         return APPLY_RETRY;
     return APPLY_OK;
 }
@@ -38,4 +39,6 @@ static const service_spec_t s_spec = {
     .upstreams = s_upstreams,
 };
 
-int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
+int main(int argc, char **argv) {
+    return service_main(argc, argv, &s_spec);
+}
