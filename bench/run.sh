@@ -19,7 +19,8 @@ e2e_fast=${BENCH_E2E_FAST_SECONDS:-10}
 mkdir -p bench/results build/bench
 cflags="-std=c11 -Wall -Wextra -Werror -O2 -g -D_GNU_SOURCE -pthread -Iinclude -Ibuild/gen -Itests/support
         $(pkg-config --cflags jansson libsodium libprotobuf-c libzmq) -I$(pg_config --includedir)"
-libs="build/libcaratest.a build/libcara.a $(pkg-config --libs libzmq libprotobuf-c jansson libsodium) -lpq -lm -pthread"
+# The harness reports failed checks through cmocka, so it links against it.
+libs="build/libcaratest.a build/libcara.a $(pkg-config --libs libzmq libprotobuf-c jansson libsodium) -lpq -lm -pthread -lcmocka"
 for src in bench/*.c; do
   # shellcheck disable=SC2086
   cc $cflags -o "build/bench/$(basename "$src" .c)" "$src" $libs

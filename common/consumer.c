@@ -11,6 +11,8 @@
 #include "cara/transport.h"
 #include "cara/uuid.h"
 
+#define S_SEEN_MAX 32
+
 struct consumer_t {
     void *ctx;
     db_t *db;
@@ -21,6 +23,13 @@ struct consumer_t {
     void *sub;
     uint64_t cursor;
     uint64_t head;
+    // When each new upstream head was first heard of, oldest first, for the heads not yet
+    // applied: the first one's time bounds the age of the oldest event still waiting.
+    struct {
+        uint64_t seq;
+        int64_t at_ms;
+    } seen[S_SEEN_MAX];
+    int n_seen;
     char pending[UUID_STR_LEN]; // request id of the Fetch in flight, "" if none
     uint64_t pending_after;     // the position that Fetch asked from
     int64_t sent_at;
@@ -28,6 +37,31 @@ struct consumer_t {
     int backoff_ms;
     char last_error[160];
 };
+
+// Notes a head heard from upstream (Head or a Batch). A full list folds the newest sighting
+// into the last one, which keeps the older time: ages are never under-reported.
+static void s_saw_head(consumer_t *self, uint64_t head) {
+    if (head > self->head)
+        self->head = head;
+    if (head <= self->cursor || (self->n_seen && head <= self->seen[self->n_seen - 1].seq))
+        return;
+    if (self->n_seen == S_SEEN_MAX) {
+        self->seen[S_SEEN_MAX - 1].seq = head;
+        return;
+    }
+    self->seen[self->n_seen].seq = head;
+    self->seen[self->n_seen].at_ms = time_now_us() / 1000;
+    self->n_seen++;
+}
+
+// Forgets the sightings the cursor has passed.
+static void s_forget_seen(consumer_t *self) {
+    int keep = 0;
+    while (keep < self->n_seen && self->seen[keep].seq <= self->cursor)
+        keep++;
+    memmove(self->seen, self->seen + keep, (size_t)(self->n_seen - keep) * sizeof self->seen[0]);
+    self->n_seen -= keep;
+}
 
 static void s_error(consumer_t *self, const char *what) {
     snprintf(self->last_error, sizeof self->last_error, "%s", what);
@@ -345,6 +379,7 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         if (db_commit(self->db) != 0)
             return -1;
         self->cursor = batch->last;
+        s_forget_seen(self);
         return applied;
     }
     return -1;
@@ -387,8 +422,7 @@ static int s_on_reply(consumer_t *self) {
         if (batch->n_events > 0 && batch->last > self->cursor && batch->last < batch->head)
             s_send_fetch(self, batch->last);
         rc = s_apply_batch(self, batch);
-        if (batch->head > self->head)
-            self->head = batch->head;
+        s_saw_head(self, batch->head);
         if (rc < 0 && !self->last_error[0])
             s_error(self, "apply failed");
     }
@@ -423,8 +457,7 @@ static void s_on_head(consumer_t *self) {
         zmq_msg_close(&msg);
         Cara__Head *head = (Cara__Head *)envelope_payload(env, &cara__head__descriptor);
         if (head && strcmp(head->stream, self->stream) == 0) {
-            if (head->seq > self->head)
-                self->head = head->seq;
+            s_saw_head(self, head->seq);
             if (head->seq > self->cursor && !self->pending[0])
                 self->due_at = 0;
         }
@@ -466,6 +499,13 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
 uint64_t consumer_cursor(consumer_t *self) {
     return self->cursor;
 }
+int64_t consumer_oldest_unapplied_s(consumer_t *self) {
+    if (self->n_seen == 0 || self->cursor >= self->head)
+        return 0;
+    int64_t age_ms = time_now_us() / 1000 - self->seen[0].at_ms;
+    return age_ms > 0 ? age_ms / 1000 : 0;
+}
+
 uint64_t consumer_upstream_head(consumer_t *self) {
     return self->head;
 }

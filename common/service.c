@@ -184,7 +184,7 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
     s_count(svc, "SELECT count(*) FROM dead_letter WHERE replayed_at IS NULL",
             &health.dead_letters);
     char oldest[24] = "";
-    health.oldest_unprocessed_age_s = 0;
+    health.oldest_unprocessed_age_s = 0; // the oldest over every consumer
     for (int i = 0; i < svc->n_consumers; i++) {
         consumer_t *c = svc->consumers[i];
         cara__consumer_status__init(&statuses[i]);
@@ -192,6 +192,9 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
         statuses[i].cursor = consumer_cursor(c);
         statuses[i].upstream_head = consumer_upstream_head(c);
         statuses[i].last_error = (char *)consumer_last_error(c);
+        int64_t age = consumer_oldest_unapplied_s(c);
+        if (age > health.oldest_unprocessed_age_s)
+            health.oldest_unprocessed_age_s = age;
         const char *params[] = {consumer_stream(c)};
         if (db_scalar(svc->db,
                       "SELECT count(*) FROM dead_letter WHERE stream = $1 AND replayed_at IS NULL",

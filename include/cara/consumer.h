@@ -13,9 +13,9 @@
 #include "cara/keys.h"
 
 typedef enum {
-    APPLY_OK = 0,      // applied (or deliberately ignored)
-    APPLY_POISON = 1,  // can never be applied: dead-letter it with the reason, move on
-    APPLY_RETRY = -1,  // transient (database): roll back the batch and try again later
+    APPLY_OK = 0,     // applied (or deliberately ignored)
+    APPLY_POISON = 1, // can never be applied: dead-letter it with the reason, move on
+    APPLY_RETRY = -1, // transient (database): roll back the batch and try again later
 } apply_result_t;
 
 // Applies one event inside the consumer's open transaction. Write a reason for POISON.
@@ -25,15 +25,15 @@ typedef apply_result_t (*consumer_apply_fn)(db_t *db, const Cara__Envelope *env,
                                             void *arg, char *reason, size_t reason_size);
 
 typedef struct {
-    const char *stream;         // producer's stream name, e.g. "intake"
-    const char *router;         // producer's ROUTER endpoint
-    const char *pub;            // producer's PUB endpoint (may be NULL: timer only)
-    const char *server_public;  // producer's CURVE public key
+    const char *stream;        // producer's stream name, e.g. "intake"
+    const char *router;        // producer's ROUTER endpoint
+    const char *pub;           // producer's PUB endpoint (may be NULL: timer only)
+    const char *server_public; // producer's CURVE public key
     consumer_apply_fn apply;
     void *arg;
-    uint32_t batch_max;    // events per fetch (default 500)
-    int poll_interval_ms;  // fetch at least this often (default 1000)
-    int timeout_ms;        // reply timeout before reconnecting (default 3000)
+    uint32_t batch_max;   // events per fetch (default 500)
+    int poll_interval_ms; // fetch at least this often (default 1000)
+    int timeout_ms;       // reply timeout before reconnecting (default 3000)
 } consumer_spec_t;
 
 typedef struct consumer_t consumer_t;
@@ -53,11 +53,15 @@ void consumer_wake(consumer_t *self);
 
 uint64_t consumer_cursor(consumer_t *self);
 uint64_t consumer_upstream_head(consumer_t *self);
+// Seconds the oldest upstream event not yet applied has been waiting, at least (counted from
+// when this consumer first heard of a head past it); 0 when caught up.
+int64_t consumer_oldest_unapplied_s(consumer_t *self);
 const char *consumer_stream(consumer_t *self);
 const char *consumer_last_error(consumer_t *self);
 
 // Re-applies a dead letter by id inside the caller's transaction (under a savepoint) with the
-// given apply function and marks it replayed. Returns 0 on success, 1 if it is still poison (reason updated), -1 on error.
+// given apply function and marks it replayed. Returns 0 on success, 1 if it is still poison (reason
+// updated), -1 on error.
 int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, void *arg);
 
 #endif

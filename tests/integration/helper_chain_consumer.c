@@ -3,6 +3,7 @@
 // duplicate effect would show as a second row.
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cara/service.h"
 
@@ -13,7 +14,10 @@ static const migration_t s_migrations[] = {
 
 static apply_result_t s_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                               char *reason, size_t reason_size) {
-    (void)arg;
+    // chain.apply_delay_ms: a slow consumer, for tests of how far behind it is.
+    int64_t delay_ms = config_int(service_config(arg), "chain.apply_delay_ms", 0);
+    if (delay_ms > 0)
+        usleep((useconds_t)delay_ms * 1000);
     Cara__Fetch *msg = (Cara__Fetch *)envelope_payload(env, &cara__fetch__descriptor);
     if (!msg) {
         snprintf(reason, reason_size, "not a numbered chain event");

@@ -22,9 +22,8 @@
 static void s_assert_exactly_once(harness_t *h, long total) {
     char expect[64];
     snprintf(expect, sizeof expect, "%ld", total);
-    assert_int_equal(harness_wait_value(h, "triage", "SELECT count(*) FROM chain_effect", expect,
-                                        120000),
-                     0);
+    assert_int_equal(
+        harness_wait_value(h, "triage", "SELECT count(*) FROM chain_effect", expect, 120000), 0);
     char *distinct = harness_value(h, "triage", "SELECT count(DISTINCT n) FROM chain_effect");
     char *range = harness_value(h, "triage", "SELECT min(n) || '-' || max(n) FROM chain_effect");
     char *dups = harness_value(h, "triage",
@@ -82,20 +81,72 @@ static void test_offline_consumer_catches_up_exactly(void **state) {
     assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
     assert_int_equal(harness_stop(h, "triage", SIGTERM), 0);
     assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
-    assert_int_equal(harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "1000",
-                                        60000),
-                     0);
+    assert_int_equal(
+        harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "1000", 60000), 0);
     char *effects = harness_value(h, "triage", "SELECT count(*) FROM chain_effect");
     assert_string_equal(effects, "0");
     free(effects);
     assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
     s_assert_exactly_once(h, 1000);
     // Seqs arrive in order: every effect's seq is greater than the one applied before it.
-    char *disorder = harness_value(h, "triage",
-                                   "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY"
-                                   " applied_at, seq) AS prev FROM chain_effect) x WHERE seq < prev");
+    char *disorder =
+        harness_value(h, "triage",
+                      "SELECT count(*) FROM (SELECT seq, lag(seq) OVER (ORDER BY"
+                      " applied_at, seq) AS prev FROM chain_effect) x WHERE seq < prev");
     assert_string_equal(disorder, "0");
     free(disorder);
+    harness_destroy(&h);
+}
+
+// Health's oldest_unprocessed_age_s as an operator sees it. Returns it, or -1.
+static int64_t s_oldest_unprocessed(harness_t *h) {
+    Cara__HealthRequest req = CARA__HEALTH_REQUEST__INIT;
+    Cara__Reply *reply = harness_call(harness_client(h, "triage", "operator", "ops"), &req.base);
+    int64_t age = -1;
+    Cara__Health *health =
+        reply ? cara__health__unpack(NULL, reply->payload.len, reply->payload.data) : NULL;
+    if (health)
+        age = health->oldest_unprocessed_age_s;
+    if (health)
+        cara__health__free_unpacked(health, NULL);
+    if (reply)
+        cara__reply__free_unpacked(reply, NULL);
+    return age;
+}
+
+// A consumer that falls behind says how long its oldest waiting event has waited, and 0 once
+// it has caught up.
+static void test_health_tells_how_old_the_backlog_is(void **state) {
+    (void)state;
+    harness_t *h = harness_new("delivery_lag");
+    assert_non_null(h);
+    harness_config(h, "triage", "consumer", "{\"batch\": 10, \"poll_ms\": 100}");
+    harness_config(h, "triage", "chain", "{\"apply_delay_ms\": 25}");
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    assert_int_equal(s_oldest_unprocessed(h), 0);
+    // 240 events at once, applied at about 40 a second: some 6 s behind at the worst.
+    harness_config(h, "intake", "chain", "{\"total\": 240, \"per_tx\": 240, \"per_tick\": 240}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    int64_t worst = 0, deadline = time_mono_ms() + 60000;
+    char *done = NULL;
+    while (time_mono_ms() < deadline) {
+        int64_t age = s_oldest_unprocessed(h);
+        assert_true(age >= 0);
+        if (age > worst)
+            worst = age;
+        free(done);
+        done = harness_value(h, "triage", "SELECT count(*) FROM chain_effect");
+        if (strcmp(done, "240") == 0)
+            break;
+        usleep(200 * 1000);
+    }
+    printf("# backlog of 240 events at ~40/s: oldest unprocessed reached %lld s\n",
+           (long long)worst);
+    assert_string_equal(done, "240");
+    free(done);
+    assert_true(worst >= 2);
+    assert_true(worst <= 30);
+    assert_int_equal(s_oldest_unprocessed(h), 0);
     harness_destroy(&h);
 }
 
@@ -105,9 +156,8 @@ static void test_poison_event_goes_to_dead_letter(void **state) {
     assert_non_null(h);
     harness_config(h, "intake", "chain", "{\"total\": 10, \"per_tx\": 10, \"per_tick\": 10}");
     assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
-    assert_int_equal(harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "10",
-                                        30000),
-                     0);
+    assert_int_equal(
+        harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "10", 30000), 0);
     // One event of a type the consumer cannot apply, then ten more good ones.
     db_t *db = harness_db(h, "intake");
     assert_int_equal(db_begin(db), 0);
@@ -149,9 +199,8 @@ static void test_exactly_once_through_a_database_crash(void **state) {
     harness_config(h, "triage", "consumer", "{\"batch\": 200, \"poll_ms\": 200}");
     assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
     assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
-    assert_int_equal(harness_wait_value(h, "triage", "SELECT count(*) > 500 FROM chain_effect",
-                                        "t", 60000),
-                     0);
+    assert_int_equal(
+        harness_wait_value(h, "triage", "SELECT count(*) > 500 FROM chain_effect", "t", 60000), 0);
     // PostgreSQL itself goes down hard (immediate mode: no checkpoint, crash recovery on start)
     // while both services are mid-stream, and comes back.
     char cmd[1024];
@@ -169,6 +218,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_poison_event_goes_to_dead_letter),
         cmocka_unit_test(test_offline_consumer_catches_up_exactly),
+        cmocka_unit_test(test_health_tells_how_old_the_backlog_is),
         cmocka_unit_test(test_exactly_once_through_consumer_kills),
         cmocka_unit_test(test_exactly_once_through_a_database_crash),
     };
