@@ -6,7 +6,7 @@ VERSION  := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -fno-strict-aliasing
 CPPFLAGS += -Iinclude -Ibuild/gen -Itests/support -Itests/integration $(patsubst %,-Iservices/%,$(SERVICES)) $(shell pkg-config --cflags libzmq libprotobuf-c jansson libsodium 2>/dev/null) \
-            -I$(shell pg_config --includedir) -DCARA_VERSION='"$(VERSION)"'
+            -I$(shell pg_config --includedir)
 LDLIBS   += $(shell pkg-config --libs libzmq libprotobuf-c jansson libsodium) -lpq -lm -pthread
 ifeq ($(SANITIZE),1)
 CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -19,7 +19,7 @@ PROTOS   := $(wildcard proto/*.proto)
 PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 PB_H     := $(PB_C:.c=.h)
 COMMON   := $(wildcard common/*.c)
-LIB_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(COMMON)) $(patsubst %.c,$(OBJ)/%.o,$(PB_C)) $(OBJ)/$(GEN)/core_sql.o
+LIB_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(COMMON)) $(patsubst %.c,$(OBJ)/%.o,$(PB_C)) $(OBJ)/$(GEN)/core_sql.o $(OBJ)/$(GEN)/version.o
 BINS     := $(patsubst %,bin/cara-%,$(SERVICES)) bin/cara
 CLIENT   := $(wildcard client/*.c)
 
@@ -53,6 +53,13 @@ build/embed: tools/embed.c
 $(GEN)/core_sql.c: build/embed $(wildcard common/sql/*.sql)
 	@mkdir -p $(GEN)
 	build/embed core $(sort $(wildcard common/sql/*.sql)) > $@
+
+# The version lives in one generated file, rewritten only when it changes: a new commit
+# relinks, it does not rebuild everything.
+$(GEN)/version.c: FORCE
+	@mkdir -p $(GEN)
+	@printf '#include "cara/version.h"\nconst char cara_version[] = "%s";\n' '$(VERSION)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 $(GEN)/%_sql.c: build/embed FORCE
 	@mkdir -p $(GEN)

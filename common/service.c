@@ -13,6 +13,7 @@
 #include "cara/stream.h"
 #include "cara/timeutil.h"
 #include "cara/transport.h"
+#include "cara/version.h"
 #include "cara/zap.h"
 
 #define SERVICE_MAX_BATCH 256
@@ -173,7 +174,7 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
     Cara__ConsumerStatus statuses[SERVICE_MAX_CONSUMERS];
     Cara__ConsumerStatus *status_ptrs[SERVICE_MAX_CONSUMERS];
     health.service = (char *)svc->spec->name;
-    health.version = CARA_VERSION;
+    health.version = (char *)cara_version;
     health.started_at = svc->started_at;
     health.identity = identity_format(who, identity, sizeof identity);
     int version = migrate_version(svc->db, svc->spec->name);
@@ -672,7 +673,7 @@ int service_main(int argc, char **argv, const service_spec_t *spec) {
         else if (strcmp(argv[i], "--migrate-only") == 0)
             migrate_only = 1;
         else if (strcmp(argv[i], "--version") == 0) {
-            printf("cara-%s %s\n", spec->name, CARA_VERSION);
+            printf("cara-%s %s\n", spec->name, cara_version);
             return 0;
         } else {
             fprintf(stderr, "usage: cara-%s [--config FILE] [--migrate-only] [--version]\n",
@@ -700,7 +701,7 @@ int service_main(int argc, char **argv, const service_spec_t *spec) {
     time_format_iso(time_now_us(), svc.started_at, sizeof svc.started_at);
     int rc = s_setup(&svc, migrate_only);
     if (rc == 0 && !migrate_only) {
-        log_info("started", "version", CARA_VERSION);
+        log_info("started", "version", cara_version);
         s_loop(&svc);
         log_info("stopping", "reason", s_stop ? "signal" : "socket error");
     }
