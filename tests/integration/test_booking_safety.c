@@ -42,26 +42,12 @@ static int teardown(void **state) {
     return 0;
 }
 
-// A referral (victim consents to contact) through to an open provider case.
+// A referral (its victim consents to contact, as in the sample) through to an open provider case.
 static char *s_case(const char *force) {
-    char ref[32], when[40];
+    char ref[32];
     snprintf(ref, sizeof ref, "SC-%d-%d", getpid(), ++s_ref);
-    Cara__Referral *r = ti_referral(force, ref);
-    ti_set(&r->caution->given_at,
-           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
-    r->victim->consents_to_contact = 1;
-    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
-    Cara__ReferralAccepted *ok = ti_accepted(reply);
-    if (!ok)
-        ti_print_errors(reply);
-    assert_non_null(ok);
-    char *id = strdup(ok->referral_id);
-    cara__referral_accepted__free_unpacked(ok, NULL);
-    cara__reply__free_unpacked(reply, NULL);
-    cara__referral__free_unpacked(r, NULL);
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
-    assert_int_equal(harness_wait_value(h, "booking", sql, "open", 15000), 0);
+    char *id = ti_open_case(h, force, ref, "", 0);
+    assert_non_null(id);
     return id;
 }
 
