@@ -379,11 +379,51 @@ static void test_part_a_attendance_corrected_to_absent_with_no_time_left(void **
     free(id);
 }
 
+// A telephone completion withdrawn by a correction: the per-case fee line is voided when the
+// case ends non-compliant, and billed again (once, under the new completion) when the case is
+// corrected back to completed.
+static void test_withdrawn_telephone_completion_is_voided_then_billed_once(void **state) {
+    (void)state;
+    char *id = s_case(30, 1);
+    char *tel = s_cohort("telephone", 2, 9);
+    s_book(id, tel);
+    s_held(tel, "A");
+    assert_int_equal(s_attend(tel, "A", id, "attended", NULL), CARA__REPLY__STATUS__OK);
+    s_held(tel, "B");
+    assert_int_equal(s_attend(tel, "B", id, "attended", NULL), CARA__REPLY__STATUS__OK);
+    char sql[400];
+    snprintf(sql, sizeof sql, "SELECT case_id FROM provider_case WHERE referral_id = '%s'", id);
+    char *case_id = harness_value(h, "booking", sql);
+    assert_non_null(case_id);
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(status || ':' || amount_pence, ',' ORDER BY line_id)"
+             " FROM billable_line WHERE delivery_key LIKE 'case:%s%%'",
+             case_id);
+    s_expect("billing", "%s", sql, "pending:30000");
+    // Part B corrected to absent, no later telephone cohort: non-compliant, the fee voided.
+    assert_int_equal(s_attend(tel, "B", id, "absent", "wrong person ticked"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, id, "non_compliant:did_not_attend");
+    free(s_police_reads(id, "non_compliant"));
+    s_expect("billing", "%s", sql, "void:30000");
+    // Corrected back: completed again and billed once more under the new completion.
+    assert_int_equal(s_attend(tel, "B", id, "attended", "the register was right after all"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, id, "completed:completed");
+    free(s_police_reads(id, "completed"));
+    s_expect("billing", "%s", sql, "void:30000,pending:30000");
+    s_expect("national", s_national, "", "3/1");
+    free(case_id);
+    free(tel);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_part_b_absence_corrected_reopens_and_completes),
         cmocka_unit_test(test_part_b_attendance_corrected_to_absent_rebooks),
         cmocka_unit_test(test_part_a_attendance_corrected_to_absent_with_no_time_left),
+        cmocka_unit_test(test_withdrawn_telephone_completion_is_voided_then_billed_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
