@@ -132,7 +132,8 @@ static int s_corrected_miss(service_t *svc, booking_case_t *c, const char *booki
     return s_after_miss(svc, c, booking_id, cohort_id, status);
 }
 
-// A Part A miss corrected to attended: the booking the miss ended is the live one again. The
+// A miss (Part A or Part B) corrected to attended: the booking the miss ended is the live one
+// again. The
 // replacement booking the miss triggered is cancelled (seat freed, BookingCancelled
 // "attendance_corrected"), the original is booked again (SeatBooked with its own id and dates,
 // so the police see the original dates) and the case is booked. A case this miss closed

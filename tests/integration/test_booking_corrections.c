@@ -334,6 +334,10 @@ static void test_part_b_attendance_corrected_to_absent_rebooks(void **state) {
     // The rebooking is attended: completed again, billed once for the later cohort.
     s_held(later, "A");
     assert_int_equal(s_attend(later, "A", id, "attended", NULL), CARA__REPLY__STATUS__OK);
+    // The first booking can no longer be restored: the rebooking has attendance recorded.
+    assert_int_equal(s_attend(group, "B", id, "attended", "changed our mind"),
+                     CARA__REPLY__STATUS__INVALID);
+    s_expect("booking", s_case_sql, id, "booked:-");
     s_held(later, "B");
     assert_int_equal(s_attend(later, "B", id, "attended", NULL), CARA__REPLY__STATUS__OK);
     s_expect("booking", s_case_sql, id, "completed:completed");
