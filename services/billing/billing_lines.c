@@ -270,17 +270,70 @@ static apply_result_t s_case_completed(service_t *svc, const Cara__Envelope *env
     PGresult *c = s_contract_for(service_db(svc), ev->provider_id, day, NULL, NULL, &error);
     if (!c)
         return error ? APPLY_RETRY : s_wait(service_db(svc), env, ev->provider_id, day);
+    // The first completion is keyed case:<id>; one after a correction withdrew it (its line
+    // void or credited) is keyed by its own event, so a replay bills nothing twice.
+    const char *kv[] = {ev->case_id, env->event_id};
+    PGresult *prior = db_query(service_db(svc),
+                               "SELECT count(*), count(*) FILTER (WHERE event_id = $2),"
+                               " count(*) FILTER (WHERE status <> 'void' AND credits_line IS NULL"
+                               "  AND NOT EXISTS (SELECT 1 FROM billable_line k"
+                               "  WHERE k.credits_line = l.line_id))"
+                               " FROM billable_line l WHERE delivery_key LIKE 'case:' || $1 || '%'",
+                               2, kv);
+    if (!prior) {
+        PQclear(c);
+        return APPLY_RETRY;
+    }
+    int lines = atoi(PQgetvalue(prior, 0, 0));
+    int done = atoi(PQgetvalue(prior, 0, 1)) > 0 || atoi(PQgetvalue(prior, 0, 2)) > 0;
+    PQclear(prior);
     int rc = 0;
     int64_t fee = atoll(PQgetvalue(c, 0, 6));
-    if (fee > 0) {
+    if (fee > 0 && !done) {
         char key[160];
-        snprintf(key, sizeof key, "case:%s", ev->case_id);
+        if (lines == 0)
+            snprintf(key, sizeof key, "case:%s", ev->case_id);
+        else
+            snprintf(key, sizeof key, "case:%s:%s", ev->case_id, env->event_id);
         s_line_t line = {"telephone_fee", fee, 1, PQgetvalue(c, 0, 2), PQgetvalue(c, 0, 1)};
         s_delivery_t dl = {PQgetvalue(c, 0, 0), key, ev->cohort_id, "telephone", "", day,
                            env->event_id,       1};
         rc = s_bill(svc, &dl, &line, 1);
     }
     PQclear(c);
+    return rc == 0 ? APPLY_OK : APPLY_RETRY;
+}
+
+// A completion withdrawn by an attendance correction: the case's live telephone line (if any)
+// is voided, or credited if invoiced. Once per event. Returns APPLY_OK or APPLY_RETRY.
+static apply_result_t s_case_reopened(service_t *svc, const Cara__Envelope *env,
+                                      const Cara__CaseReopened *ev) {
+    db_t *db = service_db(svc);
+    const char *ev_values[] = {env->event_id, ev->case_id};
+    PGresult *first = db_query(db,
+                               "INSERT INTO case_reopened (event_id, case_id) VALUES ($1, $2)"
+                               " ON CONFLICT (event_id) DO NOTHING RETURNING event_id",
+                               2, ev_values);
+    if (!first)
+        return APPLY_RETRY;
+    int fresh = PQntuples(first) == 1;
+    PQclear(first);
+    if (!fresh)
+        return APPLY_OK; // a replay
+    const char *cv[] = {ev->case_id};
+    PGresult *live = db_query(db,
+                              "SELECT contract_id, delivery_key FROM billable_line l"
+                              " WHERE delivery_key LIKE 'case:' || $1 || '%'"
+                              " AND kind = 'telephone_fee' AND status <> 'void'"
+                              " AND credits_line IS NULL AND NOT EXISTS (SELECT 1 FROM"
+                              " billable_line k WHERE k.credits_line = l.line_id)",
+                              1, cv);
+    if (!live)
+        return APPLY_RETRY;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < PQntuples(live); i++)
+        rc = s_remove(svc, PQgetvalue(live, i, 0), PQgetvalue(live, i, 1), env->event_id);
+    PQclear(live);
     return rc == 0 ? APPLY_OK : APPLY_RETRY;
 }
 
@@ -320,6 +373,17 @@ static apply_result_t s_apply(service_t *svc, const Cara__Envelope *env, char *r
         {"cara.CaseCompleted", &cara__case_completed__descriptor},
         {"cara.VictimContactRecorded", &cara__victim_contact_recorded__descriptor},
     };
+    if (strcmp(env->type, "cara.CaseReopened") == 0) {
+        Cara__CaseReopened *m =
+            (Cara__CaseReopened *)envelope_payload(env, &cara__case_reopened__descriptor);
+        if (!m) {
+            snprintf(reason, reason_size, "undecodable %s", env->type);
+            return APPLY_POISON;
+        }
+        apply_result_t rc = s_case_reopened(svc, env, m);
+        cara__case_reopened__free_unpacked(m, NULL);
+        return rc;
+    }
     for (int i = 0; i < 3; i++) {
         if (strcmp(env->type, billable[i].type) != 0)
             continue;

@@ -22,6 +22,11 @@ int booking_case_refuse(service_t *svc, const identity_t *who, const char *refer
 // Audits ('refused') an attempt by who on another provider's case. Returns 1 audited, 0 not
 // another provider's case (missing, or not a UUID), -1 on error.
 int booking_case_audit_foreign(service_t *svc, const identity_t *who, const char *referral_id);
+// Audits ('refused') an attempt by who on another provider's cohort (cancel, book into, record
+// attendance). The caller answers as for a missing cohort and returns SERVICE_KEEP_WRITES when
+// audited. Returns 1 audited, 0 not another provider's cohort (missing, or not a UUID), -1 on
+// error.
+int booking_cohort_audit_foreign(service_t *svc, const identity_t *who, const char *cohort_id);
 // Closes a case as completed or non_compliant (reason) and emits the event. Returns 0 or -1.
 int booking_case_close(service_t *svc, const booking_case_t *c, const char *status,
                        const char *reason, const char *cohort_id);

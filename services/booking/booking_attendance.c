@@ -1,6 +1,11 @@
 // Attendance at Part A and Part B. Both parts of the same booking attended: completed. A miss
 // rebooks both parts in a later cohort that still ends before the deadline; with no time left
 // the case is non-compliant and the police are told. Late means refused entry, which is a miss.
+// A correction (reason required, audited) has the consequence the corrected record would have
+// had: a miss corrected to attended restores the original booking (replacement cancelled, a
+// case the miss closed reopened) and completes it if both parts are now attended; an attended
+// part corrected to a miss withdraws the completion it made (CaseReopened) and then rebooks or
+// closes the case non-compliant like any miss.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,24 +89,51 @@ static int s_report_delivered(service_t *svc, const char *cohort_id, int part_b_
     return rc;
 }
 
-// A Part B corrected to attended after Part A was attended: the person completed after all. If
-// the case is still live (rebooked after the wrongly recorded miss), the rebooking is cancelled
-// and the case completes; a closed case stays closed (the correction is audited). Returns 0/-1.
-static int s_corrected_completion(service_t *svc, booking_case_t *c, const char *booking_id,
-                                  const char *cohort_id) {
-    if (strcmp(c->status, "open") != 0 && strcmp(c->status, "booked") != 0)
-        return 0;
-    const char *done[] = {booking_id};
-    if (booking_cancel_live(svc, c, "attendance_corrected") != 0 ||
-        db_exec(service_db(svc),
-                "UPDATE booking SET status = 'completed', ended_reason = NULL"
-                " WHERE booking_id = $1",
-                1, done) != 0)
+// Reopens a closed case after an attendance correction undid what closed it: CaseReopened
+// ("attendance_corrected"), audited, the case booked again (the caller books or rebooks it).
+// Returns 0 or -1.
+static int s_reopen(service_t *svc, booking_case_t *c) {
+    db_t *db = service_db(svc);
+    const char *cv[] = {c->case_id};
+    char now[40];
+    Cara__CaseReopened ev = CARA__CASE_REOPENED__INIT;
+    ev.case_id = c->case_id;
+    ev.referral_id = c->referral_id;
+    ev.provider_id = c->provider;
+    ev.force = c->force;
+    ev.reason = "attendance_corrected";
+    ev.at = time_format_iso(time_now_us(), now, sizeof now);
+    if (db_exec(db,
+                "UPDATE provider_case SET status = 'booked', close_reason = NULL,"
+                " closed_at = NULL WHERE case_id = $1",
+                1, cv) != 0 ||
+        outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0 ||
+        service_audit(svc, &(identity_t){"service", "booking"}, "case_reopened", "provider_case",
+                      c->referral_id, json_pack("{s:s}", "reason", "attendance_corrected")) != 0)
         return -1;
-    return booking_case_close(svc, c, "completed", "completed", cohort_id);
+    snprintf(c->status, sizeof c->status, "booked");
+    return 0;
 }
 
-// A Part A miss corrected to attended: the booking the miss ended is the live one again. The
+// An attended part corrected to a miss: the same consequence as a miss recorded in the first
+// place. A completion this booking made is withdrawn first (CaseReopened), then the booking is
+// missed and both parts rebooked in a later cohort before the deadline, else non-compliant. A
+// booking already missed (the other part was missed) or a case closed otherwise changes
+// nothing more. Returns 0 or -1.
+static int s_corrected_miss(service_t *svc, booking_case_t *c, const char *booking_id,
+                            const char *bstatus, const char *cohort_id, const char *status) {
+    if (strcmp(bstatus, "missed") == 0)
+        return 0;
+    if (strcmp(bstatus, "completed") == 0 && strcmp(c->status, "completed") == 0 &&
+        s_reopen(svc, c) != 0)
+        return -1;
+    if (strcmp(c->status, "open") != 0 && strcmp(c->status, "booked") != 0)
+        return 0;
+    return s_after_miss(svc, c, booking_id, cohort_id, status);
+}
+
+// A miss (Part A or Part B) corrected to attended: the booking the miss ended is the live one
+// again. The
 // replacement booking the miss triggered is cancelled (seat freed, BookingCancelled
 // "attendance_corrected"), the original is booked again (SeatBooked with its own id and dates,
 // so the police see the original dates) and the case is booked. A case this miss closed
@@ -127,24 +159,8 @@ static int s_restore_booking(service_t *svc, booking_case_t *c, const char *book
             return -1;
         if (strcmp(last, "1") != 0)
             return 0;
-        char now[40];
-        Cara__CaseReopened ev = CARA__CASE_REOPENED__INIT;
-        ev.case_id = c->case_id;
-        ev.referral_id = c->referral_id;
-        ev.provider_id = c->provider;
-        ev.force = c->force;
-        ev.reason = "attendance_corrected";
-        ev.at = time_format_iso(time_now_us(), now, sizeof now);
-        if (db_exec(db,
-                    "UPDATE provider_case SET status = 'booked', close_reason = NULL,"
-                    " closed_at = NULL WHERE case_id = $1",
-                    1, cv) != 0 ||
-            outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0 ||
-            service_audit(svc, &(identity_t){"service", "booking"}, "case_reopened",
-                          "provider_case", c->referral_id,
-                          json_pack("{s:s}", "reason", "attendance_corrected")) != 0)
+        if (s_reopen(svc, c) != 0)
             return -1;
-        snprintf(c->status, sizeof c->status, "open");
     }
     if (strcmp(c->status, "booked") != 0 && strcmp(c->status, "open") != 0)
         return 0;
@@ -243,7 +259,12 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
                 ? "SELECT part_b_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2"
                 : "SELECT part_a_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2",
             2, cv, date, sizeof date) != 1) {
-        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND, "no such cohort for this provider");
+        // Another provider's cohort is answered as a missing one, and the attempt kept.
+        int foreign = booking_cohort_audit_foreign(svc, who, req->cohort_id);
+        reply_status(
+            reply, foreign < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
+            foreign < 0 ? "database unavailable" : "no such cohort for this provider");
+        rc = foreign == 1 ? SERVICE_KEEP_WRITES : -1;
         goto cleanup;
     }
     // Attendance is a fact about a session that has taken place.
@@ -322,11 +343,11 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
             reply_field_error(reply, field, "Part A was not attended in this booking");
             continue;
         }
-        // A Part A miss corrected: the original booking comes back before the record is
-        // published, so the police read booked (original dates) then attended Part A.
-        if (correction && !part_b && strcmp(e->status, "attended") == 0 &&
-            strcmp(bstatus, "missed") == 0) {
-            int restored = s_restore_booking(svc, &c, booking_id, field, reply);
+        // A miss corrected to attended (either part): the original booking comes back before
+        // the record is published, so the police read booked (original dates) then the part.
+        int restored = 0;
+        if (correction && strcmp(e->status, "attended") == 0 && strcmp(bstatus, "missed") == 0) {
+            restored = s_restore_booking(svc, &c, booking_id, field, reply);
             if (restored < 0)
                 goto cleanup;
             if (restored == 2)
@@ -357,19 +378,23 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
                           json_pack("{s:s, s:s, s:s}", "part", ev.part, "status", e->status,
                                     "reason", req->correction_reason)) != 0)
             goto cleanup;
+        int attended = strcmp(e->status, "attended") == 0;
         if (correction) {
             corrected = 1;
-            // Outcomes followed from the first record; only a Part B now attended completes.
-            if (part_b && strcmp(e->status, "attended") == 0 &&
-                s_corrected_completion(svc, &c, booking_id, req->cohort_id) != 0)
+            // An attended part corrected to a miss has a miss's consequence; a miss corrected
+            // to attended completes if the restored booking now has both parts attended; one
+            // miss corrected to another changes nothing more.
+            int prev_attended = strcmp(previous, "attended") == 0;
+            if (!attended && prev_attended &&
+                s_corrected_miss(svc, &c, booking_id, bstatus, req->cohort_id, e->status) != 0)
                 goto cleanup;
-            continue;
+            if (!(attended && restored == 1 && (part_b || strcmp(bpart, "attended") == 0)))
+                continue;
         }
-        int attended = strcmp(e->status, "attended") == 0;
         if (!attended) {
             if (s_after_miss(svc, &c, booking_id, req->cohort_id, e->status) != 0)
                 goto cleanup;
-        } else if (part_b) {
+        } else if (part_b || correction) {
             const char *done[] = {booking_id};
             if (db_exec(db, "UPDATE booking SET status = 'completed' WHERE booking_id = $1", 1,
                         done) != 0 ||

@@ -10,6 +10,23 @@
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
 
+int booking_cohort_audit_foreign(service_t *svc, const identity_t *who, const char *cohort_id) {
+    if (!uuid_valid(cohort_id))
+        return 0;
+    const char *values[] = {cohort_id, who->org};
+    char theirs[8] = "";
+    if (db_scalar(service_db(svc),
+                  "SELECT count(*) FROM cohort WHERE cohort_id = $1 AND provider_id <> $2", 2,
+                  values, theirs, sizeof theirs) != 1)
+        return -1;
+    if (strcmp(theirs, "1") != 0)
+        return 0;
+    return service_audit(svc, who, "refused", "cohort", cohort_id,
+                         json_pack("{s:s}", "reason", "another provider's cohort")) == 0
+               ? 1
+               : -1;
+}
+
 int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                               reply_t *reply) {
     if (booking_require_provider(who, reply) != 0)
@@ -118,10 +135,15 @@ int booking_cmd_cancel_cohort(service_t *svc, const identity_t *who, const Cara_
                            " AND provider_id = $2 AND status = 'scheduled' RETURNING cohort_id",
                            2, values);
     if (!r || PQntuples(r) != 1) {
-        reply_status(reply, r ? CARA__REPLY__STATUS__NOT_FOUND : CARA__REPLY__STATUS__UNAVAILABLE,
-                     "no scheduled cohort with that id for this provider");
+        // Another provider's cohort is answered as a missing one, and the attempt kept.
+        int foreign = r ? booking_cohort_audit_foreign(svc, who, req->cohort_id) : -1;
+        reply_status(
+            reply, foreign < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__NOT_FOUND,
+            foreign < 0 ? "database unavailable"
+                        : "no scheduled cohort with that id for this provider");
         if (r)
             PQclear(r);
+        rc = foreign == 1 ? SERVICE_KEEP_WRITES : -1;
         goto cleanup;
     }
     PQclear(r);

@@ -104,7 +104,13 @@ int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Env
         goto cleanup;
     }
     int got = booking_allocate(svc, &c, req->cohort_id, NULL, &result, err, sizeof err);
+    // Another provider's cohort: answered as a cohort that does not fit, and the attempt kept.
+    int foreign =
+        got == 0 && *req->cohort_id ? booking_cohort_audit_foreign(svc, who, req->cohort_id) : 0;
+    if (foreign < 0)
+        got = -1;
     if (got <= 0) {
+        rc = foreign == 1 ? SERVICE_KEEP_WRITES : -1;
         reply_status(reply,
                      got < 0 ? CARA__REPLY__STATUS__UNAVAILABLE : CARA__REPLY__STATUS__CONFLICT,
                      "%s", got < 0 ? "database unavailable" : err);

@@ -419,11 +419,13 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         break;
     }
     case 9: {
-        // The non-compliance was undone by an attendance correction.
+        // The closure (non-compliance or completion) was undone by an attendance correction:
+        // the case is open again until its next CaseCompleted or CaseNonCompliant.
         Cara__CaseReopened *m = (Cara__CaseReopened *)msg;
         referral = m->referral_id;
         v1 = m->reason;
-        sql = "UPDATE case_fact SET non_compliant_reason = NULL WHERE case_key = $1"
+        sql = "UPDATE case_fact SET non_compliant_reason = NULL, completed_at = NULL"
+              " WHERE case_key = $1"
               " AND $2::text IS NOT NULL";
         break;
     }

@@ -267,7 +267,6 @@ static void test_providers_see_their_own_cases_only(void **state) {
     assert_int_equal(theirs, 0);
     assert_true(ours >= 1);
     assert_true(read_p2 >= 1);
-    free(own);
     // Acting on p1's case as p2: answered like a missing case, nothing changes.
     char *before = harness_value(h, "booking",
                                  "SELECT (SELECT count(*) FROM contact_attempt)"
@@ -320,6 +319,69 @@ static void test_providers_see_their_own_cases_only(void **state) {
     }
     assert_int_equal(s_audit_count("booking", "provider", "p2", missing), 0);
     assert_int_equal(s_audit_count("booking", "victim_contact", "p2", missing), 0);
+    // p1's cohort, as p2: cancelling it, booking p2's own case into it and recording attendance
+    // on it are refused, audited (about the cohort), and read exactly like a missing cohort.
+    Cara__CreateCohort create = CARA__CREATE_COHORT__INIT;
+    char da[16], db_[16];
+    int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
+    time_format_date(today + 30, da, sizeof da);
+    time_format_date(today + 51, db_, sizeof db_);
+    create.cohort_type = "male_intimate";
+    create.town = "Carmarthen";
+    create.capacity = 4;
+    create.part_a_date = da;
+    create.part_b_date = db_;
+    Cara__Reply *made = harness_call(p1, &create.base);
+    assert_non_null(made);
+    assert_int_equal(made->status, CARA__REPLY__STATUS__OK);
+    Cara__CohortRef *ref = cara__cohort_ref__unpack(NULL, made->payload.len, made->payload.data);
+    assert_non_null(ref);
+    char cohort_id[UUID_STR_LEN];
+    snprintf(cohort_id, sizeof cohort_id, "%s", ref->cohort_id);
+    cara__cohort_ref__free_unpacked(ref, NULL);
+    cara__reply__free_unpacked(made, NULL);
+    Cara__CancelCohort drop = CARA__CANCEL_COHORT__INIT;
+    drop.cohort_id = cohort_id;
+    drop.reason = "not theirs";
+    Cara__BookSeat into = CARA__BOOK_SEAT__INIT;
+    into.referral_id = own;
+    into.cohort_id = cohort_id;
+    Cara__AttendanceEntry entry = CARA__ATTENDANCE_ENTRY__INIT;
+    Cara__AttendanceEntry *entries[] = {&entry};
+    entry.referral_id = own;
+    entry.status = "attended";
+    Cara__RecordAttendance register_ = CARA__RECORD_ATTENDANCE__INIT;
+    register_.cohort_id = cohort_id;
+    register_.part = "A";
+    register_.entries = entries;
+    register_.n_entries = 1;
+    const ProtobufCMessage *cohort_acts[] = {&drop.base, &into.base, &register_.base};
+    const int cohort_status[] = {CARA__REPLY__STATUS__NOT_FOUND, CARA__REPLY__STATUS__CONFLICT,
+                                 CARA__REPLY__STATUS__NOT_FOUND};
+    for (int k = 0; k < 3; k++)
+        s_refused_as("booking", "provider", "p2", cohort_acts[k], cohort_status[k], cohort_id);
+    for (int k = 0; k < 3; k++) {
+        drop.cohort_id = into.cohort_id = register_.cohort_id = missing;
+        Cara__Reply *gone = harness_call(p2, cohort_acts[k]);
+        drop.cohort_id = into.cohort_id = register_.cohort_id = cohort_id;
+        Cara__Reply *theirs_reply = harness_call(p2, cohort_acts[k]);
+        assert_non_null(gone);
+        assert_non_null(theirs_reply);
+        assert_int_equal(gone->status, theirs_reply->status);
+        assert_string_equal(gone->message, theirs_reply->message);
+        assert_int_equal(gone->n_errors, theirs_reply->n_errors);
+        cara__reply__free_unpacked(gone, NULL);
+        cara__reply__free_unpacked(theirs_reply, NULL);
+    }
+    assert_int_equal(s_audit_count("booking", "provider", "p2", missing), 0);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT status || '/' || seats_taken FROM cohort WHERE cohort_id = '%s'", cohort_id);
+    char *untouched = harness_value(h, "booking", sql);
+    assert_non_null(untouched);
+    assert_string_equal(untouched, "scheduled/0");
+    free(untouched);
+    free(own);
     char *after = harness_value(h, "booking",
                                 "SELECT (SELECT count(*) FROM contact_attempt)"
                                 " || '/' || (SELECT count(*) FROM booking)");
