@@ -226,8 +226,10 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
     out.compliance_deadline = ev->compliance_deadline;
     out.first_contact_due = due;
     out.opened_at = time_format_iso(time_now_us(), now, sizeof now);
-    if (outbox_append(db, &out.base, ev->referral_id, ev->provider_id, ev->referral_id, NULL) < 0 ||
-        service_audit(svc, &s_triage, "case_opened", "provider_case", ev->referral_id, NULL) != 0)
+    // Queued writes (db_send): the consumer reads them back with the batch.
+    if (outbox_send(db, &out.base, ev->referral_id, ev->provider_id, ev->referral_id, NULL) != 0 ||
+        service_audit_send(svc, &s_triage, "case_opened", "provider_case", ev->referral_id, NULL) !=
+            0)
         return APPLY_RETRY;
     return APPLY_OK;
 }

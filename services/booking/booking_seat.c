@@ -62,7 +62,7 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
     ev.part_b_date = PQgetvalue(r, 0, 4);
     ev.booked_at = PQgetvalue(b, 0, 1);
     int rc =
-        outbox_append(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) < 0 ? -1 : 1;
+        outbox_send(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) != 0 ? -1 : 1;
     if (rc == 1 && result) {
         snprintf(result->booking_id, 40, "%s", ev.booking_id);
         snprintf(result->cohort_id, 40, "%s", ev.cohort_id);
@@ -116,8 +116,8 @@ int booking_cmd_book_seat(service_t *svc, const identity_t *who, const Cara__Env
                      "%s", got < 0 ? "database unavailable" : err);
         goto cleanup;
     }
-    if (service_audit(svc, who, "seat_booked", "provider_case", c.referral_id,
-                      json_pack("{s:s}", "cohort_id", cohort)) != 0)
+    if (service_audit_send(svc, who, "seat_booked", "provider_case", c.referral_id,
+                           json_pack("{s:s}", "cohort_id", cohort)) != 0)
         goto cleanup;
     rc = reply_ok(reply, &result.base);
 cleanup:

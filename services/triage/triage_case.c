@@ -135,15 +135,16 @@ int triage_case_approve(service_t *svc, const char *referral_id, const char *pat
     ev.n_needs = needs.n_needs;
     ev.onward = needs.onward;
     ev.n_onward = needs.n_onward;
-    if (outbox_append(db, &ev.base, referral_id, provider, referral_id, NULL) < 0)
+    // Queued writes (db_send): read back with the batch, before the cursor moves or the reply.
+    if (outbox_send(db, &ev.base, referral_id, provider, referral_id, NULL) != 0)
         goto cleanup;
     identity_t who;
     if (identity_parse(decided_by, &who) != 0)
         who = s_auto;
-    rc = service_audit(svc, &who, "triaged", "triage_case", referral_id,
-                       json_pack("{s:s, s:s, s:s, s:b, s:s}", "pathway", chosen, "provider",
-                                 provider, "reason", why, "victim_contact", victim, "decided_at",
-                                 at));
+    rc = service_audit_send(svc, &who, "triaged", "triage_case", referral_id,
+                            json_pack("{s:s, s:s, s:s, s:b, s:s}", "pathway", chosen, "provider",
+                                      provider, "reason", why, "victim_contact", victim,
+                                      "decided_at", at));
     if (rc == 0)
         err[0] = '\0';
 cleanup:
@@ -326,7 +327,8 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
     PQclear(res);
     if (!inserted)
         return APPLY_OK; // already have it (replay)
-    if (service_audit(svc, &s_intake, "case_opened", "triage_case", ev->referral_id, NULL) != 0 ||
+    if (service_audit_send(svc, &s_intake, "case_opened", "triage_case", ev->referral_id, NULL) !=
+            0 ||
         s_evaluate(svc, ev->referral_id, r, at_us) != 0)
         return APPLY_RETRY;
     return APPLY_OK;
