@@ -2,7 +2,8 @@
 # make bench: figures measured against this machine's own limit in the same run, on a throwaway
 # cluster with fsync on and synchronous_commit on (durable, unlike the test cluster).
 # 1. pgbench: one-row INSERT, 8 clients, 20 s: durable single-row commits/s (the yardstick).
-# 2. intake: 8 police clients over CURVE, 20 s: acknowledged referrals/s, ack p50/p99.
+# 2. intake: 8 police clients over CURVE, 20 s: acknowledged referrals/s, ack p50/p99; then a
+#    back-fill with 64 submissions in flight (8 systems x 8), the same figures.
 # 3. replay: 1,000,000 events read by a new subscriber, and applied by a new consumer.
 # 4. end to end: referrals at 200/s, then as fast as 8 clients go, until the provider system
 #    fetched each SeatBooked: throughput, p50/p99.
@@ -46,6 +47,10 @@ pg_tps=$("$pgbin/pgbench" -h "$CARA_TEST_PGHOST" -p "$port" -U postgres -n -c 8 
 pg -c "DROP TABLE bench_row" >/dev/null
 echo "intake: 8 police clients over CURVE, ${seconds}s ..."
 intake=$(build/bench/bench_intake 8 "$seconds" 2>"$cluster/intake.err" | tail -n 1)
+# A back-fill: 64 submissions in flight at once (8 police systems with 8 requests each), so the
+# runtime's group commit can put many referrals in one durable commit.
+echo "intake back-fill: 64 requests in flight, ${seconds}s ..."
+backfill=$(build/bench/bench_intake 64 "$seconds" 2>"$cluster/backfill.err" | tail -n 1)
 echo "replay: $replay_events events ..."
 replay=$(build/bench/bench_replay "$replay_events" 2>"$cluster/replay.err" | tail -n 1) \
   || { echo "replay failed:"; tail -n 5 "$cluster/replay.err"; replay='{}'; }
@@ -55,11 +60,13 @@ e2e=$(build/bench/bench_e2e "$e2e_rate" "$e2e_seconds" "$e2e_fast" 2>"$cluster/e
 
 [ -n "$pg_tps" ] || pg_tps=0
 [ -n "$intake" ] || intake='{}'
+[ -n "$backfill" ] || backfill='{}'
 cat > bench/results/latest.json <<JSON
 {"when": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git describe --always --dirty 2>/dev/null || echo dev)",
  "machine": {"cores": $(nproc), "durable": "$durable"},
  "pgbench_tps": $pg_tps,
  "intake": $intake,
+ "intake_backfill_64": $backfill,
  "replay": $replay,
  "e2e": $e2e}
 JSON
@@ -74,6 +81,9 @@ row "pgbench durable one-row commits/s (8 clients)" "$pg_tps" "1.00"
 ack=$(f "$intake" acked_per_s)
 row "intake acknowledged referrals/s (8 CURVE clients)" "$ack" "$(ratio "$ack" "$pg_tps")"
 row "intake ack latency p50 / p99 (ms)" "$(f "$intake" p50_ms) / $(f "$intake" p99_ms)"
+bf=$(f "$backfill" acked_per_s)
+row "intake back-fill, 64 in flight: acknowledged referrals/s" "$bf" "$(ratio "$bf" "$pg_tps")"
+row "intake back-fill ack latency p50 / p99 (ms)" "$(f "$backfill" p50_ms) / $(f "$backfill" p99_ms)"
 sub=$(f "$replay" subscriber_per_s); con=$(f "$replay" consumer_per_s)
 row "replay: new subscriber reads $(f "$replay" events) events, events/s" "$sub" "$(ratio "$sub" "$pg_tps")"
 row "replay: new consumer applies them (exactly once), events/s" "$con" "$(ratio "$con" "$pg_tps")"
