@@ -197,9 +197,7 @@ static void test_chaos_billing(void **state) {
     (void)state;
     h = harness_new("chaos_billing");
     assert_non_null(h);
-    harness_config(
-        h, "triage", "routing",
-        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 0);
     harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
     for (size_t i = 0; i < 5; i++)

@@ -28,9 +28,7 @@ static int setup(void **state) {
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
     caution = today - 2;
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
-                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 1);
     // Dyfed-Powys: 10 working days, Monday to Friday, the first two weekdays after the caution
     // are bank holidays. p1: every day works but the next two (its own holidays), 2 days'
     // margin, in working days.

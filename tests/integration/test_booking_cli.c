@@ -27,9 +27,7 @@ static int setup(void **state) {
     if (!h)
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
-    harness_config(
-        h, "triage", "routing",
-        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 0);
     if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0 ||
         harness_start(h, "booking") != 0)
         return -1;

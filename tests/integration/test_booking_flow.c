@@ -23,9 +23,7 @@ static int setup(void **state) {
     if (!h)
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
-                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 1);
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
                    harness_start(h, "booking") == 0
                ? 0

@@ -26,9 +26,7 @@ static int setup(void **state) {
     if (!h)
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
-                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 1);
     harness_config(h, "booking", "providers", "{\"p1\": {\"contact_at_risk_days\": 13}}");
     harness_config(h, "booking", "forces", "{\"gwent\": {\"first_contact_days\": 7}}");
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&

@@ -11,6 +11,16 @@
 #include "harness.h"
 #include "intake.pb-c.h"
 
+// Triage's routing in the tests: Dyfed-Powys to provider p1 and, if gwent, Gwent to p2, both
+// since 2020. Call before starting triage.
+static inline void ti_route(harness_t *h, int gwent) {
+    harness_config(
+        h, "triage", "routing",
+        gwent ? "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
+                " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]"
+              : "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+}
+
 // The sample referral (examples/referral.json) with its force and caution reference replaced.
 // Free with cara__referral__free_unpacked(r, NULL).
 static inline Cara__Referral *ti_referral(const char *force, const char *reference) {

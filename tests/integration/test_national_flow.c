@@ -36,9 +36,7 @@ static int setup(void **state) {
     harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "consumer", "{\"poll_ms\": 200}");
-    harness_config(
-        h, "triage", "routing",
-        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 0);
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
                    harness_start(h, "booking") == 0 && harness_start(h, "national") == 0
                ? 0

@@ -31,9 +31,7 @@ static int setup(void **state) {
         return -1;
     harness_config(h, "intake", "pseudonym_secret", "\"access-test-secret-0123456789\"");
     harness_config(h, "national", "pseudonym_secret", "\"access-test-secret-0123456789\"");
-    harness_config(h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"},"
-                   " {\"force\": \"gwent\", \"provider\": \"p2\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 1);
     for (int i = 0; i < 5; i++)
         if (harness_start(h, s_all[i]) != 0)
             return -1;

@@ -45,9 +45,7 @@ static int setup(void **state) {
     if (!h)
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
-    harness_config(
-        h, "triage", "routing",
-        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    ti_route(h, 0);
     harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
     const char *all[] = {"intake", "triage", "booking", "billing", "national"};
