@@ -138,6 +138,21 @@ static void s_fail(harness_t *self, const char *what, const char *report) {
     s_failed++;
 }
 
+// Prints the last lines (up to 2,000 bytes) of service i's log since it started, so a CI log
+// says why a service refused to start.
+static void s_print_log_tail(harness_t *self, int i) {
+    char log_path[400];
+    snprintf(log_path, sizeof log_path, "%s/%s.log", self->dir, s_names[i]);
+    char *text = s_slurp(log_path, self->log_offset[i]);
+    if (!text)
+        return;
+    size_t len = strlen(text);
+    const char *tail = len > 2000 ? text + len - 2000 : text;
+    fprintf(stderr, "harness: the end of %s's log:\n%s%s", s_names[i], tail,
+            len && text[len - 1] != '\n' ? "\n" : "");
+    free(text);
+}
+
 // Checks an incarnation of service i that ended with status: fails unless it exited 0 (or was
 // SIGKILLed on purpose: killed) and its log since it started holds no sanitizer report.
 static void s_check(harness_t *self, int i, int status, int killed) {
@@ -170,9 +185,24 @@ static int s_index(const char *service) {
 // A free port below the kernel's ephemeral range: a client that keeps reconnecting to a stopped
 // service on an ephemeral port can end up connected to itself (TCP simultaneous open) and then
 // hold the very port the service wants back.
+// Ports handed out are remembered: a port only probed free (the probe socket is closed) is still
+// free when the next service's port is picked, so without the list two services of one test could
+// be given the same port and the second would fail to bind at start.
+static int s_given[512];
+static int s_n_given;
+
+static int s_port_given(int port) {
+    for (int i = 0; i < s_n_given; i++)
+        if (s_given[i] == port)
+            return 1;
+    return 0;
+}
+
 static int s_free_port(void) {
     for (int attempt = 0; attempt < 200; attempt++) {
         int port = 15000 + (int)randombytes_uniform(17000);
+        if (s_port_given(port))
+            continue;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in addr = {.sin_family = AF_INET,
                                    .sin_port = htons((uint16_t)port),
@@ -180,8 +210,11 @@ static int s_free_port(void) {
         int ok = fd >= 0 && bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
         if (fd >= 0)
             close(fd);
-        if (ok)
+        if (ok) {
+            if (s_n_given < (int)(sizeof s_given / sizeof s_given[0]))
+                s_given[s_n_given++] = port;
             return port;
+        }
     }
     return -1;
 }
@@ -474,6 +507,7 @@ int harness_wait_healthy(harness_t *self, const char *service, int timeout_ms) {
             if (waitpid(self->pid[i], &status, WNOHANG) == self->pid[i]) {
                 fprintf(stderr, "harness: %s exited during start (status %d); see %s/%s.log\n",
                         service, status, self->dir, service);
+                s_print_log_tail(self, i);
                 // A refusal to start is the caller's to judge; a sanitizer report is not.
                 s_check(self, i, WIFEXITED(status) ? 0 : status, 0);
                 self->pid[i] = -1;
