@@ -1,6 +1,6 @@
 // Test helper that fails on purpose, to prove the harness's exit check catches it. As a plain
 // process: `helper_faulty leak|ubsan|crash|clean`. As a service (in any slot, `--config FILE`):
-// a service on the real runtime that leaks a block on its first tick (config "faulty": "leak")
+// a service on the real runtime that leaks a block (or crashes) on its second tick (config "faulty": "leak")
 // or exits cleanly ("clean").
 #include <limits.h>
 #include <signal.h>
@@ -38,10 +38,12 @@ static int s_fault(const char *mode) {
     return 0;
 }
 
+// The fault comes on the second tick, about a second after start: the first tick runs at once,
+// before the harness has seen the service healthy, and a crash there is a failed start instead.
 static void s_tick(service_t *svc) {
-    static int done;
+    static int ticks;
     const char *mode = config_str(service_config(svc), "faulty", "clean");
-    if (!done++)
+    if (++ticks == 2)
         s_fault(mode);
 }
 
