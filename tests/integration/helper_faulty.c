@@ -1,7 +1,7 @@
 // Test helper that fails on purpose, to prove the harness's exit check catches it. As a plain
 // process: `helper_faulty leak|ubsan|crash|clean`. As a service (in any slot, `--config FILE`):
-// a service on the real runtime that leaks a block (or crashes) on its second tick (config "faulty": "leak")
-// or exits cleanly ("clean").
+// a service on the real runtime that leaks a block or crashes on its second tick (config
+// "faulty": "leak" or "crash") or exits cleanly ("clean").
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
