@@ -16,7 +16,7 @@
 #define DB_STMT_MAX 512
 // Statements queued by db_send before the pipeline is read back without being asked
 // (bounds what the server may buffer for a blocking client).
-#define DB_PIPELINE_MAX 64
+#define DB_PIPELINE_MAX 256
 #define S_RUN (-1)
 
 typedef struct {
@@ -40,9 +40,11 @@ struct db_t {
     int queued;
     int kinds[DB_PIPELINE_MAX * 2];
     bool pipe_failed; // a send failed: the pipeline's outcome is a failure
+    uint64_t errors;  // failures seen since connect (db_error_count)
 };
 
 static void s_set_error(db_t *self, const char *state, const char *message) {
+    self->errors++;
     snprintf(self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
     free(self->error);
     self->error = strdup(message ? message : "");
@@ -479,6 +481,14 @@ void db_rollback(db_t *self) {
         if (r)
             PQclear(r);
     }
+}
+
+uint64_t db_error_count(db_t *self) {
+    return self->errors;
+}
+
+bool db_outcome_known(db_t *self) {
+    return db_ok(self) && strncmp(self->sqlstate, "08", 2) != 0;
 }
 
 const char *db_sqlstate(db_t *self) {

@@ -34,6 +34,7 @@ struct service_t {
     int64_t published_head;
     int64_t last_publish_ms;
     int64_t last_tick_ms;
+    int optimistic; // a request batch's optimistic pass is running (service_optimistic)
     char started_at[40];
     void *state;
 };
@@ -47,6 +48,9 @@ static void s_on_signal(int sig) {
 
 db_t *service_db(service_t *svc) {
     return svc->db;
+}
+bool service_optimistic(service_t *svc) {
+    return svc->optimistic;
 }
 config_t *service_config(service_t *svc) {
     return svc->config;
@@ -310,11 +314,22 @@ typedef struct {
 // "RELEASE; SAVEPOINT" is sent behind whatever the handler queued (db_send) and the whole
 // pipeline is read back in one round trip, so the request is answered OK only if every one of
 // its statements succeeded; if anything failed, the savepoint is still there to roll back to.
+//
+// A batch is first run optimistically: the savepoints' RELEASE and ROLLBACK TO are queued too,
+// nothing is read back between requests, and the COMMIT reads everything back in one round
+// trip, so a batch of new referrals costs one round trip and one durable commit. If anything
+// failed on the way (any statement: db_error_count moved), nothing was committed and nobody was
+// answered: the transaction is rolled back and the batch run again carefully, each request
+// closed and read back before the next, exactly as if the optimistic pass had not happened.
+// A handler that needs the careful pass for its request (service_optimistic) returns
+// SERVICE_CAREFUL: the pass reads back what was queued and goes on carefully from there.
 typedef enum { SP_NONE, SP_CLEAN, SP_DIRTY } s_savepoint_t;
 
 typedef struct {
     s_savepoint_t state;
     pending_t *holder; // the request whose kept writes an SP_DIRTY savepoint holds
+    int optimistic;    // in the optimistic pass (see above)
+    int failed;        // the optimistic pass failed: nothing may be committed
 } s_batch_state_t;
 
 // Opens a clean savepoint for the next request (queued: it travels with the handler's first
@@ -331,6 +346,13 @@ static int s_savepoint_open(service_t *svc, s_batch_state_t *b) {
 // Rolls the current request back to the savepoint (after reading back, and discarding,
 // whatever it queued: a statement behind a failed one in a pipeline would be skipped).
 static void s_savepoint_undo(service_t *svc, s_batch_state_t *b) {
+    if (b->optimistic) {
+        // Queued behind the request's own statements; a failure shows at the next read-back.
+        b->state = db_send(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL, NULL, NULL) == 0
+                       ? SP_CLEAN
+                       : SP_NONE;
+        return;
+    }
     db_sync(svc->db);
     b->state = db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) == 0 ? SP_CLEAN : SP_NONE;
 }
@@ -341,7 +363,8 @@ static void s_savepoint_close(service_t *svc, s_batch_state_t *b) {
     if (b->state != SP_DIRTY)
         return;
     if (db_send(svc->db, "RELEASE SAVEPOINT request", 0, NULL, NULL, NULL) == 0 &&
-        db_send(svc->db, "SAVEPOINT request", 0, NULL, NULL, NULL) == 0 && db_sync(svc->db) == 0) {
+        db_send(svc->db, "SAVEPOINT request", 0, NULL, NULL, NULL) == 0 &&
+        (b->optimistic || db_sync(svc->db) == 0)) {
         b->state = SP_CLEAN;
         return;
     }
@@ -380,6 +403,20 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
             reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         } else {
             int rc = handle(svc, who, env, &p->reply);
+            if (rc == SERVICE_CAREFUL && b->optimistic) {
+                // Undo what it queued and read back everything before it: if that all stood,
+                // run it again carefully, and the requests after it too.
+                s_savepoint_undo(svc, b);
+                b->optimistic = svc->optimistic = 0;
+                reply_clear(&p->reply);
+                reply_init(&p->reply);
+                if (db_sync(svc->db) != 0 || b->state != SP_CLEAN) {
+                    b->failed = 1;
+                    cara__envelope__free_unpacked(env, NULL);
+                    return;
+                }
+                rc = handle(svc, who, env, &p->reply);
+            }
             if (rc == SERVICE_KEEP_WRITES ||
                 (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK)) {
                 b->state = SP_DIRTY; // closed (read back and released) below
@@ -398,8 +435,9 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
                  env->type);
         // Written after the request's savepoint, so it must not be rolled back with the next
         // request: the savepoint now holds it.
-        if (service_audit(svc, who, "refused", "request", env->type,
-                          json_pack("{s:s}", "reason", p->reply.msg.message)) == 0) {
+        if (service_audit_send(svc, who, "refused", "request", env->type,
+                               json_pack("{s:s}", "reason", p->reply.msg.message)) == 0 &&
+            (b->optimistic || db_sync(svc->db) == 0)) {
             if (b->state != SP_NONE) {
                 b->state = SP_DIRTY;
                 b->holder = p;
@@ -416,6 +454,35 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
     }
     s_savepoint_close(svc, b);
     cara__envelope__free_unpacked(env, NULL);
+}
+
+// Runs the batch in one transaction and commits it: optimistically, or carefully. Returns 0 if
+// committed, 1 if the optimistic pass failed but the server answered (nothing was committed;
+// the caller rolls back and runs the batch carefully), or -1 if the commit failed or its
+// outcome is unknown (every request is told to retry).
+static int s_run_pass(service_t *svc, pending_t *batch, int n, int optimistic) {
+    // BEGIN is queued: it travels with the first request's first statement.
+    int db_up = db_ensure(svc->db) == 0 && db_send(svc->db, "BEGIN", 0, NULL, NULL, NULL) == 0;
+    s_batch_state_t state = {SP_NONE, NULL, optimistic, 0};
+    svc->optimistic = optimistic;
+    uint64_t errors = db_error_count(svc->db);
+    for (int i = 0; i < n && !state.failed; i++) {
+        if (db_up)
+            s_dispatch(svc, &batch[i], &state);
+        else
+            reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                         "database unavailable; retry");
+        if (state.optimistic && db_error_count(svc->db) != errors)
+            state.failed = 1;
+    }
+    svc->optimistic = 0;
+    if (!db_up)
+        return 0; // every request has been told the database is unavailable
+    int was_optimistic = state.optimistic;
+    if (!state.failed && db_commit(svc->db) == 0)
+        return 0;
+    // A failed optimistic pass (or its commit) was rolled back by the server if it answered.
+    return (state.failed || was_optimistic) && db_outcome_known(svc->db) ? 1 : -1;
 }
 
 // Receives every request waiting (up to a bound), runs them in one transaction, commits once,
@@ -435,17 +502,21 @@ static int s_serve_batch(service_t *svc) {
     }
     if (n == 0)
         return 0;
-    // BEGIN is queued: it travels with the first request's first statement.
-    int db_up = db_ensure(svc->db) == 0 && db_send(svc->db, "BEGIN", 0, NULL, NULL, NULL) == 0;
-    s_batch_state_t state = {SP_NONE, NULL};
-    for (int i = 0; i < n; i++) {
-        if (db_up)
-            s_dispatch(svc, &batch[i], &state);
-        else
-            reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
-                         "database unavailable; retry");
+    int db_up = s_run_pass(svc, batch, n, 1);
+    if (db_up == 1) {
+        // The optimistic pass failed somewhere and committed nothing: again, carefully.
+        char count[16];
+        snprintf(count, sizeof count, "%d", n);
+        log_info("batch_run_carefully", "requests", count, "sqlstate", db_sqlstate(svc->db));
+        db_rollback(svc->db);
+        for (int i = 0; i < n; i++) {
+            reply_clear(&batch[i].reply);
+            reply_init(&batch[i].reply);
+            batch[i].request_id[0] = '\0';
+        }
+        db_up = s_run_pass(svc, batch, n, 0);
     }
-    if (db_up && db_commit(svc->db) != 0) {
+    if (db_up == -1) {
         // Nothing was acknowledged: every request in the batch is told to retry.
         db_rollback(svc->db);
         for (int i = 0; i < n; i++) {

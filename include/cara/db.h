@@ -54,6 +54,12 @@ int db_commit(db_t *self);
 void db_rollback(db_t *self);
 
 // SQLSTATE of the last error ("" if none) and its full message (never log this one).
+// How many failures this connection has seen (any statement, queued or not, or the link):
+// a caller compares two readings to learn whether anything failed in between.
+uint64_t db_error_count(db_t *self);
+// After a failure: true if the server answered (the connection is up and the failure is not a
+// lost link), so a transaction that failed is known to have been rolled back, not committed.
+bool db_outcome_known(db_t *self);
 const char *db_sqlstate(db_t *self);
 const char *db_error(db_t *self);
 // True if the last error was a lost connection or another transient condition worth retrying.

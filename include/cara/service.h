@@ -25,6 +25,11 @@ typedef struct service_t service_t;
 // Writes are also rolled back when the reply is not OK, unless the handler returns
 // SERVICE_KEEP_WRITES (e.g. to keep its record of a rejected submission).
 #define SERVICE_KEEP_WRITES 1
+// A handler in a batch's optimistic pass (service_optimistic) may skip a look-up whose answer is
+// almost always "new" if a wrong guess makes a queued write fail (a unique key): the batch is
+// then run again carefully. Where a wrong guess would not fail, it returns SERVICE_CAREFUL
+// instead of answering, and is run again carefully.
+#define SERVICE_CAREFUL 2
 typedef int (*service_handler_fn)(service_t *svc, const identity_t *who,
                                   const Cara__Envelope *env, reply_t *reply);
 
@@ -65,6 +70,8 @@ typedef struct {
 int service_main(int argc, char **argv, const service_spec_t *spec);
 
 db_t *service_db(service_t *svc);
+// True while the runtime runs a request batch's optimistic pass (see SERVICE_CAREFUL).
+bool service_optimistic(service_t *svc);
 config_t *service_config(service_t *svc);
 const char *service_name(service_t *svc);
 void *service_state(service_t *svc);

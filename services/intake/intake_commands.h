@@ -27,6 +27,8 @@ int intake_rejected_handle(service_t *svc, const identity_t *who, const Cara__En
 // The validation rules for a force now: its deadline period from config
 // "forces.<force>.deadline_weeks" (default 16 weeks).
 void intake_rules_for(service_t *svc, const char *force, intake_rules_t *rules);
+// The content hash kept with a command's idempotency record. Returns 0 or -1.
+int intake_request_hash(const ProtobufCMessage *content, char hash[65]);
 // Checks the idempotency record of a command: on a repeat the first reply is copied into reply
 // (returns 1), on a conflict reply says so (returns 2), new (returns 0), or -1 on error.
 int intake_request_check(service_t *svc, const char *key, const ProtobufCMessage *content,

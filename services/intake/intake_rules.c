@@ -15,14 +15,20 @@ void intake_rules_for(service_t *svc, const char *force, intake_rules_t *rules) 
     rules->now_us = time_now_us();
 }
 
-int intake_request_check(service_t *svc, const char *key, const ProtobufCMessage *content,
-                         char hash[65], reply_t *reply) {
+int intake_request_hash(const ProtobufCMessage *content, char hash[65]) {
     uint8_t *data = NULL;
     size_t len = 0;
     if (envelope_encode_message(content, &data, &len) != 0)
         return -1;
     request_log_hash(data, len, hash);
     free(data);
+    return 0;
+}
+
+int intake_request_check(service_t *svc, const char *key, const ProtobufCMessage *content,
+                         char hash[65], reply_t *reply) {
+    if (intake_request_hash(content, hash) != 0)
+        return -1;
     int found = request_log_find(service_db(svc), key, hash, reply);
     if (found == REQUEST_LOG_CONFLICT) {
         reply_status(reply, CARA__REPLY__STATUS__CONFLICT,

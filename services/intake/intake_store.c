@@ -90,23 +90,25 @@ static int s_victim(db_t *db, const char *id, const Cara__Victim *v, int update)
                    8, values);
 }
 
-int intake_store_insert(db_t *db, const Cara__Referral *r, char id_out[UUID_STR_LEN]) {
+int intake_store_insert(db_t *db, const Cara__Referral *r, const char *received_at,
+                        char id_out[UUID_STR_LEN]) {
     s_row_t row;
     int rc = -1;
     if (s_row(r, &row) != 0)
         goto cleanup;
     uuid_new(id_out);
     row.v[0] = id_out;
+    row.v[26] = received_at;
     if (db_send(db,
                 "INSERT INTO referral (referral_id, officer, caution_given_at, caution_date,"
                 " offence_category, condition_text, compliance_deadline, offender_name,"
                 " offender_dob, offender_sex, offender_address, offender_phone, offender_email,"
                 " offender_language, interpreter_needed, access_needs, learning_disability,"
                 " ethnicity, relationship, dash_level, previous_da, protective_orders,"
-                " children_in_household, safeguarding_notes, force, caution_reference)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,"
-                " $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24, $25, $26)",
-                26, row.v, NULL, NULL) != 0)
+                " children_in_household, safeguarding_notes, force, caution_reference,"
+                " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+                " $14, $15, $16, $17, $18, $19, $20, $21, $22::jsonb, $23, $24, $25, $26, $27)",
+                27, row.v, NULL, NULL) != 0)
         goto cleanup;
     if (s_victim(db, id_out, r->victim, 0) != 0)
         goto cleanup;

@@ -13,9 +13,11 @@ typedef struct {
 } intake_meta_t;
 
 // Queues (db_send) the inserts of a valid, normalised referral, its victim row and its outcome
-// row (status received), and writes the new id. A failure shows at the next read-back.
+// row (status received, received at received_at: ISO 8601 UTC), and writes the new id. A failure
+// shows at the next read-back.
 // Returns 0, or -1 with the error kept in db.
-int intake_store_insert(db_t *db, const Cara__Referral *r, char id_out[UUID_STR_LEN]);
+int intake_store_insert(db_t *db, const Cara__Referral *r, const char *received_at,
+                        char id_out[UUID_STR_LEN]);
 // Replaces the stored fields of referral id with r (force and reference unchanged).
 // Returns 0 or -1.
 int intake_store_update(db_t *db, const char *id, const Cara__Referral *r);
