@@ -41,7 +41,14 @@ struct db_t {
     int kinds[DB_PIPELINE_MAX * 2];
     bool pipe_failed; // a send failed: the pipeline's outcome is a failure
     uint64_t errors;  // failures seen since connect (db_error_count)
+    uint64_t writes;  // statements run or queued that may have written (db_write_count)
 };
+
+// Counts sql as a possible write unless it is a plain SELECT.
+static void s_count_write(db_t *self, const char *sql) {
+    if (strncmp(sql, "SELECT ", 7) != 0)
+        self->writes++;
+}
 
 static void s_set_error(db_t *self, const char *state, const char *message) {
     self->errors++;
@@ -268,6 +275,7 @@ static int s_pipe_send(db_t *self, const char *sql, int n, const char *const *va
         self->pipe_failed = true;
         return -1;
     }
+    s_count_write(self, sql);
     size_t slot;
     int found = s_lookup(self, sql, n, &slot);
     char name[24];
@@ -404,6 +412,7 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
         s_set_error(self, "08003", "not connected");
         return NULL;
     }
+    s_count_write(self, sql);
     char name[24];
     PGresult *failed = NULL;
     int prepared = s_prepared(self, sql, n, name, &failed);
@@ -440,6 +449,7 @@ int db_exec_script(db_t *self, const char *sql) {
         s_set_error(self, "08003", "not connected");
         return -1;
     }
+    s_count_write(self, sql);
     PGresult *r = s_check(self, PQexec(self->conn, sql));
     if (!r)
         return -1;
@@ -485,6 +495,10 @@ void db_rollback(db_t *self) {
 
 uint64_t db_error_count(db_t *self) {
     return self->errors;
+}
+
+uint64_t db_write_count(db_t *self) {
+    return self->writes;
 }
 
 bool db_outcome_known(db_t *self) {

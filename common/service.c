@@ -315,10 +315,9 @@ typedef struct {
 // pipeline is read back in one round trip, so the request is answered OK only if every one of
 // its statements succeeded; if anything failed, the savepoint is still there to roll back to.
 //
-// A batch is first run optimistically: the savepoints' RELEASE and ROLLBACK TO are queued too,
-// nothing is read back between requests, and the COMMIT reads everything back in one round
-// trip, so a batch of new referrals costs one round trip and one durable commit. If anything
-// failed on the way (any statement: db_error_count moved), nothing was committed and nobody was
+// A batch is first run optimistically: without savepoints, nothing read back between requests,
+// and the COMMIT reads everything back in one round trip, so a batch of new referrals costs one
+// round trip and one durable commit. If anything failed on the way (any statement: db_error_count moved), nothing was committed and nobody was
 // answered: the transaction is rolled back and the batch run again carefully, each request
 // closed and read back before the next, exactly as if the optimistic pass had not happened.
 // A handler that needs the careful pass for its request (service_optimistic) returns
@@ -346,13 +345,6 @@ static int s_savepoint_open(service_t *svc, s_batch_state_t *b) {
 // Rolls the current request back to the savepoint (after reading back, and discarding,
 // whatever it queued: a statement behind a failed one in a pipeline would be skipped).
 static void s_savepoint_undo(service_t *svc, s_batch_state_t *b) {
-    if (b->optimistic) {
-        // Queued behind the request's own statements; a failure shows at the next read-back.
-        b->state = db_send(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL, NULL, NULL) == 0
-                       ? SP_CLEAN
-                       : SP_NONE;
-        return;
-    }
     db_sync(svc->db);
     b->state = db_exec(svc->db, "ROLLBACK TO SAVEPOINT request", 0, NULL) == 0 ? SP_CLEAN : SP_NONE;
 }
@@ -363,8 +355,7 @@ static void s_savepoint_close(service_t *svc, s_batch_state_t *b) {
     if (b->state != SP_DIRTY)
         return;
     if (db_send(svc->db, "RELEASE SAVEPOINT request", 0, NULL, NULL, NULL) == 0 &&
-        db_send(svc->db, "SAVEPOINT request", 0, NULL, NULL, NULL) == 0 &&
-        (b->optimistic || db_sync(svc->db) == 0)) {
+        db_send(svc->db, "SAVEPOINT request", 0, NULL, NULL, NULL) == 0 && db_sync(svc->db) == 0) {
         b->state = SP_CLEAN;
         return;
     }
@@ -375,17 +366,19 @@ static void s_savepoint_close(service_t *svc, s_batch_state_t *b) {
     s_savepoint_undo(svc, b);
 }
 
-// Runs one request inside the open batch transaction.
-static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
+// Decodes a request and finds its handler. Returns the envelope (caller frees) with *handle
+// set, or with *handle NULL and the reply saying why it will not be handled; or NULL (reply set)
+// if the request is not an envelope.
+static Cara__Envelope *s_resolve(service_t *svc, pending_t *p, service_handler_fn *handle) {
+    *handle = NULL;
     Cara__Envelope *env = envelope_unpack(p->req.body, p->req.body_len);
     if (!env) {
         reply_status(&p->reply, CARA__REPLY__STATUS__INVALID,
                      "request is not a valid cara.Envelope");
         log_warn("request_malformed", "reason", "undecodable envelope");
-        return;
+        return NULL;
     }
     snprintf(p->request_id, sizeof p->request_id, "%s", env->event_id);
-    const identity_t *who = &p->req.who;
     if (!p->req.has_identity) {
         reply_status(&p->reply, CARA__REPLY__STATUS__FORBIDDEN, "no identity");
     } else if (env->schema_version > ENVELOPE_SCHEMA_VERSION) {
@@ -393,66 +386,97 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
                      "schema_version %u is newer than this service reads (%d)", env->schema_version,
                      ENVELOPE_SCHEMA_VERSION);
     } else {
-        service_handler_fn handle = strcmp(env->type, "cara.DeadLetterReplay") == 0
-                                        ? s_handle_dead_letters
-                                        : s_find_handler(svc, env->type);
-        if (!handle) {
+        *handle = strcmp(env->type, "cara.DeadLetterReplay") == 0 ? s_handle_dead_letters
+                                                                  : s_find_handler(svc, env->type);
+        if (!*handle)
             reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED, "unknown command type \"%s\"",
                          env->type);
-        } else if (s_savepoint_open(svc, b) != 0) {
-            reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+    }
+    return env;
+}
+
+// A refused request (FORBIDDEN, with an identity) is logged and audited; queued (db_send).
+// Returns 0, -1 if the audit could not be queued, or 1 if there was nothing to audit.
+static int s_audit_refusal(service_t *svc, pending_t *p, const Cara__Envelope *env) {
+    if (p->reply.msg.status != CARA__REPLY__STATUS__FORBIDDEN || !p->req.has_identity)
+        return 1;
+    char actor[128];
+    log_warn("request_refused", "identity", identity_format(&p->req.who, actor, sizeof actor),
+             "type", env->type);
+    return service_audit_send(svc, &p->req.who, "refused", "request", env->type,
+                              json_pack("{s:s}", "reason", p->reply.msg.message));
+}
+
+// Runs one request inside the open batch transaction, carefully.
+static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
+    service_handler_fn handle;
+    Cara__Envelope *env = s_resolve(svc, p, &handle);
+    if (!env)
+        return;
+    if (handle && s_savepoint_open(svc, b) != 0) {
+        reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+    } else if (handle) {
+        int rc = handle(svc, &p->req.who, env, &p->reply);
+        if (rc == SERVICE_KEEP_WRITES ||
+            (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK)) {
+            b->state = SP_DIRTY; // closed (read back and released) below
+            b->holder = p;
         } else {
-            int rc = handle(svc, who, env, &p->reply);
-            if (rc == SERVICE_CAREFUL && b->optimistic) {
-                // Undo what it queued and read back everything before it: if that all stood,
-                // run it again carefully, and the requests after it too.
-                s_savepoint_undo(svc, b);
-                b->optimistic = svc->optimistic = 0;
-                reply_clear(&p->reply);
-                reply_init(&p->reply);
-                if (db_sync(svc->db) != 0 || b->state != SP_CLEAN) {
-                    b->failed = 1;
-                    cara__envelope__free_unpacked(env, NULL);
-                    return;
-                }
-                rc = handle(svc, who, env, &p->reply);
-            }
-            if (rc == SERVICE_KEEP_WRITES ||
-                (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK)) {
-                b->state = SP_DIRTY; // closed (read back and released) below
-                b->holder = p;
-            } else {
-                s_savepoint_undo(svc, b);
-                if (b->state == SP_NONE)
-                    reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
-                                 "database unavailable");
-            }
+            s_savepoint_undo(svc, b);
+            if (b->state == SP_NONE)
+                reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         }
     }
-    if (p->reply.msg.status == CARA__REPLY__STATUS__FORBIDDEN && p->req.has_identity) {
-        char actor[128];
-        log_warn("request_refused", "identity", identity_format(who, actor, sizeof actor), "type",
-                 env->type);
-        // Written after the request's savepoint, so it must not be rolled back with the next
-        // request: the savepoint now holds it.
-        if (service_audit_send(svc, who, "refused", "request", env->type,
-                               json_pack("{s:s}", "reason", p->reply.msg.message)) == 0 &&
-            (b->optimistic || db_sync(svc->db) == 0)) {
-            if (b->state != SP_NONE) {
-                b->state = SP_DIRTY;
-                b->holder = p;
-            }
-        } else if (b->state != SP_NONE) {
-            // The failed audit aborted the transaction: back to the savepoint, so the batch
-            // can go on (and anything this request kept is undone and retried).
-            if (b->state == SP_DIRTY && b->holder == p) {
-                reply_clear(&p->reply);
-                reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
-            }
-            s_savepoint_undo(svc, b);
+    // The refusal's audit row is written after the request's savepoint, so it must not be
+    // rolled back with the next request: the savepoint now holds it.
+    int audited = s_audit_refusal(svc, p, env);
+    if (audited == 0 && db_sync(svc->db) == 0) {
+        if (b->state != SP_NONE) {
+            b->state = SP_DIRTY;
+            b->holder = p;
         }
+    } else if (audited != 1 && b->state != SP_NONE) {
+        // The failed audit aborted the transaction: back to the savepoint, so the batch
+        // can go on (and anything this request kept is undone and retried).
+        if (b->state == SP_DIRTY && b->holder == p) {
+            reply_clear(&p->reply);
+            reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        }
+        s_savepoint_undo(svc, b);
     }
     s_savepoint_close(svc, b);
+    cara__envelope__free_unpacked(env, NULL);
+}
+
+// Runs one request in the optimistic pass: no savepoint, nothing read back. A request whose
+// writes would have to be undone cannot be (there is no savepoint), so it fails the pass; one
+// that asks for care (SERVICE_CAREFUL) before writing anything turns the rest of the batch
+// careful, from itself on.
+static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t *b) {
+    service_handler_fn handle;
+    Cara__Envelope *env = s_resolve(svc, p, &handle);
+    if (!env)
+        return;
+    if (handle) {
+        uint64_t writes = db_write_count(svc->db);
+        int rc = handle(svc, &p->req.who, env, &p->reply);
+        int kept = rc == SERVICE_KEEP_WRITES ||
+                   (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK);
+        if (!kept && db_write_count(svc->db) != writes) {
+            b->failed = 1;
+        } else if (rc == SERVICE_CAREFUL) {
+            b->optimistic = svc->optimistic = 0;
+            reply_clear(&p->reply);
+            if (db_sync(svc->db) != 0)
+                b->failed = 1; // something before it failed
+            else
+                s_dispatch(svc, p, b);
+            cara__envelope__free_unpacked(env, NULL);
+            return;
+        }
+    }
+    if (!b->failed && s_audit_refusal(svc, p, env) == -1)
+        b->failed = 1;
     cara__envelope__free_unpacked(env, NULL);
 }
 
@@ -467,7 +491,9 @@ static int s_run_pass(service_t *svc, pending_t *batch, int n, int optimistic) {
     svc->optimistic = optimistic;
     uint64_t errors = db_error_count(svc->db);
     for (int i = 0; i < n && !state.failed; i++) {
-        if (db_up)
+        if (db_up && state.optimistic)
+            s_dispatch_optimistic(svc, &batch[i], &state);
+        else if (db_up)
             s_dispatch(svc, &batch[i], &state);
         else
             reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,

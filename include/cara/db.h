@@ -57,6 +57,9 @@ void db_rollback(db_t *self);
 // How many failures this connection has seen (any statement, queued or not, or the link):
 // a caller compares two readings to learn whether anything failed in between.
 uint64_t db_error_count(db_t *self);
+// How many statements that may have written (anything but a plain SELECT) this connection has
+// run or queued: compare two readings to learn whether a piece of code wrote anything.
+uint64_t db_write_count(db_t *self);
 // After a failure: true if the server answered (the connection is up and the failure is not a
 // lost link), so a transaction that failed is known to have been rolled back, not committed.
 bool db_outcome_known(db_t *self);
