@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cara/insert_batch.h"
 #include "cara/log.h"
 #include "cara/timeutil.h"
 
@@ -42,6 +43,10 @@ struct db_t {
     bool pipe_failed; // a send failed: the pipeline's outcome is a failure
     uint64_t errors;  // failures seen since connect (db_error_count)
     uint64_t writes;  // statements run or queued that may have written (db_write_count)
+    // Gathering (db_gather): single-row INSERTs queued by db_send kept here and sent as one
+    // multi-row INSERT per statement text before anything else is sent or read back.
+    bool gathering;
+    insert_batch_t *gathered;
 };
 
 // Counts sql as a possible write unless it is a plain SELECT.
@@ -155,6 +160,8 @@ static int s_open(db_t *self) {
     s_stmts_clear(self);
     self->queued = 0;
     self->pipe_failed = false;
+    if (self->gathered)
+        insert_batch_clear(self->gathered);
     self->conn = PQconnectdb(self->conninfo);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "08006", self->conn ? PQerrorMessage(self->conn) : "out of memory");
@@ -209,6 +216,7 @@ void db_destroy(db_t **self_p) {
     free(self->error);
     s_stmts_clear(self);
     free(self->stmts);
+    insert_batch_destroy(&self->gathered);
     free(self);
     *self_p = NULL;
 }
@@ -264,7 +272,7 @@ static PGresult *s_check(db_t *self, PGresult *r) {
 // Sends sql in pipeline mode (preparing it first, in the same pipeline, if it is new) without
 // reading anything back. Returns 0, or -1 with the error kept and the pipeline marked failed.
 static int s_pipe_send(db_t *self, const char *sql, int n, const char *const *values,
-                       const int *lengths, const int *formats, int result_format) {
+                       const int *lengths, const int *formats, int result_format, int prepare) {
     if (!self->conn) {
         s_set_error(self, "08003", "not connected");
         self->pipe_failed = true;
@@ -275,9 +283,8 @@ static int s_pipe_send(db_t *self, const char *sql, int n, const char *const *va
         self->pipe_failed = true;
         return -1;
     }
-    s_count_write(self, sql);
     size_t slot;
-    int found = s_lookup(self, sql, n, &slot);
+    int found = prepare ? s_lookup(self, sql, n, &slot) : -1;
     char name[24];
     snprintf(name, sizeof name, "cara_s%zu", found >= 0 ? slot : (size_t)0);
     int sent;
@@ -380,14 +387,71 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
     return rc;
 }
 
+// Sends what has been gathered: one multi-row INSERT per statement text (unprepared, but for a
+// lone row: each row count is a text of its own). Returns 0, or -1 with the pipeline marked failed.
+static int s_flush(db_t *self) {
+    int count = self->gathered ? insert_batch_count(self->gathered) : 0;
+    int rc = 0;
+    for (int i = 0; i < count && rc == 0; i++) {
+        char *sql = NULL;
+        int n;
+        const char *const *values;
+        const int *lengths, *formats;
+        if (insert_batch_statement(self->gathered, i, &sql, &n, &values, &lengths, &formats) != 0) {
+            s_set_error(self, "53200", "out of memory gathering rows");
+            self->pipe_failed = true;
+            rc = -1;
+        } else if (self->queued + 2 > DB_PIPELINE_MAX * 2 && s_pipe_finish(self, NULL) != 0) {
+            rc = -1;
+        } else {
+            // A lone row is the statement as its caller wrote it: prepared as usual.
+            int prepare = insert_batch_rows(self->gathered, i) == 1;
+            rc = s_pipe_send(self, sql, n, values, lengths, formats, 0, prepare);
+        }
+        free(sql);
+    }
+    if (self->gathered)
+        insert_batch_clear(self->gathered);
+    return rc;
+}
+
+void db_gather(db_t *self, bool on) {
+    if (on && !self->gathered)
+        self->gathered = insert_batch_new();
+    self->gathering = on && self->gathered;
+}
+
 int db_send(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
             const int *formats) {
+    s_count_write(self, sql);
+    if (self->gathering) {
+        int kept = insert_batch_add(self->gathered, sql, n, values, lengths, formats);
+        if (kept == 1 && insert_batch_accepts(sql, n)) {
+            // The gathered rows are full: send them, and start again with this one.
+            if (s_flush(self) != 0)
+                return -1;
+            kept = insert_batch_add(self->gathered, sql, n, values, lengths, formats);
+        }
+        if (kept == 0)
+            return 0;
+        if (kept < 0) {
+            s_set_error(self, "53200", "out of memory gathering rows");
+            self->pipe_failed = true;
+            return -1;
+        }
+    }
+    if (s_flush(self) != 0)
+        return -1;
     if (self->queued + 2 > DB_PIPELINE_MAX * 2 && db_sync(self) != 0)
         return -1;
-    return s_pipe_send(self, sql, n, values, lengths, formats, 0);
+    return s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
 }
 
 int db_sync(db_t *self) {
+    if (s_flush(self) != 0) {
+        s_pipe_finish(self, NULL);
+        return -1;
+    }
     if (!self->queued && !self->pipe_failed)
         return 0;
     return s_pipe_finish(self, NULL);
@@ -399,10 +463,15 @@ int db_queued(db_t *self) {
 
 PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *values,
                        const int *lengths, const int *formats, int result_format) {
+    s_count_write(self, sql);
+    if (s_flush(self) != 0) {
+        s_pipe_finish(self, NULL);
+        return NULL;
+    }
     if (self->queued || self->pipe_failed) {
         // One round trip: the queued statements, this one and the sync point.
         PGresult *r = NULL;
-        if (s_pipe_send(self, sql, n, values, lengths, formats, result_format) != 0) {
+        if (s_pipe_send(self, sql, n, values, lengths, formats, result_format, 1) != 0) {
             s_pipe_finish(self, NULL);
             return NULL;
         }
@@ -412,7 +481,6 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
         s_set_error(self, "08003", "not connected");
         return NULL;
     }
-    s_count_write(self, sql);
     char name[24];
     PGresult *failed = NULL;
     int prepared = s_prepared(self, sql, n, name, &failed);
@@ -485,6 +553,8 @@ int db_commit(db_t *self) {
 }
 
 void db_rollback(db_t *self) {
+    if (self->gathered)
+        insert_batch_clear(self->gathered); // never sent: nothing to roll back
     db_sync(self); // whatever was queued is rolled back with the rest
     if (self->conn && PQtransactionStatus(self->conn) != PQTRANS_IDLE) {
         PGresult *r = PQexec(self->conn, "ROLLBACK");

@@ -316,8 +316,9 @@ typedef struct {
 // its statements succeeded; if anything failed, the savepoint is still there to roll back to.
 //
 // A batch is first run optimistically: without savepoints, nothing read back between requests,
-// and the COMMIT reads everything back in one round trip, so a batch of new referrals costs one
-// round trip and one durable commit. If anything failed on the way (any statement: db_error_count moved), nothing was committed and nobody was
+// single-row INSERTs gathered into one multi-row INSERT per table (db_gather), and the COMMIT
+// reads everything back in one round trip, so a batch of new referrals costs one round trip,
+// a handful of statements and one durable commit. If anything failed on the way (any statement: db_error_count moved), nothing was committed and nobody was
 // answered: the transaction is rolled back and the batch run again carefully, each request
 // closed and read back before the next, exactly as if the optimistic pass had not happened.
 // A handler that needs the careful pass for its request (service_optimistic) returns
@@ -466,6 +467,7 @@ static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t 
             b->failed = 1;
         } else if (rc == SERVICE_CAREFUL) {
             b->optimistic = svc->optimistic = 0;
+            db_gather(svc->db, false);
             reply_clear(&p->reply);
             if (db_sync(svc->db) != 0)
                 b->failed = 1; // something before it failed
@@ -489,6 +491,7 @@ static int s_run_pass(service_t *svc, pending_t *batch, int n, int optimistic) {
     int db_up = db_ensure(svc->db) == 0 && db_send(svc->db, "BEGIN", 0, NULL, NULL, NULL) == 0;
     s_batch_state_t state = {SP_NONE, NULL, optimistic, 0};
     svc->optimistic = optimistic;
+    db_gather(svc->db, optimistic); // the pass's single-row INSERTs go as one per table
     uint64_t errors = db_error_count(svc->db);
     for (int i = 0; i < n && !state.failed; i++) {
         if (db_up && state.optimistic)
@@ -502,6 +505,7 @@ static int s_run_pass(service_t *svc, pending_t *batch, int n, int optimistic) {
             state.failed = 1;
     }
     svc->optimistic = 0;
+    db_gather(svc->db, false);
     if (!db_up)
         return 0; // every request has been told the database is unavailable
     int was_optimistic = state.optimistic;

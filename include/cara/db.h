@@ -42,6 +42,14 @@ int db_scalar(db_t *self, const char *sql, int n, const char *const *values, cha
 // Returns 0, or -1 if it could not be sent (the error is kept; the next read-back fails too).
 int db_send(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
             const int *formats);
+// Gathering on: from now on db_send keeps single-row INSERT ... VALUES statements
+// (insert_batch_accepts) instead of sending them, and sends the rows of each statement text as
+// one multi-row INSERT before anything else is sent or read back; the order of the rows of one
+// text is kept, but rows of different texts go in the order their texts were first seen, so a
+// row that needs a row of another text (a foreign key) must come after that text was first
+// used. A failure of a gathered row shows at the next read-back, for the whole batch of rows.
+// db_rollback forgets what is gathered. Off: nothing more is gathered (what is kept still goes).
+void db_gather(db_t *self, bool on);
 // Reads back every statement queued by db_send. Returns 0 if all succeeded (or none was
 // queued), or -1 with the first error kept.
 int db_sync(db_t *self);

@@ -112,13 +112,13 @@ int intake_store_insert(db_t *db, const Cara__Referral *r, const char *received_
         goto cleanup;
     if (s_victim(db, id_out, r->victim, 0) != 0)
         goto cleanup;
-    const char *outcome[] = {id_out};
+    // A plain VALUES row, like the two above: a request batch gathers all three (db_gather).
+    const char *outcome[] = {id_out, r->force, r->caution_reference,
+                             r->caution->compliance_deadline, received_at};
     if (db_send(db,
                 "INSERT INTO outcome (referral_id, force, caution_reference, compliance_deadline,"
-                " received_at, updated_at) SELECT referral_id, force, caution_reference,"
-                " compliance_deadline, received_at, received_at FROM referral"
-                " WHERE referral_id = $1",
-                1, outcome, NULL, NULL) != 0)
+                " received_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)",
+                5, outcome, NULL, NULL) != 0)
         goto cleanup;
     rc = 0;
 cleanup:

@@ -1,0 +1,213 @@
+#include "cara/insert_batch.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *sql;        // the single-row text (key)
+    size_t tuple_at;  // offset of the row "(...)" in sql
+    int n;            // parameters per row
+    int *row_formats; // n, as the first row gave them
+    int rows, cap;    // rows kept
+    char **values;    // rows * n, owned (NULL = SQL NULL)
+    int *lengths;     // rows * n
+    int *formats;     // rows * n (built by insert_batch_statement)
+} s_text_t;
+
+struct insert_batch_t {
+    s_text_t texts[INSERT_BATCH_MAX_TEXTS];
+    int n_texts;
+};
+
+insert_batch_t *insert_batch_new(void) {
+    return calloc(1, sizeof(insert_batch_t));
+}
+
+static void s_text_free(s_text_t *t) {
+    for (int i = 0; i < t->rows * t->n; i++)
+        free(t->values[i]);
+    free(t->values);
+    free(t->lengths);
+    free(t->formats);
+    free(t->row_formats);
+    free(t->sql);
+    memset(t, 0, sizeof *t);
+}
+
+void insert_batch_clear(insert_batch_t *self) {
+    for (int i = 0; i < self->n_texts; i++)
+        s_text_free(&self->texts[i]);
+    self->n_texts = 0;
+}
+
+void insert_batch_destroy(insert_batch_t **self_p) {
+    if (!self_p || !*self_p)
+        return;
+    insert_batch_clear(*self_p);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+// Where the row "(...)" of an acceptable statement starts, or NULL.
+static const char *s_tuple(const char *sql, int n) {
+    if (n < 1 || strncmp(sql, "INSERT INTO ", 12) != 0)
+        return NULL;
+    const char *values = strstr(sql, " VALUES (");
+    if (!values || strstr(values + 1, " VALUES ("))
+        return NULL;
+    const char *tuple = values + 8;
+    size_t end = strlen(sql);
+    while (end > 0 && isspace((unsigned char)sql[end - 1]))
+        end--;
+    int depth = 0;
+    for (const char *p = tuple; p < sql + end; p++) {
+        if (*p == '\'' || *p == '"' || *p == ';')
+            return NULL;
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth == 0 && p != sql + end - 1)
+            return NULL; // something follows the row
+        if (*p == '$') {
+            char *after;
+            long k = strtol(p + 1, &after, 10);
+            if (after == p + 1 || k < 1 || k > n)
+                return NULL;
+        }
+    }
+    return depth == 0 && sql[end - 1] == ')' ? tuple : NULL;
+}
+
+int insert_batch_accepts(const char *sql, int n) {
+    return sql && s_tuple(sql, n) != NULL;
+}
+
+static s_text_t *s_find(insert_batch_t *self, const char *sql, int n, const int *formats) {
+    for (int i = 0; i < self->n_texts; i++) {
+        s_text_t *t = &self->texts[i];
+        if (strcmp(t->sql, sql) != 0)
+            continue;
+        for (int k = 0; k < n; k++)
+            if ((formats ? formats[k] : 0) != t->row_formats[k])
+                return NULL; // same text, other formats: not gathered with these rows
+        return t;
+    }
+    if (self->n_texts == INSERT_BATCH_MAX_TEXTS)
+        return NULL;
+    s_text_t *t = &self->texts[self->n_texts];
+    memset(t, 0, sizeof *t);
+    t->sql = strdup(sql);
+    t->row_formats = calloc((size_t)n, sizeof(int));
+    if (!t->sql || !t->row_formats) {
+        s_text_free(t);
+        return NULL;
+    }
+    t->tuple_at = (size_t)(s_tuple(sql, n) - sql);
+    t->n = n;
+    for (int k = 0; k < n; k++)
+        t->row_formats[k] = formats ? formats[k] : 0;
+    self->n_texts++;
+    return t;
+}
+
+int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *const *values,
+                     const int *lengths, const int *formats) {
+    if (!insert_batch_accepts(sql, n))
+        return 1;
+    s_text_t *t = s_find(self, sql, n, formats);
+    if (!t || (t->rows + 1) * n > INSERT_BATCH_MAX_PARAMS)
+        return 1;
+    if (t->rows == t->cap) {
+        int cap = t->cap ? t->cap * 2 : 16;
+        char **v = realloc(t->values, (size_t)cap * (size_t)n * sizeof *v);
+        if (!v)
+            return -1;
+        t->values = v;
+        int *l = realloc(t->lengths, (size_t)cap * (size_t)n * sizeof *l);
+        if (!l)
+            return -1;
+        t->lengths = l;
+        t->cap = cap;
+    }
+    char **row = t->values + (size_t)t->rows * (size_t)n;
+    int *len = t->lengths + (size_t)t->rows * (size_t)n;
+    for (int k = 0; k < n; k++) {
+        int binary = t->row_formats[k] == 1;
+        size_t size = !values[k] ? 0 : binary ? (size_t)lengths[k] : strlen(values[k]) + 1;
+        row[k] = values[k] ? malloc(size ? size : 1) : NULL;
+        if (values[k] && !row[k]) {
+            for (int j = 0; j < k; j++)
+                free(row[j]);
+            return -1;
+        }
+        if (row[k])
+            memcpy(row[k], values[k], size);
+        len[k] = binary && values[k] ? lengths[k] : 0;
+    }
+    t->rows++;
+    return 0;
+}
+
+int insert_batch_count(const insert_batch_t *self) {
+    return self->n_texts;
+}
+
+int insert_batch_rows(const insert_batch_t *self, int i) {
+    return i >= 0 && i < self->n_texts ? self->texts[i].rows : 0;
+}
+
+// Appends the row text tuple (NUL-terminated) to out with $k renumbered to $(base + k).
+static size_t s_renumber(char *out, const char *tuple, int base) {
+    size_t o = 0;
+    for (const char *p = tuple; *p;) {
+        if (*p == '$') {
+            char *after;
+            long k = strtol(p + 1, &after, 10);
+            o += (size_t)sprintf(out + o, "$%ld", (long)base + k);
+            p = after;
+        } else {
+            out[o++] = *p++;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+int insert_batch_statement(insert_batch_t *self, int i, char **sql, int *n_params,
+                           const char *const **values, const int **lengths, const int **formats) {
+    *sql = NULL;
+    if (i < 0 || i >= self->n_texts)
+        return -1;
+    s_text_t *t = &self->texts[i];
+    const char *tuple = t->sql + t->tuple_at;
+    size_t tuple_len = strlen(tuple);
+    // Each "$k" grows by at most 5 digits when renumbered (at most 60000 parameters).
+    size_t row_max = tuple_len + (size_t)t->n * 6 + 2;
+    char *text = malloc(t->tuple_at + (size_t)t->rows * row_max + 1);
+    int *f = realloc(t->formats, (size_t)t->rows * (size_t)t->n * sizeof *f);
+    if (!text || !f) {
+        free(text);
+        if (f)
+            t->formats = f;
+        return -1;
+    }
+    t->formats = f;
+    memcpy(text, t->sql, t->tuple_at);
+    size_t o = t->tuple_at;
+    for (int r = 0; r < t->rows; r++) {
+        if (r) {
+            text[o++] = ',';
+            text[o++] = ' ';
+        }
+        o += s_renumber(text + o, tuple, r * t->n);
+        memcpy(f + (size_t)r * (size_t)t->n, t->row_formats, (size_t)t->n * sizeof *f);
+    }
+    text[o] = '\0';
+    *sql = text;
+    *n_params = t->rows * t->n;
+    *values = (const char *const *)t->values;
+    *lengths = t->lengths;
+    *formats = t->formats;
+    return 0;
+}

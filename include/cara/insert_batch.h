@@ -1,0 +1,39 @@
+// Single-row INSERTs gathered into multi-row ones: rows of the same `INSERT INTO t (...) VALUES
+// (...)` text are kept (their parameters copied) and come out as one `INSERT ... VALUES (...),
+// (...), ...` per text, with the parameters renumbered. The server then runs one statement per
+// table instead of one per row (db_defer uses it for a request batch's optimistic pass).
+#ifndef CARA_INSERT_BATCH_H
+#define CARA_INSERT_BATCH_H
+
+#include <stddef.h>
+
+// Statement texts gathered at once, and rows per multi-row statement (PostgreSQL takes at most
+// 65535 parameters in one statement).
+#define INSERT_BATCH_MAX_TEXTS 16
+#define INSERT_BATCH_MAX_PARAMS 60000
+
+typedef struct insert_batch_t insert_batch_t;
+
+insert_batch_t *insert_batch_new(void);
+void insert_batch_destroy(insert_batch_t **self_p);
+
+// True if sql is a single-row INSERT ... VALUES (...) that can be gathered: nothing after the
+// row (no RETURNING, no ON CONFLICT), no quoted text in the row, parameters written $1..$n.
+int insert_batch_accepts(const char *sql, int n);
+// Keeps one row of sql (values copied; lengths matter where formats[i] is 1, binary). Returns 0,
+// 1 if sql cannot be gathered or the batch is full (the caller sends what is kept, then this),
+// or -1 if out of memory.
+int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *const *values,
+                     const int *lengths, const int *formats);
+// The number of multi-row statements kept (one per distinct text, first seen first).
+int insert_batch_count(const insert_batch_t *self);
+// The number of rows kept for statement i (1: its text is the single-row text as given).
+int insert_batch_rows(const insert_batch_t *self, int i);
+// Statement i: its text (malloc'd, caller frees), parameter count and arrays (owned by the
+// batch, valid until insert_batch_clear). Returns 0 or -1 (out of memory).
+int insert_batch_statement(insert_batch_t *self, int i, char **sql, int *n_params,
+                           const char *const **values, const int **lengths, const int **formats);
+// Forgets every kept row.
+void insert_batch_clear(insert_batch_t *self);
+
+#endif
