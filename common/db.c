@@ -387,8 +387,8 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
     return rc;
 }
 
-// Sends what has been gathered: one multi-row INSERT per statement text (unprepared, but for a
-// lone row: each row count is a text of its own). Returns 0, or -1 with the pipeline marked failed.
+// Sends what has been gathered: multi-row INSERTs per statement text, in chunks of a power of
+// two rows (prepared: a text has only a few chunk sizes). Returns 0, or -1 with the pipeline marked failed.
 static int s_flush(db_t *self) {
     int count = self->gathered ? insert_batch_count(self->gathered) : 0;
     int rc = 0;
@@ -404,9 +404,7 @@ static int s_flush(db_t *self) {
         } else if (self->queued + 2 > DB_PIPELINE_MAX * 2 && s_pipe_finish(self, NULL) != 0) {
             rc = -1;
         } else {
-            // A lone row is the statement as its caller wrote it: prepared as usual.
-            int prepare = insert_batch_rows(self->gathered, i) == 1;
-            rc = s_pipe_send(self, sql, n, values, lengths, formats, 0, prepare);
+            rc = s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
         }
         free(sql);
     }

@@ -13,7 +13,7 @@ typedef struct {
     int rows, cap;    // rows kept
     char **values;    // rows * n, owned (NULL = SQL NULL)
     int *lengths;     // rows * n
-    int *formats;     // rows * n (built by insert_batch_statement)
+    int *formats;     // INSERT_BATCH_CHUNK_MAX * n: row_formats repeated (for statements)
 } s_text_t;
 
 struct insert_batch_t {
@@ -116,7 +116,7 @@ int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *c
     if (!insert_batch_accepts(sql, n))
         return 1;
     s_text_t *t = s_find(self, sql, n, formats);
-    if (!t || (t->rows + 1) * n > INSERT_BATCH_MAX_PARAMS)
+    if (!t || t->rows == INSERT_BATCH_MAX_ROWS)
         return 1;
     if (t->rows == t->cap) {
         int cap = t->cap ? t->cap * 2 : 16;
@@ -149,12 +149,53 @@ int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *c
     return 0;
 }
 
-int insert_batch_count(const insert_batch_t *self) {
-    return self->n_texts;
+// Rows of one text go in chunks of a power of two rows, largest first (at most
+// INSERT_BATCH_CHUNK_MAX): each chunk size is one statement text the server prepares once.
+static int s_chunks(int rows) {
+    int chunks = 0;
+    while (rows > 0) {
+        int size = INSERT_BATCH_CHUNK_MAX;
+        while (size > rows)
+            size /= 2;
+        rows -= size;
+        chunks++;
+    }
+    return chunks;
 }
 
-int insert_batch_rows(const insert_batch_t *self, int i) {
-    return i >= 0 && i < self->n_texts ? self->texts[i].rows : 0;
+int insert_batch_count(const insert_batch_t *self) {
+    int count = 0;
+    for (int i = 0; i < self->n_texts; i++)
+        count += s_chunks(self->texts[i].rows);
+    return count;
+}
+
+// Finds chunk i: its text, first row and number of rows. Returns 0 or -1.
+static int s_chunk(insert_batch_t *self, int i, s_text_t **text, int *first, int *rows) {
+    for (int j = 0; j < self->n_texts && i >= 0; j++) {
+        s_text_t *t = &self->texts[j];
+        int left = t->rows, at = 0;
+        while (left > 0) {
+            int size = INSERT_BATCH_CHUNK_MAX;
+            while (size > left)
+                size /= 2;
+            if (i-- == 0) {
+                *text = t;
+                *first = at;
+                *rows = size;
+                return 0;
+            }
+            at += size;
+            left -= size;
+        }
+    }
+    return -1;
+}
+
+int insert_batch_rows(insert_batch_t *self, int i) {
+    s_text_t *t;
+    int first, rows;
+    return s_chunk(self, i, &t, &first, &rows) == 0 ? rows : 0;
 }
 
 // Appends the row text tuple (NUL-terminated) to out with $k renumbered to $(base + k).
@@ -177,37 +218,41 @@ static size_t s_renumber(char *out, const char *tuple, int base) {
 int insert_batch_statement(insert_batch_t *self, int i, char **sql, int *n_params,
                            const char *const **values, const int **lengths, const int **formats) {
     *sql = NULL;
-    if (i < 0 || i >= self->n_texts)
+    s_text_t *t;
+    int first, rows;
+    if (s_chunk(self, i, &t, &first, &rows) != 0)
         return -1;
-    s_text_t *t = &self->texts[i];
     const char *tuple = t->sql + t->tuple_at;
     size_t tuple_len = strlen(tuple);
     // Each "$k" grows by at most 5 digits when renumbered (at most 60000 parameters).
     size_t row_max = tuple_len + (size_t)t->n * 6 + 2;
-    char *text = malloc(t->tuple_at + (size_t)t->rows * row_max + 1);
-    int *f = realloc(t->formats, (size_t)t->rows * (size_t)t->n * sizeof *f);
-    if (!text || !f) {
-        free(text);
-        if (f)
-            t->formats = f;
+    char *text = malloc(t->tuple_at + (size_t)rows * row_max + 1);
+    if (!text)
         return -1;
+    if (!t->formats) {
+        t->formats = malloc((size_t)INSERT_BATCH_CHUNK_MAX * (size_t)t->n * sizeof *t->formats);
+        if (!t->formats) {
+            free(text);
+            return -1;
+        }
+        for (int r = 0; r < INSERT_BATCH_CHUNK_MAX; r++)
+            memcpy(t->formats + (size_t)r * (size_t)t->n, t->row_formats,
+                   (size_t)t->n * sizeof *t->formats);
     }
-    t->formats = f;
     memcpy(text, t->sql, t->tuple_at);
     size_t o = t->tuple_at;
-    for (int r = 0; r < t->rows; r++) {
+    for (int r = 0; r < rows; r++) {
         if (r) {
             text[o++] = ',';
             text[o++] = ' ';
         }
         o += s_renumber(text + o, tuple, r * t->n);
-        memcpy(f + (size_t)r * (size_t)t->n, t->row_formats, (size_t)t->n * sizeof *f);
     }
     text[o] = '\0';
     *sql = text;
-    *n_params = t->rows * t->n;
-    *values = (const char *const *)t->values;
-    *lengths = t->lengths;
+    *n_params = rows * t->n;
+    *values = (const char *const *)t->values + (size_t)first * (size_t)t->n;
+    *lengths = t->lengths + (size_t)first * (size_t)t->n;
     *formats = t->formats;
     return 0;
 }

@@ -7,10 +7,12 @@
 
 #include <stddef.h>
 
-// Statement texts gathered at once, and rows per multi-row statement (PostgreSQL takes at most
-// 65535 parameters in one statement).
+// Statement texts gathered at once; rows kept per text; rows in one multi-row statement (rows
+// go in chunks of a power of two rows, so each text has a few sizes that the server prepares
+// once; at most 27 parameters per row stays far below PostgreSQL's 65535).
 #define INSERT_BATCH_MAX_TEXTS 16
-#define INSERT_BATCH_MAX_PARAMS 60000
+#define INSERT_BATCH_MAX_ROWS 1024
+#define INSERT_BATCH_CHUNK_MAX 32
 
 typedef struct insert_batch_t insert_batch_t;
 
@@ -21,14 +23,15 @@ void insert_batch_destroy(insert_batch_t **self_p);
 // row (no RETURNING, no ON CONFLICT), no quoted text in the row, parameters written $1..$n.
 int insert_batch_accepts(const char *sql, int n);
 // Keeps one row of sql (values copied; lengths matter where formats[i] is 1, binary). Returns 0,
-// 1 if sql cannot be gathered or the batch is full (the caller sends what is kept, then this),
+// 1 if sql cannot be gathered or its rows are full (the caller sends what is kept, then this),
 // or -1 if out of memory.
 int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *const *values,
                      const int *lengths, const int *formats);
-// The number of multi-row statements kept (one per distinct text, first seen first).
+// The number of multi-row statements kept: per distinct text (first seen first), its rows in
+// chunks of a power of two rows, largest first.
 int insert_batch_count(const insert_batch_t *self);
-// The number of rows kept for statement i (1: its text is the single-row text as given).
-int insert_batch_rows(const insert_batch_t *self, int i);
+// The number of rows in statement i (1: its text is the single-row text as given).
+int insert_batch_rows(insert_batch_t *self, int i);
 // Statement i: its text (malloc'd, caller frees), parameter count and arrays (owned by the
 // batch, valid until insert_batch_clear). Returns 0 or -1 (out of memory).
 int insert_batch_statement(insert_batch_t *self, int i, char **sql, int *n_params,

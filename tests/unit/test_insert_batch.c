@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,7 @@ static void test_rows_come_out_as_one_statement_per_text(void **state) {
     assert_null(b);
 }
 
-static void test_renumbering_past_nine_and_full_batches(void **state) {
+static void test_renumbering_chunks_and_full_texts(void **state) {
     (void)state;
     insert_batch_t *b = insert_batch_new();
     const char *t = "INSERT INTO t (a, b, c, d, e, f, g, h, i, j, k) VALUES ($1, $2, $3, $4, $5,"
@@ -94,11 +95,33 @@ static void test_renumbering_past_nine_and_full_batches(void **state) {
     assert_non_null(strstr(sql, "($12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"));
     assert_string_equal(values[21], "11");
     free(sql);
-    // A text whose rows would pass PostgreSQL's parameter limit takes no more.
-    int added = 2;
+    // 2 + 45 rows: chunks of 32, 8, 4, 2 and 1 rows, in order, each with its own rows.
+    char numbered[16];
+    for (int i = 0; i < 45; i++) {
+        snprintf(numbered, sizeof numbered, "%d", 100 + i);
+        row[0] = numbered;
+        assert_int_equal(insert_batch_add(b, t, 11, row, NULL, NULL), 0);
+    }
+    assert_int_equal(insert_batch_count(b), 5);
+    int sizes[] = {32, 8, 4, 2, 1}, seen = 0;
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(insert_batch_rows(b, i), sizes[i]);
+        assert_int_equal(insert_batch_statement(b, i, &sql, &n, &values, &lengths, &formats), 0);
+        assert_int_equal(n, 11 * sizes[i]);
+        if (seen >= 2) {
+            char first[16];
+            snprintf(first, sizeof first, "%d", 100 + seen - 2);
+            assert_string_equal(values[0], first);
+        }
+        free(sql);
+        seen += sizes[i];
+    }
+    assert_int_equal(seen, 47);
+    // A text takes at most INSERT_BATCH_MAX_ROWS rows.
+    int added = 47;
     while (insert_batch_add(b, t, 11, row, NULL, NULL) == 0)
         added++;
-    assert_int_equal(added, INSERT_BATCH_MAX_PARAMS / 11);
+    assert_int_equal(added, INSERT_BATCH_MAX_ROWS);
     insert_batch_destroy(&b);
 }
 
@@ -106,7 +129,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts_only_single_row_inserts),
         cmocka_unit_test(test_rows_come_out_as_one_statement_per_text),
-        cmocka_unit_test(test_renumbering_past_nine_and_full_batches),
+        cmocka_unit_test(test_renumbering_chunks_and_full_texts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
