@@ -342,7 +342,12 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
     for (int careful = 0; careful <= 1; careful++) {
         if (db_ensure(self->db) != 0 || db_begin(self->db) != 0)
             return -1;
+        // The fast path gathers the apply functions' single-row INSERTs into multi-row ones
+        // (db_gather); a row that fails there, even one sent out of its order, is met again
+        // in the careful pass, which sends each event's statements as they come.
+        db_gather(self->db, !careful);
         int applied = s_apply_events(self, batch, careful);
+        db_gather(self->db, false);
         // The fast path reads back every write the apply functions queued in one round trip;
         // a failure that is not transient means some event is poison: redo the batch carefully.
         if (applied >= 0 && !careful && db_sync(self->db) != 0) {
@@ -350,6 +355,8 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
             applied = s_failed_write(self, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
         }
         if (applied == -2) {
+            log_info("batch_applied_carefully", "stream", self->stream, "sqlstate",
+                     db_sqlstate(self->db));
             db_rollback(self->db);
             continue;
         }

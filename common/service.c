@@ -35,6 +35,7 @@ struct service_t {
     int64_t last_publish_ms;
     int64_t last_tick_ms;
     int optimistic; // a request batch's optimistic pass is running (service_optimistic)
+    uint64_t appended_seen; // stream_appended() when the head was last looked up
     char started_at[40];
     void *state;
 };
@@ -571,8 +572,10 @@ static int s_serve_batch(service_t *svc) {
 
 static void s_publish_head(service_t *svc, int force) {
     int64_t now = time_mono_ms();
-    if (!force && now - svc->last_publish_ms < 1000)
+    // Between the once-a-second heartbeats the head is looked up only if events were written.
+    if ((!force || stream_appended() == svc->appended_seen) && now - svc->last_publish_ms < 1000)
         return;
+    svc->appended_seen = stream_appended();
     int64_t head = stream_head(svc->db);
     if (head < 0)
         return;

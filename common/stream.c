@@ -8,6 +8,13 @@
 
 #include "cara/log.h"
 
+// Events appended (or queued) by this process: a service asks for its head only when it moved.
+static uint64_t s_appended;
+
+uint64_t stream_appended(void) {
+    return s_appended;
+}
+
 // Appends one event, waiting for its seq (send = 0) or queued in the pipeline (send = 1).
 // Returns the seq (0 when queued), or -1.
 static int64_t s_append(db_t *db, int send, const ProtobufCMessage *payload, const char *key,
@@ -40,6 +47,8 @@ static int64_t s_append(db_t *db, int send, const ProtobufCMessage *payload, con
         }
     }
     free(data);
+    if (seq >= 0)
+        s_appended++;
     if (seq >= 0 && event_id_out)
         strcpy(event_id_out, id);
     return seq;

@@ -27,5 +27,8 @@ int stream_fetch(db_t *db, uint64_t after, uint32_t max, const char *scope, Cara
 void stream_batch_clear(Cara__Batch *batch);
 // The highest seq a reader can be served now (0 if empty), or -1 on error.
 int64_t stream_head(db_t *db);
+// How many events this process has appended or queued (committed or not) since it started:
+// while it stays the same, the head cannot have moved (each service alone writes its outbox).
+uint64_t stream_appended(void);
 
 #endif

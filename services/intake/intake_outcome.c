@@ -42,54 +42,48 @@ static int s_allowed(const char *cur, const char *next, int allow_back) {
     return rn == 1 && rc == 1;
 }
 
+// Queues (db_send) the audit row of an outcome change. Returns 0 or -1.
 static int s_audit(db_t *db, const char *actor, const char *referral_id, json_t *detail) {
     char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(detail);
     const char *values[] = {actor, referral_id, text};
-    int rc = text ? db_exec(db,
+    int rc = text ? db_send(db,
                             "INSERT INTO audit (actor, action, entity, entity_id, detail)"
                             " VALUES ($1, 'outcome_updated', 'referral', $2, $3::jsonb)",
-                            3, values)
+                            3, values, NULL, NULL)
                   : -1;
     free(text);
     return rc;
 }
 
-PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *o) {
-    const char *values[] = {referral_id};
-    PGresult *res = db_query(
-        db,
-        "SELECT referral_id, force, caution_reference, status, reason,"
-        " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''),"
-        " town, " S_ISO("updated_at") ", " S_ISO(
-            "received_at") ","
-                           " compliance_deadline::text FROM outcome WHERE referral_id = $1::uuid",
-        1, values);
-    if (!res)
-        return NULL;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return NULL;
-    }
+// An outcome row's columns as Cara__Outcome's fields, in s_outcome_fill's order.
+#define S_OUTCOME_COLUMNS                                                                          \
+    "referral_id, force, caution_reference, status, reason,"                                      \
+    " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''), town, " S_ISO(            \
+        "updated_at") ", " S_ISO("received_at") ", compliance_deadline::text"
+
+// Points o's fields at row 0 of res (S_OUTCOME_COLUMNS).
+static void s_outcome_fill(PGresult *res, Cara__Outcome *o) {
     cara__outcome__init(o);
     char **fields[] = {&o->referral_id, &o->force,       &o->caution_reference,  &o->status,
                        &o->reason,      &o->part_a_date, &o->part_b_date,        &o->town,
                        &o->updated_at,  &o->received_at, &o->compliance_deadline};
     for (int i = 0; i < 11; i++)
         *fields[i] = PQgetvalue(res, 0, i);
-    return res;
 }
 
-int intake_outcome_publish(db_t *db, const char *referral_id) {
-    Cara__Outcome o;
-    PGresult *res = intake_outcome_load(db, referral_id, &o);
+PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *o) {
+    const char *values[] = {referral_id};
+    PGresult *res = db_query(
+        db, "SELECT " S_OUTCOME_COLUMNS " FROM outcome WHERE referral_id = $1::uuid", 1, values);
     if (!res)
-        return -1;
-    Cara__OutcomeUpdated ev = CARA__OUTCOME_UPDATED__INIT;
-    ev.outcome = &o;
-    int rc = outbox_append(db, &ev.base, o.referral_id, o.force, o.referral_id, NULL) > 0 ? 0 : -1;
-    PQclear(res);
-    return rc;
+        return NULL;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return NULL;
+    }
+    s_outcome_fill(res, o);
+    return res;
 }
 
 int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
@@ -107,6 +101,7 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
     if (!res)
         return -1;
     int rc = -1;
+    PGresult *now = NULL;
     char cur[32];
     if (PQntuples(res) != 1) {
         snprintf(why, why_size, "unknown referral %s", referral_id);
@@ -133,19 +128,29 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
                             change->part_a_date ? change->part_a_date : "",
                             change->part_b_date ? change->part_b_date : "",
                             change->town ? change->town : ""};
-    if (db_exec(db,
-                "UPDATE outcome SET status = $2, reason = coalesce($3, reason),"
-                " compliance_deadline = coalesce($4::date, compliance_deadline),"
-                " part_a_date = CASE WHEN $5 = '1' THEN NULLIF($6, '')::date ELSE part_a_date END,"
-                " part_b_date = CASE WHEN $5 = '1' THEN NULLIF($7, '')::date ELSE part_b_date END,"
-                " town = CASE WHEN $5 = '1' THEN $8 ELSE town END, updated_at = now()"
-                " WHERE referral_id = $1::uuid",
-                8, values) != 0 ||
-        intake_outcome_publish(db, referral_id) != 0 ||
+    // One round trip: the update returns the outcome as it now stands; the event and the audit
+    // row are queued behind it.
+    now = db_query(
+        db,
+        "UPDATE outcome SET status = $2, reason = coalesce($3, reason),"
+        " compliance_deadline = coalesce($4::date, compliance_deadline),"
+        " part_a_date = CASE WHEN $5 = '1' THEN NULLIF($6, '')::date ELSE part_a_date END,"
+        " part_b_date = CASE WHEN $5 = '1' THEN NULLIF($7, '')::date ELSE part_b_date END,"
+        " town = CASE WHEN $5 = '1' THEN $8 ELSE town END, updated_at = now()"
+        " WHERE referral_id = $1::uuid RETURNING " S_OUTCOME_COLUMNS,
+        8, values);
+    if (!now || PQntuples(now) != 1)
+        goto cleanup;
+    Cara__Outcome o;
+    s_outcome_fill(now, &o);
+    Cara__OutcomeUpdated ev = CARA__OUTCOME_UPDATED__INIT;
+    ev.outcome = &o;
+    if (outbox_send(db, &ev.base, o.referral_id, o.force, o.referral_id, NULL) != 0 ||
         s_audit(db, actor, referral_id, json_pack("{s:s,s:s}", "from", cur, "to", next)) != 0)
         goto cleanup;
     rc = 1;
 cleanup:
+    PQclear(now);
     PQclear(res);
     return rc;
 }

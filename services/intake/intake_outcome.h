@@ -31,8 +31,6 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
 // Fills o with the outcome of referral_id (strings borrowed from the result). Returns the result
 // to PQclear when done with o, or NULL if there is none or on error.
 PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *o);
-// Appends OutcomeUpdated for referral_id as it stands. Returns 0 or -1.
-int intake_outcome_publish(db_t *db, const char *referral_id);
 
 // Apply functions for the triage and booking streams (consumer.h contract; arg unused).
 apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, uint64_t seq,
