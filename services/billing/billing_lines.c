@@ -172,19 +172,21 @@ static int s_remove(service_t *svc, const char *contract_id, const char *key,
     return billing_cap_release(svc, contract_id);
 }
 
-// Keeps an event no contract covers yet, to bill when one is added. Returns APPLY_OK/RETRY.
+// Keeps an event no contract covers yet, to bill when one is added; completed_case names the
+// case of a completion (NULL for other events). Returns APPLY_OK/RETRY.
 static apply_result_t s_wait(db_t *db, const Cara__Envelope *env, const char *provider,
-                             const char *day) {
+                             const char *day, const char *completed_case) {
     uint8_t *buf = NULL;
     size_t len = 0;
     if (envelope_encode_message(&env->base, &buf, &len) != 0)
         return APPLY_RETRY;
-    const char *values[] = {env->event_id, provider, day, (const char *)buf};
-    const int lengths[] = {0, 0, 0, (int)len}, formats[] = {0, 0, 0, 1};
+    const char *values[] = {env->event_id, provider, day, (const char *)buf, completed_case};
+    const int lengths[] = {0, 0, 0, (int)len, 0}, formats[] = {0, 0, 0, 1, 0};
     PGresult *r = db_query_bin(db,
                                "INSERT INTO unbilled_event (event_id, provider_id, on_date,"
-                               " envelope) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                               4, values, lengths, formats, 0);
+                               " envelope, completed_case) VALUES ($1, $2, $3, $4, $5)"
+                               " ON CONFLICT DO NOTHING",
+                               5, values, lengths, formats, 0);
     free(buf);
     if (!r)
         return APPLY_RETRY;
@@ -215,7 +217,7 @@ static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *e
                                  known ? PQgetvalue(prev, 0, 0) : NULL, &error);
     if (!c) {
         PQclear(prev);
-        return error ? APPLY_RETRY : s_wait(db, env, ev->provider_id, ev->part_b_date);
+        return error ? APPLY_RETRY : s_wait(db, env, ev->provider_id, ev->part_b_date, NULL);
     }
     int generation = known ? atoi(PQgetvalue(prev, 0, 3)) : 0;
     int removed = known ? strcmp(PQgetvalue(prev, 0, 4), "t") == 0 : 1;
@@ -269,7 +271,8 @@ static apply_result_t s_case_completed(service_t *svc, const Cara__Envelope *env
     int error = 0;
     PGresult *c = s_contract_for(service_db(svc), ev->provider_id, day, NULL, NULL, &error);
     if (!c)
-        return error ? APPLY_RETRY : s_wait(service_db(svc), env, ev->provider_id, day);
+        return error ? APPLY_RETRY
+                     : s_wait(service_db(svc), env, ev->provider_id, day, ev->case_id);
     // The first completion is keyed case:<id>; one after a correction withdrew it (its line
     // void or credited) is keyed by its own event, so a replay bills nothing twice.
     const char *kv[] = {ev->case_id, env->event_id};
@@ -321,6 +324,17 @@ static apply_result_t s_case_reopened(service_t *svc, const Cara__Envelope *env,
     if (!fresh)
         return APPLY_OK; // a replay
     const char *cv[] = {ev->case_id};
+    // A completion still waiting for its contract is withdrawn before it is ever billed.
+    PGresult *waiting = db_query(db,
+                                 "DELETE FROM unbilled_event WHERE completed_case = $1"
+                                 " RETURNING event_id",
+                                 1, cv);
+    if (!waiting)
+        return APPLY_RETRY;
+    for (int i = 0; i < PQntuples(waiting); i++)
+        log_info("unbilled_completion_withdrawn", "event_id", PQgetvalue(waiting, i, 0), "by",
+                 env->event_id);
+    PQclear(waiting);
     PGresult *live = db_query(db,
                               "SELECT contract_id, delivery_key FROM billable_line l"
                               " WHERE delivery_key LIKE 'case:' || $1 || '%'"
@@ -347,7 +361,7 @@ static apply_result_t s_victim_contact(service_t *svc, const Cara__Envelope *env
     int error = 0;
     PGresult *c = s_contract_for(service_db(svc), ev->provider_id, day, NULL, NULL, &error);
     if (!c)
-        return error ? APPLY_RETRY : s_wait(service_db(svc), env, ev->provider_id, day);
+        return error ? APPLY_RETRY : s_wait(service_db(svc), env, ev->provider_id, day, NULL);
     int rc = 0;
     int64_t fee = atoll(PQgetvalue(c, 0, 10));
     if (fee > 0) {

@@ -1,5 +1,6 @@
 // billing's fee schedule over two financial years, through the `cara` client (finance staff of
-// provider p7): booking events that arrive before their contract are billed when it is added;
+// provider p7): booking events that arrive before their contract are billed when it is added
+// (a telephone completion that a correction withdrew meanwhile is not);
 // fees by cohort type; telephone fees per completed telephone case; a victim contact fee once
 // per case; a fixed licence fee per year, recharged to the commissioner (exclusive); quarterly
 // invoicing; a cohort straddling two years goes to the year of Part B; the later year's
@@ -86,10 +87,40 @@ static void s_caught_up(void) {
     free(head);
 }
 
+// A telephone case of p7 completed on 2025-06-02 (s_reopened: a correction withdrew that).
+static void s_completed(const char *case_id) {
+    Cara__CaseCompleted ev = CARA__CASE_COMPLETED__INIT;
+    ev.case_id = (char *)case_id;
+    ev.referral_id = (char *)case_id;
+    ev.provider_id = "p7";
+    ev.force = "dyfed-powys";
+    ev.pathway = "telephone";
+    ev.completed_at = "2025-06-02T15:00:00Z";
+    s_publish(&ev.base, case_id);
+}
+
+static void s_reopened(const char *case_id) {
+    Cara__CaseReopened ev = CARA__CASE_REOPENED__INIT;
+    ev.case_id = (char *)case_id;
+    ev.referral_id = (char *)case_id;
+    ev.provider_id = "p7";
+    ev.force = "dyfed-powys";
+    ev.reason = "attendance corrected";
+    ev.at = "2025-06-03T09:00:00Z";
+    s_publish(&ev.base, case_id);
+}
+
 static void test_events_before_the_contract_wait_for_it(void **state) {
     (void)state;
     uuid_new(s_cohort_x);
     s_cohort(s_cohort_x, "female_intimate", "2025-04-12", "2025-05-10");
+    // A telephone completion waits too, and a correction then withdraws it.
+    char withdrawn[UUID_STR_LEN];
+    uuid_new(withdrawn);
+    s_completed(withdrawn);
+    s_caught_up();
+    s_value_is("SELECT count(*) FROM unbilled_event", "2");
+    s_reopened(withdrawn);
     s_caught_up();
     s_value_is("SELECT count(*) FROM unbilled_event", "1");
     s_value_is("SELECT count(*) FROM billable_line", "0");
@@ -118,8 +149,10 @@ static void test_events_before_the_contract_wait_for_it(void **state) {
     assert_int_equal(
         harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path, NULL),
         0);
-    // The waiting cohort is billed at the default fee (female_intimate has no fee of its own).
+    // The waiting cohort is billed at the default fee (female_intimate has no fee of its own);
+    // the withdrawn completion is not billed at all.
     s_value_is("SELECT count(*) FROM unbilled_event", "0");
+    s_value_is("SELECT count(*) FROM billable_line WHERE kind = 'telephone_fee'", "0");
     s_value_is("SELECT string_agg(kind || ':' || amount_pence, ',' ORDER BY kind) FROM"
                " billable_line WHERE delivery_key LIKE 'cohort:%'",
                "cohort_fee:200000");
