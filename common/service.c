@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "cara/audit.h"
 #include "cara/log.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
@@ -71,14 +72,7 @@ static int s_audit(service_t *svc, int send, const identity_t *who, const char *
                    const char *entity, const char *entity_id, json_t *detail) {
     char actor[128];
     identity_format(who, actor, sizeof actor);
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(detail);
-    const char *values[] = {actor, action, entity, entity_id, text};
-    const char *sql = "INSERT INTO audit (actor, action, entity, entity_id, detail)"
-                      " VALUES ($1, $2, $3, $4, $5::jsonb)";
-    int rc = send ? db_send(svc->db, sql, 5, values, NULL, NULL) : db_exec(svc->db, sql, 5, values);
-    free(text);
-    return rc;
+    return audit_record(svc->db, send, actor, action, entity, entity_id, detail);
 }
 
 int service_audit(service_t *svc, const identity_t *who, const char *action, const char *entity,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "booking.pb-c.h"
+#include "cara/audit.h"
 #include "cara/log.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
@@ -40,20 +41,6 @@ static int s_allowed(const char *cur, const char *next, int allow_back) {
         return strcmp(next, "booked") == 0; // a rebooking with new dates
     // Triage may return a referral, and accept it after an amendment, or the other way round.
     return rn == 1 && rc == 1;
-}
-
-// Queues (db_send) the audit row of an outcome change. Returns 0 or -1.
-static int s_audit(db_t *db, const char *actor, const char *referral_id, json_t *detail) {
-    char *text = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(detail);
-    const char *values[] = {actor, referral_id, text};
-    int rc = text ? db_send(db,
-                            "INSERT INTO audit (actor, action, entity, entity_id, detail)"
-                            " VALUES ($1, 'outcome_updated', 'referral', $2, $3::jsonb)",
-                            3, values, NULL, NULL)
-                  : -1;
-    free(text);
-    return rc;
 }
 
 // An outcome row's columns as Cara__Outcome's fields, in s_outcome_fill's order.
@@ -146,7 +133,8 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
     Cara__OutcomeUpdated ev = CARA__OUTCOME_UPDATED__INIT;
     ev.outcome = &o;
     if (outbox_send(db, &ev.base, o.referral_id, o.force, o.referral_id, NULL) != 0 ||
-        s_audit(db, actor, referral_id, json_pack("{s:s,s:s}", "from", cur, "to", next)) != 0)
+        audit_record(db, 1, actor, "outcome_updated", "referral", referral_id,
+                     json_pack("{s:s,s:s}", "from", cur, "to", next)) != 0)
         goto cleanup;
     rc = 1;
 cleanup:
@@ -266,17 +254,10 @@ static int s_safety_concern(db_t *db, const Cara__VictimContactRecorded *m, char
     ev.force = m->force;
     ev.caution_reference = PQgetvalue(r, 0, 0);
     ev.raised_at = at;
-    json_t *detail = json_pack("{s:s, s:s}", "provider", m->provider_id, "raised_at", at);
-    char *text = detail ? json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(detail);
-    const char *audit[] = {m->referral_id, text};
-    if (text && outbox_append(db, &ev.base, m->referral_id, m->force, m->referral_id, NULL) > 0 &&
-        db_exec(db,
-                "INSERT INTO audit (actor, action, entity, entity_id, detail)"
-                " VALUES ('service:booking', 'safety_concern_told', 'referral', $1, $2::jsonb)",
-                2, audit) == 0)
+    if (outbox_append(db, &ev.base, m->referral_id, m->force, m->referral_id, NULL) > 0 &&
+        audit_record(db, 0, "service:booking", "safety_concern_told", "referral", m->referral_id,
+                     json_pack("{s:s, s:s}", "provider", m->provider_id, "raised_at", at)) == 0)
         rc = 1;
-    free(text);
 cleanup:
     PQclear(r);
     return rc;
