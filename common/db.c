@@ -508,6 +508,17 @@ int db_exec(db_t *self, const char *sql, int n, const char *const *values) {
     return 0;
 }
 
+int db_write(db_t *self, int queued, const char *sql, int n, const char *const *values,
+             const int *lengths, const int *formats) {
+    if (queued)
+        return db_send(self, sql, n, values, lengths, formats);
+    PGresult *r = db_query_bin(self, sql, n, values, lengths, formats, 0);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
 int db_exec_script(db_t *self, const char *sql) {
     if (db_sync(self) != 0)
         return -1;

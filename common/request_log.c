@@ -45,14 +45,7 @@ static int s_store(db_t *db, int send, const char *key, const char *hash, const 
     int formats[] = {0, 0, 1};
     const char *sql = "INSERT INTO request_log (request_key, content_hash, reply)"
                       " VALUES ($1, $2, $3)";
-    int rc = -1;
-    if (send) {
-        rc = db_send(db, sql, 3, values, lengths, formats);
-    } else {
-        PGresult *r = db_query_bin(db, sql, 3, values, lengths, formats, 0);
-        rc = r ? 0 : -1;
-        PQclear(r);
-    }
+    int rc = db_write(db, send, sql, 3, values, lengths, formats);
     free(data);
     return rc;
 }

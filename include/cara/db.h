@@ -50,6 +50,10 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
 // used. A failure of a gathered row shows at the next read-back, for the whole batch of rows.
 // db_rollback forgets what is gathered. Off: nothing more is gathered (what is kept still goes).
 void db_gather(db_t *self, bool on);
+// A write whose result is not read: run now (queued = 0, as db_exec with lengths and formats)
+// or queued (queued = 1, as db_send). Returns 0 or -1.
+int db_write(db_t *self, int queued, const char *sql, int n, const char *const *values,
+             const int *lengths, const int *formats);
 // Reads back every statement queued by db_send. Returns 0 if all succeeded (or none was
 // queued), or -1 with the first error kept.
 int db_sync(db_t *self);
