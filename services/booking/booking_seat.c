@@ -41,9 +41,10 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
                            "INSERT INTO booking (case_id, cohort_id) VALUES ($1, $2)"
                            " RETURNING booking_id, booked_at::text",
                            2, ins);
+    // Queued, like the event below: read back with the request (or the consumer's batch).
     const char *upd[] = {c->case_id};
-    if (!b ||
-        db_exec(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1, upd) != 0) {
+    if (!b || db_send(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1, upd,
+                      NULL, NULL) != 0) {
         if (b)
             PQclear(b);
         PQclear(r);
