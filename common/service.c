@@ -311,13 +311,14 @@ typedef struct {
 // its statements succeeded; if anything failed, the savepoint is still there to roll back to.
 //
 // A batch is first run optimistically: without savepoints, nothing read back between requests,
-// single-row INSERTs gathered into one multi-row INSERT per table (db_gather), and the COMMIT
-// reads everything back in one round trip, so a batch of new referrals costs one round trip,
-// a handful of statements and one durable commit. If anything failed on the way (any statement: db_error_count moved), nothing was committed and nobody was
-// answered: the transaction is rolled back and the batch run again carefully, each request
-// closed and read back before the next, exactly as if the optimistic pass had not happened.
-// A handler that needs the careful pass for its request (service_optimistic) returns
-// SERVICE_CAREFUL: the pass reads back what was queued and goes on carefully from there.
+// single-row INSERTs gathered into multi-row ones per table (db_gather), and the COMMIT reads
+// everything back in one round trip, so a batch of new referrals costs one round trip, a
+// handful of statements and one durable commit. If anything failed on the way (a statement:
+// db_error_count moved; or a request that must be undone had written: db_write_count moved),
+// nothing was committed and nobody was answered: the transaction is rolled back and the batch
+// run again carefully, as above, exactly as if the optimistic pass had not happened. A handler
+// that needs the careful pass for its request (service_optimistic) returns SERVICE_CAREFUL
+// before writing: what was queued is read back and the rest of the batch goes carefully.
 typedef enum { SP_NONE, SP_CLEAN, SP_DIRTY } s_savepoint_t;
 
 typedef struct {

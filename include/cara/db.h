@@ -44,7 +44,7 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
             const int *formats);
 // Gathering on: from now on db_send keeps single-row INSERT ... VALUES statements
 // (insert_batch_accepts) instead of sending them, and sends the rows of each statement text as
-// one multi-row INSERT before anything else is sent or read back; the order of the rows of one
+// multi-row INSERTs (insert_batch) before anything else is sent or read back; the order of the rows of one
 // text is kept, but rows of different texts go in the order their texts were first seen, so a
 // row that needs a row of another text (a foreign key) must come after that text was first
 // used. A failure of a gathered row shows at the next read-back, for the whole batch of rows.
