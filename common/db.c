@@ -388,7 +388,8 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
 }
 
 // Sends what has been gathered: multi-row INSERTs per statement text, in chunks of a power of
-// two rows (prepared: a text has only a few chunk sizes). Returns 0, or -1 with the pipeline marked failed.
+// two rows (prepared: a text has only a few chunk sizes). Returns 0, or -1 with the pipeline
+// marked failed.
 static int s_flush(db_t *self) {
     int count = self->gathered ? insert_batch_count(self->gathered) : 0;
     int rc = 0;
@@ -564,7 +565,7 @@ int db_commit(db_t *self) {
 void db_rollback(db_t *self) {
     if (self->gathered)
         insert_batch_clear(self->gathered); // never sent: nothing to roll back
-    db_sync(self); // whatever was queued is rolled back with the rest
+    db_sync(self);                          // whatever was queued is rolled back with the rest
     if (self->conn && PQtransactionStatus(self->conn) != PQTRANS_IDLE) {
         PGresult *r = PQexec(self->conn, "ROLLBACK");
         if (r)

@@ -35,7 +35,7 @@ struct service_t {
     int64_t published_head;
     int64_t last_publish_ms;
     int64_t last_tick_ms;
-    int optimistic; // a request batch's optimistic pass is running (service_optimistic)
+    int optimistic;         // a request batch's optimistic pass is running (service_optimistic)
     uint64_t appended_seen; // stream_appended() when the head was last looked up
     char started_at[40];
     void *state;

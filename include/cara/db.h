@@ -44,10 +44,10 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
             const int *formats);
 // Gathering on: from now on db_send keeps single-row INSERT ... VALUES statements
 // (insert_batch_accepts) instead of sending them, and sends the rows of each statement text as
-// multi-row INSERTs (insert_batch) before anything else is sent or read back; the order of the rows of one
-// text is kept, but rows of different texts go in the order their texts were first seen, so a
-// row that needs a row of another text (a foreign key) must come after that text was first
-// used. A failure of a gathered row shows at the next read-back, for the whole batch of rows.
+// multi-row INSERTs (insert_batch) before anything else is sent or read back. The order of the
+// rows of one text is kept, but rows of different texts go in the order their texts were first
+// seen, so a row that needs a row of another text (a foreign key) must come after that text was
+// first used. A failure of a gathered row shows at the next read-back, for all of them.
 // db_rollback forgets what is gathered. Off: nothing more is gathered (what is kept still goes).
 void db_gather(db_t *self, bool on);
 // A write whose result is not read: run now (queued = 0, as db_exec with lengths and formats)

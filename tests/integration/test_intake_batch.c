@@ -144,9 +144,9 @@ static void test_batch_with_repeats_and_a_conflict(void **state) {
     int careful_before = s_careful_runs();
 
     submit_t subs[N_SUBMIT];
-    const char *refs[] = {"T-BATCH-1", "T-BATCH-2", "T-BATCH-3", "T-BATCH-4", "T-BATCH-5",
-                          "T-BATCH-6", "T-BATCH-0", "T-BATCH-0", "T-BATCH-7", "T-BATCH-7",
-                          "T-BATCH-0"};
+    const char *refs[] = {"T-BATCH-1", "T-BATCH-2", "T-BATCH-3", "T-BATCH-4",
+                          "T-BATCH-5", "T-BATCH-6", "T-BATCH-0", "T-BATCH-0",
+                          "T-BATCH-7", "T-BATCH-7", "T-BATCH-0"};
     int n = (int)(sizeof refs / sizeof refs[0]);
     s_prepare(subs, refs, n, "a");
     ti_set(&subs[10].referral->officer, "PC 999 Other"); // T-BATCH-0 with other content

@@ -45,9 +45,8 @@ static void test_rows_come_out_as_one_statement_per_text(void **state) {
     row0a[0] = 'X'; // copied: the caller's buffer may change
     assert_int_equal(insert_batch_add(b, t2, 1, u0, ulen, ufmt), 0);
     assert_int_equal(insert_batch_add(b, t1, 2, r1, NULL, NULL), 0);
-    assert_int_equal(insert_batch_add(b, "INSERT INTO t (a) VALUES ($1) RETURNING a", 1, r1, NULL,
-                                      NULL),
-                     1);
+    assert_int_equal(
+        insert_batch_add(b, "INSERT INTO t (a) VALUES ($1) RETURNING a", 1, r1, NULL, NULL), 1);
     assert_int_equal(insert_batch_count(b), 2);
     assert_int_equal(insert_batch_rows(b, 0), 2);
     assert_int_equal(insert_batch_rows(b, 1), 1);
