@@ -346,6 +346,8 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         // (db_gather); a row that fails there, even one sent out of its order, is met again
         // in the careful pass, which sends each event's statements as they come.
         db_gather(self->db, !careful);
+        if (!careful)
+            log_hold(); // written once the batch is committed: a redo logs its own
         int applied = s_apply_events(self, batch, careful);
         db_gather(self->db, false);
         // The fast path reads back every write the apply functions queued in one round trip;
@@ -355,12 +357,14 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
             applied = s_failed_write(self, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
         }
         if (applied == -2) {
+            log_discard();
             log_info("batch_applied_carefully", "stream", self->stream, "sqlstate",
                      db_sqlstate(self->db));
             db_rollback(self->db);
             continue;
         }
         if (applied < 0) {
+            log_discard();
             db_rollback(self->db);
             return -1;
         }
@@ -378,13 +382,17 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         if (r)
             PQclear(r);
         if (!moved) {
+            log_discard();
             db_rollback(self->db);
             s_error(self, r ? "cursor moved by someone else; reloading" : "cursor update failed");
             s_load_cursor(self);
             return -1;
         }
-        if (db_commit(self->db) != 0)
+        if (db_commit(self->db) != 0) {
+            log_discard();
             return -1;
+        }
+        log_release();
         self->cursor = batch->last;
         s_forget_seen(self);
         return applied;

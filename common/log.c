@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cara/timeutil.h"
@@ -12,6 +13,63 @@ static char s_service[64] = "cara";
 static log_level_t s_min_level = LOG_INFO;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *s_level_names[] = {"debug", "info", "warn", "error"};
+
+// Held lines (log_hold) of this thread, in order; past S_HELD_MAX bytes they are written at once.
+#define S_HELD_MAX (1 << 20)
+static _Thread_local int s_holding;
+static _Thread_local char *s_held;
+static _Thread_local size_t s_held_len, s_held_cap;
+
+void log_hold(void) {
+    s_holding = 1;
+}
+
+// Forgets the held lines (the buffer goes: nothing is left allocated between holds).
+static void s_forget(void) {
+    free(s_held);
+    s_held = NULL;
+    s_held_len = s_held_cap = 0;
+}
+
+void log_discard(void) {
+    s_holding = 0;
+    s_forget();
+}
+
+static void s_write(const char *text, size_t len) {
+    pthread_mutex_lock(&s_lock);
+    fwrite(text, 1, len, stderr);
+    fflush(stderr);
+    pthread_mutex_unlock(&s_lock);
+}
+
+void log_release(void) {
+    s_holding = 0;
+    if (s_held_len)
+        s_write(s_held, s_held_len);
+    s_forget();
+}
+
+// Keeps one line (with its newline) for log_release. Returns 0, or -1 if it must be written now.
+static int s_keep(const char *text) {
+    size_t len = strlen(text) + 1;
+    if (s_held_len + len > S_HELD_MAX)
+        return -1;
+    if (s_held_len + len > s_held_cap) {
+        size_t cap = s_held_cap ? s_held_cap * 2 : 16384;
+        while (cap < s_held_len + len)
+            cap *= 2;
+        char *grown = realloc(s_held, cap);
+        if (!grown)
+            return -1;
+        s_held = grown;
+        s_held_cap = cap;
+    }
+    memcpy(s_held + s_held_len, text, len - 1);
+    s_held[s_held_len + len - 1] = '\n';
+    s_held_len += len;
+    return 0;
+}
 
 void log_init(const char *service, log_level_t min_level) {
     snprintf(s_service, sizeof s_service, "%s", service ? service : "cara");
@@ -50,9 +108,11 @@ void log_event(log_level_t level, const char *event, ...) {
     json_decref(line);
     if (!text)
         return;
-    pthread_mutex_lock(&s_lock);
-    fprintf(stderr, "%s\n", text);
-    fflush(stderr);
-    pthread_mutex_unlock(&s_lock);
+    if (!(s_holding && level <= LOG_INFO && s_keep(text) == 0)) {
+        pthread_mutex_lock(&s_lock);
+        fprintf(stderr, "%s\n", text);
+        fflush(stderr);
+        pthread_mutex_unlock(&s_lock);
+    }
     free(text);
 }

@@ -528,7 +528,13 @@ static int s_serve_batch(service_t *svc) {
     }
     if (n == 0)
         return 0;
+    // The optimistic pass's info lines are written only if it is what gets committed.
+    log_hold();
     int db_up = s_run_pass(svc, batch, n, 1);
+    if (db_up == 0)
+        log_release();
+    else
+        log_discard();
     if (db_up == 1) {
         // The optimistic pass failed somewhere and committed nothing: again, carefully.
         char count[16];

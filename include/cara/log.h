@@ -13,6 +13,14 @@ log_level_t log_level_parse(const char *name);
 // The variadic part is key/value string pairs ended by NULL; a NULL value is skipped.
 void log_event(log_level_t level, const char *event, ...) __attribute__((sentinel));
 
+// Holding, for work that may be undone and done again (a batch's fast pass): from log_hold on,
+// this thread's info and debug lines are kept, not written, until log_release writes them (in
+// order) or log_discard drops them (the work was rolled back, and its retry logs its own).
+// Warnings and errors are always written at once.
+void log_hold(void);
+void log_release(void);
+void log_discard(void);
+
 #define log_info(...) log_event(LOG_INFO, __VA_ARGS__, (char *)NULL)
 #define log_warn(...) log_event(LOG_WARN, __VA_ARGS__, (char *)NULL)
 #define log_error(...) log_event(LOG_ERROR, __VA_ARGS__, (char *)NULL)
