@@ -84,7 +84,19 @@ static void test_uuid(void **state) {
     uuid_new(b);
     assert_true(uuid_valid(a));
     assert_string_not_equal(a, b);
-    assert_int_equal(a[14], '4');
+    assert_int_equal(a[14], '7'); // version 7
+    assert_true(strchr("89ab", a[19]) != NULL); // RFC 4122 variant
+    // Time-ordered: the first 48 bits are now, in milliseconds; a later id sorts after.
+    char hex[13];
+    memcpy(hex, a, 8);
+    memcpy(hex + 8, a + 9, 4);
+    hex[12] = '\0';
+    long long ms = strtoll(hex, NULL, 16), now_ms = time_now_us() / 1000;
+    assert_true(ms <= now_ms && ms > now_ms - 5000);
+    usleep(2000);
+    char later[UUID_STR_LEN];
+    uuid_new(later);
+    assert_true(strcmp(later, a) > 0);
     assert_false(uuid_valid("not-a-uuid"));
     assert_false(uuid_valid("0000000-0000-0000-0000-0000000000000"));
 }
