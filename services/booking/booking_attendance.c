@@ -115,6 +115,39 @@ static int s_reopen(service_t *svc, booking_case_t *c) {
     return 0;
 }
 
+// Whether a non-compliant case was closed by the miss on booking_id: a miss reason (reason, or
+// any if NULL) and no booking after this one. Returns 1, 0, or -1 on error.
+static int s_closed_by_miss(db_t *db, const booking_case_t *c, const char *booking_id,
+                            const char *reason) {
+    const char *cv[] = {c->case_id, booking_id, reason};
+    char last[8] = "";
+    int got = db_scalar(db,
+                        "SELECT count(*) FROM provider_case p WHERE case_id = $1"
+                        " AND (close_reason = $3 OR ($3 IS NULL AND close_reason IN"
+                        " ('did_not_attend', 'late_refused_entry', 'excluded')))"
+                        " AND NOT EXISTS (SELECT 1 FROM booking b"
+                        " WHERE b.case_id = p.case_id AND b.booking_id <> $2"
+                        " AND b.booked_at > (SELECT booked_at FROM booking WHERE booking_id = $2))",
+                        3, cv, last, sizeof last);
+    if (got != 1)
+        return -1;
+    return strcmp(last, "1") == 0;
+}
+
+// One kind of miss corrected to another (absent to late, say): a case that miss closed is
+// closed again with the corrected reason, so the police and the national picture see it.
+// Returns 0 or -1.
+static int s_recorrected_miss(service_t *svc, booking_case_t *c, const char *booking_id,
+                              const char *cohort_id, const char *previous, const char *status) {
+    const char *was = booking_miss_reason(previous), *now = booking_miss_reason(status);
+    if (strcmp(was, now) == 0 || strcmp(c->status, "non_compliant") != 0)
+        return 0;
+    int closed = s_closed_by_miss(service_db(svc), c, booking_id, was);
+    if (closed <= 0)
+        return closed;
+    return booking_case_close(svc, c, "non_compliant", now, cohort_id);
+}
+
 // An attended part corrected to a miss: the same consequence as a miss recorded in the first
 // place. A completion this booking made is withdrawn first (CaseReopened), then the booking is
 // missed and both parts rebooked in a later cohort before the deadline, else non-compliant. A
@@ -145,20 +178,10 @@ static int s_restore_booking(service_t *svc, booking_case_t *c, const char *book
     db_t *db = service_db(svc);
     const char *cv[] = {c->case_id, booking_id};
     if (strcmp(c->status, "non_compliant") == 0) {
-        // Reopened only if this miss closed it: a miss reason, and no booking after this one.
-        char last[8] = "";
-        int got =
-            db_scalar(db,
-                      "SELECT count(*) FROM provider_case p WHERE case_id = $1"
-                      " AND close_reason IN ('did_not_attend', 'late_refused_entry',"
-                      " 'excluded') AND NOT EXISTS (SELECT 1 FROM booking b"
-                      " WHERE b.case_id = p.case_id AND b.booking_id <> $2"
-                      " AND b.booked_at > (SELECT booked_at FROM booking WHERE booking_id = $2))",
-                      2, cv, last, sizeof last);
-        if (got != 1)
-            return -1;
-        if (strcmp(last, "1") != 0)
-            return 0;
+        // Reopened only if this miss closed it.
+        int closed = s_closed_by_miss(db, c, booking_id, NULL);
+        if (closed <= 0)
+            return closed;
         if (s_reopen(svc, c) != 0)
             return -1;
     }
@@ -383,10 +406,13 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
             corrected = 1;
             // An attended part corrected to a miss has a miss's consequence; a miss corrected
             // to attended completes if the restored booking now has both parts attended; one
-            // miss corrected to another changes nothing more.
+            // miss corrected to another changes the reason of the case it closed.
             int prev_attended = strcmp(previous, "attended") == 0;
             if (!attended && prev_attended &&
                 s_corrected_miss(svc, &c, booking_id, bstatus, req->cohort_id, e->status) != 0)
+                goto cleanup;
+            if (!attended && !prev_attended &&
+                s_recorrected_miss(svc, &c, booking_id, req->cohort_id, previous, e->status) != 0)
                 goto cleanup;
             if (!(attended && restored == 1 && (part_b || strcmp(bpart, "attended") == 0)))
                 continue;

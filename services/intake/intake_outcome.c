@@ -37,8 +37,8 @@ static int s_allowed(const char *cur, const char *next, int allow_back) {
     int rc = intake_outcome_rank(cur), rn = intake_outcome_rank(next);
     if (rn > rc)
         return 1;
-    if (strcmp(cur, next) == 0)
-        return strcmp(next, "booked") == 0; // a rebooking with new dates
+    if (strcmp(cur, next) == 0) // a rebooking with new dates, or a corrected reason
+        return strcmp(next, "booked") == 0 || strcmp(next, "non_compliant") == 0;
     // Triage may return a referral, and accept it after an amendment, or the other way round.
     return rn == 1 && rc == 1;
 }

@@ -5,7 +5,8 @@
 // counts a completion, not a non-compliance); an attended Part B corrected to absent withdraws
 // the completion and rebooks both parts (the group cohort's lines voided, national's completion
 // cleared), and the rebooked case completes; an attended Part A corrected to absent with no
-// later cohort before the deadline closes the case non-compliant and the police are told.
+// later cohort before the deadline closes the case non-compliant and the police are told, and
+// a later correction of that miss to another kind of miss changes the reason they see.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -373,6 +374,17 @@ static void test_part_a_attendance_corrected_to_absent_with_no_time_left(void **
     free(seen);
     s_expect("intake", "SELECT status || '/' || reason FROM outcome WHERE referral_id = '%s'", id,
              "non_compliant/late_refused_entry");
+    s_expect("national", s_national, "", "2/1");
+    // One miss corrected to another: the case's reason follows, for the police and nationally.
+    assert_int_equal(s_attend(group, "A", id, "excluded", "removed for behaviour, not late"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, id, "non_compliant:excluded");
+    s_expect("intake", "SELECT status || '/' || reason FROM outcome WHERE referral_id = '%s'", id,
+             "non_compliant/excluded");
+    s_expect("national",
+             "SELECT string_agg(non_compliant_reason, ',') FROM case_fact"
+             " WHERE non_compliant_reason IS NOT NULL%s",
+             "", "excluded");
     s_expect("national", s_national, "", "2/1");
     // Part B cannot be recorded on a booking whose Part A was not attended.
     s_held(group, "B");
