@@ -387,6 +387,19 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
     return rc;
 }
 
+// Gathering ran out of memory: the pipeline's outcome is a failure. Returns -1.
+static int s_gather_failed(db_t *self) {
+    s_set_error(self, "53200", "out of memory gathering rows");
+    self->pipe_failed = true;
+    return -1;
+}
+
+// Reads the pipeline back if it is full (the server buffers at most DB_PIPELINE_MAX statements
+// for us). Returns 0, or -1 if something queued failed.
+static int s_room(db_t *self) {
+    return self->queued + 2 > DB_PIPELINE_MAX * 2 ? s_pipe_finish(self, NULL) : 0;
+}
+
 // Sends what has been gathered: multi-row INSERTs per statement text, in chunks of a power of
 // two rows (prepared: a text has only a few chunk sizes). Returns 0, or -1 with the pipeline
 // marked failed.
@@ -398,15 +411,12 @@ static int s_flush(db_t *self) {
         int n;
         const char *const *values;
         const int *lengths, *formats;
-        if (insert_batch_statement(self->gathered, i, &sql, &n, &values, &lengths, &formats) != 0) {
-            s_set_error(self, "53200", "out of memory gathering rows");
-            self->pipe_failed = true;
+        if (insert_batch_statement(self->gathered, i, &sql, &n, &values, &lengths, &formats) != 0)
+            rc = s_gather_failed(self);
+        else if (s_room(self) != 0)
             rc = -1;
-        } else if (self->queued + 2 > DB_PIPELINE_MAX * 2 && s_pipe_finish(self, NULL) != 0) {
-            rc = -1;
-        } else {
+        else
             rc = s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
-        }
         free(sql);
     }
     if (self->gathered)
@@ -433,15 +443,10 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
         }
         if (kept == 0)
             return 0;
-        if (kept < 0) {
-            s_set_error(self, "53200", "out of memory gathering rows");
-            self->pipe_failed = true;
-            return -1;
-        }
+        if (kept < 0)
+            return s_gather_failed(self);
     }
-    if (s_flush(self) != 0)
-        return -1;
-    if (self->queued + 2 > DB_PIPELINE_MAX * 2 && db_sync(self) != 0)
+    if (s_flush(self) != 0 || s_room(self) != 0)
         return -1;
     return s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
 }

@@ -36,9 +36,12 @@ void log_discard(void) {
     s_forget();
 }
 
-static void s_write(const char *text, size_t len) {
+// Writes text (len bytes, then a newline if newline) to stderr in one piece.
+static void s_write(const char *text, size_t len, int newline) {
     pthread_mutex_lock(&s_lock);
     fwrite(text, 1, len, stderr);
+    if (newline)
+        fputc('\n', stderr);
     fflush(stderr);
     pthread_mutex_unlock(&s_lock);
 }
@@ -46,7 +49,7 @@ static void s_write(const char *text, size_t len) {
 void log_release(void) {
     s_holding = 0;
     if (s_held_len)
-        s_write(s_held, s_held_len);
+        s_write(s_held, s_held_len, 0);
     s_forget();
 }
 
@@ -108,11 +111,7 @@ void log_event(log_level_t level, const char *event, ...) {
     json_decref(line);
     if (!text)
         return;
-    if (!(s_holding && level <= LOG_INFO && s_keep(text) == 0)) {
-        pthread_mutex_lock(&s_lock);
-        fprintf(stderr, "%s\n", text);
-        fflush(stderr);
-        pthread_mutex_unlock(&s_lock);
-    }
+    if (!(s_holding && level <= LOG_INFO && s_keep(text) == 0))
+        s_write(text, strlen(text), 1);
     free(text);
 }

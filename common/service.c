@@ -324,7 +324,6 @@ typedef enum { SP_NONE, SP_CLEAN, SP_DIRTY } s_savepoint_t;
 typedef struct {
     s_savepoint_t state;
     pending_t *holder; // the request whose kept writes an SP_DIRTY savepoint holds
-    int optimistic;    // in the optimistic pass (see above)
     int failed;        // the optimistic pass failed: nothing may be committed
 } s_batch_state_t;
 
@@ -462,7 +461,7 @@ static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t 
         if (!kept && db_write_count(svc->db) != writes) {
             b->failed = 1;
         } else if (rc == SERVICE_CAREFUL) {
-            b->optimistic = svc->optimistic = 0;
+            svc->optimistic = 0;
             db_gather(svc->db, false);
             reply_clear(&p->reply);
             if (db_sync(svc->db) != 0)
@@ -485,26 +484,26 @@ static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t 
 static int s_run_pass(service_t *svc, pending_t *batch, int n, int optimistic) {
     // BEGIN is queued: it travels with the first request's first statement.
     int db_up = db_ensure(svc->db) == 0 && db_send(svc->db, "BEGIN", 0, NULL, NULL, NULL) == 0;
-    s_batch_state_t state = {SP_NONE, NULL, optimistic, 0};
-    svc->optimistic = optimistic;
+    s_batch_state_t state = {SP_NONE, NULL, 0};
+    svc->optimistic = optimistic;   // until a request turns the rest of the batch careful
     db_gather(svc->db, optimistic); // the pass's single-row INSERTs go as one per table
     uint64_t errors = db_error_count(svc->db);
     for (int i = 0; i < n && !state.failed; i++) {
-        if (db_up && state.optimistic)
+        if (db_up && svc->optimistic)
             s_dispatch_optimistic(svc, &batch[i], &state);
         else if (db_up)
             s_dispatch(svc, &batch[i], &state);
         else
             reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
                          "database unavailable; retry");
-        if (state.optimistic && db_error_count(svc->db) != errors)
+        if (svc->optimistic && db_error_count(svc->db) != errors)
             state.failed = 1;
     }
+    int was_optimistic = svc->optimistic; // to the end: no request turned it careful
     svc->optimistic = 0;
     db_gather(svc->db, false);
     if (!db_up)
         return 0; // every request has been told the database is unavailable
-    int was_optimistic = state.optimistic;
     if (!state.failed && db_commit(svc->db) == 0)
         return 0;
     // A failed optimistic pass (or its commit) was rolled back by the server if it answered.
