@@ -151,15 +151,17 @@ int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *c
 
 // Rows of one text go in chunks of a power of two rows, largest first (at most
 // INSERT_BATCH_CHUNK_MAX): each chunk size is one statement text the server prepares once.
+static int s_chunk_size(int left) {
+    int size = INSERT_BATCH_CHUNK_MAX;
+    while (size > left)
+        size /= 2;
+    return size;
+}
+
 static int s_chunks(int rows) {
     int chunks = 0;
-    while (rows > 0) {
-        int size = INSERT_BATCH_CHUNK_MAX;
-        while (size > rows)
-            size /= 2;
-        rows -= size;
-        chunks++;
-    }
+    for (; rows > 0; chunks++)
+        rows -= s_chunk_size(rows);
     return chunks;
 }
 
@@ -176,9 +178,7 @@ static int s_chunk(insert_batch_t *self, int i, s_text_t **text, int *first, int
         s_text_t *t = &self->texts[j];
         int left = t->rows, at = 0;
         while (left > 0) {
-            int size = INSERT_BATCH_CHUNK_MAX;
-            while (size > left)
-                size /= 2;
+            int size = s_chunk_size(left);
             if (i-- == 0) {
                 *text = t;
                 *first = at;
