@@ -9,7 +9,7 @@
 
 struct config_t {
     json_t *root;
-    json_t *env_cache;  // path -> value parsed from the environment
+    json_t *env_cache; // path -> value parsed from the environment
     char *path;
 };
 
@@ -130,6 +130,8 @@ int64_t config_int(config_t *self, const char *path, int64_t fallback) {
     json_t *v = config_get(self, path);
     if (json_is_integer(v))
         return json_integer_value(v);
+    if (json_is_boolean(v))
+        return json_is_true(v);
     if (json_is_string(v)) {
         char *end;
         long long n = strtoll(json_string_value(v), &end, 10);
@@ -139,7 +141,9 @@ int64_t config_int(config_t *self, const char *path, int64_t fallback) {
     return fallback;
 }
 
-const char *config_path(config_t *self) { return self->path; }
+const char *config_path(config_t *self) {
+    return self->path;
+}
 
 char *config_resolve(config_t *self, const char *path) {
     if (!path)

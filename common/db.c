@@ -41,6 +41,7 @@ struct db_t {
     int queued;
     int kinds[DB_PIPELINE_MAX * 2];
     bool pipe_failed; // a send failed: the pipeline's outcome is a failure
+    bool synced;      // the sync point has been sent (db_commit_send): only reading is left
     uint64_t errors;  // failures seen since connect (db_error_count)
     uint64_t writes;  // statements run or queued that may have written (db_write_count)
     // Gathering (db_gather): single-row INSERTs queued by db_send kept here and sent as one
@@ -160,6 +161,7 @@ static int s_open(db_t *self) {
     s_stmts_clear(self);
     self->queued = 0;
     self->pipe_failed = false;
+    self->synced = false;
     if (self->gathered)
         insert_batch_clear(self->gathered);
     self->conn = PQconnectdb(self->conninfo);
@@ -321,9 +323,11 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
     int queued = self->queued;
     self->queued = 0;
     self->pipe_failed = false;
+    bool synced = self->synced;
+    self->synced = false;
     if (!self->conn || PQpipelineStatus(self->conn) == PQ_PIPELINE_OFF)
         return queued || rc ? -1 : 0;
-    if (PQpipelineSync(self->conn) != 1) {
+    if (!synced && PQpipelineSync(self->conn) != 1) {
         s_set_error(self, "08006", PQerrorMessage(self->conn));
         rc = -1;
     }
@@ -555,16 +559,38 @@ int db_begin(db_t *self) {
     return db_exec(self, "BEGIN", 0, NULL);
 }
 
-int db_commit(db_t *self) {
-    PGresult *r = db_query(self, "COMMIT", 0, NULL);
-    if (!r)
+int db_commit_send(db_t *self) {
+    if (s_flush(self) != 0 || s_room(self) != 0 ||
+        s_pipe_send(self, "COMMIT", 0, NULL, NULL, NULL, 0, 1) != 0)
+        return -1;
+    if (PQpipelineSync(self->conn) != 1) {
+        s_set_error(self, "08006", PQerrorMessage(self->conn));
+        self->pipe_failed = true;
+        return -1;
+    }
+    self->synced = true;
+    return 0;
+}
+
+int db_commit_finish(db_t *self) {
+    PGresult *r = NULL;
+    if (s_pipe_finish(self, &r) != 0)
         return -1;
     // COMMIT of a transaction that an error aborted "succeeds" as a ROLLBACK: that is a failure.
-    int committed = strcmp(PQcmdStatus(r), "COMMIT") == 0;
+    int committed = r && strcmp(PQcmdStatus(r), "COMMIT") == 0;
     PQclear(r);
     if (!committed)
         s_set_error(self, "40000", "the transaction had failed and was rolled back");
     return committed ? 0 : -1;
+}
+
+int db_commit(db_t *self) {
+    db_commit_send(self); // a failure to send shows when it is read back
+    return db_commit_finish(self);
+}
+
+int db_socket(db_t *self) {
+    return self->conn ? PQsocket(self->conn) : -1;
 }
 
 void db_rollback(db_t *self) {

@@ -24,16 +24,17 @@ void log_hold(void) {
     s_holding = 1;
 }
 
-// Forgets the held lines (the buffer goes: nothing is left allocated between holds).
-static void s_forget(void) {
-    free(s_held);
-    s_held = NULL;
+log_held_t log_detach(void) {
+    log_held_t held = {s_held, s_held_len};
+    s_holding = 0;
+    s_held = NULL; // the buffer goes with the lines: nothing is left allocated between holds
     s_held_len = s_held_cap = 0;
+    return held;
 }
 
-void log_discard(void) {
-    s_holding = 0;
-    s_forget();
+void log_held_drop(log_held_t *held) {
+    free(held->text);
+    *held = (log_held_t){NULL, 0};
 }
 
 // Writes text (len bytes, then a newline if newline) to stderr in one piece.
@@ -46,11 +47,20 @@ static void s_write(const char *text, size_t len, int newline) {
     pthread_mutex_unlock(&s_lock);
 }
 
+void log_held_write(log_held_t *held) {
+    if (held->len)
+        s_write(held->text, held->len, 0);
+    log_held_drop(held);
+}
+
+void log_discard(void) {
+    log_held_t held = log_detach();
+    log_held_drop(&held);
+}
+
 void log_release(void) {
-    s_holding = 0;
-    if (s_held_len)
-        s_write(s_held, s_held_len, 0);
-    s_forget();
+    log_held_t held = log_detach();
+    log_held_write(&held);
 }
 
 // Keeps one line (with its newline) for log_release. Returns 0, or -1 if it must be written now.

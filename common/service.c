@@ -25,6 +25,7 @@ struct service_t {
     const service_spec_t *spec;
     config_t *config;
     db_t *db;
+    db_t *lane_db; // the second request lane's connection (db.overlap_commits), or NULL
     void *ctx;
     zap_t *zap;
     void *router;
@@ -37,6 +38,7 @@ struct service_t {
     int64_t last_tick_ms;
     int optimistic;         // a request batch's optimistic pass is running (service_optimistic)
     uint64_t appended_seen; // stream_appended() when the head was last looked up
+    uint64_t overlapped;    // batches run while another one's COMMIT was on its way (Health)
     char started_at[40];
     void *state;
 };
@@ -203,6 +205,7 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
         status_ptrs[i] = &statuses[i];
     }
     health.consumers = status_ptrs;
+    health.batches_overlapped = svc->overlapped;
     health.n_consumers = (size_t)svc->n_consumers;
     if (!health.db_ok)
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
@@ -477,97 +480,196 @@ static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t 
     cara__envelope__free_unpacked(env, NULL);
 }
 
-// Runs the batch in one transaction and commits it: optimistically, or carefully. Returns 0 if
-// committed, 1 if the optimistic pass failed but the server answered (nothing was committed;
-// the caller rolls back and runs the batch carefully), or -1 if the commit failed or its
-// outcome is unknown (every request is told to retry).
-static int s_run_pass(service_t *svc, pending_t *batch, int n, int optimistic) {
+// --- lanes: the next batch runs while the last one's COMMIT is flushed --------------------
+// A lane is one request batch on its own connection. With two lanes the runtime sends one
+// batch's COMMIT and, instead of waiting for it, takes the requests that came in meanwhile
+// and runs them on the other connection; only then does it read the first COMMIT back and
+// answer its requests. The disk flush of one batch, the server's work on the next and this
+// process's own work on the next overlap, which a single connection (strictly: receive, run,
+// commit, reply) cannot do. Nothing about the guarantees changes: a request is answered only
+// after its own COMMIT was read back, a lane whose pass failed is rolled back and run again
+// before any other lane starts, and a lane is left waiting only with its COMMIT on its way
+// (so another lane that waits for one of its locks cannot wait for ever). A request that
+// depends on another one's outcome was sent after that one was answered, so it is never in a
+// batch that overlaps it. Both lanes are finished before the loop goes on to anything else.
+typedef enum {
+    S_DONE, // committed, or nothing to commit (every request has its answer)
+    S_SENT, // COMMIT sent, not yet read back
+    S_REDO, // the optimistic pass failed and the server answered: roll back, run carefully
+    S_LOST, // the commit failed, or its outcome is unknown: every request is told to retry
+} s_pass_t;
+
+typedef struct {
+    db_t *db;
+    pending_t batch[SERVICE_MAX_BATCH];
+    int n;
+    s_pass_t pass;
+    int optimistic; // the pass was optimistic to the end (no request turned it careful)
+    log_held_t held;
+} s_lane_t;
+
+#define S_LANES 2
+#define S_ROUNDS_MAX 32 // batches in a row before the loop looks at its consumers again
+
+static s_lane_t s_lanes[S_LANES];
+
+// Runs the lane's batch in one transaction, optimistically or carefully, and sends its COMMIT
+// without waiting (S_SENT), unless it failed first (S_REDO or S_LOST) or the database is down
+// (S_DONE: every request has been told so).
+static s_pass_t s_pass_start(service_t *svc, s_lane_t *lane, int optimistic) {
     // BEGIN is queued: it travels with the first request's first statement.
     int db_up = db_ensure(svc->db) == 0 && db_send(svc->db, "BEGIN", 0, NULL, NULL, NULL) == 0;
     s_batch_state_t state = {SP_NONE, NULL, 0};
     svc->optimistic = optimistic;   // until a request turns the rest of the batch careful
     db_gather(svc->db, optimistic); // the pass's single-row INSERTs go as one per table
     uint64_t errors = db_error_count(svc->db);
-    for (int i = 0; i < n && !state.failed; i++) {
+    for (int i = 0; i < lane->n && !state.failed; i++) {
+        pending_t *p = &lane->batch[i];
         if (db_up && svc->optimistic)
-            s_dispatch_optimistic(svc, &batch[i], &state);
+            s_dispatch_optimistic(svc, p, &state);
         else if (db_up)
-            s_dispatch(svc, &batch[i], &state);
+            s_dispatch(svc, p, &state);
         else
-            reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
+            reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
                          "database unavailable; retry");
         if (svc->optimistic && db_error_count(svc->db) != errors)
             state.failed = 1;
     }
-    int was_optimistic = svc->optimistic; // to the end: no request turned it careful
+    lane->optimistic = svc->optimistic;
     svc->optimistic = 0;
     db_gather(svc->db, false);
     if (!db_up)
-        return 0; // every request has been told the database is unavailable
-    if (!state.failed && db_commit(svc->db) == 0)
-        return 0;
-    // A failed optimistic pass (or its commit) was rolled back by the server if it answered.
-    return (state.failed || was_optimistic) && db_outcome_known(svc->db) ? 1 : -1;
+        return S_DONE;
+    if (!state.failed && db_commit_send(svc->db) == 0)
+        return S_SENT;
+    if (!state.failed)
+        return db_commit_finish(svc->db), S_LOST; // read back what was sent
+    // A failed optimistic pass was rolled back by the server if it answered.
+    return db_outcome_known(svc->db) ? S_REDO : S_LOST;
 }
 
-// Receives every request waiting (up to a bound), runs them in one transaction, commits once,
-// then replies. Returns the number handled.
-static int s_serve_batch(service_t *svc) {
-    static pending_t batch[SERVICE_MAX_BATCH];
-    int n = 0;
-    while (n < SERVICE_MAX_BATCH) {
+// Reads a sent COMMIT back.
+static s_pass_t s_pass_finish(service_t *svc, s_lane_t *lane) {
+    if (db_commit_finish(svc->db) == 0)
+        return S_DONE;
+    return lane->optimistic && db_outcome_known(svc->db) ? S_REDO : S_LOST;
+}
+
+// Receives every request waiting (up to a bound) into the lane. Returns how many.
+static int s_lane_receive(service_t *svc, s_lane_t *lane) {
+    lane->n = 0;
+    while (lane->n < SERVICE_MAX_BATCH) {
         zmq_pollitem_t item = {svc->router, 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 0) <= 0)
             break;
-        if (transport_recv_request(svc->router, &batch[n].req) != 0)
+        pending_t *p = &lane->batch[lane->n];
+        if (transport_recv_request(svc->router, &p->req) != 0)
             continue;
-        reply_init(&batch[n].reply);
-        batch[n].request_id[0] = '\0';
-        n++;
+        reply_init(&p->reply);
+        p->request_id[0] = '\0';
+        lane->n++;
     }
-    if (n == 0)
-        return 0;
-    // The optimistic pass's info lines are written only if it is what gets committed.
+    return lane->n;
+}
+
+// Starts the lane's batch: its optimistic pass, up to the COMMIT sent. The pass's info lines
+// are kept with the lane, to be written only if it is what gets committed.
+static void s_lane_start(service_t *svc, s_lane_t *lane) {
+    db_t *home = svc->db;
+    svc->db = lane->db;
     log_hold();
-    int db_up = s_run_pass(svc, batch, n, 1);
-    if (db_up == 0)
-        log_release();
+    lane->pass = s_pass_start(svc, lane, 1);
+    lane->held = log_detach();
+    svc->db = home;
+}
+
+// Finishes the lane: reads its COMMIT back, runs the batch again carefully if the optimistic
+// pass failed, and answers every request.
+static void s_lane_finish(service_t *svc, s_lane_t *lane) {
+    db_t *home = svc->db;
+    svc->db = lane->db;
+    if (lane->pass == S_SENT)
+        lane->pass = s_pass_finish(svc, lane);
+    if (lane->pass == S_DONE)
+        log_held_write(&lane->held);
     else
-        log_discard();
-    if (db_up == 1) {
+        log_held_drop(&lane->held);
+    if (lane->pass == S_REDO) {
         // The optimistic pass failed somewhere and committed nothing: again, carefully.
         char count[16];
-        snprintf(count, sizeof count, "%d", n);
+        snprintf(count, sizeof count, "%d", lane->n);
         log_info("batch_run_carefully", "requests", count, "sqlstate", db_sqlstate(svc->db));
         db_rollback(svc->db);
-        for (int i = 0; i < n; i++) {
-            reply_clear(&batch[i].reply);
-            reply_init(&batch[i].reply);
-            batch[i].request_id[0] = '\0';
+        for (int i = 0; i < lane->n; i++) {
+            reply_clear(&lane->batch[i].reply);
+            reply_init(&lane->batch[i].reply);
+            lane->batch[i].request_id[0] = '\0';
         }
-        db_up = s_run_pass(svc, batch, n, 0);
+        lane->pass = s_pass_start(svc, lane, 0);
+        if (lane->pass == S_SENT)
+            lane->pass = s_pass_finish(svc, lane);
     }
-    if (db_up == -1) {
+    if (lane->pass != S_DONE) {
         // Nothing was acknowledged: every request in the batch is told to retry.
         db_rollback(svc->db);
-        for (int i = 0; i < n; i++) {
-            reply_clear(&batch[i].reply);
-            reply_status(&batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
+        for (int i = 0; i < lane->n; i++) {
+            reply_clear(&lane->batch[i].reply);
+            reply_status(&lane->batch[i].reply, CARA__REPLY__STATUS__UNAVAILABLE,
                          "commit failed; retry with the same request id");
         }
     }
-    for (int i = 0; i < n; i++) {
+    svc->db = home;
+    for (int i = 0; i < lane->n; i++) {
+        pending_t *p = &lane->batch[i];
         uint8_t *data = NULL;
         size_t len = 0;
-        if (transport_encode_reply(batch[i].request_id, &batch[i].reply.msg, &data, &len) == 0) {
-            if (transport_send_reply(svc->router, &batch[i].req, data, len) != 0)
-                log_warn("reply_not_sent", "request_id", batch[i].request_id);
+        if (transport_encode_reply(p->request_id, &p->reply.msg, &data, &len) == 0) {
+            if (transport_send_reply(svc->router, &p->req, data, len) != 0)
+                log_warn("reply_not_sent", "request_id", p->request_id);
             free(data);
         }
-        reply_clear(&batch[i].reply);
-        transport_request_free(&batch[i].req);
+        reply_clear(&p->reply);
+        transport_request_free(&p->req);
     }
-    return n;
+    lane->n = 0;
+}
+
+// While a lane's COMMIT is on its way: waits until a request comes in (1) or the server
+// answers (0). The wait is short: the answer may already sit in libpq's buffer.
+static int s_request_before_commit(service_t *svc, s_lane_t *waiting) {
+    zmq_pollitem_t items[2] = {{svc->router, 0, ZMQ_POLLIN, 0},
+                               {NULL, db_socket(waiting->db), ZMQ_POLLIN, 0}};
+    int rc = zmq_poll(items, items[1].fd >= 0 ? 2 : 1, 1);
+    return rc > 0 && (items[0].revents & ZMQ_POLLIN) && !(items[1].revents & ZMQ_POLLIN);
+}
+
+// Serves the requests waiting, batch after batch, overlapping each batch's COMMIT with the
+// next batch when a second lane is there (db.overlap_commits). Returns the number handled.
+static int s_serve_requests(service_t *svc) {
+    s_lanes[0].db = svc->db;
+    s_lanes[1].db = svc->lane_db;
+    s_lane_t *waiting = NULL; // the lane whose COMMIT is on its way
+    int total = 0;
+    for (int round = 0; round < S_ROUNDS_MAX; round++) {
+        s_lane_t *lane = waiting == &s_lanes[0] ? &s_lanes[1] : &s_lanes[0];
+        if (waiting && (!lane->db || !s_request_before_commit(svc, waiting)))
+            break;
+        if (s_lane_receive(svc, lane) == 0)
+            break;
+        total += lane->n;
+        svc->overlapped += waiting != NULL;
+        s_lane_start(svc, lane);
+        if (waiting)
+            s_lane_finish(svc, waiting);
+        waiting = NULL;
+        if (lane->pass == S_SENT)
+            waiting = lane;
+        else
+            s_lane_finish(svc, lane); // a failed pass is put right before anything else runs
+    }
+    if (waiting)
+        s_lane_finish(svc, waiting);
+    return total;
 }
 
 static void s_publish_head(service_t *svc, int force) {
@@ -656,8 +758,11 @@ static int s_setup(service_t *svc, int migrate_only) {
         snprintf(with_password + n, len - n, "'");
         conninfo = with_password;
     }
-    svc->db = db_connect(conninfo, svc->spec->name,
-                         (int)config_int(svc->config, "db.connect_wait_ms", 30000));
+    int wait_ms = (int)config_int(svc->config, "db.connect_wait_ms", 30000);
+    svc->db = db_connect(conninfo, svc->spec->name, wait_ms);
+    // A second connection lets one request batch run while the last one commits (lanes).
+    if (svc->db && !migrate_only && config_int(svc->config, "db.overlap_commits", 1))
+        svc->lane_db = db_connect(conninfo, svc->spec->name, wait_ms);
     free(with_password);
     if (!svc->db)
         return -1;
@@ -723,6 +828,7 @@ static void s_teardown(service_t *svc) {
     zap_destroy(&svc->zap);
     if (svc->ctx)
         zmq_ctx_term(svc->ctx);
+    db_destroy(&svc->lane_db);
     db_destroy(&svc->db);
     config_destroy(&svc->config);
 }
@@ -746,7 +852,7 @@ static void s_loop(service_t *svc) {
             break;
         int changed = 0;
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
-            changed += s_serve_batch(svc);
+            changed += s_serve_requests(svc);
         for (int i = 0; i < svc->n_consumers; i++) {
             if (rc <= 0)
                 items[1 + 2 * i].revents = items[2 + 2 * i].revents = 0;

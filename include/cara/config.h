@@ -20,7 +20,7 @@ json_t *config_get(config_t *self, const char *path);
 // The string at path, or fallback if absent or not a string. When path is absent but
 // "<path>_file" names a file (a Docker secret), the file's first line is the value.
 const char *config_str(config_t *self, const char *path, const char *fallback);
-// The integer at path (a JSON integer or a numeric string), or fallback.
+// The integer at path (a JSON integer, a numeric string, or true/false as 1/0), or fallback.
 int64_t config_int(config_t *self, const char *path, int64_t fallback);
 // The file the configuration came from (NULL if none): relative paths resolve against its folder.
 const char *config_path(config_t *self);

@@ -32,8 +32,7 @@ int db_exec(db_t *self, const char *sql, int n, const char *const *values);
 int db_exec_script(db_t *self, const char *sql);
 // Runs a query expected to return one value in one row. Copies it into out (empty string for
 // NULL). Returns 1 if a row came back, 0 if none, -1 on error.
-int db_scalar(db_t *self, const char *sql, int n, const char *const *values, char *out,
-              int size);
+int db_scalar(db_t *self, const char *sql, int n, const char *const *values, char *out, int size);
 
 // Pipelining: sends sql (text parameters, formats as db_query_bin; results discarded) without
 // waiting for it (libpq pipeline mode). It is read back, in order, by the next db_sync or by the
@@ -62,6 +61,15 @@ int db_queued(db_t *self);
 
 int db_begin(db_t *self);
 int db_commit(db_t *self);
+// db_commit in two halves, so that other work can go on while the commit is flushed to disk:
+// db_commit_send sends COMMIT behind everything queued, with the sync point, and reads nothing;
+// db_commit_finish (which must follow, before anything else on this connection) reads it all
+// back. db_commit_send returns 0 or -1 (the failure shows again in db_commit_finish), and
+// db_commit_finish returns 0 if committed, or -1 with the error kept.
+int db_commit_send(db_t *self);
+int db_commit_finish(db_t *self);
+// The connection's socket (to wait for an answer with poll), or -1 if not connected.
+int db_socket(db_t *self);
 // Rolls back; harmless outside a transaction.
 void db_rollback(db_t *self);
 

@@ -2,6 +2,7 @@
 // callers pass identifiers and counts only.
 #ifndef CARA_LOG_H
 #define CARA_LOG_H
+#include <stddef.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR } log_level_t;
 
@@ -20,6 +21,15 @@ void log_event(log_level_t level, const char *event, ...) __attribute__((sentine
 void log_hold(void);
 void log_release(void);
 void log_discard(void);
+// The held lines taken away from the thread (holding ends), for work whose outcome is known
+// only later: log_held_write writes them, log_held_drop drops them; either frees them.
+typedef struct {
+    char *text;
+    size_t len;
+} log_held_t;
+log_held_t log_detach(void);
+void log_held_write(log_held_t *held);
+void log_held_drop(log_held_t *held);
 
 #define log_info(...) log_event(LOG_INFO, __VA_ARGS__, (char *)NULL)
 #define log_warn(...) log_event(LOG_WARN, __VA_ARGS__, (char *)NULL)

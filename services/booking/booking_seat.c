@@ -12,22 +12,23 @@
 int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort_id,
                      const char *after, Cara__SeatResult *result, char *err, size_t err_size) {
     db_t *db = service_db(svc);
-    const char *values[] = {c->provider, c->pathway, c->deadline, after,
-                            cohort_id && *cohort_id ? cohort_id : NULL};
-    // Take a seat in one statement: the first scheduled cohort that fits and has room.
-    PGresult *r = db_query(db,
-                           "UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("
-                           " SELECT cohort_id FROM cohort WHERE provider_id = $1"
-                           " AND cohort_type = $2 AND status = 'scheduled'"
-                           " AND part_b_date < $3::date AND part_a_date > current_date"
-                           " AND ($4::date IS NULL OR part_a_date > $4::date)"
-                           " AND ($5::uuid IS NULL OR cohort_id = $5::uuid)"
-                           " AND seats_taken < capacity"
-                           " ORDER BY part_a_date, cohort_id LIMIT 1 FOR UPDATE)"
-                           " AND seats_taken < capacity"
-                           " RETURNING cohort_id, cohort_type, town, part_a_date::text,"
-                           " part_b_date::text",
-                           5, values);
+    int chosen = cohort_id && *cohort_id;
+    const char *values[] = {c->provider, c->pathway, c->deadline, after, chosen ? cohort_id : NULL};
+    // Take a seat in one statement: the first scheduled cohort that fits and has room (or the
+    // one chosen, if it fits and has room). Two texts, so that each has a plan that fits it:
+    // the earliest open cohort is the first entry of the index cohort_open, the chosen one a
+    // primary-key lookup ("$5 IS NULL OR ..." in one text made the generic plan sort them all).
+#define S_TAKE_SEAT(chosen_cohort)                                                                 \
+    "UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("                          \
+    " SELECT cohort_id FROM cohort WHERE provider_id = $1" chosen_cohort                           \
+    " AND cohort_type = $2 AND status = 'scheduled' AND seats_taken < capacity"                    \
+    " AND part_a_date > greatest(current_date, $4::date) AND part_b_date < $3::date"               \
+    " ORDER BY part_a_date, cohort_id LIMIT 1 FOR UPDATE)"                                         \
+    " AND seats_taken < capacity"                                                                  \
+    " RETURNING cohort_id, cohort_type, town, part_a_date::text, part_b_date::text"
+    PGresult *r = db_query(db, chosen ? S_TAKE_SEAT(" AND cohort_id = $5::uuid") : S_TAKE_SEAT(""),
+                           chosen ? 5 : 4, values);
+#undef S_TAKE_SEAT
     if (!r)
         return -1;
     if (PQntuples(r) == 0) {

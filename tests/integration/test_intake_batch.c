@@ -232,10 +232,107 @@ static void test_batch_with_an_invalid_submission(void **state) {
     s_release(subs, n);
 }
 
+// Two lanes (db.overlap_commits, on by default): the next batch runs while the last one's
+// COMMIT is on its way, so a repeat can meet its first copy still uncommitted in the other
+// lane. Eight police systems submit the same references at once, each in its own order; a
+// system told to retry (UNAVAILABLE) retries with the same request id, as a real one does.
+#define LANE_SYSTEMS 8
+#define LANE_REFS 24
+
+typedef struct {
+    int system, round;
+    client_t *client;
+    char ids[LANE_REFS][UUID_STR_LEN];
+    int dup[LANE_REFS];
+} lane_system_t;
+
+static void *s_lane_system(void *arg) {
+    lane_system_t *s = arg;
+    for (int k = 0; k < LANE_REFS; k++) {
+        int i = (k + s->system * 3) % LANE_REFS; // each system in its own order
+        char ref[48], request_id[UUID_STR_LEN];
+        snprintf(ref, sizeof ref, "T-LANE-%d-%d", s->round, i);
+        uuid_new(request_id);
+        Cara__Referral *r = ti_referral("dyfed-powys", ref);
+        Cara__SubmitReferral cmd = CARA__SUBMIT_REFERRAL__INIT;
+        cmd.referral = r;
+        Cara__Reply *reply = NULL;
+        for (int attempt = 0; attempt < 10; attempt++) {
+            if (reply)
+                cara__reply__free_unpacked(reply, NULL);
+            reply = client_call(s->client, &cmd.base, request_id, NULL, 15000, 2);
+            if (!reply || reply->status != CARA__REPLY__STATUS__UNAVAILABLE)
+                break;
+        }
+        s_accepted(reply, s->ids[i], &s->dup[i]);
+        if (reply)
+            cara__reply__free_unpacked(reply, NULL);
+        cara__referral__free_unpacked(r, NULL);
+    }
+    return NULL;
+}
+
+static uint64_t s_batches_overlapped(void) {
+    Cara__HealthRequest req = CARA__HEALTH_REQUEST__INIT;
+    Cara__Reply *reply = harness_call(harness_client(h, "intake", "operator", "ops"), &req.base);
+    assert_non_null(reply);
+    Cara__Health *health = cara__health__unpack(NULL, reply->payload.len, reply->payload.data);
+    assert_non_null(health);
+    uint64_t n = health->batches_overlapped;
+    cara__health__free_unpacked(health, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    return n;
+}
+
+static void test_overlapping_batches_store_each_referral_once(void **state) {
+    (void)state;
+    lane_system_t systems[LANE_SYSTEMS];
+    for (int t = 0; t < LANE_SYSTEMS; t++)
+        systems[t].client = client_new(harness_ctx(h), harness_endpoint(h, "intake"),
+                                       harness_identity_keys(h, "police", "dyfed-powys"),
+                                       harness_service_public(h, "intake"));
+    uint64_t overlapped_before = s_batches_overlapped();
+    int rounds = 0;
+    // Rounds until batches did overlap (on a quick disk a commit can be too quick to overlap).
+    do {
+        long referrals_before = s_count("SELECT count(*) FROM referral");
+        pthread_t threads[LANE_SYSTEMS];
+        for (int t = 0; t < LANE_SYSTEMS; t++) {
+            systems[t].system = t;
+            systems[t].round = rounds;
+            assert_int_equal(pthread_create(&threads[t], NULL, s_lane_system, &systems[t]), 0);
+        }
+        for (int t = 0; t < LANE_SYSTEMS; t++)
+            pthread_join(threads[t], NULL);
+        // Every system got the one referral id of each reference; one answer was the new one.
+        for (int i = 0; i < LANE_REFS; i++) {
+            int new_answers = 0;
+            for (int t = 0; t < LANE_SYSTEMS; t++) {
+                assert_true(uuid_valid(systems[t].ids[i]));
+                assert_string_equal(systems[t].ids[i], systems[0].ids[i]);
+                new_answers += systems[t].dup[i] == 0;
+            }
+            assert_int_equal(new_answers, 1);
+        }
+        assert_int_equal(s_count("SELECT count(*) FROM referral"), referrals_before + LANE_REFS);
+        rounds++;
+    } while (s_batches_overlapped() == overlapped_before && rounds < 8);
+    long referrals = s_count("SELECT count(*) FROM referral");
+    assert_int_equal(s_count("SELECT count(*) FROM outbox"), 2 * referrals);
+    assert_int_equal(s_log_lines("referral_submitted"), referrals);
+    uint64_t overlapped = s_batches_overlapped() - overlapped_before;
+    fprintf(stderr, "# rounds: %d, batches overlapped: %llu\n", rounds,
+            (unsigned long long)overlapped);
+    assert_true(overlapped > 0);
+    for (int t = 0; t < LANE_SYSTEMS; t++)
+        client_destroy(&systems[t].client);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_batch_with_repeats_and_a_conflict),
         cmocka_unit_test(test_batch_with_an_invalid_submission),
+        cmocka_unit_test(test_overlapping_batches_store_each_referral_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
