@@ -83,16 +83,28 @@ int insert_batch_accepts(const char *sql, int n) {
     return sql && s_tuple(sql, n) != NULL;
 }
 
-static s_text_t *s_find(insert_batch_t *self, const char *sql, int n, const int *formats) {
+// The kept text sql (with these formats), or NULL if it is not kept yet. *other is set if the
+// text is kept with other formats (its rows are not gathered with these).
+static s_text_t *s_known(insert_batch_t *self, const char *sql, int n, const int *formats,
+                         int *other) {
+    *other = 0;
     for (int i = 0; i < self->n_texts; i++) {
         s_text_t *t = &self->texts[i];
         if (strcmp(t->sql, sql) != 0)
             continue;
         for (int k = 0; k < n; k++)
-            if ((formats ? formats[k] : 0) != t->row_formats[k])
-                return NULL; // same text, other formats: not gathered with these rows
+            if ((formats ? formats[k] : 0) != t->row_formats[k]) {
+                *other = 1;
+                return NULL;
+            }
         return t;
     }
+    return NULL;
+}
+
+// Keeps a new text (accepted by insert_batch_accepts). Returns it, or NULL if full or out of
+// memory.
+static s_text_t *s_keep(insert_batch_t *self, const char *sql, int n, const int *formats) {
     if (self->n_texts == INSERT_BATCH_MAX_TEXTS)
         return NULL;
     s_text_t *t = &self->texts[self->n_texts];
@@ -113,9 +125,11 @@ static s_text_t *s_find(insert_batch_t *self, const char *sql, int n, const int 
 
 int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *const *values,
                      const int *lengths, const int *formats) {
-    if (!insert_batch_accepts(sql, n))
-        return 1;
-    s_text_t *t = s_find(self, sql, n, formats);
+    // A kept text was accepted when it was first kept: only a new one is looked at.
+    int other;
+    s_text_t *t = s_known(self, sql, n, formats, &other);
+    if (!t && !other && insert_batch_accepts(sql, n))
+        t = s_keep(self, sql, n, formats);
     if (!t || t->rows == INSERT_BATCH_MAX_ROWS)
         return 1;
     if (t->rows == t->cap) {
@@ -198,6 +212,19 @@ int insert_batch_rows(insert_batch_t *self, int i) {
     return s_chunk(self, i, &t, &first, &rows) == 0 ? rows : 0;
 }
 
+// Writes v (> 0) in decimal at out. Returns the number of digits.
+static size_t s_decimal(char *out, long v) {
+    char digits[24];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
+
 // Appends the row text tuple (NUL-terminated) to out with $k renumbered to $(base + k).
 static size_t s_renumber(char *out, const char *tuple, int base) {
     size_t o = 0;
@@ -205,7 +232,8 @@ static size_t s_renumber(char *out, const char *tuple, int base) {
         if (*p == '$') {
             char *after;
             long k = strtol(p + 1, &after, 10);
-            o += (size_t)sprintf(out + o, "$%ld", (long)base + k);
+            out[o++] = '$';
+            o += s_decimal(out + o, (long)base + k);
             p = after;
         } else {
             out[o++] = *p++;

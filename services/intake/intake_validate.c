@@ -187,13 +187,23 @@ static void s_check_text(s_ctx_t *ctx, const char *path, const char *value) {
     }
 }
 
+// Writes base, name and suffix joined into out (size bytes), cut short if they do not fit.
+// (Called for every field of every submission: no snprintf.)
+static void s_join(char *out, size_t size, const char *base, const char *name, const char *suffix) {
+    size_t o = 0;
+    for (const char *part[] = {base, name, suffix}, **p = part; p < part + 3; p++)
+        for (const char *c = *p; *c && o + 1 < size; c++)
+            out[o++] = *c;
+    out[o] = '\0';
+}
+
 // Walks every string field of msg (recursively) and checks encoding, characters and length.
 static void s_walk_strings(s_ctx_t *ctx, const ProtobufCMessage *msg, const char *base) {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
     for (unsigned i = 0; i < d->n_fields; i++) {
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         char path[128];
-        snprintf(path, sizeof path, "%s%s", base, f->name);
+        s_join(path, sizeof path, base, f->name, "");
         const char *member = (const char *)msg + f->offset;
         if (f->type == PROTOBUF_C_TYPE_STRING && f->label != PROTOBUF_C_LABEL_REPEATED) {
             const char *value = *(char *const *)member;
@@ -222,7 +232,7 @@ static void s_walk_strings(s_ctx_t *ctx, const ProtobufCMessage *msg, const char
             const ProtobufCMessage *sub = *(ProtobufCMessage *const *)member;
             if (sub) {
                 char sub_base[128];
-                snprintf(sub_base, sizeof sub_base, "%.120s.", path);
+                s_join(sub_base, sizeof sub_base, path, ".", "");
                 s_walk_strings(ctx, sub, sub_base);
             }
         }

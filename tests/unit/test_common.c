@@ -27,7 +27,7 @@ static void test_time_round_trip_and_offsets(void **state) {
     assert_string_equal(time_format_iso(us, buf, sizeof buf), "2025-04-01T10:00:00.500000Z");
     assert_int_equal(time_parse_iso("2025-04-01 10:00:00+00", &us), 0);
     assert_int_equal(time_parse_iso("2025-02-30T10:00:00Z", &us), -1);
-    assert_int_equal(time_parse_iso("2025-04-01T10:00:00", &us), -1);  // no zone: refused
+    assert_int_equal(time_parse_iso("2025-04-01T10:00:00", &us), -1); // no zone: refused
     assert_int_equal(time_parse_iso("2025-04-01T25:00:00Z", &us), -1);
     assert_int_equal(time_parse_iso("garbage", &us), -1);
 }
@@ -44,7 +44,7 @@ static void test_dates_and_ages(void **state) {
     assert_int_equal(d1, 0);
     assert_int_equal(time_parse_date("2007-04-02", &d1), 0);
     assert_int_equal(time_parse_date("2025-04-01", &d2), 0);
-    assert_int_equal(time_years_between(d1, d2), 17);  // one day short of 18
+    assert_int_equal(time_years_between(d1, d2), 17); // one day short of 18
     assert_int_equal(time_years_between(d1, d2 + 1), 18);
     assert_string_equal(time_format_date(d2 + 16 * 7, buf, sizeof buf), "2025-07-22");
 }
@@ -84,7 +84,7 @@ static void test_uuid(void **state) {
     uuid_new(b);
     assert_true(uuid_valid(a));
     assert_string_not_equal(a, b);
-    assert_int_equal(a[14], '7'); // version 7
+    assert_int_equal(a[14], '7');               // version 7
     assert_true(strchr("89ab", a[19]) != NULL); // RFC 4122 variant
     // Time-ordered: the first 48 bits are now, in milliseconds; a later id sorts after.
     char hex[13];
@@ -99,6 +99,18 @@ static void test_uuid(void **state) {
     assert_true(strcmp(later, a) > 0);
     assert_false(uuid_valid("not-a-uuid"));
     assert_false(uuid_valid("0000000-0000-0000-0000-0000000000000"));
+    // Random bytes come from a pool: across many refills no random part repeats.
+    enum { MANY = 1000 };
+    static char tails[MANY][13];
+    for (int i = 0; i < MANY; i++) {
+        char id[UUID_STR_LEN];
+        uuid_new(id);
+        assert_true(uuid_valid(id));
+        memcpy(tails[i], id + 24, 13);
+    }
+    qsort(tails, MANY, sizeof tails[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 1; i < MANY; i++)
+        assert_string_not_equal(tails[i - 1], tails[i]);
 }
 
 static void test_config_env_overrides(void **state) {
