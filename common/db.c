@@ -404,8 +404,8 @@ static int s_room(db_t *self) {
     return self->queued + 2 > DB_PIPELINE_MAX * 2 ? s_pipe_finish(self, NULL) : 0;
 }
 
-// Sends what has been gathered: multi-row INSERTs per statement text, in chunks of a power of
-// two rows (prepared: a text has only a few chunk sizes). Returns 0, or -1 with the pipeline
+// Sends what has been gathered: multi-row INSERTs per statement text, in chunks (prepared: a
+// text has only a few chunk sizes, insert_batch.c). Returns 0, or -1 with the pipeline
 // marked failed.
 static int s_flush(db_t *self) {
     int count = self->gathered ? insert_batch_count(self->gathered) : 0;

@@ -163,13 +163,15 @@ int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *c
     return 0;
 }
 
-// Rows of one text go in chunks of a power of two rows, largest first (at most
-// INSERT_BATCH_CHUNK_MAX): each chunk size is one statement text the server prepares once.
+// Rows of one text go in chunks, largest first (at most INSERT_BATCH_CHUNK_MAX): up to 8 rows
+// as one chunk of exactly that many, and past 8 a multiple of 8. Each chunk size is one
+// statement text that the server prepares once, so a text has at most 11 sizes, and a small
+// batch (the usual one: as many rows as requests that came in together) is one statement per
+// text, not one per power of two in its size.
 static int s_chunk_size(int left) {
-    int size = INSERT_BATCH_CHUNK_MAX;
-    while (size > left)
-        size /= 2;
-    return size;
+    if (left <= 8)
+        return left;
+    return left >= INSERT_BATCH_CHUNK_MAX ? INSERT_BATCH_CHUNK_MAX : left / 8 * 8;
 }
 
 static int s_chunks(int rows) {

@@ -8,8 +8,9 @@
 #include <stddef.h>
 
 // Statement texts gathered at once; rows kept per text; rows in one multi-row statement (rows
-// go in chunks of a power of two rows, so each text has a few sizes that the server prepares
-// once; at most 27 parameters per row stays far below PostgreSQL's 65535).
+// go in chunks of up to 8 rows, or a multiple of 8 past that, so each text has at most 11 sizes
+// that the server prepares once; at most 27 parameters per row stays far below PostgreSQL's
+// 65535).
 #define INSERT_BATCH_MAX_TEXTS 16
 #define INSERT_BATCH_MAX_ROWS 1024
 #define INSERT_BATCH_CHUNK_MAX 32
@@ -28,7 +29,8 @@ int insert_batch_accepts(const char *sql, int n);
 int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *const *values,
                      const int *lengths, const int *formats);
 // The number of multi-row statements kept: per distinct text (first seen first), its rows in
-// chunks of a power of two rows, largest first.
+// chunks (up to 8 rows exactly, past 8 a multiple of 8, at most INSERT_BATCH_CHUNK_MAX), largest
+// first.
 int insert_batch_count(const insert_batch_t *self);
 // The number of rows in statement i (1: its text is the single-row text as given).
 int insert_batch_rows(insert_batch_t *self, int i);

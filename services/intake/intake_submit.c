@@ -140,19 +140,19 @@ int intake_submit_handle(service_t *svc, const identity_t *who, const Cara__Enve
     ev.referral = r;
     Cara__OutcomeUpdated oev = CARA__OUTCOME_UPDATED__INIT;
     oev.outcome = &o;
-    int stored = outbox_send(db, &ev.base, id, r->force, id, NULL) == 0 &&
-                 outbox_send(db, &oev.base, o.referral_id, o.force, o.referral_id, NULL) == 0;
-    if (!stored || service_audit_send(svc, who, "referral_submitted", "referral", id,
-                                      json_pack("{s:s}", "compliance_deadline",
-                                                r->caution->compliance_deadline)) != 0) {
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
-                     "could not store the referral; retry");
-        goto cleanup;
-    }
     Cara__ReferralAccepted accepted = CARA__REFERRAL_ACCEPTED__INIT;
     accepted.referral_id = id;
     accepted.compliance_deadline = r->caution->compliance_deadline;
-    if (reply_ok(reply, &accepted.base) != 0 || request_log_send(db, key, hash, reply) != 0) {
+    // The events go last: the outbox lock is held from the first event to the commit, so the
+    // less that comes after it, the less a batch committing beside this one waits.
+    if (service_audit_send(
+            svc, who, "referral_submitted", "referral", id,
+            json_pack("{s:s}", "compliance_deadline", r->caution->compliance_deadline)) != 0 ||
+        reply_ok(reply, &accepted.base) != 0 || request_log_send(db, key, hash, reply) != 0 ||
+        outbox_send(db, &ev.base, id, r->force, id, NULL) != 0 ||
+        outbox_send(db, &oev.base, o.referral_id, o.force, o.referral_id, NULL) != 0) {
+        reply_clear(reply);
+        reply_init(reply);
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the referral; retry");
         goto cleanup;
