@@ -652,7 +652,9 @@ static int s_serve_requests(service_t *svc) {
     int total = 0;
     for (int round = 0; round < S_ROUNDS_MAX; round++) {
         s_lane_t *lane = waiting == &s_lanes[0] ? &s_lanes[1] : &s_lanes[0];
-        if (waiting && (!lane->db || !s_request_before_commit(svc, waiting)))
+        // The second lane is used only while its connection is up (else lane 0 goes on alone).
+        if (waiting && (!lane->db || db_ensure(lane->db) != 0 ||
+                        !s_request_before_commit(svc, waiting)))
             break;
         if (s_lane_receive(svc, lane) == 0)
             break;

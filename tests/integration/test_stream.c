@@ -81,10 +81,10 @@ static void test_late_commit_is_not_skipped(void **state) {
     free(data);
     usleep(200000);
     PQconsumeInput(db_conn(b));
-    assert_int_equal(PQisBusy(db_conn(b)), 1);  // B is waiting behind A
+    assert_int_equal(PQisBusy(db_conn(b)), 1); // B is waiting behind A
     Cara__Batch batch = CARA__BATCH__INIT;
     assert_int_equal(stream_fetch(reader, (uint64_t)base, 100, NULL, &batch), 0);
-    assert_int_equal(batch.n_events, 0);  // nothing visible, and the cursor may not move
+    assert_int_equal(batch.n_events, 0); // nothing visible, and the cursor may not move
     assert_int_equal(batch.last, (uint64_t)base);
     stream_batch_clear(&batch);
     // A commits; B now draws the next seq but has not committed.
@@ -126,9 +126,9 @@ static void *s_writer(void *arg) {
         int n = 1 + (int)(rand_r(&seed) % 4);
         for (int k = 0; k < n; k++)
             s_append(db, (uint64_t)k);
-        usleep((useconds_t)(rand_r(&seed) % 3000));  // hold the transaction open a while
+        usleep((useconds_t)(rand_r(&seed) % 3000)); // hold the transaction open a while
         if (rand_r(&seed) % 10 == 0)
-            db_rollback(db);  // some never commit: their seqs are gaps, not holes
+            db_rollback(db); // some never commit: their seqs are gaps, not holes
         else
             db_commit(db);
     }
@@ -219,13 +219,53 @@ static void test_scope_filter_and_last(void **state) {
     Cara__Batch batch = CARA__BATCH__INIT;
     assert_int_equal(stream_fetch(db, 0, 100, "force-a", &batch), 0);
     assert_int_equal(batch.n_events, 5);
-    assert_int_equal(batch.last, (uint64_t)last);  // passed over the other force's rows too
+    assert_int_equal(batch.last, (uint64_t)last); // passed over the other force's rows too
     stream_batch_clear(&batch);
     assert_int_equal(stream_fetch(db, 0, 2, "force-a", &batch), 0);
     assert_int_equal(batch.n_events, 2);
-    assert_int_equal(batch.last, batch.events[1]->seq);  // a full batch: resume after its end
+    assert_int_equal(batch.last, batch.events[1]->seq); // a full batch: resume after its end
     stream_batch_clear(&batch);
     db_destroy(&db);
+}
+
+// A COMMIT sent and not yet read back (db_commit_send, as a request lane leaves it) holds the
+// outbox lock only until the server has committed: another connection that waits for the lock
+// goes on without this one reading anything, and the events keep their commit order. A batch
+// that failed is known to have failed when its COMMIT is read back, and left nothing behind.
+static void test_commit_sent_ahead_lets_another_connection_on(void **state) {
+    (void)state;
+    db_t *a = s_connect(), *b = s_connect(), *reader = s_connect();
+    int64_t base = stream_head(reader);
+    assert_int_equal(db_exec(a, "BEGIN", 0, NULL), 0);
+    int64_t seq_a = s_append(a, 1);
+    assert_true(seq_a > base);
+    assert_int_equal(db_commit_send(a), 0);
+    // b waits for the lock a holds until its commit, which needs nothing more from this side.
+    assert_int_equal(db_exec(b, "BEGIN", 0, NULL), 0);
+    int64_t seq_b = s_append(b, 2);
+    assert_true(seq_b > seq_a);
+    assert_int_equal(db_commit(b), 0);
+    assert_int_equal(db_commit_finish(a), 0);
+    assert_int_equal(stream_head(reader), seq_b);
+
+    // A failed statement queued in the batch: the COMMIT goes out, and reads back as a failure.
+    assert_int_equal(db_exec(a, "BEGIN", 0, NULL), 0);
+    assert_true(s_append(a, 3) > seq_b);
+    assert_int_equal(db_send(a, "INSERT INTO no_such_table VALUES (1)", 0, NULL, NULL, NULL), 0);
+    assert_int_equal(db_commit_send(a), 0);
+    assert_int_equal(db_commit_finish(a), -1);
+    assert_true(db_outcome_known(a));
+    db_rollback(a);
+    assert_int_equal(stream_head(reader), seq_b);
+    // The connection is fine for the next batch.
+    assert_int_equal(db_exec(a, "BEGIN", 0, NULL), 0);
+    assert_true(s_append(a, 4) > seq_b);
+    assert_int_equal(db_commit_send(a), 0);
+    assert_int_equal(db_commit_finish(a), 0);
+    assert_true(stream_head(reader) > seq_b);
+    db_destroy(&a);
+    db_destroy(&b);
+    db_destroy(&reader);
 }
 
 int main(void) {
@@ -233,6 +273,7 @@ int main(void) {
         cmocka_unit_test(test_late_commit_is_not_skipped),
         cmocka_unit_test(test_concurrent_writers_never_skip),
         cmocka_unit_test(test_scope_filter_and_last),
+        cmocka_unit_test(test_commit_sent_ahead_lets_another_connection_on),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
