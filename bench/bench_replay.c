@@ -14,6 +14,7 @@
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
 #include "harness.h"
+#include "outbox_load.h"
 
 static long s_rss_kb(int pid) {
     char path[64], line[256];
@@ -28,76 +29,20 @@ static long s_rss_kb(int pid) {
     return kb;
 }
 
-static int s_exec(PGconn *c, const char *sql) {
-    PGresult *r = PQexec(c, sql);
-    int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
-    if (!ok)
-        fprintf(stderr, "bench_replay: %s: %s", sql, PQerrorMessage(c));
-    PQclear(r);
-    return ok ? 0 : -1;
-}
-
 // Appends N chain events (cara.Fetch{after: n}, as helper_chain_producer makes them) to the
 // intake slot's outbox with COPY. Returns 0 or -1.
 static int s_load(harness_t *h, long n) {
-    PGconn *c = db_conn(harness_db(h, "intake"));
-    // The seq trigger orders concurrent writers; this single loader gives seqs itself.
-    if (s_exec(c, "SET session_replication_role = replica") != 0)
-        return -1;
-    PGresult *start = PQexec(c, "COPY outbox (seq, event_id, type, key, payload) FROM STDIN");
-    int copying = start && PQresultStatus(start) == PGRES_COPY_IN;
-    PQclear(start);
-    if (!copying) {
-        fprintf(stderr, "bench_replay: COPY: %s", PQerrorMessage(c));
-        return -1;
-    }
-    size_t cap = 1 << 20, len = 0;
-    char *buf = malloc(cap);
-    static const char hex[] = "0123456789abcdef";
-    int rc = 0;
-    for (long i = 1; buf && i <= n && rc == 0; i++) {
+    outbox_load_t *load = outbox_load_begin(db_conn(harness_db(h, "intake")));
+    char key[24];
+    for (long i = 1; load && i <= n; i++) {
         Cara__Fetch msg = CARA__FETCH__INIT;
         msg.stream = "chain";
         msg.after = (uint64_t)i;
-        uint8_t *data = NULL;
-        size_t dlen = 0;
-        char id[UUID_STR_LEN];
-        if (envelope_pack(&msg.base, NULL, NULL, &data, &dlen, id) != 0) {
-            rc = -1;
+        snprintf(key, sizeof key, "%ld", i);
+        if (outbox_load_add(load, &msg.base, key, NULL) < 0)
             break;
-        }
-        if (len + 2 * dlen + 128 > cap) {
-            if (PQputCopyData(c, buf, (int)len) != 1)
-                rc = -1;
-            len = 0;
-        }
-        len += (size_t)sprintf(buf + len, "%ld\t%s\tcara.Fetch\t%ld\t\\\\x", i, id, i);
-        for (size_t k = 0; k < dlen; k++) {
-            buf[len++] = hex[data[k] >> 4];
-            buf[len++] = hex[data[k] & 15];
-        }
-        buf[len++] = '\n';
-        free(data);
     }
-    if (!buf || (len && PQputCopyData(c, buf, (int)len) != 1))
-        rc = -1;
-    free(buf);
-    if (PQputCopyEnd(c, rc == 0 ? NULL : "bench load failed") != 1)
-        rc = -1;
-    PGresult *r;
-    while ((r = PQgetResult(c)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-            fprintf(stderr, "bench_replay: COPY: %s", PQerrorMessage(c));
-            rc = -1;
-        }
-        PQclear(r);
-    }
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT setval('outbox_seq', %ld)", n);
-    if (s_exec(c, "RESET session_replication_role") != 0 || s_exec(c, sql) != 0 ||
-        s_exec(c, "ANALYZE outbox") != 0)
-        rc = -1;
-    return rc;
+    return load && outbox_load_end(&load) == n ? 0 : -1;
 }
 
 int main(int argc, char **argv) {
@@ -159,8 +104,8 @@ int main(int argc, char **argv) {
            " \"subscriber_seconds\": %.2f, \"subscriber_per_s\": %.0f,"
            " \"consumer_seconds\": %.2f, \"consumer_per_s\": %.0f, \"exactly_once\": %s,"
            " \"consumer_rss_kb\": %ld, \"producer_rss_kb\": %ld}\n",
-           n, load_s, read, read_s, read / read_s, apply_s, n / apply_s,
-           exact ? "true" : "false", rss, s_rss_kb(harness_pid(h, "intake")));
+           n, load_s, read, read_s, read / read_s, apply_s, n / apply_s, exact ? "true" : "false",
+           rss, s_rss_kb(harness_pid(h, "intake")));
     free(effects);
     free(distinct);
     harness_destroy(&h);

@@ -4,7 +4,9 @@
 # 1. pgbench: one-row INSERT, 8 clients, 20 s: durable single-row commits/s (the yardstick).
 # 2. intake: 8 police clients over CURVE, 20 s: acknowledged referrals/s, ack p50/p99; then a
 #    back-fill with 64 submissions in flight (8 systems x 8), the same figures.
-# 3. replay: 1,000,000 events read by a new subscriber, and applied by a new consumer.
+# 3. replay: 1,000,000 events read by a new subscriber, and applied by a new consumer; and the
+#    national service rebuilding from an empty schema out of 1,000,000 intake, triage and
+#    booking events (a case's life, as the real services serve it to national).
 # 4. end to end: referrals at 200/s, then as fast as 8 clients go, until the provider system
 #    fetched each SeatBooked: throughput, p50/p99.
 # 5. peak RSS (VmHWM) of every service process.
@@ -54,6 +56,9 @@ backfill=$(build/bench/bench_intake 64 "$seconds" 2>"$cluster/backfill.err" | ta
 echo "replay: $replay_events events ..."
 replay=$(build/bench/bench_replay "$replay_events" 2>"$cluster/replay.err" | tail -n 1) \
   || { echo "replay failed:"; tail -n 5 "$cluster/replay.err"; replay='{}'; }
+echo "national rebuild: $replay_events events ..."
+national=$(build/bench/bench_national "$replay_events" 2>"$cluster/national.err" | tail -n 1) \
+  || { echo "national rebuild failed:"; tail -n 5 "$cluster/national.err"; national='{}'; }
 echo "end to end: ${e2e_rate}/s for ${e2e_seconds}s, then 8 clients for ${e2e_fast}s ..."
 e2e=$(build/bench/bench_e2e "$e2e_rate" "$e2e_seconds" "$e2e_fast" 2>"$cluster/e2e.err" | tail -n 1) \
   || { echo "end to end failed:"; tail -n 5 "$cluster/e2e.err"; e2e='{}'; }
@@ -61,6 +66,7 @@ e2e=$(build/bench/bench_e2e "$e2e_rate" "$e2e_seconds" "$e2e_fast" 2>"$cluster/e
 [ -n "$pg_tps" ] || pg_tps=0
 [ -n "$intake" ] || intake='{}'
 [ -n "$backfill" ] || backfill='{}'
+[ -n "$national" ] || national='{}'
 cat > bench/results/latest.json <<JSON
 {"when": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git describe --always --dirty 2>/dev/null || echo dev)",
  "machine": {"cores": $(nproc), "durable": "$durable"},
@@ -68,6 +74,7 @@ cat > bench/results/latest.json <<JSON
  "intake": $intake,
  "intake_backfill_64": $backfill,
  "replay": $replay,
+ "national_rebuild": $national,
  "e2e": $e2e}
 JSON
 
@@ -87,6 +94,8 @@ row "intake back-fill ack latency p50 / p99 (ms)" "$(f "$backfill" p50_ms) / $(f
 sub=$(f "$replay" subscriber_per_s); con=$(f "$replay" consumer_per_s)
 row "replay: new subscriber reads $(f "$replay" events) events, events/s" "$sub" "$(ratio "$sub" "$pg_tps")"
 row "replay: new consumer applies them (exactly once), events/s" "$con" "$(ratio "$con" "$pg_tps")"
+nat=$(f "$national" national_per_s)
+row "national rebuild from empty: $(f "$national" events) events, events/s" "$nat" "$(ratio "$nat" "$pg_tps")"
 off=$(f "$e2e" per_s 1); fast=$(f "$e2e" per_s 2)
 row "e2e at ${e2e_rate}/s offered: SeatBooked fetched/s" "$off" "$(ratio "$off" "$pg_tps")"
 row "e2e at ${e2e_rate}/s: submit -> provider sees SeatBooked p50 / p99 (ms)" "$(f "$e2e" p50_ms 1) / $(f "$e2e" p99_ms 1)"
@@ -95,4 +104,5 @@ row "e2e as fast as possible: p50 / p99 (ms)" "$(f "$e2e" p50_ms 2) / $(f "$e2e"
 row "peak RSS kB: intake (intake bench)" "$(f "$intake" intake_rss_kb)"
 row "peak RSS kB: intake / triage / booking (e2e)" "$(f "$e2e" intake_rss_kb) / $(f "$e2e" triage_rss_kb) / $(f "$e2e" booking_rss_kb)"
 row "peak RSS kB: replay producer / consumer (runtime)" "$(f "$replay" producer_rss_kb) / $(f "$replay" consumer_rss_kb)"
+row "peak RSS kB: national (rebuild)" "$(f "$national" national_rss_kb)"
 echo; echo "written: bench/results/latest.json"

@@ -252,10 +252,10 @@ cleanup:
 
 // A queued write of an event failed: a lost connection or a conflict is worth a retry; any
 // other failure (a constraint, bad data) will fail every time, so the event is poison.
-static apply_result_t s_failed_write(consumer_t *self, char *reason, size_t size) {
-    if (db_error_transient(self->db))
+static apply_result_t s_failed_write(db_t *db, char *reason, size_t size) {
+    if (db_error_transient(db))
         return APPLY_RETRY;
-    snprintf(reason, size, "write failed (SQLSTATE %s)", db_sqlstate(self->db));
+    snprintf(reason, size, "write failed (SQLSTATE %s)", db_sqlstate(db));
     return APPLY_POISON;
 }
 
@@ -298,7 +298,7 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
             // Statements the apply function queued (db_send) are read back here in careful
             // mode, so a failing one is pinned on its own event.
             if (rc == APPLY_OK && careful && db_sync(self->db) != 0)
-                rc = s_failed_write(self, reason, sizeof reason);
+                rc = s_failed_write(self->db, reason, sizeof reason);
             if (rc == APPLY_OK && careful &&
                 db_exec(self->db, "RELEASE SAVEPOINT apply_event", 0, NULL) != 0)
                 rc = APPLY_RETRY;
@@ -354,7 +354,7 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         // a failure that is not transient means some event is poison: redo the batch carefully.
         if (applied >= 0 && !careful && db_sync(self->db) != 0) {
             char reason[64];
-            applied = s_failed_write(self, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
+            applied = s_failed_write(self->db, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
         }
         if (applied == -2) {
             log_discard();
@@ -555,6 +555,10 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, v
     char reason[256] = "undecodable envelope";
     apply_result_t rc =
         env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason) : APPLY_POISON;
+    // What the apply function queued (db_send) is read back here, so a failing write is this
+    // event's reason, as in the consumer's careful pass.
+    if (rc == APPLY_OK && db_sync(db) != 0)
+        rc = s_failed_write(db, reason, sizeof reason);
     if (env)
         cara__envelope__free_unpacked(env, NULL);
     if (rc != APPLY_OK) {

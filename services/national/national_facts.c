@@ -110,8 +110,11 @@ static int s_key(const char *secret, const char *id, char out[65]) {
     return 0;
 }
 
+// Every fact is one write, queued (db_send): the consumer reads a whole batch's writes back in
+// one round trip (or, carefully, each event's after it), so a replay of the streams does not
+// wait for the server once per event.
 static apply_result_t s_exec(db_t *db, const char *sql, int n, const char *const *values) {
-    return db_exec(db, sql, n, values) == 0 ? APPLY_OK : APPLY_RETRY;
+    return db_send(db, sql, n, values, NULL, NULL) == 0 ? APPLY_OK : APPLY_RETRY;
 }
 
 static apply_result_t s_undecodable(const Cara__Envelope *env, char *reason, size_t size) {

@@ -1,0 +1,224 @@
+// Benchmark: the national service rebuilding from an empty schema. The three streams it reads
+// (intake, triage, booking) are loaded with a realistic backlog of N events in all (default
+// 1,000,000), as the real services write them: per referral a ReferralSubmitted, a
+// ReferralTriaged and the booking's ContactRecorded, SeatBooked, Part A and Part B attendance
+// and CaseCompleted, and a CohortCreated per ten referrals. The real intake, triage and booking
+// serve them (with their national views, which de-identify); their own consumers point
+// nowhere, so only national works. Timed from national's start until its cursors reach the
+// three heads; then every fact is checked. Prints one JSON line. Needs CARA_TEST_PGHOST/PORT.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "booking.pb-c.h"
+#include "cara/pbjson.h"
+#include "cara/timeutil.h"
+#include "cara/uuid.h"
+#include "harness.h"
+#include "intake.pb-c.h"
+#include "outbox_load.h"
+#include "triage.pb-c.h"
+
+#define SECRET "bench-national-pseudonym-secret"
+#define EVENTS_PER_REFERRAL 7
+
+static long s_rss_kb(int pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static Cara__Referral *s_referral(void) {
+    json_t *doc = json_load_file("examples/referral.json", 0, NULL);
+    char err[256];
+    Cara__Referral *r =
+        doc ? (Cara__Referral *)pbjson_to_message(&cara__referral__descriptor, doc, err, sizeof err)
+            : NULL;
+    json_decref(doc);
+    return r;
+}
+
+typedef struct {
+    outbox_load_t *intake, *triage, *booking;
+    Cara__Referral *referral;
+    char cohort[UUID_STR_LEN];
+} s_loaders_t;
+
+// One referral's events, from submission to completion, in the three streams.
+static int s_case(s_loaders_t *l, long i) {
+    char id[UUID_STR_LEN], case_id[UUID_STR_LEN], booking_id[UUID_STR_LEN];
+    uuid_new(id);
+    uuid_new(case_id);
+    uuid_new(booking_id);
+    static char at[] = "2026-03-02T10:00:00Z";
+    const char *force = l->referral->force, *provider = "p1";
+    if (i % 10 == 0) {
+        uuid_new(l->cohort);
+        Cara__CohortCreated c = CARA__COHORT_CREATED__INIT;
+        c.cohort_id = l->cohort;
+        c.provider_id = (char *)provider;
+        c.cohort_type = "male_intimate";
+        c.town = "Carmarthen";
+        c.capacity = 12;
+        c.part_a_date = "2026-04-01";
+        c.part_b_date = "2026-05-06";
+        if (outbox_load_add(l->booking, &c.base, l->cohort, provider) < 0)
+            return -1;
+    }
+    Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
+    sub.referral_id = id;
+    sub.received_at = at;
+    sub.referral = l->referral;
+    Cara__ReferralTriaged tri = CARA__REFERRAL_TRIAGED__INIT;
+    tri.referral_id = id;
+    tri.force = (char *)force;
+    tri.provider_id = (char *)provider;
+    tri.pathway = "male_intimate";
+    tri.compliance_deadline = l->referral->caution->compliance_deadline;
+    tri.caution_date = "2026-03-01";
+    tri.victim_contact = 1;
+    tri.triaged_at = at;
+    tri.received_at = at;
+    tri.referral = l->referral;
+    Cara__ContactRecorded contact = CARA__CONTACT_RECORDED__INIT;
+    contact.case_id = case_id;
+    contact.referral_id = id;
+    contact.provider_id = (char *)provider;
+    contact.force = (char *)force;
+    contact.channel = "phone";
+    contact.outcome = "contacted";
+    contact.at = "2026-03-04T09:30:00Z";
+    Cara__SeatBooked seat = CARA__SEAT_BOOKED__INIT;
+    seat.booking_id = booking_id;
+    seat.case_id = case_id;
+    seat.referral_id = id;
+    seat.provider_id = (char *)provider;
+    seat.force = (char *)force;
+    seat.cohort_id = l->cohort;
+    seat.cohort_type = "male_intimate";
+    seat.town = "Carmarthen";
+    seat.part_a_date = "2026-04-01";
+    seat.part_b_date = "2026-05-06";
+    seat.booked_at = "2026-03-04T09:40:00Z";
+    Cara__AttendanceRecorded part[2];
+    for (int p = 0; p < 2; p++) {
+        cara__attendance_recorded__init(&part[p]);
+        part[p].booking_id = booking_id;
+        part[p].case_id = case_id;
+        part[p].referral_id = id;
+        part[p].provider_id = (char *)provider;
+        part[p].force = (char *)force;
+        part[p].cohort_id = l->cohort;
+        part[p].part = p ? "B" : "A";
+        part[p].status = "attended";
+        part[p].session_date = p ? "2026-05-06" : "2026-04-01";
+        part[p].recorded_at = p ? "2026-05-06T18:00:00Z" : "2026-04-01T18:00:00Z";
+    }
+    Cara__CaseCompleted done = CARA__CASE_COMPLETED__INIT;
+    done.case_id = case_id;
+    done.referral_id = id;
+    done.provider_id = (char *)provider;
+    done.force = (char *)force;
+    done.pathway = "male_intimate";
+    done.completed_at = "2026-05-06T18:00:00Z";
+    done.cohort_id = l->cohort;
+    const ProtobufCMessage *booking[] = {&contact.base, &seat.base, &part[0].base, &part[1].base,
+                                         &done.base};
+    if (outbox_load_add(l->intake, &sub.base, id, force) < 0 ||
+        outbox_load_add(l->triage, &tri.base, id, provider) < 0)
+        return -1;
+    for (int k = 0; k < 5; k++)
+        if (outbox_load_add(l->booking, booking[k], id, provider) < 0)
+            return -1;
+    return 0;
+}
+
+static long s_value(harness_t *h, const char *service, const char *sql) {
+    char *v = harness_value(h, service, sql);
+    long n = v ? atol(v) : -1;
+    free(v);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    long n = argc > 1 ? atol(argv[1]) : 1000000;
+    long referrals = n * 10 / (EVENTS_PER_REFERRAL * 10 + 1);
+    harness_t *h = harness_new("bench_national");
+    if (!h)
+        return 1;
+    // The upstream services only serve their streams: their own consumers point nowhere.
+    const char *nowhere = "\"tcp://127.0.0.1:9\"";
+    harness_config(h, "intake", "upstreams.triage.router", nowhere);
+    harness_config(h, "intake", "upstreams.booking.router", nowhere);
+    harness_config(h, "triage", "upstreams.intake.router", nowhere);
+    harness_config(h, "booking", "upstreams.triage.router", nowhere);
+    harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
+    harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
+    harness_config(h, "national", "consumer", "{\"batch\": 2000, \"poll_ms\": 100}");
+    if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0 ||
+        harness_start(h, "booking") != 0)
+        return 1;
+    s_loaders_t l = {outbox_load_begin(db_conn(harness_db(h, "intake"))),
+                     outbox_load_begin(db_conn(harness_db(h, "triage"))),
+                     outbox_load_begin(db_conn(harness_db(h, "booking"))), s_referral(), ""};
+    int64_t t_load = time_mono_ms();
+    int loaded = l.intake && l.triage && l.booking && l.referral;
+    for (long i = 0; loaded && i < referrals; i++)
+        loaded = s_case(&l, i) == 0;
+    int64_t heads[3] = {l.intake ? outbox_load_end(&l.intake) : -1,
+                        l.triage ? outbox_load_end(&l.triage) : -1,
+                        l.booking ? outbox_load_end(&l.booking) : -1};
+    if (l.referral)
+        cara__referral__free_unpacked(l.referral, NULL);
+    if (!loaded || heads[0] < 0 || heads[1] < 0 || heads[2] < 0) {
+        fprintf(stderr, "bench_national: loading the streams failed\n");
+        return 1;
+    }
+    long events = (long)(heads[0] + heads[1] + heads[2]);
+    double load_s = (double)(time_mono_ms() - t_load) / 1000.0;
+
+    // National from an empty schema, until it has read all three streams to their heads.
+    int64_t t0 = time_mono_ms();
+    if (harness_start(h, "national") != 0)
+        return 1;
+    long rss = 0;
+    for (;;) {
+        long done = s_value(h, "national", "SELECT coalesce(sum(seq), 0) FROM cursor");
+        long r = s_rss_kb(harness_pid(h, "national"));
+        if (r > rss)
+            rss = r;
+        if (done >= events)
+            break;
+        usleep(20000);
+    }
+    double apply_s = (double)(time_mono_ms() - t0) / 1000.0;
+    // Every case and cohort is there, each fact once, and completed.
+    long cases = s_value(h, "national", "SELECT count(*) FROM case_fact");
+    long complete = s_value(h, "national",
+                            "SELECT count(*) FROM case_fact WHERE completed_at IS NOT NULL AND"
+                            " booked_at IS NOT NULL AND started_on IS NOT NULL AND"
+                            " first_contact_at IS NOT NULL AND pathway IS NOT NULL");
+    long cohorts = s_value(h, "national", "SELECT count(*) FROM cohort_fact");
+    long dead = s_value(h, "national", "SELECT count(*) FROM dead_letter");
+    int exact =
+        cases == referrals && complete == referrals && cohorts == (referrals + 9) / 10 && dead == 0;
+    printf("{\"events\": %ld, \"referrals\": %ld, \"load_seconds\": %.2f,"
+           " \"national_seconds\": %.2f, \"national_per_s\": %.0f, \"facts_exact\": %s,"
+           " \"national_rss_kb\": %ld}\n",
+           events, referrals, load_s, apply_s, events / apply_s, exact ? "true" : "false", rss);
+    if (!exact)
+        fprintf(stderr,
+                "bench_national: %ld cases (%ld complete), %ld cohorts, %ld dead letters;"
+                " expected %ld cases\n",
+                cases, complete, cohorts, dead, referrals);
+    harness_destroy(&h);
+    return exact ? 0 : 1;
+}
