@@ -1,13 +1,20 @@
 #include "cara/insert_batch.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define S_KEY_MAX 4
+
 typedef struct {
-    char *sql;        // the single-row text (key)
-    size_t tuple_at;  // offset of the row "(...)" in sql
+    char *sql;       // the single-row text (key)
+    size_t tuple_at; // offset of the row "(...)" in sql
+    char *tuple;     // the row "(...)"
+    char *tail;      // what follows the row ("" or " ON CONFLICT (...) ...")
+    int n_key;       // parameters that are the ON CONFLICT key (0: no ON CONFLICT)
+    int key[S_KEY_MAX];
     int n;            // parameters per row
     int *row_formats; // n, as the first row gave them
     int rows, cap;    // rows kept
@@ -19,6 +26,8 @@ typedef struct {
 struct insert_batch_t {
     s_text_t texts[INSERT_BATCH_MAX_TEXTS];
     int n_texts;
+    uint64_t *keys; // hashes of the kept rows' ON CONFLICT keys (open addressing; 0 = empty)
+    size_t n_keys, keys_cap;
 };
 
 insert_batch_t *insert_batch_new(void) {
@@ -32,6 +41,8 @@ static void s_text_free(s_text_t *t) {
     free(t->lengths);
     free(t->formats);
     free(t->row_formats);
+    free(t->tuple);
+    free(t->tail);
     free(t->sql);
     memset(t, 0, sizeof *t);
 }
@@ -40,47 +51,146 @@ void insert_batch_clear(insert_batch_t *self) {
     for (int i = 0; i < self->n_texts; i++)
         s_text_free(&self->texts[i]);
     self->n_texts = 0;
+    if (self->n_keys)
+        memset(self->keys, 0, self->keys_cap * sizeof *self->keys);
+    self->n_keys = 0;
 }
 
 void insert_batch_destroy(insert_batch_t **self_p) {
     if (!self_p || !*self_p)
         return;
     insert_batch_clear(*self_p);
+    free((*self_p)->keys);
     free(*self_p);
     *self_p = NULL;
 }
 
-// Where the row "(...)" of an acceptable statement starts, or NULL.
-static const char *s_tuple(const char *sql, int n) {
+// The shape of an acceptable statement: where its row starts and ends, and (with ON CONFLICT)
+// which parameters are the conflict key.
+typedef struct {
+    const char *tuple, *tail;
+    int n_key, key[S_KEY_MAX];
+} s_shape_t;
+
+// The next comma-separated name or item of a list that ends at ')' (at depth 0 of its own
+// parentheses), trimmed: *start and *len. Returns the position after it (at ',' or ')').
+static const char *s_item(const char *p, const char **start, size_t *len) {
+    while (*p == ' ')
+        p++;
+    *start = p;
+    int depth = 0;
+    for (; *p && (depth > 0 || (*p != ',' && *p != ')')); p++)
+        depth += *p == '(' ? 1 : *p == ')' ? -1 : 0;
+    size_t n = (size_t)(p - *start);
+    while (n > 0 && (*start)[n - 1] == ' ')
+        n--;
+    *len = n;
+    return p;
+}
+
+// The parameter (0-based) that the row's item number pos is, if it is "$k" alone (or with a
+// "::type" cast), else -1.
+static int s_item_param(const char *tuple, int pos) {
+    const char *p = tuple + 1, *start;
+    size_t len;
+    for (int i = 0; *p; i++) {
+        p = s_item(p, &start, &len);
+        if (i == pos) {
+            char *after;
+            long k = start[0] == '$' ? strtol(start + 1, &after, 10) : 0;
+            if (k < 1 || (after != start + len && strncmp(after, "::", 2) != 0))
+                return -1;
+            for (const char *c = after; c < start + len; c++)
+                if (!isalnum((unsigned char)*c) && *c != ':' && *c != '_')
+                    return -1;
+            return (int)k - 1;
+        }
+        if (*p != ',')
+            break;
+        p++;
+    }
+    return -1;
+}
+
+// Finds the parameters of the conflict target "(a, b)" at target: each must be a column of
+// the statement's column list whose row item is a bare parameter. Returns 0 or -1.
+static int s_conflict_key(const char *sql, const char *tuple, const char *target, s_shape_t *sh) {
+    const char *cols = strchr(sql + 12, '(');
+    if (!cols || cols > tuple || *target != '(')
+        return -1;
+    const char *p = target + 1, *name;
+    size_t len;
+    sh->n_key = 0;
+    while (*p && *p != ')') {
+        p = s_item(p, &name, &len);
+        if (len == 0 || sh->n_key == S_KEY_MAX)
+            return -1;
+        // Its position in the column list.
+        const char *q = cols + 1, *col;
+        size_t col_len;
+        int pos = -1;
+        for (int i = 0; *q && pos < 0; i++) {
+            q = s_item(q, &col, &col_len);
+            if (col_len == len && strncmp(col, name, len) == 0)
+                pos = i;
+            if (*q != ',')
+                break;
+            q++;
+        }
+        int param = pos < 0 ? -1 : s_item_param(tuple, pos);
+        if (param < 0)
+            return -1;
+        sh->key[sh->n_key++] = param;
+        if (*p == ',')
+            p++;
+    }
+    return *p == ')' && sh->n_key > 0 ? 0 : -1;
+}
+
+// Parses an acceptable statement: INSERT INTO t (...) VALUES (...), with nothing after the row
+// but, possibly, " ON CONFLICT (key columns) DO ..." that has no parameter in it (it names the
+// row's values as EXCLUDED.column, so one tail serves every row). Returns 0 or -1.
+static int s_parse(const char *sql, int n, s_shape_t *sh) {
+    memset(sh, 0, sizeof *sh);
     if (n < 1 || strncmp(sql, "INSERT INTO ", 12) != 0)
-        return NULL;
+        return -1;
     const char *values = strstr(sql, " VALUES (");
     if (!values || strstr(values + 1, " VALUES ("))
-        return NULL;
-    const char *tuple = values + 8;
-    size_t end = strlen(sql);
-    while (end > 0 && isspace((unsigned char)sql[end - 1]))
-        end--;
+        return -1;
+    const char *tuple = values + 8, *p;
     int depth = 0;
-    for (const char *p = tuple; p < sql + end; p++) {
+    for (p = tuple; *p; p++) {
         if (*p == '\'' || *p == '"' || *p == ';')
-            return NULL;
-        if (*p == '(')
-            depth++;
-        else if (*p == ')' && --depth == 0 && p != sql + end - 1)
-            return NULL; // something follows the row
+            return -1;
         if (*p == '$') {
             char *after;
             long k = strtol(p + 1, &after, 10);
             if (after == p + 1 || k < 1 || k > n)
-                return NULL;
+                return -1;
         }
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth == 0)
+            break;
     }
-    return depth == 0 && sql[end - 1] == ')' ? tuple : NULL;
+    if (depth != 0 || !*p)
+        return -1;
+    sh->tuple = tuple;
+    sh->tail = p + 1;
+    const char *end = sh->tail + strlen(sh->tail);
+    while (end > sh->tail && isspace((unsigned char)end[-1]))
+        end--;
+    if (end == sh->tail)
+        return 0;
+    if (strncmp(sh->tail, " ON CONFLICT (", 14) != 0 || strpbrk(sh->tail, "$;") ||
+        strstr(sh->tail, "RETURNING"))
+        return -1;
+    return s_conflict_key(sql, tuple, sh->tail + 13, sh);
 }
 
 int insert_batch_accepts(const char *sql, int n) {
-    return sql && s_tuple(sql, n) != NULL;
+    s_shape_t shape;
+    return sql && s_parse(sql, n, &shape) == 0;
 }
 
 // The kept text sql (with these formats), or NULL if it is not kept yet. *other is set if the
@@ -102,25 +212,81 @@ static s_text_t *s_known(insert_batch_t *self, const char *sql, int n, const int
     return NULL;
 }
 
-// Keeps a new text (accepted by insert_batch_accepts). Returns it, or NULL if full or out of
+// Keeps a new text. Returns it, or NULL if it cannot be gathered, the texts are full or out of
 // memory.
 static s_text_t *s_keep(insert_batch_t *self, const char *sql, int n, const int *formats) {
-    if (self->n_texts == INSERT_BATCH_MAX_TEXTS)
+    s_shape_t shape;
+    if (self->n_texts == INSERT_BATCH_MAX_TEXTS || s_parse(sql, n, &shape) != 0)
         return NULL;
     s_text_t *t = &self->texts[self->n_texts];
     memset(t, 0, sizeof *t);
     t->sql = strdup(sql);
     t->row_formats = calloc((size_t)n, sizeof(int));
-    if (!t->sql || !t->row_formats) {
+    t->tuple = strndup(shape.tuple, (size_t)(shape.tail - shape.tuple));
+    t->tail = strdup(shape.tail);
+    if (!t->sql || !t->row_formats || !t->tuple || !t->tail) {
         s_text_free(t);
         return NULL;
     }
-    t->tuple_at = (size_t)(s_tuple(sql, n) - sql);
+    t->tuple_at = (size_t)(shape.tuple - sql);
     t->n = n;
+    t->n_key = shape.n_key;
+    memcpy(t->key, shape.key, sizeof t->key);
     for (int k = 0; k < n; k++)
         t->row_formats[k] = formats ? formats[k] : 0;
     self->n_texts++;
     return t;
+}
+
+// The hash of a row's ON CONFLICT key (0: the text has none, or a key value is NULL, which
+// never conflicts).
+static uint64_t s_key_hash(const s_text_t *t, const char *const *values, const int *lengths) {
+    uint64_t h = 1469598103934665603ULL; // FNV-1a
+    for (int i = 0; i < t->n_key; i++) {
+        int k = t->key[i];
+        if (!values[k])
+            return 0;
+        size_t len = t->row_formats[k] == 1 ? (size_t)lengths[k] : strlen(values[k]);
+        for (size_t j = 0; j < len; j++)
+            h = (h ^ (unsigned char)values[k][j]) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return t->n_key && h ? h : 0;
+}
+
+// Whether a kept row has key hash h (of its text; a false "yes" only sends the kept rows early).
+static int s_keys_has(const insert_batch_t *self, uint64_t h) {
+    for (size_t i = h & (self->keys_cap - 1); self->keys_cap && self->keys[i];
+         i = (i + 1) & (self->keys_cap - 1))
+        if (self->keys[i] == h)
+            return 1;
+    return 0;
+}
+
+// Remembers key hash h. Returns 0, or -1 if out of memory.
+static int s_keys_add(insert_batch_t *self, uint64_t h) {
+    if (2 * (self->n_keys + 1) > self->keys_cap) {
+        size_t cap = self->keys_cap ? 2 * self->keys_cap : 1024;
+        uint64_t *grown = calloc(cap, sizeof *grown);
+        if (!grown)
+            return -1;
+        for (size_t i = 0; i < self->keys_cap; i++) {
+            size_t j = self->keys[i] & (cap - 1);
+            while (self->keys[i] && grown[j])
+                j = (j + 1) & (cap - 1);
+            if (self->keys[i])
+                grown[j] = self->keys[i];
+        }
+        free(self->keys);
+        self->keys = grown;
+        self->keys_cap = cap;
+    }
+    size_t i = h & (self->keys_cap - 1);
+    while (self->keys[i])
+        i = (i + 1) & (self->keys_cap - 1);
+    self->keys[i] = h;
+    self->n_keys++;
+    return 0;
 }
 
 int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *const *values,
@@ -128,9 +294,17 @@ int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *c
     // A kept text was accepted when it was first kept: only a new one is looked at.
     int other;
     s_text_t *t = s_known(self, sql, n, formats, &other);
-    if (!t && !other && insert_batch_accepts(sql, n))
+    if (!t && !other)
         t = s_keep(self, sql, n, formats);
     if (!t || t->rows == INSERT_BATCH_MAX_ROWS)
+        return 1;
+    // A row whose ON CONFLICT key a kept row of its text has goes after that one is sent: one
+    // statement must not touch a row twice ("ON CONFLICT DO UPDATE command cannot affect row a
+    // second time"), and the writes of one text to one row keep their order.
+    uint64_t key = s_key_hash(t, values, lengths);
+    if (key)
+        key = (key ^ (uint64_t)(t - self->texts + 1)) * 1099511628211ULL;
+    if (key && (s_keys_has(self, key) || s_keys_add(self, key) != 0))
         return 1;
     if (t->rows == t->cap) {
         int cap = t->cap ? t->cap * 2 : 16;
@@ -252,11 +426,11 @@ int insert_batch_statement(insert_batch_t *self, int i, char **sql, int *n_param
     int first, rows;
     if (s_chunk(self, i, &t, &first, &rows) != 0)
         return -1;
-    const char *tuple = t->sql + t->tuple_at;
-    size_t tuple_len = strlen(tuple);
+    const char *tuple = t->tuple;
+    size_t tuple_len = strlen(tuple), tail_len = strlen(t->tail);
     // Each "$k" grows by at most 5 digits when renumbered (at most 60000 parameters).
     size_t row_max = tuple_len + (size_t)t->n * 6 + 2;
-    char *text = malloc(t->tuple_at + (size_t)rows * row_max + 1);
+    char *text = malloc(t->tuple_at + (size_t)rows * row_max + tail_len + 1);
     if (!text)
         return -1;
     if (!t->formats) {
@@ -278,7 +452,8 @@ int insert_batch_statement(insert_batch_t *self, int i, char **sql, int *n_param
         }
         o += s_renumber(text + o, tuple, r * t->n);
     }
-    text[o] = '\0';
+    memcpy(text + o, t->tail, tail_len + 1); // the ON CONFLICT clause, if any, once
+
     *sql = text;
     *n_params = rows * t->n;
     *values = (const char *const *)t->values + (size_t)first * (size_t)t->n;

@@ -20,8 +20,14 @@ typedef struct insert_batch_t insert_batch_t;
 insert_batch_t *insert_batch_new(void);
 void insert_batch_destroy(insert_batch_t **self_p);
 
-// True if sql is a single-row INSERT ... VALUES (...) that can be gathered: nothing after the
-// row (no RETURNING, no ON CONFLICT), no quoted text in the row, parameters written $1..$n.
+// True if sql is a single-row INSERT ... VALUES (...) that can be gathered: no quoted text in
+// the row, parameters written $1..$n, and nothing after the row but, possibly, an
+// "ON CONFLICT (columns) DO ..." clause without parameters (it names the new values as
+// EXCLUDED.column) whose columns are each given a bare parameter in the row. Rows of such an
+// upsert with the same key are never in one statement (the rows kept so far go first), so
+// one text's writes to one row keep their order; but, as for any two texts, an upsert of one
+// text may be sent before another text's write to the same row that came first: gather only
+// upserts whose writes to one row commute (national's facts: each column has one writer).
 int insert_batch_accepts(const char *sql, int n);
 // Keeps one row of sql (values copied; lengths matter where formats[i] is 1, binary). Returns 0,
 // 1 if sql cannot be gathered or its rows are full (the caller sends what is kept, then this),

@@ -143,10 +143,12 @@ static apply_result_t s_referral(db_t *db, const char *key, const Cara__Referral
     return s_exec(db,
                   "INSERT INTO case_fact (case_key, force, sex, age_band, ethnicity, offence, dash,"
                   " pseudonym, caution_date, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
-                  " $9::date, $10) ON CONFLICT (case_key) DO UPDATE SET force = $2, sex = $3,"
-                  " age_band = $4, ethnicity = $5, offence = $6, dash = $7, pseudonym = $8,"
-                  " caution_date = $9::date,"
-                  " received_at = coalesce($10, case_fact.received_at)",
+                  " $9::date, $10) ON CONFLICT (case_key) DO UPDATE SET force = EXCLUDED.force,"
+                  " sex = EXCLUDED.sex, age_band = EXCLUDED.age_band,"
+                  " ethnicity = EXCLUDED.ethnicity, offence = EXCLUDED.offence,"
+                  " dash = EXCLUDED.dash, pseudonym = EXCLUDED.pseudonym,"
+                  " caution_date = EXCLUDED.caution_date,"
+                  " received_at = coalesce(EXCLUDED.received_at, case_fact.received_at)",
                   10, values);
 }
 
@@ -185,7 +187,8 @@ static apply_result_t s_intake(db_t *db, const char *secret, const Cara__Envelop
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
                           " true, $2) ON CONFLICT (case_key) DO UPDATE SET withdrawn = true,"
-                          " withdrawn_at = coalesce(case_fact.withdrawn_at, $2)",
+                          " withdrawn_at = coalesce(case_fact.withdrawn_at,"
+                          " EXCLUDED.withdrawn_at)",
                           2, values);
         cara__referral_withdrawn__free_unpacked(m, NULL);
     }
@@ -238,8 +241,9 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, provider, pathway, triaged_at) VALUES"
-                          " ($1, $2, $3, $4) ON CONFLICT (case_key) DO UPDATE SET provider = $2,"
-                          " pathway = $3, triaged_at = $4",
+                          " ($1, $2, $3, $4) ON CONFLICT (case_key) DO UPDATE SET"
+                          " provider = EXCLUDED.provider, pathway = EXCLUDED.pathway,"
+                          " triaged_at = EXCLUDED.triaged_at",
                           4, values);
         cara__referral_triaged__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
@@ -257,7 +261,9 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, returned_reason, return_reasons,"
                           " returned_at) VALUES ($1, $2, $3, $4) ON CONFLICT (case_key) DO UPDATE"
-                          " SET returned_reason = $2, return_reasons = $3, returned_at = $4",
+                          " SET returned_reason = EXCLUDED.returned_reason,"
+                          " return_reasons = EXCLUDED.return_reasons,"
+                          " returned_at = EXCLUDED.returned_at",
                           4, values);
         free(all);
         cara__referral_returned__free_unpacked(m, NULL);
@@ -272,7 +278,8 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
                           " true, $2) ON CONFLICT (case_key) DO UPDATE SET withdrawn = true,"
-                          " withdrawn_at = coalesce(case_fact.withdrawn_at, $2)",
+                          " withdrawn_at = coalesce(case_fact.withdrawn_at,"
+                          " EXCLUDED.withdrawn_at)",
                           2, values);
         cara__triage_case_withdrawn__free_unpacked(m, NULL);
     }
@@ -294,8 +301,9 @@ static apply_result_t s_cohort(const char *secret, db_t *db, const Cara__Envelop
         v4 = s_date(m->part_b_date, date, sizeof date);
         sql = "INSERT INTO cohort_fact (cohort_key, provider, cohort_type, capacity, part_b_date)"
               " VALUES ($1, $2, $3, $4::int, $5::date) ON CONFLICT (cohort_key) DO UPDATE SET"
-              " provider = $2, cohort_type = $3, capacity = $4::int,"
-              " part_b_date = coalesce(cohort_fact.part_b_date, $5::date)";
+              " provider = EXCLUDED.provider, cohort_type = EXCLUDED.cohort_type,"
+              " capacity = EXCLUDED.capacity,"
+              " part_b_date = coalesce(cohort_fact.part_b_date, EXCLUDED.part_b_date)";
     } else if (strcmp(env->type, "cara.CohortCancelled") == 0) {
         Cara__CohortCancelled *m = (Cara__CohortCancelled *)msg;
         id = m->cohort_id;
@@ -319,10 +327,11 @@ static apply_result_t s_cohort(const char *secret, db_t *db, const Cara__Envelop
         return s_exec(db,
                       "INSERT INTO cohort_fact (cohort_key, provider, cohort_type, participants,"
                       " part_b_date, revision) VALUES ($1, $2, $3, $4::int, $5::date, $6::int)"
-                      " ON CONFLICT (cohort_key) DO UPDATE SET participants = CASE WHEN $6::int"
-                      " >= cohort_fact.revision THEN $4::int ELSE cohort_fact.participants END,"
-                      " revision = greatest(cohort_fact.revision, $6::int),"
-                      " part_b_date = $5::date, cohort_type = $3",
+                      " ON CONFLICT (cohort_key) DO UPDATE SET participants = CASE WHEN"
+                      " EXCLUDED.revision >= cohort_fact.revision THEN EXCLUDED.participants"
+                      " ELSE cohort_fact.participants END,"
+                      " revision = greatest(cohort_fact.revision, EXCLUDED.revision),"
+                      " part_b_date = EXCLUDED.part_b_date, cohort_type = EXCLUDED.cohort_type",
                       6, values);
     }
     const char *values[] = {key, v1, v2, v3, v4};
@@ -369,7 +378,7 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         referral = m->referral_id;
         v1 = s_time(m->booked_at, at, sizeof at);
         sql = "INSERT INTO case_fact (case_key, booked_at) VALUES ($1, $2) ON CONFLICT (case_key)"
-              " DO UPDATE SET booked_at = coalesce(case_fact.booked_at, $2)";
+              " DO UPDATE SET booked_at = coalesce(case_fact.booked_at, EXCLUDED.booked_at)";
         break;
     }
     case 1: {
@@ -379,7 +388,7 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
             v1 = s_date(m->session_date, date, sizeof date);
             sql = "INSERT INTO case_fact (case_key, started_on) VALUES ($1, $2::date) ON CONFLICT"
                   " (case_key) DO UPDATE SET started_on = coalesce(case_fact.started_on,"
-                  " $2::date)";
+                  " EXCLUDED.started_on)";
         }
         break;
     }
@@ -388,7 +397,7 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         referral = m->referral_id;
         v1 = s_time(m->completed_at, at, sizeof at);
         sql = "INSERT INTO case_fact (case_key, completed_at) VALUES ($1, $2) ON CONFLICT"
-              " (case_key) DO UPDATE SET completed_at = $2";
+              " (case_key) DO UPDATE SET completed_at = EXCLUDED.completed_at";
         break;
     }
     case 3: {
@@ -396,7 +405,7 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         referral = m->referral_id;
         v1 = national_code(m->reason, "other");
         sql = "INSERT INTO case_fact (case_key, non_compliant_reason) VALUES ($1, $2) ON CONFLICT"
-              " (case_key) DO UPDATE SET non_compliant_reason = $2";
+              " (case_key) DO UPDATE SET non_compliant_reason = EXCLUDED.non_compliant_reason";
         break;
     }
     case 4: {
@@ -405,8 +414,8 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         v1 = national_code(m->kind, "other");
         sql = "INSERT INTO case_fact (case_key, victim_offered, victim_accepted) VALUES ($1,"
               " $2 IN ('offer', 'accepted'), $2 = 'accepted') ON CONFLICT (case_key) DO UPDATE"
-              " SET victim_offered = case_fact.victim_offered OR $2 IN ('offer', 'accepted'),"
-              " victim_accepted = case_fact.victim_accepted OR $2 = 'accepted'";
+              " SET victim_offered = case_fact.victim_offered OR EXCLUDED.victim_offered,"
+              " victim_accepted = case_fact.victim_accepted OR EXCLUDED.victim_accepted";
         break;
     }
     case 5: {
@@ -416,8 +425,9 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
             v1 = s_time(m->at, at, sizeof at);
             sql = "INSERT INTO case_fact (case_key, first_contact_at) VALUES ($1, $2) ON CONFLICT"
                   " (case_key) DO UPDATE SET first_contact_at = CASE WHEN"
-                  " case_fact.first_contact_at IS NULL OR $2 < case_fact.first_contact_at THEN"
-                  " $2 ELSE case_fact.first_contact_at END";
+                  " case_fact.first_contact_at IS NULL OR EXCLUDED.first_contact_at <"
+                  " case_fact.first_contact_at THEN EXCLUDED.first_contact_at"
+                  " ELSE case_fact.first_contact_at END";
         }
         break;
     }

@@ -1,5 +1,6 @@
 // insert_batch: which statements may be gathered, and the multi-row statement that comes out
-// (parameters renumbered row by row, values copied, binary values kept whole).
+// (parameters renumbered row by row, values copied, binary values kept whole, an upsert's
+// clause once and never two rows with one key).
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@ static void test_accepts_only_single_row_inserts(void **state) {
     assert_true(insert_batch_accepts("INSERT INTO t (a, b) VALUES ($1, coalesce($2, now()))", 2));
     assert_false(insert_batch_accepts("INSERT INTO t (a) VALUES ($1) RETURNING id", 1));
     assert_false(insert_batch_accepts("INSERT INTO t (a) VALUES ($1) ON CONFLICT DO NOTHING", 1));
+    assert_false(insert_batch_accepts("INSERT INTO t (a) VALUES ($1) WHERE true", 1));
     assert_false(insert_batch_accepts("INSERT INTO t (a) VALUES ($1), ($2)", 2));
     assert_false(insert_batch_accepts("INSERT INTO t (a, b) VALUES ($1, 'x')", 1));
     assert_false(insert_batch_accepts("INSERT INTO t (a) SELECT a FROM u WHERE b = $1", 1));
@@ -125,11 +127,69 @@ static void test_renumbering_chunks_and_full_texts(void **state) {
     insert_batch_destroy(&b);
 }
 
+// An upsert whose ON CONFLICT clause names the new values as EXCLUDED.column is gathered: its
+// rows go as one statement with the clause once, and a row whose key a kept row of the same
+// text has waits for the next statement (one statement must not touch a row twice).
+static void test_upserts_gather_by_key(void **state) {
+    (void)state;
+    const char *up = "INSERT INTO f (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET"
+                     " v = coalesce(f.v, EXCLUDED.v)";
+    assert_true(insert_batch_accepts(up, 2));
+    assert_true(insert_batch_accepts(
+        "INSERT INTO f (a, k) VALUES ($2, $1::uuid) ON CONFLICT (k) DO NOTHING", 2));
+    assert_true(insert_batch_accepts(
+        "INSERT INTO f (a, k, v) VALUES ($1, $2, $3) ON CONFLICT (a, k) DO NOTHING", 3));
+    // The clause may not hold a parameter, nor return anything.
+    assert_false(insert_batch_accepts(
+        "INSERT INTO f (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = $2", 2));
+    assert_false(insert_batch_accepts(
+        "INSERT INTO f (k) VALUES ($1) ON CONFLICT (k) DO NOTHING RETURNING k", 1));
+    // The key must be known: each conflict column given a bare parameter in the row.
+    assert_false(insert_batch_accepts(
+        "INSERT INTO f (k, v) VALUES (lower($1), $2) ON CONFLICT (k) DO NOTHING", 2));
+    assert_false(
+        insert_batch_accepts("INSERT INTO f (k, v) VALUES ($1, $2) ON CONFLICT (z) DO NOTHING", 2));
+    assert_false(insert_batch_accepts(
+        "INSERT INTO f (k) VALUES ($1) ON CONFLICT ON CONSTRAINT f_pkey DO NOTHING", 1));
+
+    insert_batch_t *b = insert_batch_new();
+    const char *a1[] = {"a", "1"}, *b2[] = {"b", "2"}, *a3[] = {"a", "3"}, *n4[] = {NULL, "4"};
+    assert_int_equal(insert_batch_add(b, up, 2, a1, NULL, NULL), 0);
+    assert_int_equal(insert_batch_add(b, up, 2, b2, NULL, NULL), 0);
+    assert_int_equal(insert_batch_add(b, up, 2, a3, NULL, NULL), 1); // key a is kept: later
+    // The same key in another text is that text's own row.
+    const char *other = "INSERT INTO g (k) VALUES ($1) ON CONFLICT (k) DO NOTHING";
+    assert_int_equal(insert_batch_add(b, other, 1, a3, NULL, NULL), 0);
+    // A NULL key never conflicts.
+    assert_int_equal(insert_batch_add(b, up, 2, n4, NULL, NULL), 0);
+    assert_int_equal(insert_batch_add(b, up, 2, n4, NULL, NULL), 0);
+    assert_int_equal(insert_batch_count(b), 2);
+    char *sql;
+    int n;
+    const char *const *values;
+    const int *lengths, *formats;
+    assert_int_equal(insert_batch_statement(b, 0, &sql, &n, &values, &lengths, &formats), 0);
+    assert_string_equal(sql, "INSERT INTO f (k, v) VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8)"
+                             " ON CONFLICT (k) DO UPDATE SET v = coalesce(f.v, EXCLUDED.v)");
+    assert_int_equal(n, 8);
+    assert_string_equal(values[2], "b");
+    free(sql);
+    // Once what was kept is sent, the row with key a goes in the next statement.
+    insert_batch_clear(b);
+    assert_int_equal(insert_batch_add(b, up, 2, a3, NULL, NULL), 0);
+    assert_int_equal(insert_batch_statement(b, 0, &sql, &n, &values, &lengths, &formats), 0);
+    assert_string_equal(sql, up);
+    assert_string_equal(values[1], "3");
+    free(sql);
+    insert_batch_destroy(&b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepts_only_single_row_inserts),
         cmocka_unit_test(test_rows_come_out_as_one_statement_per_text),
         cmocka_unit_test(test_renumbering_chunks_and_full_texts),
+        cmocka_unit_test(test_upserts_gather_by_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
