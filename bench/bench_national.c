@@ -208,12 +208,20 @@ int main(int argc, char **argv) {
                             " first_contact_at IS NOT NULL AND pathway IS NOT NULL");
     long cohorts = s_value(h, "national", "SELECT count(*) FROM cohort_fact");
     long dead = s_value(h, "national", "SELECT count(*) FROM dead_letter");
+    // How many of the fact rows' updates stayed on their page (HOT: no index entry).
+    usleep(1100 * 1000); // table statistics are flushed about once a second
+    long upd = s_value(h, "national",
+                       "SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'case_fact'");
+    long hot = s_value(h, "national",
+                       "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = 'case_fact'");
     int exact =
         cases == referrals && complete == referrals && cohorts == (referrals + 9) / 10 && dead == 0;
-    printf("{\"events\": %ld, \"referrals\": %ld, \"load_seconds\": %.2f,"
-           " \"national_seconds\": %.2f, \"national_per_s\": %.0f, \"facts_exact\": %s,"
-           " \"national_rss_kb\": %ld}\n",
-           events, referrals, load_s, apply_s, events / apply_s, exact ? "true" : "false", rss);
+    printf(
+        "{\"events\": %ld, \"referrals\": %ld, \"load_seconds\": %.2f,"
+        " \"national_seconds\": %.2f, \"national_per_s\": %.0f, \"facts_exact\": %s,"
+        " \"national_rss_kb\": %ld, \"case_fact_updates\": %ld, \"case_fact_hot_updates\": %ld}\n",
+        events, referrals, load_s, apply_s, events / apply_s, exact ? "true" : "false", rss, upd,
+        hot);
     if (!exact)
         fprintf(stderr,
                 "bench_national: %ld cases (%ld complete), %ld cohorts, %ld dead letters;"

@@ -259,6 +259,15 @@ static apply_result_t s_failed_write(db_t *db, char *reason, size_t size) {
     return APPLY_POISON;
 }
 
+// Hands what the apply functions held back to the flush function: queued if rc is APPLY_OK,
+// forgotten otherwise. Returns rc, or what the flush returned.
+static apply_result_t s_flush(db_t *db, consumer_flush_fn flush, void *arg, apply_result_t rc) {
+    if (!flush)
+        return rc;
+    apply_result_t frc = flush(db, arg, rc == APPLY_OK);
+    return rc == APPLY_OK ? frc : rc;
+}
+
 // Applies the batch inside an open transaction. careful: one savepoint per event, so a poison
 // event is rolled back alone. Returns applied count, -1 on a transient error, -2 if a poison
 // event was met in the fast path (the caller redoes the batch carefully).
@@ -295,6 +304,8 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
                 goto cleanup;
             }
             rc = self->spec.apply(self->db, env, ev->seq, self->spec.arg, reason, sizeof reason);
+            if (careful)
+                rc = s_flush(self->db, self->spec.flush, self->spec.arg, rc);
             // Statements the apply function queued (db_send) are read back here in careful
             // mode, so a failing one is pinned on its own event.
             if (rc == APPLY_OK && careful && db_sync(self->db) != 0)
@@ -349,6 +360,11 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         if (!careful)
             log_hold(); // written once the batch is committed: a redo logs its own
         int applied = s_apply_events(self, batch, careful);
+        if (!careful && applied >= 0 &&
+            s_flush(self->db, self->spec.flush, self->spec.arg, APPLY_OK) != APPLY_OK)
+            applied = -1;
+        else if (applied < 0)
+            s_flush(self->db, self->spec.flush, self->spec.arg, APPLY_RETRY);
         db_gather(self->db, false);
         // The fast path reads back every write the apply functions queued in one round trip;
         // a failure that is not transient means some event is poison: redo the batch carefully.
@@ -531,7 +547,8 @@ const char *consumer_last_error(consumer_t *self) {
     return self->last_error;
 }
 
-int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, void *arg) {
+int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
+                                consumer_flush_fn flush, void *arg) {
     char id_s[24];
     snprintf(id_s, sizeof id_s, "%" PRId64, id);
     const char *values[] = {id_s};
@@ -555,6 +572,7 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, v
     char reason[256] = "undecodable envelope";
     apply_result_t rc =
         env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason) : APPLY_POISON;
+    rc = s_flush(db, flush, arg, rc);
     // What the apply function queued (db_send) is read back here, so a failing write is this
     // event's reason, as in the consumer's careful pass.
     if (rc == APPLY_OK && db_sync(db) != 0)

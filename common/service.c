@@ -253,7 +253,7 @@ static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Ca
         int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         const service_upstream_t *up = s_upstream(svc, PQgetvalue(r, i, 1));
         if (wanted >= 0 && (wanted == 0 || wanted == id) && !*PQgetvalue(r, i, 7) && up) {
-            int res = consumer_replay_dead_letter(svc->db, id, up->apply, svc);
+            int res = consumer_replay_dead_letter(svc->db, id, up->apply, up->flush, svc);
             if (res == 0)
                 replayed++;
             else
@@ -653,8 +653,8 @@ static int s_serve_requests(service_t *svc) {
     for (int round = 0; round < S_ROUNDS_MAX; round++) {
         s_lane_t *lane = waiting == &s_lanes[0] ? &s_lanes[1] : &s_lanes[0];
         // The second lane is used only while its connection is up (else lane 0 goes on alone).
-        if (waiting && (!lane->db || db_ensure(lane->db) != 0 ||
-                        !s_request_before_commit(svc, waiting)))
+        if (waiting &&
+            (!lane->db || db_ensure(lane->db) != 0 || !s_request_before_commit(svc, waiting)))
             break;
         if (s_lane_receive(svc, lane) == 0)
             break;
@@ -724,6 +724,7 @@ static int s_start_consumers(service_t *svc, keyring_t *ring) {
             .pub = pub,
             .server_public = server_key,
             .apply = u->apply,
+            .flush = u->flush,
             .arg = svc,
             .batch_max = (uint32_t)config_int(svc->config, "consumer.batch", 500),
             .poll_interval_ms = (int)config_int(svc->config, "consumer.poll_ms", 1000),

@@ -4,6 +4,7 @@
 // on a timer. Runs inside its owner's zmq_poll loop (no threads).
 #ifndef CARA_CONSUMER_H
 #define CARA_CONSUMER_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <zmq.h>
@@ -24,12 +25,20 @@ typedef enum {
 typedef apply_result_t (*consumer_apply_fn)(db_t *db, const Cara__Envelope *env, uint64_t seq,
                                             void *arg, char *reason, size_t reason_size);
 
+// Called after apply functions ran, for an apply function that holds writes back to merge them
+// (several events about one row written once). write=true: queue what is held (db_send), as
+// if the events' apply functions had; false: forget it (what it belonged to is rolled back).
+// The consumer calls it once per batch, and after each event when it goes carefully, so a
+// failing write is still pinned on its own event. Returns APPLY_OK or APPLY_RETRY.
+typedef apply_result_t (*consumer_flush_fn)(db_t *db, void *arg, bool write);
+
 typedef struct {
     const char *stream;        // producer's stream name, e.g. "intake"
     const char *router;        // producer's ROUTER endpoint
     const char *pub;           // producer's PUB endpoint (may be NULL: timer only)
     const char *server_public; // producer's CURVE public key
     consumer_apply_fn apply;
+    consumer_flush_fn flush; // may be NULL
     void *arg;
     uint32_t batch_max;   // events per fetch (default 500)
     int poll_interval_ms; // fetch at least this often (default 1000)
@@ -60,8 +69,9 @@ const char *consumer_stream(consumer_t *self);
 const char *consumer_last_error(consumer_t *self);
 
 // Re-applies a dead letter by id inside the caller's transaction (under a savepoint) with the
-// given apply function and marks it replayed. Returns 0 on success, 1 if it is still poison (reason
-// updated), -1 on error.
-int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply, void *arg);
+// given apply (and flush, may be NULL) functions and marks it replayed. Returns 0 on success, 1
+// if it is still poison (reason updated), -1 on error.
+int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
+                                consumer_flush_fn flush, void *arg);
 
 #endif

@@ -30,17 +30,17 @@ typedef struct service_t service_t;
 // then run again carefully. Where a wrong guess would not fail, it returns SERVICE_CAREFUL
 // instead of answering, and is run again carefully.
 #define SERVICE_CAREFUL 2
-typedef int (*service_handler_fn)(service_t *svc, const identity_t *who,
-                                  const Cara__Envelope *env, reply_t *reply);
+typedef int (*service_handler_fn)(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                                  reply_t *reply);
 
 typedef struct {
-    const char *type;  // payload type, e.g. "cara.SubmitReferral"
+    const char *type; // payload type, e.g. "cara.SubmitReferral"
     service_handler_fn handle;
 } service_handler_t;
 
 // What one identity may see of this service's stream.
 typedef struct {
-    char scope[64];  // "" = every event; otherwise only events with this scope
+    char scope[64]; // "" = every event; otherwise only events with this scope
     // Optional per-event rewrite: return 1 to serve (with *payload replaced if set, malloc'd),
     // 0 to leave the event out (its seq is still passed over).
     int (*transform)(service_t *svc, const identity_t *who, const Cara__Envelope *env,
@@ -48,20 +48,21 @@ typedef struct {
 } stream_view_t;
 
 typedef struct {
-    const char *stream;  // upstream service name; endpoints from config upstreams.<stream>
-    consumer_apply_fn apply;  // called with arg = the service_t
+    const char *stream;      // upstream service name; endpoints from config upstreams.<stream>
+    consumer_apply_fn apply; // called with arg = the service_t
+    consumer_flush_fn flush; // may be NULL (see consumer_flush_fn), arg = the service_t
 } service_upstream_t;
 
 typedef struct {
-    const char *name;  // service and schema name
+    const char *name; // service and schema name
     const migration_t *migrations;
-    const service_handler_t *handlers;    // ends with {NULL, NULL}; may be NULL
-    const service_upstream_t *upstreams;  // ends with {NULL, NULL}; may be NULL
+    const service_handler_t *handlers;   // ends with {NULL, NULL}; may be NULL
+    const service_upstream_t *upstreams; // ends with {NULL, NULL, NULL}; may be NULL
     // Decides what `who` may fetch. Return 0 (view filled) or -1 (refused). NULL: only
     // services and operators, unfiltered.
     int (*fetch_view)(service_t *svc, const identity_t *who, stream_view_t *view);
     int (*init)(service_t *svc);  // after migrations, before serving; 0 or -1
-    void (*tick)(service_t *svc);  // about once a second, outside any transaction
+    void (*tick)(service_t *svc); // about once a second, outside any transaction
     void (*fini)(service_t *svc);
 } service_spec_t;
 

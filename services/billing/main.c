@@ -13,7 +13,8 @@ static const service_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-static const service_upstream_t s_upstreams[] = {{"booking", billing_apply_booking}, {NULL, NULL}};
+static const service_upstream_t s_upstreams[] = {{"booking", billing_apply_booking, NULL},
+                                                 {NULL, NULL, NULL}};
 
 static const service_spec_t s_spec = {
     .name = "billing",

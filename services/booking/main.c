@@ -22,7 +22,8 @@ static const service_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-static const service_upstream_t s_upstreams[] = {{"triage", booking_case_apply}, {NULL, NULL}};
+static const service_upstream_t s_upstreams[] = {{"triage", booking_case_apply, NULL},
+                                                 {NULL, NULL, NULL}};
 
 // For triage: safety concerns raised by victim contact only (the event carries no notes).
 static int s_triage_view(service_t *svc, const identity_t *who, const Cara__Envelope *env,

@@ -22,9 +22,9 @@ static const service_handler_t s_handlers[] = {
 };
 
 static const service_upstream_t s_upstreams[] = {
-    {"triage", intake_outcome_apply_triage},
-    {"booking", intake_outcome_apply_booking},
-    {NULL, NULL},
+    {"triage", intake_outcome_apply_triage, NULL},
+    {"booking", intake_outcome_apply_booking, NULL},
+    {NULL, NULL, NULL},
 };
 
 // Warns at start-up when national cannot be served (no pseudonym secret configured).

@@ -12,18 +12,31 @@ static const service_handler_t s_handlers[] = {
     {NULL, NULL},
 };
 
-static const service_upstream_t s_upstreams[] = {{"intake", national_apply_intake},
-                                                 {"triage", national_apply_triage},
-                                                 {"booking", national_apply_booking},
-                                                 {NULL, NULL}};
+// The booking stream's case facts are merged per case within a batch (national_merge.h).
+static const service_upstream_t s_upstreams[] = {
+    {"intake", national_apply_intake, NULL},
+    {"triage", national_apply_triage, NULL},
+    {"booking", national_apply_booking, national_flush},
+    {NULL, NULL, NULL}};
 
-static int s_needs_secret(service_t *svc) {
+static int s_init(service_t *svc) {
     const char *secret = config_str(service_config(svc), "pseudonym_secret", NULL);
-    if (secret && strlen(secret) >= 16)
-        return 0;
-    log_error("config_missing", "field", "pseudonym_secret", "reason",
-              "national needs a deployment secret of at least 16 characters");
-    return -1;
+    if (!secret || strlen(secret) < 16) {
+        log_error("config_missing", "field", "pseudonym_secret", "reason",
+                  "national needs a deployment secret of at least 16 characters");
+        return -1;
+    }
+    national_merge_t *merge = national_merge_new();
+    if (!merge)
+        return -1;
+    service_set_state(svc, merge);
+    return 0;
+}
+
+static void s_fini(service_t *svc) {
+    national_merge_t *merge = service_state(svc);
+    national_merge_destroy(&merge);
+    service_set_state(svc, NULL);
 }
 
 // The national stream holds published returns only (aggregates): Hampton Trust and operators
@@ -40,7 +53,10 @@ static const service_spec_t s_spec = {
     .handlers = s_handlers,
     .upstreams = s_upstreams,
     .fetch_view = s_fetch_view,
-    .init = s_needs_secret,
+    .init = s_init,
+    .fini = s_fini,
 };
 
-int main(int argc, char **argv) { return service_main(argc, argv, &s_spec); }
+int main(int argc, char **argv) {
+    return service_main(argc, argv, &s_spec);
+}

@@ -8,6 +8,7 @@
 #include "booking.pb-c.h"
 #include "cara/timeutil.h"
 #include "intake.pb-c.h"
+#include "national_merge.h"
 #include "triage.pb-c.h"
 
 const char *const national_sexes[] = {"female", "male", "unknown", NULL};
@@ -100,7 +101,7 @@ static const char *s_date(const char *text, char *buf, size_t size) {
 
 // The case key: HMAC-SHA256 of the referral (or cohort) id with this deployment's secret, so
 // that the national schema holds no id that leads back to a person.
-static int s_key(const char *secret, const char *id, char out[65]) {
+int national_key(const char *secret, const char *id, char out[65]) {
     if (!secret || strlen(secret) < 16 || !id)
         return -1;
     unsigned char key[crypto_auth_hmacsha256_KEYBYTES], mac[crypto_auth_hmacsha256_BYTES];
@@ -162,7 +163,7 @@ static apply_result_t s_intake(db_t *db, const char *secret, const Cara__Envelop
         if (!m)
             return s_undecodable(env, reason, reason_size);
         Cara__Referral empty = CARA__REFERRAL__INIT;
-        rc = s_key(secret, m->referral_id, key) != 0
+        rc = national_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_referral(db, key, m->referral ? m->referral : &empty, m->received_at);
         cara__referral_submitted__free_unpacked(m, NULL);
@@ -172,8 +173,9 @@ static apply_result_t s_intake(db_t *db, const char *secret, const Cara__Envelop
         if (!m)
             return s_undecodable(env, reason, reason_size);
         if (m->referral)
-            rc = s_key(secret, m->referral_id, key) != 0 ? APPLY_RETRY
-                                                         : s_referral(db, key, m->referral, NULL);
+            rc = national_key(secret, m->referral_id, key) != 0
+                     ? APPLY_RETRY
+                     : s_referral(db, key, m->referral, NULL);
         cara__referral_amended__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralWithdrawn") == 0) {
         Cara__ReferralWithdrawn *m =
@@ -182,7 +184,7 @@ static apply_result_t s_intake(db_t *db, const char *secret, const Cara__Envelop
             return s_undecodable(env, reason, reason_size);
         char at[40];
         const char *values[] = {key, s_time(m->withdrawn_at, at, sizeof at)};
-        rc = s_key(secret, m->referral_id, key) != 0
+        rc = national_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
@@ -237,7 +239,7 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
         const char *values[] = {key, national_code(m->provider_id, "unknown"),
                                 strcmp(pathway, "not_triaged") == 0 ? "unknown" : pathway,
                                 s_time(m->triaged_at, at, sizeof at)};
-        rc = s_key(secret, m->referral_id, key) != 0
+        rc = national_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, provider, pathway, triaged_at) VALUES"
@@ -256,7 +258,7 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
         const char *values[] = {
             key, national_code(m->n_reasons && m->reasons[0] ? m->reasons[0]->code : NULL, "other"),
             all, s_time(m->returned_at, at, sizeof at)};
-        rc = !all || s_key(secret, m->referral_id, key) != 0
+        rc = !all || national_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, returned_reason, return_reasons,"
@@ -273,7 +275,7 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
         if (!m)
             return s_undecodable(env, reason, reason_size);
         const char *values[] = {key, s_time(m->withdrawn_at, at, sizeof at)};
-        rc = s_key(secret, m->referral_id, key) != 0
+        rc = national_key(secret, m->referral_id, key) != 0
                  ? APPLY_RETRY
                  : s_exec(db,
                           "INSERT INTO case_fact (case_key, withdrawn, withdrawn_at) VALUES ($1,"
@@ -321,7 +323,7 @@ static apply_result_t s_cohort(const char *secret, db_t *db, const Cara__Envelop
         char rev[16];
         snprintf(rev, sizeof rev, "%u", m->revision);
         const char *values[] = {key, v1, v2, v3, v4, rev};
-        if (s_key(secret, id, key) != 0)
+        if (national_key(secret, id, key) != 0)
             return APPLY_RETRY;
         // The latest revision wins (a correction after attendance was amended).
         return s_exec(db,
@@ -335,13 +337,18 @@ static apply_result_t s_cohort(const char *secret, db_t *db, const Cara__Envelop
                       6, values);
     }
     const char *values[] = {key, v1, v2, v3, v4};
-    if (s_key(secret, id, key) != 0)
+    if (national_key(secret, id, key) != 0)
         return APPLY_RETRY;
     return s_exec(db, sql, v2 ? 5 : 2, values);
 }
 
-static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelope *env,
-                                char *reason, size_t reason_size) {
+static void s_reopened(national_case_t *c, const char *unused) {
+    (void)unused;
+    national_case_reopened(c);
+}
+
+static apply_result_t s_booking(db_t *db, const char *secret, national_merge_t *merge,
+                                const Cara__Envelope *env, char *reason, size_t reason_size) {
     static const struct {
         const char *type;
         const ProtobufCMessageDescriptor *desc;
@@ -370,15 +377,16 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         protobuf_c_message_free_unpacked(msg, NULL);
         return rc;
     }
+    // A case fact: held in the merge (written once per case per batch), or written at once.
     char key[65], at[40], date[16];
-    const char *referral = NULL, *v1 = NULL, *sql = NULL;
+    const char *referral = NULL, *v1 = NULL;
+    void (*rule)(national_case_t *, const char *) = NULL;
     switch (k) {
     case 0: {
         Cara__SeatBooked *m = (Cara__SeatBooked *)msg;
         referral = m->referral_id;
         v1 = s_time(m->booked_at, at, sizeof at);
-        sql = "INSERT INTO case_fact (case_key, booked_at) VALUES ($1, $2) ON CONFLICT (case_key)"
-              " DO UPDATE SET booked_at = coalesce(case_fact.booked_at, EXCLUDED.booked_at)";
+        rule = national_case_booked;
         break;
     }
     case 1: {
@@ -386,9 +394,7 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         if (strcmp(m->part, "A") == 0 && strcmp(m->status, "attended") == 0) {
             referral = m->referral_id;
             v1 = s_date(m->session_date, date, sizeof date);
-            sql = "INSERT INTO case_fact (case_key, started_on) VALUES ($1, $2::date) ON CONFLICT"
-                  " (case_key) DO UPDATE SET started_on = coalesce(case_fact.started_on,"
-                  " EXCLUDED.started_on)";
+            rule = national_case_started;
         }
         break;
     }
@@ -396,26 +402,21 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         Cara__CaseCompleted *m = (Cara__CaseCompleted *)msg;
         referral = m->referral_id;
         v1 = s_time(m->completed_at, at, sizeof at);
-        sql = "INSERT INTO case_fact (case_key, completed_at) VALUES ($1, $2) ON CONFLICT"
-              " (case_key) DO UPDATE SET completed_at = EXCLUDED.completed_at";
+        rule = national_case_completed;
         break;
     }
     case 3: {
         Cara__CaseNonCompliant *m = (Cara__CaseNonCompliant *)msg;
         referral = m->referral_id;
         v1 = national_code(m->reason, "other");
-        sql = "INSERT INTO case_fact (case_key, non_compliant_reason) VALUES ($1, $2) ON CONFLICT"
-              " (case_key) DO UPDATE SET non_compliant_reason = EXCLUDED.non_compliant_reason";
+        rule = national_case_non_compliant;
         break;
     }
     case 4: {
         Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)msg;
         referral = m->referral_id;
         v1 = national_code(m->kind, "other");
-        sql = "INSERT INTO case_fact (case_key, victim_offered, victim_accepted) VALUES ($1,"
-              " $2 IN ('offer', 'accepted'), $2 = 'accepted') ON CONFLICT (case_key) DO UPDATE"
-              " SET victim_offered = case_fact.victim_offered OR EXCLUDED.victim_offered,"
-              " victim_accepted = case_fact.victim_accepted OR EXCLUDED.victim_accepted";
+        rule = national_case_victim;
         break;
     }
     case 5: {
@@ -423,11 +424,7 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         if (strcmp(m->outcome, "contacted") == 0) {
             referral = m->referral_id;
             v1 = s_time(m->at, at, sizeof at);
-            sql = "INSERT INTO case_fact (case_key, first_contact_at) VALUES ($1, $2) ON CONFLICT"
-                  " (case_key) DO UPDATE SET first_contact_at = CASE WHEN"
-                  " case_fact.first_contact_at IS NULL OR EXCLUDED.first_contact_at <"
-                  " case_fact.first_contact_at THEN EXCLUDED.first_contact_at"
-                  " ELSE case_fact.first_contact_at END";
+            rule = national_case_contact;
         }
         break;
     }
@@ -435,27 +432,36 @@ static apply_result_t s_booking(db_t *db, const char *secret, const Cara__Envelo
         // The closure (non-compliance or completion) was undone by an attendance correction:
         // the case is open again until its next CaseCompleted or CaseNonCompliant.
         Cara__CaseReopened *m = (Cara__CaseReopened *)msg;
-        referral = m->referral_id;
-        v1 = m->reason;
-        sql = "UPDATE case_fact SET non_compliant_reason = NULL, completed_at = NULL"
-              " WHERE case_key = $1"
-              " AND $2::text IS NOT NULL";
+        if (m->reason) {
+            referral = m->referral_id;
+            rule = s_reopened;
+        }
         break;
     }
     default:
         break;
     }
     apply_result_t rc = APPLY_OK;
-    if (sql) {
-        const char *values[] = {key, v1};
-        rc = s_key(secret, referral, key) != 0 ? APPLY_RETRY : s_exec(db, sql, 2, values);
+    if (rule && national_key(secret, referral, key) != 0) {
+        rc = APPLY_RETRY;
+    } else if (rule) {
+        national_case_t one = {.upsert = false};
+        national_case_t *c = merge ? national_merge_case(merge, key) : &one;
+        if (!merge)
+            memcpy(one.key, key, sizeof key);
+        if (!c)
+            rc = APPLY_RETRY;
+        else
+            rule(c, v1);
+        if (c && !merge)
+            rc = national_case_write(c, db);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
 }
 
-apply_result_t national_facts_apply(db_t *db, const char *secret, const Cara__Envelope *env,
-                                    char *reason, size_t reason_size) {
+apply_result_t national_facts_apply(db_t *db, const char *secret, national_merge_t *merge,
+                                    const Cara__Envelope *env, char *reason, size_t reason_size) {
     if (!secret || strlen(secret) < 16) {
         snprintf(reason, reason_size, "no pseudonym_secret");
         return APPLY_RETRY;
@@ -464,15 +470,15 @@ apply_result_t national_facts_apply(db_t *db, const char *secret, const Cara__En
     if (rc == APPLY_OK)
         rc = s_triage(db, secret, env, reason, reason_size);
     if (rc == APPLY_OK)
-        rc = s_booking(db, secret, env, reason, reason_size);
+        rc = s_booking(db, secret, merge, env, reason, reason_size);
     return rc;
 }
 
 static apply_result_t s_upstream(db_t *db, const Cara__Envelope *env, void *arg, char *reason,
                                  size_t reason_size) {
     service_t *svc = arg;
-    return national_facts_apply(db, config_str(service_config(svc), "pseudonym_secret", NULL), env,
-                                reason, reason_size);
+    return national_facts_apply(db, config_str(service_config(svc), "pseudonym_secret", NULL),
+                                service_state(svc), env, reason, reason_size);
 }
 
 apply_result_t national_apply_intake(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
@@ -491,4 +497,9 @@ apply_result_t national_apply_booking(db_t *db, const Cara__Envelope *env, uint6
                                       char *reason, size_t reason_size) {
     (void)seq;
     return s_upstream(db, env, arg, reason, reason_size);
+}
+
+apply_result_t national_flush(db_t *db, void *arg, bool write) {
+    national_merge_t *merge = service_state(arg);
+    return merge ? national_merge_flush(merge, db, write) : APPLY_OK;
 }

@@ -16,8 +16,9 @@ static const service_handler_t s_handlers[] = {
 };
 
 // intake: referrals, amendments, withdrawals; booking: safety concerns from victim contact.
-static const service_upstream_t s_upstreams[] = {
-    {"intake", triage_case_apply}, {"booking", triage_safety_apply}, {NULL, NULL}};
+static const service_upstream_t s_upstreams[] = {{"intake", triage_case_apply, NULL},
+                                                 {"booking", triage_safety_apply, NULL},
+                                                 {NULL, NULL, NULL}};
 
 // For the national service: the decision without the person. ReferralTriaged loses the
 // referral, TriageCaseUpdated its changes and referral, withdrawals their free-text reason.

@@ -1,7 +1,9 @@
 // Test consumer for the delivery tests: a service (in the triage slot) that consumes the intake
 // slot's stream and records one row per event it applies, with no uniqueness constraint, so a
-// duplicate effect would show as a second row.
+// duplicate effect would show as a second row. With chain.hold it holds each effect back until
+// the consumer's flush (as a consumer that merges writes does).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +13,65 @@ static const migration_t s_migrations[] = {
     {"001_chain.sql", "CREATE TABLE chain_effect (n bigint NOT NULL, seq bigint NOT NULL,"
                       " event_id uuid NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"},
     {NULL, NULL}};
+
+// The effects held back until the flush (chain.hold).
+typedef struct {
+    char (*rows)[3][40];
+    int n, cap;
+} s_held_t;
+
+static apply_result_t s_write(db_t *db, const char *const values[3]) {
+    // Queued (pipelined): the consumer reads every effect of the batch back in one round trip.
+    if (db_send(db, "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)", 3, values,
+                NULL, NULL) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
+static apply_result_t s_hold(s_held_t *held, const char *const values[3]) {
+    if (held->n == held->cap) {
+        int cap = held->cap ? held->cap * 2 : 64;
+        void *rows = realloc(held->rows, (size_t)cap * sizeof *held->rows);
+        if (!rows)
+            return APPLY_RETRY;
+        held->rows = rows;
+        held->cap = cap;
+    }
+    for (int i = 0; i < 3; i++)
+        snprintf(held->rows[held->n][i], sizeof held->rows[0][0], "%s", values[i]);
+    held->n++;
+    return APPLY_OK;
+}
+
+static apply_result_t s_flush(db_t *db, void *arg, bool write) {
+    s_held_t *held = service_state(arg);
+    apply_result_t rc = APPLY_OK;
+    for (int i = 0; held && write && rc == APPLY_OK && i < held->n; i++) {
+        const char *values[] = {held->rows[i][0], held->rows[i][1], held->rows[i][2]};
+        rc = s_write(db, values);
+    }
+    if (held)
+        held->n = 0;
+    return rc;
+}
+
+static int s_init(service_t *svc) {
+    if (!config_int(service_config(svc), "chain.hold", 0))
+        return 0;
+    s_held_t *held = calloc(1, sizeof *held);
+    if (!held)
+        return -1;
+    service_set_state(svc, held);
+    return 0;
+}
+
+static void s_fini(service_t *svc) {
+    s_held_t *held = service_state(svc);
+    if (held)
+        free(held->rows);
+    free(held);
+    service_set_state(svc, NULL);
+}
 
 static apply_result_t s_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                               char *reason, size_t reason_size) {
@@ -28,19 +89,18 @@ static apply_result_t s_apply(db_t *db, const Cara__Envelope *env, uint64_t seq,
     snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
     cara__fetch__free_unpacked(msg, NULL);
     const char *values[] = {n, s, env->event_id};
-    // Queued (pipelined): the consumer reads every effect of the batch back in one round trip.
-    if (db_send(db, "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)", 3, values,
-                NULL, NULL) != 0)
-        return APPLY_RETRY;
-    return APPLY_OK;
+    s_held_t *held = service_state(arg);
+    return held ? s_hold(held, values) : s_write(db, values);
 }
 
-static const service_upstream_t s_upstreams[] = {{"intake", s_apply}, {NULL, NULL}};
+static const service_upstream_t s_upstreams[] = {{"intake", s_apply, s_flush}, {NULL, NULL, NULL}};
 
 static const service_spec_t s_spec = {
     .name = "triage",
     .migrations = s_migrations,
     .upstreams = s_upstreams,
+    .init = s_init,
+    .fini = s_fini,
 };
 
 int main(int argc, char **argv) {

@@ -1,9 +1,11 @@
 // The delivery guarantee end to end over real sockets and a real PostgreSQL: a producer ->
 // consumer chain of 20,000 events while the consumer is SIGKILLed and restarted at random at
 // least 5 times gives every effect exactly once; a consumer offline during 1,000 events catches
-// up exactly; a poison event goes to dead_letter and the cursor moves on.
+// up exactly; a poison event goes to dead_letter and the cursor moves on, also when its failing
+// write was held back to the batch's flush.
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,10 +152,13 @@ static void test_health_tells_how_old_the_backlog_is(void **state) {
     harness_destroy(&h);
 }
 
-static void test_poison_event_goes_to_dead_letter(void **state) {
-    (void)state;
-    harness_t *h = harness_new("delivery_poison");
+// hold: the consumer holds its writes back to the batch's flush (consumer_flush_fn), so the
+// failing write is made at the flush: it is still pinned on its own event.
+static void s_poison_goes_to_dead_letter(bool hold) {
+    harness_t *h = harness_new(hold ? "delivery_poison_held" : "delivery_poison");
     assert_non_null(h);
+    if (hold)
+        harness_config(h, "triage", "chain", "{\"hold\": true}");
     harness_config(h, "intake", "chain", "{\"total\": 10, \"per_tx\": 10, \"per_tick\": 10}");
     assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
     assert_int_equal(
@@ -187,6 +192,16 @@ static void test_poison_event_goes_to_dead_letter(void **state) {
     harness_destroy(&h);
 }
 
+static void test_poison_event_goes_to_dead_letter(void **state) {
+    (void)state;
+    s_poison_goes_to_dead_letter(false);
+}
+
+static void test_poison_write_held_to_the_flush_goes_to_dead_letter(void **state) {
+    (void)state;
+    s_poison_goes_to_dead_letter(true);
+}
+
 static void test_exactly_once_through_a_database_crash(void **state) {
     (void)state;
     const char *pgdata = getenv("CARA_TEST_PGDATA");
@@ -217,6 +232,7 @@ static void test_exactly_once_through_a_database_crash(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_poison_event_goes_to_dead_letter),
+        cmocka_unit_test(test_poison_write_held_to_the_flush_goes_to_dead_letter),
         cmocka_unit_test(test_offline_consumer_catches_up_exactly),
         cmocka_unit_test(test_health_tells_how_old_the_backlog_is),
         cmocka_unit_test(test_exactly_once_through_consumer_kills),

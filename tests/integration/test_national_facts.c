@@ -1,7 +1,8 @@
 // national's apply functions against its own schema, fed events as a careless producer might
 // send them (personal data left in, free text in code fields, a pseudonym that is a name):
 // nothing personal is stored anywhere in the schema; events in any order make the same facts;
-// the latest cohort revision wins; undecodable events are poison, unknown types ignored.
+// the latest cohort revision wins; a batch's booking facts merged per case make the same facts
+// as applied one by one; undecodable events are poison, unknown types ignored.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,7 +53,7 @@ static apply_result_t s_apply(const ProtobufCMessage *msg, char *reason, size_t 
     assert_non_null(env);
     db_t *db = harness_db(h, "national");
     assert_int_equal(db_begin(db), 0);
-    apply_result_t rc = national_facts_apply(db, SECRET, env, reason, size);
+    apply_result_t rc = national_facts_apply(db, SECRET, NULL, env, reason, size);
     if (rc == APPLY_RETRY)
         db_rollback(db);
     else
@@ -207,8 +208,11 @@ static void test_personal_data_in_events_is_never_stored(void **state) {
     assert_int_equal(national_pii_hits(h), 0);
     // The scan does see personal data where it is (a control, then removed).
     db_t *db = harness_db(h, "national");
-    assert_int_equal(db_exec(db, "INSERT INTO audit (actor, action, detail) VALUES ('test',"
-                                 " 'control', '{\"phone\": \"07700 900123\"}')", 0, NULL), 0);
+    assert_int_equal(db_exec(db,
+                             "INSERT INTO audit (actor, action, detail) VALUES ('test',"
+                             " 'control', '{\"phone\": \"07700 900123\"}')",
+                             0, NULL),
+                     0);
     assert_int_equal(national_pii_hits(h), 1);
     assert_int_equal(db_exec(db, "DELETE FROM audit WHERE action = 'control'", 0, NULL), 0);
     // What was kept: codes only, "unknown"/"other" where a code was not a code.
@@ -236,16 +240,16 @@ static void test_any_order_makes_the_same_facts(void **state) {
     cr.outcome = "contacted";
     cr.at = "2025-05-09T09:00:00Z";
     s_ok(&cr.base);
-    cr.at = "2025-05-07T09:00:00+01:00";  // an earlier contact, reported later
+    cr.at = "2025-05-07T09:00:00+01:00"; // an earlier contact, reported later
     s_ok(&cr.base);
-    cr.outcome = "no_answer";  // not a contact
+    cr.outcome = "no_answer"; // not a contact
     cr.at = "2025-05-05T09:00:00Z";
     s_ok(&cr.base);
     Cara__SeatBooked sb = CARA__SEAT_BOOKED__INIT;
     sb.referral_id = (char *)id;
     sb.booked_at = "2025-05-10T09:00:00Z";
     s_ok(&sb.base);
-    sb.booked_at = "2025-05-20T09:00:00Z";  // a rebooking: the first booking counts
+    sb.booked_at = "2025-05-20T09:00:00Z"; // a rebooking: the first booking counts
     s_ok(&sb.base);
     Cara__AttendanceRecorded ar = CARA__ATTENDANCE_RECORDED__INIT;
     ar.referral_id = (char *)id;
@@ -284,6 +288,144 @@ static void test_any_order_makes_the_same_facts(void **state) {
              "35-44 mixed 2025-05-03 09:00:00");
 }
 
+// Applies msg inside the open transaction, its case facts held in merge.
+static void s_apply_merged(national_merge_t *merge, const ProtobufCMessage *msg) {
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char reason[256] = "";
+    assert_int_equal(envelope_pack(msg, NULL, NULL, &buf, &len, NULL), 0);
+    Cara__Envelope *env = envelope_unpack(buf, len);
+    free(buf);
+    assert_non_null(env);
+    assert_int_equal(
+        national_facts_apply(harness_db(h, "national"), SECRET, merge, env, reason, sizeof reason),
+        APPLY_OK);
+    cara__envelope__free_unpacked(env, NULL);
+}
+
+// The case_fact row of a referral id, without its key, as text ("" if there is none).
+static char *s_row(const char *id) {
+    char key[65], sql[256];
+    assert_int_equal(national_key(SECRET, id, key), 0);
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce((SELECT (to_jsonb(c) - 'case_key')::text FROM case_fact c"
+             " WHERE case_key = '%s'), '')",
+             key);
+    return s_value(sql);
+}
+
+static void test_merged_batches_make_the_same_facts_as_one_by_one(void **state) {
+    (void)state;
+    // Each batch is one case's booking events in stream order: applied one by one, each in
+    // its own transaction, to one referral; and to another in one transaction, merged and
+    // flushed once (as national's booking consumer does).
+    const char *one = "55555555-5555-4555-8555-555555555555";
+    const char *merged = "66666666-6666-4666-8666-666666666666";
+    Cara__ContactRecorded cr1 = CARA__CONTACT_RECORDED__INIT, cr2 = cr1, cr3 = cr1;
+    cr1.outcome = "contacted", cr1.at = "2025-05-09T09:00:00Z";
+    cr2.outcome = "contacted", cr2.at = "2025-05-07T09:00:00+01:00"; // earlier, reported later
+    cr3.outcome = "no_answer", cr3.at = "2025-05-01T09:00:00Z";
+    Cara__SeatBooked sb1 = CARA__SEAT_BOOKED__INIT, sb2 = sb1;
+    sb1.booked_at = "2025-05-10T09:00:00Z";
+    sb2.booked_at = "2025-05-20T09:00:00Z";
+    Cara__AttendanceRecorded a1 = CARA__ATTENDANCE_RECORDED__INIT, a2 = a1, b1 = a1;
+    a1.part = "A", a1.status = "absent", a1.session_date = "2025-05-21";
+    a2.part = "A", a2.status = "attended", a2.session_date = "2025-05-28";
+    b1.part = "B", b1.status = "attended", b1.session_date = "2025-06-25";
+    Cara__VictimContactRecorded v1 = CARA__VICTIM_CONTACT_RECORDED__INIT, v2 = v1;
+    v1.kind = "offer";
+    v2.kind = "declined";
+    Cara__CaseCompleted cc = CARA__CASE_COMPLETED__INIT, cc_bad = cc;
+    cc.completed_at = "2025-06-25T17:00:00Z";
+    cc_bad.completed_at = "not a time";
+    Cara__CaseReopened ro = CARA__CASE_REOPENED__INIT;
+    ro.reason = "attendance_corrected";
+    Cara__CaseNonCompliant nc = CARA__CASE_NON_COMPLIANT__INIT;
+    nc.reason = "missed_part_b";
+    const ProtobufCMessage *batch1[] = {&cr1.base, &cr3.base, &sb1.base, &cr2.base, &a1.base,
+                                        &sb2.base, &a2.base,  &v1.base,  &b1.base,  &cc.base};
+    const ProtobufCMessage *batch2[] = {&ro.base, &nc.base, &v2.base};
+    const ProtobufCMessage *batch3[] = {&ro.base};
+    const ProtobufCMessage *batch4[] = {&cc.base, &ro.base, &cc_bad.base};
+    const ProtobufCMessage *batch5[] = {&nc.base, &cc.base};
+    const ProtobufCMessage *batch6[] = {&v1.base, &ro.base}; // clears what batch 5 set
+    struct {
+        const ProtobufCMessage *const *msgs;
+        size_t n;
+    } batches[] = {{batch1, 10}, {batch2, 3}, {batch3, 1}, {batch4, 3}, {batch5, 2}, {batch6, 2}};
+    const char *base = "2025-05-07 08:00:00 2025-05-10 09:00:00 2025-05-28";
+    char facts[6][160];
+    snprintf(facts[0], sizeof facts[0], "%s 2025-06-25 17:00:00 - t f", base);
+    snprintf(facts[1], sizeof facts[1], "%s open missed_part_b t f", base);
+    snprintf(facts[2], sizeof facts[2], "%s open - t f", base);
+    snprintf(facts[3], sizeof facts[3], "%s open - t f", base);
+    snprintf(facts[4], sizeof facts[4], "%s 2025-06-25 17:00:00 missed_part_b t f", base);
+    snprintf(facts[5], sizeof facts[5], "%s open - t f", base);
+    national_merge_t *merge = national_merge_new();
+    assert_non_null(merge);
+    db_t *db = harness_db(h, "national");
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
+        for (size_t i = 0; i < batches[b].n; i++) {
+            // Every booking case event names its referral in field referral_id.
+            const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+                batches[b].msgs[i]->descriptor, "referral_id");
+            assert_non_null(f);
+            char **id = (char **)((char *)batches[b].msgs[i] + f->offset);
+            *id = (char *)one;
+            s_ok(batches[b].msgs[i]);
+        }
+        assert_int_equal(db_begin(db), 0);
+        for (size_t i = 0; i < batches[b].n; i++) {
+            const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(
+                batches[b].msgs[i]->descriptor, "referral_id");
+            *(char **)((char *)batches[b].msgs[i] + f->offset) = (char *)merged;
+            s_apply_merged(merge, batches[b].msgs[i]);
+        }
+        assert_int_equal(national_merge_count(merge), 1);
+        assert_int_equal(national_merge_flush(merge, db, true), APPLY_OK);
+        assert_int_equal(national_merge_count(merge), 0);
+        assert_int_equal(db_commit(db), 0);
+        char *want = s_row(one), *got = s_row(merged);
+        if (strcmp(want, got) != 0)
+            fail_msg("after batch %zu: one by one %s, merged %s", b + 1, want, got);
+        free(want);
+        free(got);
+        // And what the rules make of them, as written here rather than by the same code.
+        char key[65], sql[512];
+        assert_int_equal(national_key(SECRET, merged, key), 0);
+        snprintf(sql, sizeof sql,
+                 "SELECT concat_ws(' ', first_contact_at AT TIME ZONE 'UTC', booked_at AT TIME"
+                 " ZONE 'UTC', started_on, coalesce((completed_at AT TIME ZONE 'UTC')::text,"
+                 " 'open'), coalesce(non_compliant_reason, '-'), victim_offered, victim_accepted)"
+                 " FROM case_fact WHERE case_key = '%s'",
+                 key);
+        s_expect(sql, facts[b]);
+    }
+    // A reopening of a case national has no row for creates none, merged or not.
+    const char *unknown = "77777777-7777-4777-8777-777777777777";
+    ro.referral_id = (char *)unknown;
+    s_ok(&ro.base);
+    assert_int_equal(db_begin(db), 0);
+    s_apply_merged(merge, &ro.base);
+    assert_int_equal(national_merge_flush(merge, db, true), APPLY_OK);
+    assert_int_equal(db_commit(db), 0);
+    char *none = s_row(unknown);
+    assert_string_equal(none, "");
+    free(none);
+    // Forgotten facts (their batch rolled back) are never written.
+    assert_int_equal(db_begin(db), 0);
+    nc.referral_id = (char *)unknown;
+    s_apply_merged(merge, &nc.base);
+    assert_int_equal(national_merge_flush(merge, db, false), APPLY_OK);
+    assert_int_equal(national_merge_flush(merge, db, true), APPLY_OK);
+    assert_int_equal(db_commit(db), 0);
+    none = s_row(unknown);
+    assert_string_equal(none, "");
+    free(none);
+    national_merge_destroy(&merge);
+    assert_null(merge);
+}
+
 static void test_cohort_revisions_latest_wins(void **state) {
     (void)state;
     Cara__CohortDelivered cd = CARA__COHORT_DELIVERED__INIT;
@@ -294,7 +436,7 @@ static void test_cohort_revisions_latest_wins(void **state) {
     cd.participants = 9;
     cd.revision = 2;
     s_ok(&cd.base);
-    cd.participants = 7;  // an older revision delivered late
+    cd.participants = 7; // an older revision delivered late
     cd.revision = 1;
     s_ok(&cd.base);
     s_expect("SELECT participants || '/' || revision FROM cohort_fact WHERE provider = 'p2'",
@@ -321,13 +463,15 @@ static void test_poison_and_unknown(void **state) {
     env.payload.len = sizeof junk;
     char reason[256] = "";
     assert_int_equal(db_begin(db), 0);
-    assert_int_equal(national_facts_apply(db, SECRET, &env, reason, sizeof reason), APPLY_POISON);
+    assert_int_equal(national_facts_apply(db, SECRET, NULL, &env, reason, sizeof reason),
+                     APPLY_POISON);
     assert_non_null(strstr(reason, "cara.ReferralSubmitted"));
     env.type = "cara.SomethingNew";
-    assert_int_equal(national_facts_apply(db, SECRET, &env, reason, sizeof reason), APPLY_OK);
+    assert_int_equal(national_facts_apply(db, SECRET, NULL, &env, reason, sizeof reason), APPLY_OK);
     // No secret: nothing can be keyed, so the batch waits rather than losing events.
     env.type = "cara.ReferralWithdrawn";
-    assert_int_equal(national_facts_apply(db, "short", &env, reason, sizeof reason), APPLY_RETRY);
+    assert_int_equal(national_facts_apply(db, "short", NULL, &env, reason, sizeof reason),
+                     APPLY_RETRY);
     db_rollback(db);
 }
 
@@ -335,6 +479,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_personal_data_in_events_is_never_stored),
         cmocka_unit_test(test_any_order_makes_the_same_facts),
+        cmocka_unit_test(test_merged_batches_make_the_same_facts_as_one_by_one),
         cmocka_unit_test(test_cohort_revisions_latest_wins),
         cmocka_unit_test(test_poison_and_unknown),
     };
