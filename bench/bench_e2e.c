@@ -1,9 +1,10 @@
 // Benchmark: end to end. Police referrals into a real intake, triage routes them to provider
 // p1, booking opens the case; a provider system subscribed to the booking stream (Head wake-ups
-// plus Fetch, as provider:p1) books a seat for each CaseOpened and waits to fetch the
-// SeatBooked. Latency = from the submit call to the provider fetching that referral's SeatBooked.
-// Phase 1: an offered rate (open loop, 4 submitters). Phase 2: 8 submitters as fast as they go.
-// Usage: bench_e2e RATE SECONDS FAST_SECONDS. Prints one JSON line. Needs CARA_TEST_PGHOST/PORT.
+// plus Fetch, as provider:p1) books a seat for each CaseOpened (8 clerks by default, each with
+// one BookSeat in flight) and waits to fetch the SeatBooked. Latency = from the submit call to the
+// provider fetching that referral's SeatBooked. Phase 1: an offered rate (open loop, 4 submitters).
+// Phase 2: 8 submitters as fast as they go. Usage: bench_e2e RATE SECONDS FAST_SECONDS. Prints one
+// JSON line. Needs CARA_TEST_PGHOST/PORT.
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +22,13 @@
 #define E2E_MAX 65536
 #define E2E_SUBMITTERS_FAST 8
 #define E2E_SUBMITTERS_RATE 4
+// The provider system's booking clerks, each with one BookSeat in flight (BENCH_E2E_BOOKERS).
+#define E2E_BOOKERS_MAX 16
 
 typedef struct {
     char id[40];
     int64_t submitted_us;
-    int64_t seen_us;  // 0 until the provider fetched its SeatBooked
+    int64_t seen_us; // 0 until the provider fetched its SeatBooked
 } e2e_item_t;
 
 static harness_t *s_h;
@@ -43,9 +46,9 @@ static Cara__Referral *s_referral(void) {
     char err[256], when[40];
     if (!doc)
         return NULL;
-    json_object_set_new(json_object_get(doc, "caution"), "given_at",
-                        json_string(time_format_iso(time_now_us() - 86400000000LL, when,
-                                                    sizeof when)));
+    json_object_set_new(
+        json_object_get(doc, "caution"), "given_at",
+        json_string(time_format_iso(time_now_us() - 86400000000LL, when, sizeof when)));
     Cara__Referral *r =
         (Cara__Referral *)pbjson_to_message(&cara__referral__descriptor, doc, err, sizeof err);
     json_decref(doc);
@@ -61,7 +64,7 @@ static e2e_item_t *s_find(const char *id) {
 
 typedef struct {
     int id;
-    double rate;  // per second for this submitter; 0 = as fast as the replies come
+    double rate; // per second for this submitter; 0 = as fast as the replies come
     int64_t until_ms;
     client_t *client;
 } submitter_t;
@@ -284,8 +287,9 @@ int main(int argc, char **argv) {
     s_h = harness_new("bench_e2e");
     if (!s_h)
         return 1;
-    harness_config(s_h, "triage", "routing",
-                   "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
+    harness_config(
+        s_h, "triage", "routing",
+        "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
     harness_config(s_h, "booking", "max_capacity", "100");
     // Consumers wake on Head; the poll timer is only the fallback.
     if (harness_start(s_h, "intake") != 0 || harness_start(s_h, "triage") != 0 ||
@@ -307,8 +311,8 @@ int main(int argc, char **argv) {
         cmd.capacity = 100;
         cmd.part_a_date = a;
         cmd.part_b_date = b;
-        Cara__Reply *reply = harness_call(harness_client(s_h, "booking", "provider", "p1"),
-                                          &cmd.base);
+        Cara__Reply *reply =
+            harness_call(harness_client(s_h, "booking", "provider", "p1"), &cmd.base);
         if (reply && reply->status == CARA__REPLY__STATUS__OK)
             cohorts++;
         if (reply)
@@ -319,16 +323,20 @@ int main(int argc, char **argv) {
         harness_destroy(&s_h);
         return 1;
     }
-    pthread_t feed, bookers[2];
-    client_t *booker_clients[2];
-    for (int i = 0; i < 2; i++)
+    const char *nb = getenv("BENCH_E2E_BOOKERS");
+    int n_bookers = nb && atoi(nb) > 0 ? atoi(nb) : 8;
+    if (n_bookers > E2E_BOOKERS_MAX)
+        n_bookers = E2E_BOOKERS_MAX;
+    pthread_t feed, bookers[E2E_BOOKERS_MAX];
+    client_t *booker_clients[E2E_BOOKERS_MAX];
+    for (int i = 0; i < n_bookers; i++)
         booker_clients[i] = client_new(harness_ctx(s_h), harness_endpoint(s_h, "booking"),
                                        harness_identity_keys(s_h, "provider", "p1"),
                                        harness_service_public(s_h, "booking"));
     pthread_create(&feed, NULL, s_feed, NULL);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < n_bookers; i++)
         pthread_create(&bookers[i], NULL, s_book, booker_clients[i]);
-    printf("{\"seats\": %d, ", cohorts * 100);
+    printf("{\"seats\": %d, \"bookers\": %d, ", cohorts * 100, n_bookers);
     s_phase("offered", E2E_SUBMITTERS_RATE, rate, seconds);
     printf(", ");
     s_phase("fast", E2E_SUBMITTERS_FAST, 0, fast);
@@ -337,7 +345,7 @@ int main(int argc, char **argv) {
     pthread_cond_broadcast(&s_cond);
     pthread_mutex_unlock(&s_lock);
     pthread_join(feed, NULL);
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n_bookers; i++) {
         pthread_join(bookers[i], NULL);
         client_destroy(&booker_clients[i]);
     }

@@ -11,7 +11,8 @@
 #    fetched each SeatBooked: throughput, p50/p99.
 # 5. peak RSS (VmHWM) of every service process.
 # Knobs: BENCH_SECONDS (20), BENCH_REPLAY_EVENTS (1000000), BENCH_E2E_RATE (200),
-# BENCH_E2E_SECONDS (15), BENCH_E2E_FAST_SECONDS (10).
+# BENCH_E2E_SECONDS (15), BENCH_E2E_FAST_SECONDS (10), BENCH_E2E_BOOKERS (8: the provider's
+# booking clerks, each with one BookSeat in flight).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-20}
@@ -59,7 +60,7 @@ replay=$(build/bench/bench_replay "$replay_events" 2>"$cluster/replay.err" | tai
 echo "national rebuild: $replay_events events ..."
 national=$(build/bench/bench_national "$replay_events" 2>"$cluster/national.err" | tail -n 1) \
   || { echo "national rebuild failed:"; tail -n 5 "$cluster/national.err"; national='{}'; }
-echo "end to end: ${e2e_rate}/s for ${e2e_seconds}s, then 8 clients for ${e2e_fast}s ..."
+echo "end to end: ${e2e_rate}/s for ${e2e_seconds}s, then 8 clients for ${e2e_fast}s (${BENCH_E2E_BOOKERS:-8} booking clerks) ..."
 e2e=$(build/bench/bench_e2e "$e2e_rate" "$e2e_seconds" "$e2e_fast" 2>"$cluster/e2e.err" | tail -n 1) \
   || { echo "end to end failed:"; tail -n 5 "$cluster/e2e.err"; e2e='{}'; }
 

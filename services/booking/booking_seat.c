@@ -18,10 +18,12 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
     // one chosen, if it fits and has room). Two texts, so that each has a plan that fits it:
     // the earliest open cohort is the first entry of the index cohort_open, the chosen one a
     // primary-key lookup ("$5 IS NULL OR ..." in one text made the generic plan sort them all).
+    // "NOT is_full" is cohort_open's predicate (migration 004), named so the plan may use it;
+    // seats_taken < capacity is the guard.
 #define S_TAKE_SEAT(chosen_cohort)                                                                 \
     "UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("                          \
     " SELECT cohort_id FROM cohort WHERE provider_id = $1" chosen_cohort                           \
-    " AND cohort_type = $2 AND status = 'scheduled' AND seats_taken < capacity"                    \
+    " AND cohort_type = $2 AND status = 'scheduled' AND NOT is_full AND seats_taken < capacity"    \
     " AND part_a_date > greatest(current_date, $4::date) AND part_b_date < $3::date"               \
     " ORDER BY part_a_date, cohort_id LIMIT 1 FOR UPDATE)"                                         \
     " AND seats_taken < capacity"                                                                  \
