@@ -2,7 +2,8 @@
 // (intake, triage, booking) are loaded with a realistic backlog of N events in all (default
 // 1,000,000), as the real services write them: per referral a ReferralSubmitted, a
 // ReferralTriaged and the booking's ContactRecorded, SeatBooked, Part A and Part B attendance
-// and CaseCompleted, and a CohortCreated per ten referrals. The real intake, triage and booking
+// and CaseCompleted, and a CohortCreated per ten referrals, in time order (a case's booking
+// events weeks apart, see LAG_PART_A). The real intake, triage and booking
 // serve them (with their national views, which de-identify); their own consumers point
 // nowhere, so only national works. Timed from national's start until its cursors reach the
 // three heads; then every fact is checked. Prints one JSON line. Needs CARA_TEST_PGHOST/PORT.
@@ -46,39 +47,53 @@ static Cara__Referral *s_referral(void) {
     return r;
 }
 
+// A case's booking events come weeks apart, and the streams are in time order: with about 20
+// referrals a day, Part A is 28 days (560 referrals) after the contact and seat booking, Part B
+// and the completion 65 days (1,300 referrals) after. So a case's events are spread over
+// several of national's batches, as in a real rebuild, not side by side.
+#define LAG_PART_A 560
+#define LAG_PART_B 1300
+
+typedef struct {
+    char id[UUID_STR_LEN], case_id[UUID_STR_LEN], booking_id[UUID_STR_LEN];
+    char cohort[UUID_STR_LEN];
+} s_ids_t;
+
 typedef struct {
     outbox_load_t *intake, *triage, *booking;
     Cara__Referral *referral;
     char cohort[UUID_STR_LEN];
+    s_ids_t ring[LAG_PART_B + 1]; // the ids of the cases still to finish
 } s_loaders_t;
 
-// One referral's events, from submission to completion, in the three streams.
-static int s_case(s_loaders_t *l, long i) {
-    char id[UUID_STR_LEN], case_id[UUID_STR_LEN], booking_id[UUID_STR_LEN];
-    uuid_new(id);
-    uuid_new(case_id);
-    uuid_new(booking_id);
+// A referral's start: submission, triage, first contact and seat (and a cohort per ten).
+static int s_start(s_loaders_t *l, long i) {
+    s_ids_t *c = &l->ring[i % (LAG_PART_B + 1)];
+    uuid_new(c->id);
+    uuid_new(c->case_id);
+    uuid_new(c->booking_id);
     static char at[] = "2026-03-02T10:00:00Z";
     const char *force = l->referral->force, *provider = "p1";
     if (i % 10 == 0) {
         uuid_new(l->cohort);
-        Cara__CohortCreated c = CARA__COHORT_CREATED__INIT;
-        c.cohort_id = l->cohort;
-        c.provider_id = (char *)provider;
-        c.cohort_type = "male_intimate";
-        c.town = "Carmarthen";
-        c.capacity = 12;
-        c.part_a_date = "2026-04-01";
-        c.part_b_date = "2026-05-06";
-        if (outbox_load_add(l->booking, &c.base, l->cohort, provider) < 0)
+        Cara__CohortCreated k = CARA__COHORT_CREATED__INIT;
+        k.cohort_id = l->cohort;
+        k.provider_id = (char *)provider;
+        k.cohort_type = "male_intimate";
+        k.town = "Carmarthen";
+        k.capacity = 12;
+        k.part_a_date = "2026-04-01";
+        k.part_b_date = "2026-05-06";
+        if (outbox_load_add(l->booking, &k.base, l->cohort, provider) < 0)
             return -1;
     }
+    memcpy(c->cohort, l->cohort, sizeof c->cohort);
     Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
-    sub.referral_id = id;
+    sub.referral_id = c->id;
     sub.received_at = at;
     sub.referral = l->referral;
     Cara__ReferralTriaged tri = CARA__REFERRAL_TRIAGED__INIT;
-    tri.referral_id = id;
+    tri.referral_id = c->id;
     tri.force = (char *)force;
     tri.provider_id = (char *)provider;
     tri.pathway = "male_intimate";
@@ -89,56 +104,73 @@ static int s_case(s_loaders_t *l, long i) {
     tri.received_at = at;
     tri.referral = l->referral;
     Cara__ContactRecorded contact = CARA__CONTACT_RECORDED__INIT;
-    contact.case_id = case_id;
-    contact.referral_id = id;
+    contact.case_id = c->case_id;
+    contact.referral_id = c->id;
     contact.provider_id = (char *)provider;
     contact.force = (char *)force;
     contact.channel = "phone";
     contact.outcome = "contacted";
     contact.at = "2026-03-04T09:30:00Z";
     Cara__SeatBooked seat = CARA__SEAT_BOOKED__INIT;
-    seat.booking_id = booking_id;
-    seat.case_id = case_id;
-    seat.referral_id = id;
+    seat.booking_id = c->booking_id;
+    seat.case_id = c->case_id;
+    seat.referral_id = c->id;
     seat.provider_id = (char *)provider;
     seat.force = (char *)force;
-    seat.cohort_id = l->cohort;
+    seat.cohort_id = c->cohort;
     seat.cohort_type = "male_intimate";
     seat.town = "Carmarthen";
     seat.part_a_date = "2026-04-01";
     seat.part_b_date = "2026-05-06";
     seat.booked_at = "2026-03-04T09:40:00Z";
-    Cara__AttendanceRecorded part[2];
-    for (int p = 0; p < 2; p++) {
-        cara__attendance_recorded__init(&part[p]);
-        part[p].booking_id = booking_id;
-        part[p].case_id = case_id;
-        part[p].referral_id = id;
-        part[p].provider_id = (char *)provider;
-        part[p].force = (char *)force;
-        part[p].cohort_id = l->cohort;
-        part[p].part = p ? "B" : "A";
-        part[p].status = "attended";
-        part[p].session_date = p ? "2026-05-06" : "2026-04-01";
-        part[p].recorded_at = p ? "2026-05-06T18:00:00Z" : "2026-04-01T18:00:00Z";
-    }
+    return outbox_load_add(l->intake, &sub.base, c->id, force) < 0 ||
+                   outbox_load_add(l->triage, &tri.base, c->id, provider) < 0 ||
+                   outbox_load_add(l->booking, &contact.base, c->id, provider) < 0 ||
+                   outbox_load_add(l->booking, &seat.base, c->id, provider) < 0
+               ? -1
+               : 0;
+}
+
+// Part A (p = 0) or Part B attended, and with Part B the completion, of referral i.
+static int s_part(s_loaders_t *l, long i, int p) {
+    const s_ids_t *c = &l->ring[i % (LAG_PART_B + 1)];
+    const char *force = l->referral->force, *provider = "p1";
+    Cara__AttendanceRecorded part = CARA__ATTENDANCE_RECORDED__INIT;
+    part.booking_id = (char *)c->booking_id;
+    part.case_id = (char *)c->case_id;
+    part.referral_id = (char *)c->id;
+    part.provider_id = (char *)provider;
+    part.force = (char *)force;
+    part.cohort_id = (char *)c->cohort;
+    part.part = p ? "B" : "A";
+    part.status = "attended";
+    part.session_date = p ? "2026-05-06" : "2026-04-01";
+    part.recorded_at = p ? "2026-05-06T18:00:00Z" : "2026-04-01T18:00:00Z";
+    if (outbox_load_add(l->booking, &part.base, c->id, provider) < 0)
+        return -1;
+    if (!p)
+        return 0;
     Cara__CaseCompleted done = CARA__CASE_COMPLETED__INIT;
-    done.case_id = case_id;
-    done.referral_id = id;
+    done.case_id = (char *)c->case_id;
+    done.referral_id = (char *)c->id;
     done.provider_id = (char *)provider;
     done.force = (char *)force;
     done.pathway = "male_intimate";
     done.completed_at = "2026-05-06T18:00:00Z";
-    done.cohort_id = l->cohort;
-    const ProtobufCMessage *booking[] = {&contact.base, &seat.base, &part[0].base, &part[1].base,
-                                         &done.base};
-    if (outbox_load_add(l->intake, &sub.base, id, force) < 0 ||
-        outbox_load_add(l->triage, &tri.base, id, provider) < 0)
-        return -1;
-    for (int k = 0; k < 5; k++)
-        if (outbox_load_add(l->booking, booking[k], id, provider) < 0)
-            return -1;
-    return 0;
+    done.cohort_id = (char *)c->cohort;
+    return outbox_load_add(l->booking, &done.base, c->id, provider) < 0 ? -1 : 0;
+}
+
+// Step i of the streams in time order: referral i starts, i - LAG_PART_A sits Part A and
+// i - LAG_PART_B Part B.
+static int s_step(s_loaders_t *l, long i, long referrals) {
+    return (i < referrals && s_start(l, i) != 0) ||
+                   (i >= LAG_PART_A && i - LAG_PART_A < referrals &&
+                    s_part(l, i - LAG_PART_A, 0) != 0) ||
+                   (i >= LAG_PART_B && i - LAG_PART_B < referrals &&
+                    s_part(l, i - LAG_PART_B, 1) != 0)
+               ? -1
+               : 0;
 }
 
 static long s_value(harness_t *h, const char *service, const char *sql) {
@@ -166,13 +198,15 @@ int main(int argc, char **argv) {
     if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0 ||
         harness_start(h, "booking") != 0)
         return 1;
-    s_loaders_t l = {outbox_load_begin(db_conn(harness_db(h, "intake"))),
-                     outbox_load_begin(db_conn(harness_db(h, "triage"))),
-                     outbox_load_begin(db_conn(harness_db(h, "booking"))), s_referral(), ""};
+    static s_loaders_t l;
+    l.intake = outbox_load_begin(db_conn(harness_db(h, "intake")));
+    l.triage = outbox_load_begin(db_conn(harness_db(h, "triage")));
+    l.booking = outbox_load_begin(db_conn(harness_db(h, "booking")));
+    l.referral = s_referral();
     int64_t t_load = time_mono_ms();
     int loaded = l.intake && l.triage && l.booking && l.referral;
-    for (long i = 0; loaded && i < referrals; i++)
-        loaded = s_case(&l, i) == 0;
+    for (long i = 0; loaded && i < referrals + LAG_PART_B; i++)
+        loaded = s_step(&l, i, referrals) == 0;
     int64_t heads[3] = {l.intake ? outbox_load_end(&l.intake) : -1,
                         l.triage ? outbox_load_end(&l.triage) : -1,
                         l.booking ? outbox_load_end(&l.booking) : -1};
