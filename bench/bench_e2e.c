@@ -210,19 +210,6 @@ static int s_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static long s_rss_kb(int pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 // Runs one phase: submitters for `seconds`, then waits (up to 60 s) until every accepted
 // referral's SeatBooked was fetched. Prints the phase's JSON object (no newline).
 static void s_phase(const char *name, int submitters, double rate, int seconds) {
@@ -351,8 +338,9 @@ int main(int argc, char **argv) {
     }
     printf(", \"failed\": %d, \"intake_rss_kb\": %ld, \"triage_rss_kb\": %ld,"
            " \"booking_rss_kb\": %ld}\n",
-           s_failed, s_rss_kb(harness_pid(s_h, "intake")), s_rss_kb(harness_pid(s_h, "triage")),
-           s_rss_kb(harness_pid(s_h, "booking")));
+           s_failed, harness_peak_rss_kb(harness_pid(s_h, "intake")),
+           harness_peak_rss_kb(harness_pid(s_h, "triage")),
+           harness_peak_rss_kb(harness_pid(s_h, "booking")));
     harness_destroy(&s_h);
     return 0;
 }

@@ -17,17 +17,18 @@ typedef struct {
     int id;
     int64_t until_ms;
     long acked, failed;
-    double *lat;  // ms
+    double *lat; // ms
     size_t n_lat, cap;
 } worker_t;
 
 static Cara__Referral *s_referral(void) {
     json_t *doc = json_load_file("examples/referral.json", 0, NULL);
     char err[256], when[40];
-    json_object_set_new(json_object_get(doc, "caution"), "given_at",
-                        json_string(time_format_iso(time_now_us() - 86400000000LL, when, sizeof when)));
-    Cara__Referral *r = (Cara__Referral *)pbjson_to_message(&cara__referral__descriptor, doc, err,
-                                                            sizeof err);
+    json_object_set_new(
+        json_object_get(doc, "caution"), "given_at",
+        json_string(time_format_iso(time_now_us() - 86400000000LL, when, sizeof when)));
+    Cara__Referral *r =
+        (Cara__Referral *)pbjson_to_message(&cara__referral__descriptor, doc, err, sizeof err);
     json_decref(doc);
     return r;
 }
@@ -72,19 +73,6 @@ static int s_cmp(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static long s_rss_kb(int pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 int main(int argc, char **argv) {
     int clients = argc > 1 ? atoi(argv[1]) : 8, seconds = argc > 2 ? atoi(argv[2]) : 20;
     harness_t *h = harness_new("bench_intake");
@@ -114,7 +102,7 @@ int main(int argc, char **argv) {
         for (size_t j = 0; j < w[i].n_lat; j++)
             all[k++] = w[i].lat[j];
     qsort(all, n, sizeof *all, s_cmp);
-    long rss = s_rss_kb(harness_pid(h, "intake"));
+    long rss = harness_peak_rss_kb(harness_pid(h, "intake"));
     printf("{\"clients\": %d, \"seconds\": %.1f, \"acked\": %ld, \"failed\": %ld,"
            " \"acked_per_s\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"intake_rss_kb\": %ld}\n",
            clients, elapsed, acked, failed, acked / elapsed, n ? all[n / 2] : 0.0,

@@ -24,19 +24,6 @@
 #define SECRET "bench-national-pseudonym-secret"
 #define EVENTS_PER_REFERRAL 7
 
-static long s_rss_kb(int pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 static Cara__Referral *s_referral(void) {
     json_t *doc = json_load_file("examples/referral.json", 0, NULL);
     char err[256];
@@ -226,7 +213,7 @@ int main(int argc, char **argv) {
     long rss = 0;
     for (;;) {
         long done = s_value(h, "national", "SELECT coalesce(sum(seq), 0) FROM cursor");
-        long r = s_rss_kb(harness_pid(h, "national"));
+        long r = harness_peak_rss_kb(harness_pid(h, "national"));
         if (r > rss)
             rss = r;
         if (done >= events)

@@ -16,19 +16,6 @@
 #include "harness.h"
 #include "outbox_load.h"
 
-static long s_rss_kb(int pid) {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kb = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kb;
-}
-
 // Appends N chain events (cara.Fetch{after: n}, as helper_chain_producer makes them) to the
 // intake slot's outbox with COPY. Returns 0 or -1.
 static int s_load(harness_t *h, long n) {
@@ -88,7 +75,7 @@ int main(int argc, char **argv) {
         char *v = harness_value(h, "triage", "SELECT seq FROM cursor WHERE stream = 'intake'");
         long done = v ? atol(v) : 0;
         free(v);
-        long r = s_rss_kb(harness_pid(h, "triage"));
+        long r = harness_peak_rss_kb(harness_pid(h, "triage"));
         if (r > rss)
             rss = r;
         if (done >= n)
@@ -105,7 +92,7 @@ int main(int argc, char **argv) {
            " \"consumer_seconds\": %.2f, \"consumer_per_s\": %.0f, \"exactly_once\": %s,"
            " \"consumer_rss_kb\": %ld, \"producer_rss_kb\": %ld}\n",
            n, load_s, read, read_s, read / read_s, apply_s, n / apply_s, exact ? "true" : "false",
-           rss, s_rss_kb(harness_pid(h, "intake")));
+           rss, harness_peak_rss_kb(harness_pid(h, "intake")));
     free(effects);
     free(distinct);
     harness_destroy(&h);

@@ -779,3 +779,16 @@ int harness_client_config(harness_t *self, const char *role, const char *org, co
         return -1;
     return harness_client_config_key(self, key_file, services, timeout_ms, retries, out, size);
 }
+
+long harness_peak_rss_kb(int pid) {
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}

@@ -64,6 +64,8 @@ const char *harness_service_public(harness_t *self, const char *service);
 void *harness_ctx(harness_t *self);
 // pid of a running service, or -1.
 int harness_pid(harness_t *self, const char *service);
+// Peak resident memory (VmHWM) of a process in kB, or -1 if it cannot be read.
+long harness_peak_rss_kb(int pid);
 
 // The service check: every incarnation of a service the harness started must exit 0 when it is
 // stopped (harness_stop or harness_destroy: SIGTERM) and leave no sanitizer report
