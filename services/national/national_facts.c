@@ -444,17 +444,17 @@ static apply_result_t s_booking(db_t *db, const char *secret, national_merge_t *
     apply_result_t rc = APPLY_OK;
     if (rule && national_key(secret, referral, key) != 0) {
         rc = APPLY_RETRY;
+    } else if (rule && merge) {
+        national_case_t *c = national_merge_case(merge, key);
+        if (c)
+            rule(c, v1);
+        else
+            rc = APPLY_RETRY;
     } else if (rule) {
         national_case_t one = {.upsert = false};
-        national_case_t *c = merge ? national_merge_case(merge, key) : &one;
-        if (!merge)
-            memcpy(one.key, key, sizeof key);
-        if (!c)
-            rc = APPLY_RETRY;
-        else
-            rule(c, v1);
-        if (c && !merge)
-            rc = national_case_write(c, db);
+        memcpy(one.key, key, sizeof key);
+        rule(&one, v1);
+        rc = national_case_write(&one, db);
     }
     protobuf_c_message_free_unpacked(msg, NULL);
     return rc;
