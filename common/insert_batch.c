@@ -302,8 +302,10 @@ int insert_batch_add(insert_batch_t *self, const char *sql, int n, const char *c
     // statement must not touch a row twice ("ON CONFLICT DO UPDATE command cannot affect row a
     // second time"), and the writes of one text to one row keep their order.
     uint64_t key = s_key_hash(t, values, lengths);
-    if (key)
+    if (key) {
         key = (key ^ (uint64_t)(t - self->texts + 1)) * 1099511628211ULL;
+        key += !key; // 0 is "no key": a mixed hash must never become it
+    }
     if (key && (s_keys_has(self, key) || s_keys_add(self, key) != 0))
         return 1;
     if (t->rows == t->cap) {
