@@ -50,9 +50,11 @@ build/embed: tools/embed.c
 	@mkdir -p build
 	$(CC) -std=c11 -Wall -Wextra -Werror -O1 -o $@ $<
 
-$(GEN)/core_sql.c: build/embed $(wildcard common/sql/*.sql)
+# Rewritten whenever the migrations differ, also when one was removed (like the services').
+$(GEN)/core_sql.c: build/embed FORCE
 	@mkdir -p $(GEN)
-	build/embed core $(sort $(wildcard common/sql/*.sql)) > $@
+	@build/embed core $(sort $(wildcard common/sql/*.sql)) > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 # The version lives in one generated file, rewritten only when it changes: a new commit
 # relinks, it does not rebuild everything.
