@@ -178,6 +178,7 @@ int main(int argc, char **argv) {
     harness_config(h, "intake", "upstreams.triage.router", nowhere);
     harness_config(h, "intake", "upstreams.booking.router", nowhere);
     harness_config(h, "triage", "upstreams.intake.router", nowhere);
+    harness_config(h, "triage", "upstreams.booking.router", nowhere);
     harness_config(h, "booking", "upstreams.triage.router", nowhere);
     harness_config(h, "intake", "pseudonym_secret", "\"" SECRET "\"");
     harness_config(h, "national", "pseudonym_secret", "\"" SECRET "\"");
