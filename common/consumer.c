@@ -191,40 +191,52 @@ static int s_cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-// Records the event ids of the batch's decodable events in one statement. Sets fresh[i] to 1
-// for the first occurrence of each id not seen before (0 otherwise). Returns 0 or -1.
-static int s_record_batch(consumer_t *self, const Cara__Batch *batch, Cara__Envelope **envs,
-                          char *fresh) {
+// The batch's decodable event ids and their seqs as two array literals ("{...}") of validated
+// UUIDs and numbers (nothing in them can need quoting). Returns how many, or -1 (out of memory;
+// nothing to free). *ids and *seqs are the caller's to free.
+static long s_batch_arrays(const Cara__Batch *batch, Cara__Envelope **envs, char **ids,
+                           char **seqs) {
     size_t n = 0;
     for (size_t i = 0; i < batch->n_events; i++)
         if (envs[i] && uuid_valid(envs[i]->event_id))
             n++;
-    memset(fresh, 0, batch->n_events);
-    if (n == 0)
-        return 0;
-    // Array literals of validated UUIDs and numbers: nothing here can need quoting.
-    char *ids = malloc(n * (UUID_STR_LEN + 1) + 3), *seqs = malloc(n * 21 + 3);
-    uint64_t *new_seqs = NULL;
-    int rc = -1;
-    PGresult *r = NULL;
-    if (!ids || !seqs)
-        goto cleanup;
+    *ids = malloc(n * (UUID_STR_LEN + 1) + 3);
+    *seqs = malloc(n * 21 + 3);
+    if (!*ids || !*seqs) {
+        free(*ids);
+        free(*seqs);
+        return -1;
+    }
     size_t li = 0, ls = 0;
-    ids[li++] = seqs[ls++] = '{';
+    (*ids)[li++] = (*seqs)[ls++] = '{';
     for (size_t i = 0; i < batch->n_events; i++) {
         if (!envs[i] || !uuid_valid(envs[i]->event_id))
             continue;
-        li += (size_t)sprintf(ids + li, "%s%s", li > 1 ? "," : "", envs[i]->event_id);
-        ls += (size_t)sprintf(seqs + ls, "%s%" PRIu64, ls > 1 ? "," : "", batch->events[i]->seq);
+        li += (size_t)sprintf(*ids + li, "%s%s", li > 1 ? "," : "", envs[i]->event_id);
+        ls += (size_t)sprintf(*seqs + ls, "%s%" PRIu64, ls > 1 ? "," : "", batch->events[i]->seq);
     }
-    strcpy(ids + li, "}");
-    strcpy(seqs + ls, "}");
+    strcpy(*ids + li, "}");
+    strcpy(*seqs + ls, "}");
+    return (long)n;
+}
+
+// Records the event ids of the batch's decodable events in one statement. Sets fresh[i] to 1
+// for the first occurrence of each id not seen before (0 otherwise). Returns 0 or -1.
+static int s_record_batch(consumer_t *self, const Cara__Batch *batch, Cara__Envelope **envs,
+                          char *fresh) {
+    memset(fresh, 0, batch->n_events);
+    char *ids, *seqs;
+    long n = s_batch_arrays(batch, envs, &ids, &seqs);
+    if (n <= 0)
+        return (int)n;
+    uint64_t *new_seqs = NULL;
+    int rc = -1;
     const char *values[] = {self->stream, ids, seqs};
-    r = db_query(self->db,
-                 "INSERT INTO inbox (event_id, stream, seq)"
-                 " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)"
-                 " ON CONFLICT DO NOTHING RETURNING seq",
-                 3, values);
+    PGresult *r = db_query(self->db,
+                           "INSERT INTO inbox (event_id, stream, seq)"
+                           " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)"
+                           " ON CONFLICT DO NOTHING RETURNING seq",
+                           3, values);
     if (!r)
         goto cleanup;
     // The seqs of the rows inserted (seqs are unique in a stream): sorted, then looked up.
@@ -245,6 +257,54 @@ static int s_record_batch(consumer_t *self, const Cara__Batch *batch, Cara__Enve
 cleanup:
     PQclear(r);
     free(new_seqs);
+    free(ids);
+    free(seqs);
+    return rc;
+}
+
+static int s_cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+// Whether some event id occurs twice among the batch's decodable events. -1: out of memory.
+static int s_batch_repeats_an_id(const Cara__Batch *batch, Cara__Envelope **envs) {
+    const char **ids = malloc((batch->n_events + 1) * sizeof *ids);
+    if (!ids)
+        return -1;
+    size_t n = 0;
+    for (size_t i = 0; i < batch->n_events; i++)
+        if (envs[i] && uuid_valid(envs[i]->event_id))
+            ids[n++] = envs[i]->event_id;
+    qsort(ids, n, sizeof *ids, s_cmp_str);
+    int repeats = 0;
+    for (size_t i = 1; i < n && !repeats; i++)
+        repeats = strcmp(ids[i - 1], ids[i]) == 0;
+    free(ids);
+    return repeats;
+}
+
+// The fast path's record of the batch's event ids: queued (db_send) with the batch's other
+// writes instead of waited for, and every decodable event taken to be fresh. An id applied
+// before then fails the INSERT on the inbox key when the writes are read back, and the batch is
+// redone carefully, where s_record_batch sorts fresh from seen. A batch that repeats an id
+// itself is recorded by s_record_batch at once. Returns 0 or -1.
+static int s_record_batch_queued(consumer_t *self, const Cara__Batch *batch, Cara__Envelope **envs,
+                                 char *fresh) {
+    int repeats = s_batch_repeats_an_id(batch, envs);
+    if (repeats != 0)
+        return repeats < 0 ? -1 : s_record_batch(self, batch, envs, fresh);
+    char *ids, *seqs;
+    long n = s_batch_arrays(batch, envs, &ids, &seqs);
+    if (n < 0)
+        return -1;
+    for (size_t i = 0; i < batch->n_events; i++)
+        fresh[i] = envs[i] && uuid_valid(envs[i]->event_id);
+    const char *values[] = {self->stream, ids, seqs};
+    int rc = n == 0 ? 0
+                    : db_send(self->db,
+                              "INSERT INTO inbox (event_id, stream, seq)"
+                              " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)",
+                              3, values, NULL, NULL);
     free(ids);
     free(seqs);
     return rc;
@@ -283,7 +343,8 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
     for (size_t i = 0; i < n; i++)
         envs[i] = envelope_unpack(batch->events[i]->envelope.data, batch->events[i]->envelope.len);
     // Every event id in one statement (the de-duplication guard), then the applies.
-    if (s_record_batch(self, batch, envs, fresh) != 0) {
+    if ((careful ? s_record_batch(self, batch, envs, fresh)
+                 : s_record_batch_queued(self, batch, envs, fresh)) != 0) {
         applied = -1;
         goto cleanup;
     }
@@ -372,6 +433,10 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
             char reason[64];
             applied = s_failed_write(self->db, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
         }
+        // A fast pass that failed for good (an event id applied before fails the queued inbox
+        // INSERT, and may surface in any read of the pipeline): redo the batch carefully.
+        if (applied == -1 && !careful && !db_error_transient(self->db))
+            applied = -2;
         if (applied == -2) {
             log_discard();
             log_info("batch_applied_carefully", "stream", self->stream, "sqlstate",
