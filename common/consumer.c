@@ -191,6 +191,11 @@ static int s_cmp_u64(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+// Records event ids ($2) and their seqs ($3) of stream $1 in the inbox.
+#define S_INBOX_INSERT                                                                             \
+    "INSERT INTO inbox (event_id, stream, seq)"                                                    \
+    " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)"
+
 // The batch's decodable event ids and their seqs as two array literals ("{...}") of validated
 // UUIDs and numbers (nothing in them can need quoting). Returns how many, or -1 (out of memory;
 // nothing to free). *ids and *seqs are the caller's to free.
@@ -232,11 +237,8 @@ static int s_record_batch(consumer_t *self, const Cara__Batch *batch, Cara__Enve
     uint64_t *new_seqs = NULL;
     int rc = -1;
     const char *values[] = {self->stream, ids, seqs};
-    PGresult *r = db_query(self->db,
-                           "INSERT INTO inbox (event_id, stream, seq)"
-                           " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)"
-                           " ON CONFLICT DO NOTHING RETURNING seq",
-                           3, values);
+    PGresult *r =
+        db_query(self->db, S_INBOX_INSERT " ON CONFLICT DO NOTHING RETURNING seq", 3, values);
     if (!r)
         goto cleanup;
     // The seqs of the rows inserted (seqs are unique in a stream): sorted, then looked up.
@@ -262,37 +264,13 @@ cleanup:
     return rc;
 }
 
-static int s_cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-// Whether some event id occurs twice among the batch's decodable events. -1: out of memory.
-static int s_batch_repeats_an_id(const Cara__Batch *batch, Cara__Envelope **envs) {
-    const char **ids = malloc((batch->n_events + 1) * sizeof *ids);
-    if (!ids)
-        return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < batch->n_events; i++)
-        if (envs[i] && uuid_valid(envs[i]->event_id))
-            ids[n++] = envs[i]->event_id;
-    qsort(ids, n, sizeof *ids, s_cmp_str);
-    int repeats = 0;
-    for (size_t i = 1; i < n && !repeats; i++)
-        repeats = strcmp(ids[i - 1], ids[i]) == 0;
-    free(ids);
-    return repeats;
-}
-
 // The fast path's record of the batch's event ids: queued (db_send) with the batch's other
 // writes instead of waited for, and every decodable event taken to be fresh. An id applied
 // before then fails the INSERT on the inbox key when the writes are read back, and the batch is
-// redone carefully, where s_record_batch sorts fresh from seen. A batch that repeats an id
-// itself is recorded by s_record_batch at once. Returns 0 or -1.
+// redone carefully, where s_record_batch sorts fresh from seen; so is a batch that repeats an
+// id itself. Returns 0 or -1.
 static int s_record_batch_queued(consumer_t *self, const Cara__Batch *batch, Cara__Envelope **envs,
                                  char *fresh) {
-    int repeats = s_batch_repeats_an_id(batch, envs);
-    if (repeats != 0)
-        return repeats < 0 ? -1 : s_record_batch(self, batch, envs, fresh);
     char *ids, *seqs;
     long n = s_batch_arrays(batch, envs, &ids, &seqs);
     if (n < 0)
@@ -300,11 +278,7 @@ static int s_record_batch_queued(consumer_t *self, const Cara__Batch *batch, Car
     for (size_t i = 0; i < batch->n_events; i++)
         fresh[i] = envs[i] && uuid_valid(envs[i]->event_id);
     const char *values[] = {self->stream, ids, seqs};
-    int rc = n == 0 ? 0
-                    : db_send(self->db,
-                              "INSERT INTO inbox (event_id, stream, seq)"
-                              " SELECT e, $1, s FROM unnest($2::uuid[], $3::bigint[]) AS t(e, s)",
-                              3, values, NULL, NULL);
+    int rc = n == 0 ? 0 : db_send(self->db, S_INBOX_INSERT, 3, values, NULL, NULL);
     free(ids);
     free(seqs);
     return rc;
