@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "bench_cpu.h"
 #include "booking.pb-c.h"
 #include "cara/pbjson.h"
 #include "cara/timeutil.h"
@@ -219,6 +220,7 @@ static void s_phase(const char *name, int submitters, double rate, int seconds) 
     submitter_t w[E2E_SUBMITTERS_FAST];
     pthread_t t[E2E_SUBMITTERS_FAST];
     int64_t start_us = time_now_us(), until = time_mono_ms() + seconds * 1000;
+    bench_cpu_t cpu0 = bench_cpu_sample();
     s_stop_submit = 0;
     for (int i = 0; i < submitters; i++) {
         char org[32];
@@ -246,6 +248,8 @@ static void s_phase(const char *name, int submitters, double rate, int seconds) 
             break;
         usleep(10000);
     }
+    bench_cpu_t cpu1 = bench_cpu_sample();
+    double wall = (double)(time_now_us() - start_us) / 1e6;
     int64_t last_us = start_us;
     double *lat = malloc(((size_t)total + 1) * sizeof *lat);
     int n = 0;
@@ -261,10 +265,12 @@ static void s_phase(const char *name, int submitters, double rate, int seconds) 
     double elapsed = (double)(last_us - start_us) / 1e6;
     printf("\"%s\": {\"offered_per_s\": %.0f, \"submit_seconds\": %.1f, \"accepted\": %d,"
            " \"booked_seen\": %d, \"seconds\": %.2f, \"per_s\": %.1f, \"p50_ms\": %.1f,"
-           " \"p99_ms\": %.1f}",
+           " \"p99_ms\": %.1f",
            name, rate, (double)(submitted_us - start_us) / 1e6, total, n, elapsed,
            elapsed > 0 ? n / elapsed : 0.0, n ? lat[n / 2] : 0.0,
            n ? lat[(size_t)((double)n * 0.99)] : 0.0);
+    bench_cpu_print(cpu0, cpu1, wall, n);
+    printf("}");
     free(lat);
 }
 

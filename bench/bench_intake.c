@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench_cpu.h"
 #include "cara/pbjson.h"
 #include "cara/timeutil.h"
 #include "harness.h"
@@ -81,6 +82,7 @@ int main(int argc, char **argv) {
     worker_t *w = calloc((size_t)clients, sizeof *w);
     pthread_t *t = calloc((size_t)clients, sizeof *t);
     int64_t start = time_mono_ms();
+    bench_cpu_t cpu0 = bench_cpu_sample();
     for (int i = 0; i < clients; i++) {
         w[i] = (worker_t){.h = h, .id = i, .until_ms = start + seconds * 1000};
         harness_identity_keys(h, "police", "dyfed-powys");
@@ -95,6 +97,7 @@ int main(int argc, char **argv) {
         failed += w[i].failed;
         n += w[i].n_lat;
     }
+    bench_cpu_t cpu1 = bench_cpu_sample();
     double elapsed = (double)(time_mono_ms() - start) / 1000.0;
     double *all = malloc((n + 1) * sizeof *all);
     size_t k = 0;
@@ -104,9 +107,11 @@ int main(int argc, char **argv) {
     qsort(all, n, sizeof *all, s_cmp);
     long rss = harness_peak_rss_kb(harness_pid(h, "intake"));
     printf("{\"clients\": %d, \"seconds\": %.1f, \"acked\": %ld, \"failed\": %ld,"
-           " \"acked_per_s\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"intake_rss_kb\": %ld}\n",
+           " \"acked_per_s\": %.1f, \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"intake_rss_kb\": %ld",
            clients, elapsed, acked, failed, acked / elapsed, n ? all[n / 2] : 0.0,
            n ? all[(size_t)((double)n * 0.99)] : 0.0, rss);
+    bench_cpu_print(cpu0, cpu1, elapsed, acked);
+    printf("}\n");
     free(all);
     for (int i = 0; i < clients; i++)
         free(w[i].lat);

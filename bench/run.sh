@@ -44,9 +44,17 @@ pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 echo "pgbench: 8 clients, ${seconds}s, one-row INSERT, $durable ..."
 pg -c "CREATE TABLE bench_row (id bigserial PRIMARY KEY, v text)" >/dev/null
 echo "INSERT INTO bench_row (v) VALUES ('x');" > "$cluster/insert.sql"
+# The machine's busy CPU seconds (all cores; not idle, iowait or steal), as bench/bench_cpu.h.
+cpu_busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / {printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz}' /proc/stat; }
+busy0=$(cpu_busy)
 pg_tps=$("$pgbin/pgbench" -h "$CARA_TEST_PGHOST" -p "$port" -U postgres -n -c 8 -j 2 \
          -T "$seconds" -f "$cluster/insert.sql" postgres 2>/dev/null \
          | awk '/^tps/ {printf "%.1f", $3; exit}')
+busy1=$(cpu_busy)
+[ -n "$pg_tps" ] || pg_tps=0
+# pgbench's CPU per commit over the whole machine (its clients included) and the idle share.
+pg_cpu=$(awk -v a="$busy0" -v b="$busy1" -v t="$pg_tps" -v s="$seconds" -v c="$(nproc)" \
+  'BEGIN { if (t > 0) printf "{\"ms_per_commit\": %.3f, \"idle_pct\": %.1f}", (b - a) * 1000 / (t * s), 100 * (1 - (b - a) / (s * c)); else print "{}" }')
 pg -c "DROP TABLE bench_row" >/dev/null
 echo "intake: 8 police clients over CURVE, ${seconds}s ..."
 intake=$(build/bench/bench_intake 8 "$seconds" 2>"$cluster/intake.err" | tail -n 1)
@@ -64,7 +72,6 @@ echo "end to end: ${e2e_rate}/s for ${e2e_seconds}s, then 8 clients for ${e2e_fa
 e2e=$(build/bench/bench_e2e "$e2e_rate" "$e2e_seconds" "$e2e_fast" 2>"$cluster/e2e.err" | tail -n 1) \
   || { echo "end to end failed:"; tail -n 5 "$cluster/e2e.err"; e2e='{}'; }
 
-[ -n "$pg_tps" ] || pg_tps=0
 [ -n "$intake" ] || intake='{}'
 [ -n "$backfill" ] || backfill='{}'
 [ -n "$national" ] || national='{}'
@@ -72,6 +79,7 @@ cat > bench/results/latest.json <<JSON
 {"when": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git describe --always --dirty 2>/dev/null || echo dev)",
  "machine": {"cores": $(nproc), "durable": "$durable"},
  "pgbench_tps": $pg_tps,
+ "pgbench_cpu": $pg_cpu,
  "intake": $intake,
  "intake_backfill_64": $backfill,
  "replay": $replay,
@@ -90,6 +98,10 @@ ack=$(f "$intake" acked_per_s)
 row "intake acknowledged referrals/s (8 CURVE clients)" "$ack" "$(ratio "$ack" "$pg_tps")"
 row "intake ack latency p50 / p99 (ms)" "$(f "$intake" p50_ms) / $(f "$intake" p99_ms)"
 bf=$(f "$backfill" acked_per_s)
+row "intake CPU ms per referral: services+PostgreSQL / clients" "$(f "$intake" server_ms_per_item) / $(f "$intake" client_ms_per_item)"
+row "  (pgbench: $(f "$pg_cpu" ms_per_commit) ms per commit, clients included; idle $(f "$pg_cpu" idle_pct)%)" ""
+ceil=$(f "$intake" server_cpu_bound_per_s)
+row "intake CPU-bound ceiling/s, clients elsewhere (idle $(f "$intake" idle_pct)%)" "$ceil" "$(ratio "$ceil" "$pg_tps")"
 row "intake back-fill, 64 in flight: acknowledged referrals/s" "$bf" "$(ratio "$bf" "$pg_tps")"
 row "intake back-fill ack latency p50 / p99 (ms)" "$(f "$backfill" p50_ms) / $(f "$backfill" p99_ms)"
 sub=$(f "$replay" subscriber_per_s); con=$(f "$replay" consumer_per_s)
@@ -102,6 +114,9 @@ row "e2e at ${e2e_rate}/s offered: SeatBooked fetched/s" "$off" "$(ratio "$off" 
 row "e2e at ${e2e_rate}/s: submit -> provider sees SeatBooked p50 / p99 (ms)" "$(f "$e2e" p50_ms 1) / $(f "$e2e" p99_ms 1)"
 row "e2e as fast as possible (8 clients): SeatBooked fetched/s" "$fast" "$(ratio "$fast" "$pg_tps")"
 row "e2e as fast as possible: p50 / p99 (ms)" "$(f "$e2e" p50_ms 2) / $(f "$e2e" p99_ms 2)"
+row "e2e CPU ms per booking: services+PostgreSQL / clients" "$(f "$e2e" server_ms_per_item 2) / $(f "$e2e" client_ms_per_item 2)"
+ceil=$(f "$e2e" server_cpu_bound_per_s 2)
+row "e2e CPU-bound ceiling/s, clients elsewhere (idle $(f "$e2e" idle_pct 2)%)" "$ceil" "$(ratio "$ceil" "$pg_tps")"
 row "peak RSS kB: intake (intake bench)" "$(f "$intake" intake_rss_kb)"
 row "peak RSS kB: intake / triage / booking (e2e)" "$(f "$e2e" intake_rss_kb) / $(f "$e2e" triage_rss_kb) / $(f "$e2e" booking_rss_kb)"
 row "peak RSS kB: replay producer / consumer (runtime)" "$(f "$replay" producer_rss_kb) / $(f "$replay" consumer_rss_kb)"
