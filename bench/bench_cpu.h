@@ -1,7 +1,8 @@
 // Where a benchmark's CPU went: the whole machine's busy time (/proc/stat: user, nice, system,
 // irq, softirq; not idle, iowait or steal) and this process's own (getrusage: the bench's
 // clients), sampled before and after a phase. What the machine spent beyond the bench process
-// is the system under test's share: the services, PostgreSQL and the kernel working for them.
+// is the system under test's share: the services, PostgreSQL and the kernel working for them
+// (and anything else running on the machine meanwhile, so run benchmarks on a quiet one).
 // Divided by the work done it gives CPU milliseconds per item, and with the core count the
 // rate the machine could reach if the CPU were the only limit.
 #ifndef CARA_BENCH_CPU_H
