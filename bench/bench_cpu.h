@@ -42,7 +42,9 @@ static inline bench_cpu_t bench_cpu_sample(void) {
 // Prints `, "cpu": {...}` for the work done between two samples (items: referrals, events):
 // CPU ms per item on the server side and in the bench's clients, the share of the machine that
 // sat idle, and the CPU-bound ceilings: cores / CPU per item, with the clients on this machine
-// and (server_) with them elsewhere, as police systems are. Nothing if a sample failed.
+// and (server_) with them elsewhere, as police systems are. A ceiling means something only for
+// a phase run flat out: below it, an item also pays for the idle machine's costs (a wake-up
+// and a commit for every few events), so its CPU is higher. Nothing if a sample failed.
 static inline void bench_cpu_print(bench_cpu_t a, bench_cpu_t b, double wall_s, long items) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (!a.ok || !b.ok || items <= 0 || wall_s <= 0 || cores <= 0)
