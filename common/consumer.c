@@ -386,7 +386,8 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
     if (batch->last <= self->cursor && batch->n_events == 0)
         return 0;
     for (int careful = 0; careful <= 1; careful++) {
-        if (db_ensure(self->db) != 0 || db_begin(self->db) != 0)
+        // BEGIN is queued: it travels with the batch's first statement.
+        if (db_ensure(self->db) != 0 || db_send(self->db, "BEGIN", 0, NULL, NULL, NULL) != 0)
             return -1;
         // The fast path gathers the apply functions' single-row INSERTs into multi-row ones
         // (db_gather); a row that fails there, even one sent out of its order, is met again
@@ -401,11 +402,24 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
         else if (applied < 0)
             s_flush(self->db, self->spec.flush, self->spec.arg, APPLY_RETRY);
         db_gather(self->db, false);
-        // The fast path reads back every write the apply functions queued in one round trip;
-        // a failure that is not transient means some event is poison: redo the batch carefully.
-        if (applied >= 0 && !careful && db_sync(self->db) != 0) {
-            char reason[64];
-            applied = s_failed_write(self->db, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
+        // The cursor moves only from where we think it is: a second instance of this consumer
+        // cannot move it behind our back. Its UPDATE also reads back every write the apply
+        // functions queued (the fast path's), in the same round trip; a failure that is not
+        // transient means some event is poison: redo the batch carefully.
+        char last_s[24], cur_s[24];
+        snprintf(last_s, sizeof last_s, "%" PRIu64, batch->last);
+        snprintf(cur_s, sizeof cur_s, "%" PRIu64, self->cursor);
+        const char *values[] = {self->stream, last_s, cur_s};
+        PGresult *r = NULL;
+        if (applied >= 0) {
+            r = db_query(self->db,
+                         "UPDATE cursor SET seq = $2, updated_at = now()"
+                         " WHERE stream = $1 AND seq = $3",
+                         3, values);
+            if (!r && !careful) {
+                char reason[64];
+                applied = s_failed_write(self->db, reason, sizeof reason) == APPLY_POISON ? -2 : -1;
+            }
         }
         // A fast pass that failed for good (an event id applied before fails the queued inbox
         // INSERT, and may surface in any read of the pipeline): redo the batch carefully.
@@ -423,23 +437,14 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
             db_rollback(self->db);
             return -1;
         }
-        char last_s[24], cur_s[24];
-        snprintf(last_s, sizeof last_s, "%" PRIu64, batch->last);
-        snprintf(cur_s, sizeof cur_s, "%" PRIu64, self->cursor);
-        const char *values[] = {self->stream, last_s, cur_s};
-        // The cursor moves only from where we think it is: a second instance of this
-        // consumer cannot move it behind our back.
-        PGresult *r = db_query(self->db,
-                               "UPDATE cursor SET seq = $2, updated_at = now()"
-                               " WHERE stream = $1 AND seq = $3",
-                               3, values);
-        int moved = r && atoi(PQcmdTuples(r)) == 1;
+        int answered = r != NULL, moved = r && atoi(PQcmdTuples(r)) == 1;
         if (r)
             PQclear(r);
         if (!moved) {
             log_discard();
             db_rollback(self->db);
-            s_error(self, r ? "cursor moved by someone else; reloading" : "cursor update failed");
+            s_error(self,
+                    answered ? "cursor moved by someone else; reloading" : "cursor update failed");
             s_load_cursor(self);
             return -1;
         }

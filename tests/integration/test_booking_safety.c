@@ -107,15 +107,8 @@ static int s_count(client_t *client, const char *stream, const char *type, const
 
 // Reads a whole log file and tells whether it contains needle.
 static int s_log_has(const char *service, const char *needle) {
-    char path[400];
-    snprintf(path, sizeof path, "%s/%s.log", harness_dir(h), service);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[8192];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
+    int found = harness_log_has(h, service, needle);
+    assert_int_not_equal(found, -1);
     return found;
 }
 

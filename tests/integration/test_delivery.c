@@ -2,7 +2,8 @@
 // consumer chain of 20,000 events while the consumer is SIGKILLed and restarted at random at
 // least 5 times gives every effect exactly once; a consumer offline during 1,000 events catches
 // up exactly; a poison event goes to dead_letter and the cursor moves on, also when its failing
-// write was held back to the batch's flush; a rewound cursor applies nothing twice.
+// write was held back to the batch's flush; a rewound cursor applies nothing twice, also when
+// it is moved under a running consumer.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -246,6 +247,44 @@ static void test_rewound_cursor_applies_nothing_twice(void **state) {
     harness_destroy(&h);
 }
 
+// Someone else moves a running consumer's cursor (a second instance of it, or an operator's
+// rewind) while events flow: the consumer's next batch finds the cursor not where it left it,
+// applies nothing, reloads the cursor and goes on from there. Every effect exactly once, nothing
+// dead-lettered, the cursor at the head, and the consumer said why it reloaded.
+static void test_cursor_moved_under_a_running_consumer(void **state) {
+    (void)state;
+    harness_t *h = harness_new("delivery_moved");
+    assert_non_null(h);
+    harness_config(h, "intake", "chain", "{\"total\": 2000, \"per_tx\": 10, \"per_tick\": 400}");
+    harness_config(h, "triage", "consumer", "{\"batch\": 100, \"poll_ms\": 200}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    usleep(1500000); // events are flowing (400 a second, for five seconds)
+    for (int i = 0; i < 3; i++) {
+        char *moved = harness_value(h, "triage",
+                                    "UPDATE cursor SET seq = greatest(seq - 100, 0)"
+                                    " WHERE stream = 'intake' RETURNING seq");
+        assert_non_null(moved);
+        free(moved);
+        usleep(300000);
+    }
+    assert_int_equal(
+        harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "2000", 60000), 0);
+    s_assert_exactly_once(h, 2000);
+    char *head = harness_value(h, "intake", "SELECT max(seq) FROM outbox");
+    assert_non_null(head);
+    assert_int_equal(harness_wait_value(h, "triage",
+                                        "SELECT seq FROM cursor WHERE stream = 'intake'", head,
+                                        30000),
+                     0);
+    free(head);
+    char *dl = harness_value(h, "triage", "SELECT count(*) FROM dead_letter");
+    assert_string_equal(dl, "0");
+    free(dl);
+    assert_int_equal(harness_log_has(h, "triage", "cursor moved by someone else"), 1);
+    harness_destroy(&h);
+}
+
 static void test_exactly_once_through_a_database_crash(void **state) {
     (void)state;
     const char *pgdata = getenv("CARA_TEST_PGDATA");
@@ -280,6 +319,7 @@ int main(void) {
         cmocka_unit_test(test_offline_consumer_catches_up_exactly),
         cmocka_unit_test(test_health_tells_how_old_the_backlog_is),
         cmocka_unit_test(test_rewound_cursor_applies_nothing_twice),
+        cmocka_unit_test(test_cursor_moved_under_a_running_consumer),
         cmocka_unit_test(test_exactly_once_through_consumer_kills),
         cmocka_unit_test(test_exactly_once_through_a_database_crash),
     };

@@ -633,6 +633,18 @@ int harness_wait_value(harness_t *self, const char *schema, const char *sql, con
 const char *harness_dir(harness_t *self) {
     return self->dir;
 }
+int harness_log_has(harness_t *self, const char *service, const char *needle) {
+    char path[400], line[8192];
+    snprintf(path, sizeof path, "%s/%s.log", self->dir, service);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
 const char *harness_conninfo(harness_t *self, const char *service) {
     int i = s_index(service);
     return i < 0 ? NULL : self->conninfo[i];

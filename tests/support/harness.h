@@ -55,6 +55,9 @@ int harness_wait_value(harness_t *self, const char *schema, const char *sql, con
 char *harness_value(harness_t *self, const char *schema, const char *sql);
 
 const char *harness_dir(harness_t *self);
+// Whether the service's log (every incarnation's) has a line containing needle: 1, 0, or -1 if
+// there is no log.
+int harness_log_has(harness_t *self, const char *service, const char *needle);
 const char *harness_conninfo(harness_t *self, const char *service); // the service role's
 const char *harness_superuser_conninfo(harness_t *self);
 const char *harness_endpoint(harness_t *self, const char *service); // ROUTER endpoint
