@@ -36,7 +36,24 @@ struct consumer_t {
     int64_t due_at; // next fetch when idle
     int backoff_ms;
     char last_error[160];
+    // Overlapped batches (spec.lanes): the batch whose COMMIT is in flight, if any.
+    db_t *lanes[2];
+    int lane;      // the lane the next batch goes on
+    int sync_next; // after a failure: the next batch goes alone (s_apply_batch)
+    int arm;       // s_start: set the before-send hook once the inbox INSERT is out
+    int early;     // s_start: the hook ran (early_mine: what it settled of this consumer's)
+    int early_mine;
+    struct {
+        Cara__Batch *batch; // NULL: nothing in flight
+        db_t *db;
+        int applied;
+        log_held_t held;
+    } flight;
 };
+
+// Every consumer with lanes, so that a batch can wait for all batches in flight (see below).
+#define S_OVERLAP_MAX 16
+static consumer_t *s_overlapping[S_OVERLAP_MAX];
 
 // Notes a head heard from upstream (Head or a Batch). A full list folds the newest sighting
 // into the last one, which keeps the older time: ages are never under-reported.
@@ -80,6 +97,9 @@ static int s_load_cursor(consumer_t *self) {
     return 0;
 }
 
+static int s_settle(consumer_t *self);
+static void s_settle_before_writes(void *arg);
+
 consumer_t *consumer_new(void *ctx, db_t *db, const keypair_t *keys, const consumer_spec_t *spec) {
     consumer_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -88,6 +108,15 @@ consumer_t *consumer_new(void *ctx, db_t *db, const keypair_t *keys, const consu
     self->db = db;
     self->keys = *keys;
     self->spec = *spec;
+    if (spec->lanes[0] && spec->lanes[1]) {
+        for (int i = 0; i < S_OVERLAP_MAX && !self->lanes[0]; i++)
+            if (!s_overlapping[i]) {
+                s_overlapping[i] = self;
+                self->lanes[0] = spec->lanes[0];
+                self->lanes[1] = spec->lanes[1];
+                self->db = self->lanes[0]; // the consumer's own: never the service's connection
+            }
+    }
     self->stream = strdup(spec->stream);
     self->router = strdup(spec->router);
     self->pub = spec->pub ? strdup(spec->pub) : NULL;
@@ -115,6 +144,10 @@ void consumer_destroy(consumer_t **self_p) {
     if (!self_p || !*self_p)
         return;
     consumer_t *self = *self_p;
+    s_settle(self);
+    for (int i = 0; i < S_OVERLAP_MAX; i++)
+        if (s_overlapping[i] == self)
+            s_overlapping[i] = NULL;
     if (self->dealer)
         zmq_close(self->dealer);
     if (self->sub)
@@ -281,6 +314,8 @@ static int s_record_batch_queued(consumer_t *self, const Cara__Batch *batch, Car
     int rc = n == 0 ? 0 : db_send(self->db, S_INBOX_INSERT, 3, values, NULL, NULL);
     free(ids);
     free(seqs);
+    if (self->arm)
+        db_before_send(self->db, s_settle_before_writes, self); // see s_start
     return rc;
 }
 
@@ -460,6 +495,163 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
     return -1;
 }
 
+// --- overlapped batches (spec.lanes) -----------------------------------------------------
+// With two connections of its own a consumer does not wait for a batch's COMMIT: it goes back to
+// the loop, and the next batch is decoded and applied (its writes gathered on the client) while
+// the server still runs the last one. It stays exactly as safe as one batch at a time:
+// - A batch's writes, which take row locks, are sent only after every batch in flight (of any
+//   consumer of this process) was read back, so no two batches ever wait for each other's
+//   locks. Only BEGIN and the inbox INSERT (event ids no other batch holds) go out before then;
+//   if an apply function sent anything else on the way (a write that is not gathered), the
+//   batch is rolled back and goes alone.
+// - A batch's cursor UPDATE starts from the end of the batch before it, and fails the whole
+//   transaction (a division by zero, 22012) if the cursor is not there: a batch never commits
+//   unless everything before it did.
+// - Any failure sends the consumer back to one batch at a time (s_apply_batch: the fast pass,
+//   then carefully, with dead letters), from the cursor in the database.
+#define S_CURSOR_ADVANCE                                                                           \
+    "WITH moved AS (UPDATE cursor SET seq = $2, updated_at = now()"                                \
+    " WHERE stream = $1 AND seq = $3 RETURNING 1) SELECT 1 / count(*) FROM moved"
+
+// Where the next batch starts: the end of the one in flight, or the cursor.
+static uint64_t s_next_from(const consumer_t *self) {
+    return self->flight.batch ? self->flight.batch->last : self->cursor;
+}
+
+// Reads the batch in flight back. Returns the events it applied (0 if none was in flight), or -1:
+// it failed and nothing of it was kept; the next batch goes alone, from the cursor in the
+// database (reloaded here if reload, else by the caller, once the consumer's connection is free).
+static int s_settle_flight(consumer_t *self, int reload) {
+    if (!self->flight.batch)
+        return 0;
+    int ok = db_commit_finish(self->flight.db) == 0;
+    if (ok) {
+        log_held_write(&self->flight.held);
+        self->cursor = self->flight.batch->last;
+        s_forget_seen(self);
+    } else {
+        log_held_drop(&self->flight.held);
+        s_error(self, strcmp(db_sqlstate(self->flight.db), "22012") == 0
+                          ? "cursor moved by someone else; reloading"
+                          : "apply failed; the next batch goes alone");
+        self->sync_next = 1;
+    }
+    cara__batch__free_unpacked(self->flight.batch, NULL);
+    self->flight.batch = NULL;
+    if (!ok && reload)
+        s_load_cursor(self);
+    return ok ? self->flight.applied : -1;
+}
+
+static int s_settle(consumer_t *self) {
+    return s_settle_flight(self, 1);
+}
+
+// Settles the other consumers' batches in flight (a failure there is theirs to handle).
+static void s_settle_others(const consumer_t *self) {
+    for (int i = 0; i < S_OVERLAP_MAX; i++)
+        if (s_overlapping[i] && s_overlapping[i] != self)
+            s_settle(s_overlapping[i]);
+}
+
+// The db_before_send hook of a batch being started: before its first write goes out, every
+// batch in flight is read back (this consumer's own without reloading the cursor: the
+// connection that would take is the one sending).
+static void s_settle_before_writes(void *arg) {
+    consumer_t *self = arg;
+    self->early = 1;
+    self->early_mine = s_settle_flight(self, 0);
+    s_settle_others(self);
+}
+
+// Starts the batch on the next lane and leaves its COMMIT in flight (the consumer then owns the
+// batch). *settled: what the batch before it applied. Returns 1 if started; 0 if it must go
+// alone (nothing of it was kept); -1 if the batch before it failed (so must this one).
+static int s_start(consumer_t *self, Cara__Batch *batch, int *settled) {
+    db_t *db = self->lanes[self->lane];
+    uint64_t from = s_next_from(self);
+    *settled = 0;
+    self->db = db;
+    self->early = 0;
+    self->arm = 1; // s_record_batch_queued sets the hook once the inbox INSERT is out
+    log_hold();    // written once the batch is committed
+    int applied = -1;
+    if (db_ensure(db) == 0 && db_send(db, "BEGIN", 0, NULL, NULL, NULL) == 0) {
+        db_gather(db, true);
+        applied = s_apply_events(self, batch, 0);
+        if (applied >= 0 && s_flush(db, self->spec.flush, self->spec.arg, APPLY_OK) != APPLY_OK)
+            applied = -1;
+        else if (applied < 0)
+            s_flush(db, self->spec.flush, self->spec.arg, APPLY_RETRY);
+        db_gather(db, false);
+    }
+    self->arm = 0;
+    db_before_send(db, NULL, NULL);
+    // Whatever is in flight is read back before this batch's writes go: now, unless it was.
+    int mine = self->early ? self->early_mine : s_settle_flight(self, 0);
+    if (!self->early)
+        s_settle_others(self);
+    if (mine > 0)
+        *settled = mine;
+    if (applied >= 0 && mine >= 0) {
+        char last_s[24], from_s[24];
+        snprintf(last_s, sizeof last_s, "%" PRIu64, batch->last);
+        snprintf(from_s, sizeof from_s, "%" PRIu64, from);
+        const char *values[] = {self->stream, last_s, from_s};
+        if (db_send(db, S_CURSOR_ADVANCE, 3, values, NULL, NULL) == 0 && db_commit_send(db) == 0) {
+            self->flight.batch = batch;
+            self->flight.db = db;
+            self->flight.applied = applied;
+            self->flight.held = log_detach();
+            self->lane ^= 1;
+            self->db = self->lanes[0];
+            return 1;
+        }
+        db_commit_finish(db); // read back what was sent; it failed
+    } else {
+        db_rollback(db);
+    }
+    log_discard();
+    self->db = self->lanes[0];
+    if (mine < 0)
+        s_load_cursor(self);
+    return mine < 0 ? -1 : 0;
+}
+
+// Applies a batch with lanes: started and left in flight if it can be, else alone after every
+// batch in flight. Takes the batch (*batch_p = NULL) if it is left in flight. Returns the events
+// applied by what was settled here, or -1.
+static int s_apply_overlapped(consumer_t *self, Cara__Batch **batch_p) {
+    int settled = 0;
+    if (!self->sync_next && (*batch_p)->n_events > 0) {
+        int started = s_start(self, *batch_p, &settled);
+        if (started == 1) {
+            *batch_p = NULL;
+            // Nothing more fetched: settle now, so the cursor is where the stream is.
+            if (!self->pending[0]) {
+                int last = s_settle(self);
+                return last < 0 ? -1 : settled + last;
+            }
+            return settled;
+        }
+        if (started < 0)
+            return -1;
+    }
+    int mine = s_settle(self);
+    s_settle_others(self);
+    if (mine < 0)
+        return -1;
+    int applied = s_apply_batch(self, *batch_p);
+    if (applied < 0)
+        return -1;
+    self->sync_next = 0;
+    return settled + mine + applied;
+}
+
+int consumer_settle(consumer_t *self) {
+    return s_settle(self);
+}
+
 // Handles the reply to our Fetch. Returns applied count or -1.
 static int s_on_reply(consumer_t *self) {
     zmq_msg_t msg;
@@ -477,7 +669,7 @@ static int s_on_reply(consumer_t *self) {
         return 0;
     }
     self->pending[0] = '\0';
-    if (self->pending_after != self->cursor) {
+    if (self->pending_after != s_next_from(self)) {
         // A fetch sent ahead from the end of a batch that then failed to apply: ask again.
         cara__envelope__free_unpacked(env, NULL);
         return 0;
@@ -494,10 +686,11 @@ static int s_on_reply(consumer_t *self) {
     } else {
         // More is waiting: ask for the next batch now, so the producer reads it while this one
         // is applied (the reply is used only if the cursor got to batch->last).
-        if (batch->n_events > 0 && batch->last > self->cursor && batch->last < batch->head)
+        if (batch->n_events > 0 && batch->last > s_next_from(self) && batch->last < batch->head)
             s_send_fetch(self, batch->last);
-        rc = s_apply_batch(self, batch);
-        s_saw_head(self, batch->head);
+        uint64_t head = batch->head;
+        rc = self->lanes[0] ? s_apply_overlapped(self, &batch) : s_apply_batch(self, batch);
+        s_saw_head(self, head);
         if (rc < 0 && !self->last_error[0])
             s_error(self, "apply failed");
     }
@@ -558,6 +751,9 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
     if (self->pending[0] && now - self->sent_at >= self->spec.timeout_ms) {
         // Lazy Pirate: the producer did not answer; reconnect and ask again.
         s_error(self, "fetch timed out; reconnecting");
+        int settled = s_settle(self);
+        if (settled > 0)
+            applied += settled;
         zmq_close(self->dealer);
         self->dealer =
             transport_client(self->ctx, ZMQ_DEALER, self->router, &self->keys, self->server_public);
@@ -567,7 +763,7 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
             return -1;
     }
     if (!self->pending[0] && now >= self->due_at)
-        s_send_fetch(self, self->cursor);
+        s_send_fetch(self, s_next_from(self));
     return applied;
 }
 

@@ -48,7 +48,23 @@ struct db_t {
     // multi-row INSERT per statement text before anything else is sent or read back.
     bool gathering;
     insert_batch_t *gathered;
+    // db_before_send: called once, before the next statement goes to the server.
+    void (*before_send)(void *arg);
+    void *before_send_arg;
 };
+
+void db_before_send(db_t *self, void (*fn)(void *arg), void *arg) {
+    self->before_send = fn;
+    self->before_send_arg = arg;
+}
+
+// Calls (and forgets) the db_before_send function, if any.
+static void s_before_send(db_t *self) {
+    void (*fn)(void *) = self->before_send;
+    self->before_send = NULL;
+    if (fn)
+        fn(self->before_send_arg);
+}
 
 // Counts sql as a possible write unless it is a plain SELECT.
 static void s_count_write(db_t *self, const char *sql) {
@@ -275,6 +291,7 @@ static PGresult *s_check(db_t *self, PGresult *r) {
 // reading anything back. Returns 0, or -1 with the error kept and the pipeline marked failed.
 static int s_pipe_send(db_t *self, const char *sql, int n, const char *const *values,
                        const int *lengths, const int *formats, int result_format, int prepare) {
+    s_before_send(self);
     if (!self->conn) {
         s_set_error(self, "08003", "not connected");
         self->pipe_failed = true;
@@ -489,6 +506,7 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
         s_set_error(self, "08003", "not connected");
         return NULL;
     }
+    s_before_send(self);
     char name[24];
     PGresult *failed = NULL;
     int prepared = s_prepared(self, sql, n, name, &failed);
@@ -537,6 +555,7 @@ int db_exec_script(db_t *self, const char *sql) {
         return -1;
     }
     s_count_write(self, sql);
+    s_before_send(self);
     PGresult *r = s_check(self, PQexec(self->conn, sql));
     if (!r)
         return -1;

@@ -26,6 +26,7 @@ struct service_t {
     config_t *config;
     db_t *db;
     db_t *lane_db; // the second request lane's connection (db.overlap_commits), or NULL
+    db_t *consumer_lanes[SERVICE_MAX_CONSUMERS][2]; // spec->consumer_lanes: each consumer's own
     void *ctx;
     zap_t *zap;
     void *router;
@@ -728,7 +729,9 @@ static int s_start_consumers(service_t *svc, keyring_t *ring) {
             .arg = svc,
             .batch_max = (uint32_t)config_int(svc->config, "consumer.batch", 500),
             .poll_interval_ms = (int)config_int(svc->config, "consumer.poll_ms", 1000),
-            .timeout_ms = (int)config_int(svc->config, "consumer.timeout_ms", 3000)};
+            .timeout_ms = (int)config_int(svc->config, "consumer.timeout_ms", 3000),
+            .lanes = {svc->consumer_lanes[svc->n_consumers][0],
+                      svc->consumer_lanes[svc->n_consumers][1]}};
         svc->consumers[svc->n_consumers] = consumer_new(svc->ctx, svc->db, &svc->keys, &cs);
         if (!svc->consumers[svc->n_consumers])
             return -1;
@@ -764,8 +767,14 @@ static int s_setup(service_t *svc, int migrate_only) {
     int wait_ms = (int)config_int(svc->config, "db.connect_wait_ms", 30000);
     svc->db = db_connect(conninfo, svc->spec->name, wait_ms);
     // A second connection lets one request batch run while the last one commits (lanes).
-    if (svc->db && !migrate_only && config_int(svc->config, "db.overlap_commits", 1))
+    if (svc->db && !migrate_only && config_int(svc->config, "db.overlap_commits", 1)) {
         svc->lane_db = db_connect(conninfo, svc->spec->name, wait_ms);
+        int n = 0;
+        for (const service_upstream_t *u = svc->spec->upstreams;
+             svc->spec->consumer_lanes && u && u->stream && n < SERVICE_MAX_CONSUMERS; u++, n++)
+            for (int k = 0; k < 2; k++)
+                svc->consumer_lanes[n][k] = db_connect(conninfo, svc->spec->name, wait_ms);
+    }
     free(with_password);
     if (!svc->db)
         return -1;
@@ -831,6 +840,9 @@ static void s_teardown(service_t *svc) {
     zap_destroy(&svc->zap);
     if (svc->ctx)
         zmq_ctx_term(svc->ctx);
+    for (int i = 0; i < SERVICE_MAX_CONSUMERS; i++)
+        for (int k = 0; k < 2; k++)
+            db_destroy(&svc->consumer_lanes[i][k]);
     db_destroy(&svc->lane_db);
     db_destroy(&svc->db);
     config_destroy(&svc->config);
@@ -854,8 +866,14 @@ static void s_loop(service_t *svc) {
         if (s_stop)
             break;
         int changed = 0;
-        if (rc > 0 && (items[0].revents & ZMQ_POLLIN))
+        if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
+            // Requests (a dead-letter replay, say) may touch what a consumer's batch in flight
+            // writes: that batch is read back first.
+            for (int i = 0; i < svc->n_consumers; i++)
+                if (consumer_settle(svc->consumers[i]) > 0)
+                    changed = 1;
             changed += s_serve_requests(svc);
+        }
         for (int i = 0; i < svc->n_consumers; i++) {
             if (rc <= 0)
                 items[1 + 2 * i].revents = items[2 + 2 * i].revents = 0;
@@ -866,6 +884,8 @@ static void s_loop(service_t *svc) {
         int64_t now = time_mono_ms();
         if (svc->spec->tick && now - svc->last_tick_ms >= 1000) {
             svc->last_tick_ms = now;
+            for (int i = 0; i < svc->n_consumers; i++)
+                consumer_settle(svc->consumers[i]);
             if (db_ensure(svc->db) == 0)
                 svc->spec->tick(svc);
             changed = 1;

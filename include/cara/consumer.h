@@ -43,6 +43,11 @@ typedef struct {
     uint32_t batch_max;   // events per fetch (default 500)
     int poll_interval_ms; // fetch at least this often (default 1000)
     int timeout_ms;       // reply timeout before reconnecting (default 3000)
+    // Two connections of the consumer's own (the caller's to close, after the consumer), or
+    // NULL: with them a batch's COMMIT is left in flight while the next batch is applied (see
+    // consumer.c). Only for apply and flush functions that write through their db argument
+    // alone; the consumer then never uses the db given to consumer_new.
+    db_t *lanes[2];
 } consumer_spec_t;
 
 typedef struct consumer_t consumer_t;
@@ -57,6 +62,10 @@ int consumer_timeout_ms(consumer_t *self);
 // Handles socket readiness in items (as filled and polled) and due timers. Returns the number
 // of events applied (>= 0), or -1 on an error (logged; it retries later by itself).
 int consumer_process(consumer_t *self, zmq_pollitem_t *items);
+// Reads back the batch whose COMMIT is in flight (lanes), if any, before the caller uses the
+// database for something else. Returns the events it applied (0 if none), or -1 (it failed,
+// was rolled back and is applied again later).
+int consumer_settle(consumer_t *self);
 // Asks for the next batch now (e.g. after a wake-up from elsewhere).
 void consumer_wake(consumer_t *self);
 

@@ -53,6 +53,10 @@ void db_gather(db_t *self, bool on);
 // or queued (queued = 1, as db_send). Returns 0 or -1.
 int db_write(db_t *self, int queued, const char *sql, int n, const char *const *values,
              const int *lengths, const int *formats);
+// Has fn(arg) called once, just before the next statement is sent to the server (queued or
+// run; gathered rows count when they are sent), or not at all if the hook is replaced or
+// cleared first (fn NULL). fn must not use this connection.
+void db_before_send(db_t *self, void (*fn)(void *arg), void *arg);
 // Reads back every statement queued by db_send. Returns 0 if all succeeded (or none was
 // queued), or -1 with the first error kept.
 int db_sync(db_t *self);

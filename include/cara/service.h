@@ -64,6 +64,10 @@ typedef struct {
     int (*init)(service_t *svc);  // after migrations, before serving; 0 or -1
     void (*tick)(service_t *svc); // about once a second, outside any transaction
     void (*fini)(service_t *svc);
+    // The upstreams' apply and flush functions write through their db argument alone (never
+    // service_db), so each consumer may have two connections of its own and leave a batch's
+    // COMMIT in flight while it applies the next (consumer_spec_t.lanes; db.overlap_commits).
+    bool consumer_lanes;
 } service_spec_t;
 
 // Runs a service until SIGTERM/SIGINT. argv: [--config FILE] [--migrate-only].

@@ -55,6 +55,7 @@ static const service_spec_t s_spec = {
     .fetch_view = s_fetch_view,
     .init = s_init,
     .fini = s_fini,
+    .consumer_lanes = true, // facts are written through the consumer's db only
 };
 
 int main(int argc, char **argv) {

@@ -101,6 +101,7 @@ static const service_spec_t s_spec = {
     .upstreams = s_upstreams,
     .init = s_init,
     .fini = s_fini,
+    .consumer_lanes = true, // writes through the db it is given only (db.overlap_commits)
 };
 
 int main(int argc, char **argv) {
