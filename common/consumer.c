@@ -43,6 +43,7 @@ struct consumer_t {
     int arm;       // s_start: set the before-send hook once the inbox INSERT is out
     int early;     // s_start: the hook ran (early_mine: what it settled of this consumer's)
     int early_mine;
+    uint64_t overlapped; // batches started while the one before was in flight
     struct {
         Cara__Batch *batch; // NULL: nothing in flight
         db_t *db;
@@ -570,6 +571,7 @@ static void s_settle_before_writes(void *arg) {
 static int s_start(consumer_t *self, Cara__Batch *batch, int *settled) {
     db_t *db = self->lanes[self->lane];
     uint64_t from = s_next_from(self);
+    int overlapping = self->flight.batch != NULL;
     *settled = 0;
     self->db = db;
     self->early = 0;
@@ -603,6 +605,7 @@ static int s_start(consumer_t *self, Cara__Batch *batch, int *settled) {
             self->flight.db = db;
             self->flight.applied = applied;
             self->flight.held = log_detach();
+            self->overlapped += (uint64_t)overlapping;
             self->lane ^= 1;
             self->db = self->lanes[0];
             return 1;
@@ -769,6 +772,9 @@ int consumer_process(consumer_t *self, zmq_pollitem_t *items) {
 
 uint64_t consumer_cursor(consumer_t *self) {
     return self->cursor;
+}
+uint64_t consumer_overlapped(consumer_t *self) {
+    return self->overlapped;
 }
 int64_t consumer_oldest_unapplied_s(consumer_t *self) {
     if (self->n_seen == 0 || self->cursor >= self->head)

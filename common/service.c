@@ -206,7 +206,9 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
         status_ptrs[i] = &statuses[i];
     }
     health.consumers = status_ptrs;
-    health.batches_overlapped = svc->overlapped;
+    health.batches_overlapped = svc->overlapped; // request batches, and consumers' (lanes)
+    for (int i = 0; i < svc->n_consumers; i++)
+        health.batches_overlapped += consumer_overlapped(svc->consumers[i]);
     health.n_consumers = (size_t)svc->n_consumers;
     if (!health.db_ok)
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");

@@ -70,6 +70,8 @@ int consumer_settle(consumer_t *self);
 void consumer_wake(consumer_t *self);
 
 uint64_t consumer_cursor(consumer_t *self);
+// Batches started (lanes) while the one before was still committing.
+uint64_t consumer_overlapped(consumer_t *self);
 uint64_t consumer_upstream_head(consumer_t *self);
 // Seconds the oldest upstream event not yet applied has been waiting, at least (counted from
 // when this consumer first heard of a head past it); 0 when caught up.
