@@ -625,6 +625,9 @@ static int s_start(consumer_t *self, Cara__Batch *batch, int *settled) {
 // batch in flight. Takes the batch (*batch_p = NULL) if it is left in flight. Returns the events
 // applied by what was settled here, or -1.
 static int s_apply_overlapped(consumer_t *self, Cara__Batch **batch_p) {
+    // Nothing new (an idle poll): the batch in flight, this consumer's or another's, stays so.
+    if ((*batch_p)->n_events == 0 && (*batch_p)->last <= s_next_from(self))
+        return 0;
     int settled = 0;
     if (!self->sync_next && (*batch_p)->n_events > 0) {
         int started = s_start(self, *batch_p, &settled);
