@@ -500,11 +500,10 @@ static int s_apply_batch(consumer_t *self, const Cara__Batch *batch) {
 // With two connections of its own a consumer does not wait for a batch's COMMIT: it goes back to
 // the loop, and the next batch is decoded and applied (its writes gathered on the client) while
 // the server still runs the last one. It stays exactly as safe as one batch at a time:
-// - A batch's writes, which take row locks, are sent only after every batch in flight (of any
-//   consumer of this process) was read back, so no two batches ever wait for each other's
-//   locks. Only BEGIN and the inbox INSERT (event ids no other batch holds) go out before then;
-//   if an apply function sent anything else on the way (a write that is not gathered), the
-//   batch is rolled back and goes alone.
+// - A batch's BEGIN and inbox INSERT (event ids no other batch holds) go out at once; whatever
+//   it sends after them (its writes, which take row locks, or a read) waits until every batch
+//   in flight, of any consumer of this process, was read back (db_before_send). So no two
+//   batches ever wait for each other's locks.
 // - A batch's cursor UPDATE starts from the end of the batch before it, and fails the whole
 //   transaction (a division by zero, 22012) if the cursor is not there: a batch never commits
 //   unless everything before it did.
