@@ -44,6 +44,20 @@ static void s_assert_exactly_once(harness_t *h, long total) {
     free(dups);
 }
 
+// The consumer's cursor reaches the producer's head and nothing went to dead letters.
+static void s_assert_caught_up_cleanly(harness_t *h) {
+    char *head = harness_value(h, "intake", "SELECT max(seq) FROM outbox");
+    assert_non_null(head);
+    assert_int_equal(harness_wait_value(h, "triage",
+                                        "SELECT seq FROM cursor WHERE stream = 'intake'", head,
+                                        30000),
+                     0);
+    free(head);
+    char *dl = harness_value(h, "triage", "SELECT count(*) FROM dead_letter");
+    assert_string_equal(dl, "0");
+    free(dl);
+}
+
 // The consumer's Health as an operator sees it (caller frees), or NULL.
 static Cara__Health *s_health(harness_t *h) {
     Cara__HealthRequest req = CARA__HEALTH_REQUEST__INIT;
@@ -242,16 +256,7 @@ static void test_rewound_cursor_applies_nothing_twice(void **state) {
         harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "1000", 60000), 0);
     assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
     s_assert_exactly_once(h, 1000);
-    char *head = harness_value(h, "intake", "SELECT max(seq) FROM outbox");
-    assert_non_null(head);
-    assert_int_equal(harness_wait_value(h, "triage",
-                                        "SELECT seq FROM cursor WHERE stream = 'intake'", head,
-                                        30000),
-                     0);
-    free(head);
-    char *dl = harness_value(h, "triage", "SELECT count(*) FROM dead_letter");
-    assert_string_equal(dl, "0");
-    free(dl);
+    s_assert_caught_up_cleanly(h);
     // Each event id is in the inbox once.
     char *inbox = harness_value(h, "triage", "SELECT count(*) FROM inbox");
     assert_string_equal(inbox, "1000");
@@ -283,16 +288,7 @@ static void test_cursor_moved_under_a_running_consumer(void **state) {
     assert_int_equal(
         harness_wait_value(h, "intake", "SELECT produced FROM chain_progress", "2000", 60000), 0);
     s_assert_exactly_once(h, 2000);
-    char *head = harness_value(h, "intake", "SELECT max(seq) FROM outbox");
-    assert_non_null(head);
-    assert_int_equal(harness_wait_value(h, "triage",
-                                        "SELECT seq FROM cursor WHERE stream = 'intake'", head,
-                                        30000),
-                     0);
-    free(head);
-    char *dl = harness_value(h, "triage", "SELECT count(*) FROM dead_letter");
-    assert_string_equal(dl, "0");
-    free(dl);
+    s_assert_caught_up_cleanly(h);
     assert_int_equal(harness_log_has(h, "triage", "cursor moved by someone else"), 1);
     harness_destroy(&h);
 }
