@@ -555,8 +555,8 @@ static void s_settle_others(const consumer_t *self) {
 }
 
 // The db_before_send hook of a batch being started: before its first write goes out, every
-// batch in flight is read back (this consumer's own without reloading the cursor: the
-// connection that would take is the one sending).
+// batch in flight is read back. This consumer's own is settled without reloading the cursor
+// (that would need the connection that is sending); s_start reloads it if it failed.
 static void s_settle_before_writes(void *arg) {
     consumer_t *self = arg;
     self->early = 1;
