@@ -850,6 +850,16 @@ static void s_teardown(service_t *svc) {
     config_destroy(&svc->config);
 }
 
+// Reads back every consumer's batch in flight (consumer lanes) before the loop uses the
+// database for something else. Returns 1 if any of them applied events, else 0.
+static int s_settle_consumers(service_t *svc) {
+    int applied = 0;
+    for (int i = 0; i < svc->n_consumers; i++)
+        if (consumer_settle(svc->consumers[i]) > 0)
+            applied = 1;
+    return applied;
+}
+
 static void s_loop(service_t *svc) {
     zmq_pollitem_t items[1 + 2 * SERVICE_MAX_CONSUMERS];
     while (!s_stop) {
@@ -871,9 +881,7 @@ static void s_loop(service_t *svc) {
         if (rc > 0 && (items[0].revents & ZMQ_POLLIN)) {
             // Requests (a dead-letter replay, say) may touch what a consumer's batch in flight
             // writes: that batch is read back first.
-            for (int i = 0; i < svc->n_consumers; i++)
-                if (consumer_settle(svc->consumers[i]) > 0)
-                    changed = 1;
+            changed = s_settle_consumers(svc);
             changed += s_serve_requests(svc);
         }
         for (int i = 0; i < svc->n_consumers; i++) {
@@ -886,8 +894,7 @@ static void s_loop(service_t *svc) {
         int64_t now = time_mono_ms();
         if (svc->spec->tick && now - svc->last_tick_ms >= 1000) {
             svc->last_tick_ms = now;
-            for (int i = 0; i < svc->n_consumers; i++)
-                consumer_settle(svc->consumers[i]);
+            s_settle_consumers(svc);
             if (db_ensure(svc->db) == 0)
                 svc->spec->tick(svc);
             changed = 1;
