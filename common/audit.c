@@ -12,7 +12,9 @@ int audit_record(db_t *db, int queued, const char *actor, const char *action, co
     const char *values[] = {actor, action, entity, entity_id, text};
     const char *sql = "INSERT INTO audit (actor, action, entity, entity_id, detail)"
                       " VALUES ($1, $2, $3, $4, $5::jsonb)";
-    int rc = db_write(db, queued, sql, 5, values, NULL, NULL);
+    // Nothing reads audit rows back in the transaction: queued ones are held (db_append).
+    int rc = queued ? db_append(db, sql, 5, values, NULL, NULL)
+                    : db_write(db, 0, sql, 5, values, NULL, NULL);
     free(text);
     return rc;
 }

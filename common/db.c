@@ -48,6 +48,9 @@ struct db_t {
     // multi-row INSERT per statement text before anything else is sent or read back.
     bool gathering;
     insert_batch_t *gathered;
+    // db_append's rows while gathering: kept past reads, sent behind the gathered rows at the
+    // next sync point or COMMIT, or once gathering is off.
+    insert_batch_t *held;
     // db_before_send: called once, before the next statement goes to the server.
     void (*before_send)(void *arg);
     void *before_send_arg;
@@ -180,6 +183,8 @@ static int s_open(db_t *self) {
     self->synced = false;
     if (self->gathered)
         insert_batch_clear(self->gathered);
+    if (self->held)
+        insert_batch_clear(self->held);
     self->conn = PQconnectdb(self->conninfo);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "08006", self->conn ? PQerrorMessage(self->conn) : "out of memory");
@@ -235,6 +240,7 @@ void db_destroy(db_t **self_p) {
     s_stmts_clear(self);
     free(self->stmts);
     insert_batch_destroy(&self->gathered);
+    insert_batch_destroy(&self->held);
     free(self);
     *self_p = NULL;
 }
@@ -421,18 +427,18 @@ static int s_room(db_t *self) {
     return self->queued + 2 > DB_PIPELINE_MAX * 2 ? s_pipe_finish(self, NULL) : 0;
 }
 
-// Sends what has been gathered: multi-row INSERTs per statement text, in chunks (prepared: a
+// Sends the rows kept in rows: multi-row INSERTs per statement text, in chunks (prepared: a
 // text has only a few chunk sizes, insert_batch.c). Returns 0, or -1 with the pipeline
 // marked failed.
-static int s_flush(db_t *self) {
-    int count = self->gathered ? insert_batch_count(self->gathered) : 0;
+static int s_send_rows(db_t *self, insert_batch_t *rows) {
+    int count = rows ? insert_batch_count(rows) : 0;
     int rc = 0;
     for (int i = 0; i < count && rc == 0; i++) {
         char *sql = NULL;
         int n;
         const char *const *values;
         const int *lengths, *formats;
-        if (insert_batch_statement(self->gathered, i, &sql, &n, &values, &lengths, &formats) != 0)
+        if (insert_batch_statement(rows, i, &sql, &n, &values, &lengths, &formats) != 0)
             rc = s_gather_failed(self);
         else if (s_room(self) != 0)
             rc = -1;
@@ -440,9 +446,22 @@ static int s_flush(db_t *self) {
             rc = s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
         free(sql);
     }
-    if (self->gathered)
-        insert_batch_clear(self->gathered);
+    if (rows)
+        insert_batch_clear(rows);
     return rc;
+}
+
+// Sends what has been gathered, and the held rows behind it (all, or only once gathering is
+// off). Returns 0, or -1 with the pipeline marked failed.
+static int s_flush_rows(db_t *self, bool all) {
+    if (s_send_rows(self, self->gathered) != 0)
+        return -1;
+    return all || !self->gathering ? s_send_rows(self, self->held) : 0;
+}
+
+// Before a statement is sent or read back: what it may depend on goes first.
+static int s_flush(db_t *self) {
+    return s_flush_rows(self, false);
 }
 
 void db_gather(db_t *self, bool on) {
@@ -472,8 +491,36 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
     return s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
 }
 
+int db_append(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
+              const int *formats) {
+    if (!self->gathering)
+        return db_send(self, sql, n, values, lengths, formats);
+    if (!self->held && !(self->held = insert_batch_new()))
+        return s_gather_failed(self);
+    s_count_write(self, sql);
+    int kept = insert_batch_add(self->held, sql, n, values, lengths, formats);
+    if (kept == 1 && insert_batch_accepts(sql, n)) {
+        // The held rows are full: send them (behind the gathered ones), and keep this one.
+        if (s_flush_rows(self, true) != 0)
+            return -1;
+        kept = insert_batch_add(self->held, sql, n, values, lengths, formats);
+    }
+    if (kept == 0)
+        return 0;
+    if (kept < 0)
+        return s_gather_failed(self);
+    // Not a single-row INSERT: it goes now, behind the rows held before it.
+    if (s_flush_rows(self, true) != 0 || s_room(self) != 0)
+        return -1;
+    return s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
+}
+
+int db_append_flush(db_t *self) {
+    return s_flush_rows(self, true);
+}
+
 int db_sync(db_t *self) {
-    if (s_flush(self) != 0) {
+    if (s_flush_rows(self, true) != 0) {
         s_pipe_finish(self, NULL);
         return -1;
     }
@@ -579,7 +626,7 @@ int db_begin(db_t *self) {
 }
 
 int db_commit_send(db_t *self) {
-    if (s_flush(self) != 0 || s_room(self) != 0 ||
+    if (s_flush_rows(self, true) != 0 || s_room(self) != 0 ||
         s_pipe_send(self, "COMMIT", 0, NULL, NULL, NULL, 0, 1) != 0)
         return -1;
     if (PQpipelineSync(self->conn) != 1) {
@@ -615,7 +662,9 @@ int db_socket(db_t *self) {
 void db_rollback(db_t *self) {
     if (self->gathered)
         insert_batch_clear(self->gathered); // never sent: nothing to roll back
-    db_sync(self);                          // whatever was queued is rolled back with the rest
+    if (self->held)
+        insert_batch_clear(self->held);
+    db_sync(self); // whatever was queued is rolled back with the rest
     if (self->conn && PQtransactionStatus(self->conn) != PQTRANS_IDLE) {
         PGresult *r = PQexec(self->conn, "ROLLBACK");
         if (r)

@@ -30,13 +30,14 @@ static int64_t s_append(db_t *db, int send, const ProtobufCMessage *payload, con
     int64_t seq = -1;
     if (send) {
         // libpq copies the parameters into its buffer: data may go once sent.
-        seq = db_send(db,
-                      "INSERT INTO outbox (event_id, type, key, scope, payload)"
-                      " VALUES ($1, $2, $3, $4, $5)",
-                      5, values, lengths, formats) == 0
+        // Held while gathering (db_append): the batch never reads the outbox back.
+        seq = db_append(db,
+                        "INSERT INTO outbox (event_id, type, key, scope, payload)"
+                        " VALUES ($1, $2, $3, $4, $5)",
+                        5, values, lengths, formats) == 0
                   ? 0
                   : -1;
-    } else {
+    } else if (db_append_flush(db) == 0) { // behind the events held before it, in seq order
         PGresult *r = db_query_bin(db,
                                    "INSERT INTO outbox (event_id, type, key, scope, payload)"
                                    " VALUES ($1, $2, $3, $4, $5) RETURNING seq",

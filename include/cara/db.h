@@ -49,6 +49,15 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
 // first used. A failure of a gathered row shows at the next read-back, for all of them.
 // db_rollback forgets what is gathered. Off: nothing more is gathered (what is kept still goes).
 void db_gather(db_t *self, bool on);
+// An append that nothing in the transaction reads back (an outbox event, an audit row): as
+// db_send, but while gathering its rows are held past reads too, and go behind the gathered
+// rows at the next db_sync, db_commit_send or db_append_flush, or once gathering is off. The
+// rows of one text keep their order; a statement of that table that is not held (an INSERT
+// ... RETURNING) must call db_append_flush first to keep its place. Returns 0 or -1.
+int db_append(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
+              const int *formats);
+// Sends the held rows (and the gathered ones before them) now, queued. Returns 0 or -1.
+int db_append_flush(db_t *self);
 // A write whose result is not read: run now (queued = 0, as db_exec with lengths and formats)
 // or queued (queued = 1, as db_send). Returns 0 or -1.
 int db_write(db_t *self, int queued, const char *sql, int n, const char *const *values,

@@ -268,12 +268,89 @@ static void test_commit_sent_ahead_lets_another_connection_on(void **state) {
     db_destroy(&reader);
 }
 
+// The Fetch.after an event was appended with (s_append's n), or -1 if it cannot be read.
+static int64_t s_after_of(const Cara__StreamEvent *ev) {
+    Cara__Envelope *env = envelope_unpack(ev->envelope.data, ev->envelope.len);
+    Cara__Fetch *msg = env ? (Cara__Fetch *)envelope_payload(env, &cara__fetch__descriptor) : NULL;
+    int64_t after = msg ? (int64_t)msg->after : -1;
+    if (msg)
+        cara__fetch__free_unpacked(msg, NULL);
+    if (env)
+        cara__envelope__free_unpacked(env, NULL);
+    return after;
+}
+
+static void s_send_event(db_t *db, uint64_t n) {
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    msg.after = n;
+    assert_int_equal(outbox_send(db, &msg.base, NULL, NULL, NULL, NULL), 0);
+}
+
+#define HELD_EVENTS 2500
+
+// While a batch gathers its writes, queued events are held past its reads and go at the end,
+// as multi-row INSERTs (db_append). The stream still serves them in the order they were
+// appended: an event appended with RETURNING seq in between takes its place after the ones held
+// before it, more events than one multi-row INSERT holds keep their order, and a batch rolled
+// back leaves nothing held for the next transaction on the connection.
+static void test_held_events_keep_their_order(void **state) {
+    (void)state;
+    db_t *db = s_connect(), *reader = s_connect();
+    uint64_t base = (uint64_t)stream_head(reader);
+    assert_int_equal(db_begin(db), 0);
+    db_gather(db, true);
+    for (uint64_t i = 0; i < HELD_EVENTS; i++) {
+        if (i % 100 == 50) {
+            assert_true(s_append(db, i) > 0); // RETURNING seq: the held ones go first
+        } else {
+            s_send_event(db, i);
+        }
+        if (i % 7 == 0) { // a read in between does not send the held events
+            PGresult *r = db_query(db, "SELECT 1", 0, NULL);
+            assert_non_null(r);
+            PQclear(r);
+        }
+    }
+    db_gather(db, false);
+    assert_int_equal(db_commit(db), 0);
+    uint64_t cursor = base, next = 0;
+    while (next < HELD_EVENTS) {
+        Cara__Batch batch = CARA__BATCH__INIT;
+        assert_int_equal(stream_fetch(reader, cursor, 1000, NULL, &batch), 0);
+        assert_true(batch.n_events > 0);
+        for (size_t i = 0; i < batch.n_events; i++)
+            assert_int_equal(s_after_of(batch.events[i]), next++);
+        cursor = batch.last;
+        stream_batch_clear(&batch);
+    }
+    assert_int_equal(stream_head(reader), (int64_t)cursor); // nothing more
+
+    // Rolled back while held: gone, and not sent with the next transaction.
+    assert_int_equal(db_begin(db), 0);
+    db_gather(db, true);
+    s_send_event(db, 1);
+    db_gather(db, false);
+    db_rollback(db);
+    assert_int_equal(db_begin(db), 0);
+    s_send_event(db, 2);
+    assert_int_equal(db_commit(db), 0);
+    Cara__Batch batch = CARA__BATCH__INIT;
+    assert_int_equal(stream_fetch(reader, cursor, 100, NULL, &batch), 0);
+    assert_int_equal(batch.n_events, 1);
+    assert_int_equal(s_after_of(batch.events[0]), 2);
+    stream_batch_clear(&batch);
+    db_destroy(&db);
+    db_destroy(&reader);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_commit_is_not_skipped),
         cmocka_unit_test(test_concurrent_writers_never_skip),
         cmocka_unit_test(test_scope_filter_and_last),
         cmocka_unit_test(test_commit_sent_ahead_lets_another_connection_on),
+        cmocka_unit_test(test_held_events_keep_their_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
