@@ -80,9 +80,11 @@ static Cara__Referral *s_load_referral(db_t *db, const char *referral_id, PGresu
     return r;
 }
 
-int triage_case_approve(service_t *svc, const char *referral_id, const char *pathway,
-                        const char *pathway_reason, const char *decided_by, int64_t at_us,
-                        char *err, size_t err_size) {
+// triage_case_approve; fresh: the case was opened in this transaction, so no needs are recorded
+// for it yet (none are looked for).
+static int s_approve(service_t *svc, const char *referral_id, const char *pathway,
+                     const char *pathway_reason, const char *decided_by, int64_t at_us, int fresh,
+                     char *err, size_t err_size) {
     db_t *db = service_db(svc);
     PGresult *row = NULL;
     triage_needs_t needs = {0};
@@ -110,14 +112,15 @@ int triage_case_approve(service_t *svc, const char *referral_id, const char *pat
     int victim = r->victim && r->victim->consents_to_contact;
     const char *values[] = {referral_id, chosen, why, provider, victim ? "true" : "false",
                             decided_by,  at};
-    if (db_exec(db,
+    // Queued (the row is locked and known to be there): read back with the event below.
+    if (db_send(db,
                 "UPDATE triage_case SET status = 'triaged', pathway = $2, pathway_reason = $3,"
                 " provider_id = $4, victim_contact = $5, decided_at = $7, decided_by = $6,"
                 " decision_seconds = greatest(0, extract(epoch FROM $7::timestamptz"
                 " - received_at))::bigint, updated_at = now() WHERE referral_id = $1",
-                7, values) != 0)
+                7, values, NULL, NULL) != 0)
         goto cleanup;
-    if (triage_needs_load(db, referral_id, &needs) != 0)
+    if (!fresh && triage_needs_load(db, referral_id, &needs) != 0)
         goto cleanup;
     Cara__ReferralTriaged ev = CARA__REFERRAL_TRIAGED__INIT;
     ev.referral_id = (char *)referral_id;
@@ -154,6 +157,13 @@ cleanup:
     if (row)
         PQclear(row);
     return rc;
+}
+
+int triage_case_approve(service_t *svc, const char *referral_id, const char *pathway,
+                        const char *pathway_reason, const char *decided_by, int64_t at_us,
+                        char *err, size_t err_size) {
+    return s_approve(svc, referral_id, pathway, pathway_reason, decided_by, at_us, 0, err,
+                     err_size);
 }
 
 int triage_case_return(service_t *svc, const char *referral_id, const char *reasons_json,
@@ -214,12 +224,16 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
     return rc;
 }
 
-// Evaluates the rules on a new (or amended, still waiting) case as of at_us, the time of the
-// intake event (so a replay of the stream decides exactly as the first run did), and acts on
-// the verdict. Returns 0 or -1.
-static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Referral *r,
-                      int64_t at_us) {
-    db_t *db = service_db(svc);
+// The rules' proposal for a case as of at_us, the time of the intake event (so a replay of the
+// stream decides exactly as the first run did): nothing is read, only the referral and config.
+typedef struct {
+    triage_verdict_t verdict;
+    const char *pathway; // NULL: not known (review_text says so)
+    char reason[128];
+    char *review_text; // the review reasons, a JSON array text (malloc'd; NULL: out of memory)
+} s_proposal_t;
+
+static void s_propose(service_t *svc, const Cara__Referral *r, int64_t at_us, s_proposal_t *p) {
     triage_force_rules_t force_rules = {0};
     const char *offences[16];
     char path[128];
@@ -232,32 +246,26 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
             offences[force_rules.n_eligible++] = json_string_value(v);
         force_rules.eligible_offences = offences;
     }
-    triage_verdict_t verdict;
-    triage_rules_evaluate(r, (int32_t)(at_us / 1000000 / 86400), at_us, &force_rules, &verdict);
-    char reason[128];
-    const char *pathway = triage_rules_pathway(r, reason, sizeof reason);
-    json_t *review = s_reasons_json(verdict.review, verdict.n_review);
-    if (!pathway)
+    triage_rules_evaluate(r, (int32_t)(at_us / 1000000 / 86400), at_us, &force_rules, &p->verdict);
+    p->pathway = triage_rules_pathway(r, p->reason, sizeof p->reason);
+    json_t *review = s_reasons_json(p->verdict.review, p->verdict.n_review);
+    if (!p->pathway)
         json_array_append_new(review, json_pack("{s:s, s:s}", "code", "pathway_unknown", "detail",
                                                 "sex or relationship not known"));
-    char *review_text = json_dumps(review, JSON_COMPACT);
+    p->review_text = json_dumps(review, JSON_COMPACT);
     json_decref(review);
-    char version[12];
-    snprintf(version, sizeof version, "%d", TRIAGE_RULES_VERSION);
-    const char *values[] = {referral_id, pathway, reason, review_text, version};
-    int rc = db_exec(db,
-                     "UPDATE triage_case SET proposed_pathway = $2, pathway_reason = $3,"
-                     " review_reasons = $4::jsonb, rules_version = $5, updated_at = now()"
-                     " WHERE referral_id = $1",
-                     5, values);
-    free(review_text);
-    if (rc != 0)
-        return -1;
-    if (verdict.n_fail > 0) {
-        json_t *fails = s_reasons_json(verdict.fail, verdict.n_fail);
+}
+
+// Acts on the proposal recorded on the case: returns it to the police (a rule failed), approves
+// it (auto-triage, nothing to review) or leaves it for a person. fresh as s_approve.
+// Returns 0 or -1.
+static int s_act(service_t *svc, const char *referral_id, const s_proposal_t *p, int64_t at_us,
+                 int fresh) {
+    if (p->verdict.n_fail > 0) {
+        json_t *fails = s_reasons_json(p->verdict.fail, p->verdict.n_fail);
         char *text = json_dumps(fails, JSON_COMPACT);
         json_decref(fails);
-        rc = triage_case_return(svc, referral_id, text, "triage:rules", at_us);
+        int rc = text ? triage_case_return(svc, referral_id, text, "triage:rules", at_us) : -1;
         free(text);
         return rc;
     }
@@ -266,21 +274,43 @@ static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Refer
     json_t *flag = config_get(service_config(svc), "auto_triage");
     if (json_is_boolean(flag))
         auto_triage = json_is_true(flag);
-    if (verdict.n_review == 0 && pathway && auto_triage) {
+    if (p->verdict.n_review == 0 && p->pathway && auto_triage) {
         char err[160];
-        if (triage_case_approve(svc, referral_id, NULL, NULL, "triage:auto", at_us, err,
-                                sizeof err) == 0)
+        if (s_approve(svc, referral_id, NULL, NULL, "triage:auto", at_us, fresh, err, sizeof err) ==
+            0)
             return 0;
         // No provider routed: keep it for a person, with the reason.
         const char *v2[] = {referral_id, err};
         return db_exec(
-            db,
+            service_db(svc),
             "UPDATE triage_case SET review_reasons = review_reasons ||"
             " jsonb_build_array(jsonb_build_object('code', 'not_routed', 'detail', $2::text))"
             " WHERE referral_id = $1",
             2, v2);
     }
     return 0;
+}
+
+// Evaluates the rules again on an amended case still waiting, records the proposal and acts on
+// it. Returns 0 or -1.
+static int s_evaluate(service_t *svc, const char *referral_id, const Cara__Referral *r,
+                      int64_t at_us) {
+    s_proposal_t p;
+    s_propose(svc, r, at_us, &p);
+    char version[12];
+    snprintf(version, sizeof version, "%d", TRIAGE_RULES_VERSION);
+    const char *values[] = {referral_id, p.pathway, p.reason, p.review_text, version};
+    int rc = p.review_text ? db_exec(service_db(svc),
+                                     "UPDATE triage_case SET proposed_pathway = $2,"
+                                     " pathway_reason = $3, review_reasons = $4::jsonb,"
+                                     " rules_version = $5, updated_at = now()"
+                                     " WHERE referral_id = $1",
+                                     5, values)
+                           : -1;
+    if (rc == 0)
+        rc = s_act(svc, referral_id, &p, at_us, 0);
+    free(p.review_text);
+    return rc;
 }
 
 static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitted *ev,
@@ -303,6 +333,9 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
     size_t len = 0;
     if (envelope_encode_message(&r->base, &bytes, &len) != 0)
         return APPLY_RETRY;
+    // The case opens with the rules' proposal in it (one write), and is acted on at once.
+    s_proposal_t p;
+    s_propose(svc, r, at_us, &p);
     char version[8];
     snprintf(version, sizeof version, "%d", TRIAGE_RULES_VERSION);
     const char *values[] = {ev->referral_id,
@@ -311,27 +344,33 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
                             caution_date,
                             r->caution->compliance_deadline,
                             version,
-                            (const char *)bytes};
-    int lengths[] = {0, 0, 0, 0, 0, 0, (int)len};
-    int formats[] = {0, 0, 0, 0, 0, 0, 1};
-    PGresult *res = db_query_bin(db,
-                                 "INSERT INTO triage_case (referral_id, force, status, received_at,"
-                                 " caution_date, compliance_deadline, rules_version, referral)"
-                                 " VALUES ($1, $2, 'awaiting_decision', $3, $4, $5, $6, $7)"
-                                 " ON CONFLICT (referral_id) DO NOTHING",
-                                 7, values, lengths, formats, 0);
+                            (const char *)bytes,
+                            p.pathway,
+                            p.reason,
+                            p.review_text};
+    int lengths[] = {0, 0, 0, 0, 0, 0, (int)len, 0, 0, 0};
+    int formats[] = {0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    PGresult *res = p.review_text
+                        ? db_query_bin(db,
+                                       "INSERT INTO triage_case (referral_id, force, status,"
+                                       " received_at, caution_date, compliance_deadline,"
+                                       " rules_version, referral, proposed_pathway,"
+                                       " pathway_reason, review_reasons)"
+                                       " VALUES ($1, $2, 'awaiting_decision', $3, $4, $5, $6, $7,"
+                                       " $8, $9, $10::jsonb) ON CONFLICT (referral_id) DO NOTHING",
+                                       10, values, lengths, formats, 0)
+                        : NULL;
     free(bytes);
-    if (!res)
-        return APPLY_RETRY;
-    int inserted = atoi(PQcmdTuples(res)) == 1;
-    PQclear(res);
-    if (!inserted)
-        return APPLY_OK; // already have it (replay)
-    if (service_audit_send(svc, &s_intake, "case_opened", "triage_case", ev->referral_id, NULL) !=
-            0 ||
-        s_evaluate(svc, ev->referral_id, r, at_us) != 0)
-        return APPLY_RETRY;
-    return APPLY_OK;
+    int inserted = res && atoi(PQcmdTuples(res)) == 1;
+    apply_result_t rc = !res ? APPLY_RETRY : APPLY_OK; // not inserted: already have it (replay)
+    if (res)
+        PQclear(res);
+    if (inserted && (service_audit_send(svc, &s_intake, "case_opened", "triage_case",
+                                        ev->referral_id, NULL) != 0 ||
+                     s_act(svc, ev->referral_id, &p, at_us, 1) != 0))
+        rc = APPLY_RETRY;
+    free(p.review_text);
+    return rc;
 }
 
 static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, int64_t at_us,
