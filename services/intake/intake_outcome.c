@@ -16,17 +16,19 @@
 
 #define S_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
+// Every status, in the order of their ranks (the outcome table's CHECK allows these only).
+static const struct {
+    const char *status;
+    int rank;
+} s_ranks[] = {{"received", 0},  {"returned", 1},        {"triaged", 1},
+               {"booked", 2},    {"attended_part_a", 3}, {"attended_part_b", 4},
+               {"completed", 5}, {"non_compliant", 5},   {"withdrawn", 6}};
+#define S_N_STATUSES (sizeof s_ranks / sizeof *s_ranks)
+
 int intake_outcome_rank(const char *status) {
-    static const struct {
-        const char *status;
-        int rank;
-    } ranks[] = {{"received", 0},  {"returned", 1},        {"triaged", 1},
-                 {"booked", 2},    {"attended_part_a", 3}, {"attended_part_b", 4},
-                 {"completed", 5}, {"non_compliant", 5},   {"withdrawn", 6},
-                 {NULL, 0}};
-    for (size_t i = 0; ranks[i].status; i++)
-        if (strcmp(ranks[i].status, status) == 0)
-            return ranks[i].rank;
+    for (size_t i = 0; i < S_N_STATUSES; i++)
+        if (strcmp(s_ranks[i].status, status) == 0)
+            return s_ranks[i].rank;
     return -1;
 }
 
@@ -45,8 +47,8 @@ static int s_allowed(const char *cur, const char *next, int allow_back) {
 
 // An outcome row's columns as Cara__Outcome's fields, in s_outcome_fill's order.
 #define S_OUTCOME_COLUMNS                                                                          \
-    "referral_id, force, caution_reference, status, reason,"                                      \
-    " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''), town, " S_ISO(            \
+    "referral_id, force, caution_reference, status, reason,"                                       \
+    " coalesce(part_a_date::text, ''), coalesce(part_b_date::text, ''), town, " S_ISO(             \
         "updated_at") ", " S_ISO("received_at") ", compliance_deadline::text"
 
 // Points o's fields at row 0 of res (S_OUTCOME_COLUMNS).
@@ -73,6 +75,17 @@ PGresult *intake_outcome_load(db_t *db, const char *referral_id, Cara__Outcome *
     return res;
 }
 
+// The statuses that next may follow, as an array literal ("{received,triaged}"), in out.
+static void s_allowed_from(const char *next, int allow_back, char *out, size_t size) {
+    size_t used = (size_t)snprintf(out, size, "{");
+    for (size_t i = 0; i < S_N_STATUSES && used < size; i++)
+        if (s_allowed(s_ranks[i].status, next, allow_back))
+            used += (size_t)snprintf(out + used, size - used, "%s%s", used > 1 ? "," : "",
+                                     s_ranks[i].status);
+    if (used < size)
+        snprintf(out + used, size - used, "}");
+}
+
 int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
                           const intake_outcome_change_t *change, const char *actor, char *why,
                           size_t why_size) {
@@ -80,65 +93,64 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
         snprintf(why, why_size, "referral_id is not a UUID");
         return -2;
     }
-    const char *id[] = {referral_id};
-    PGresult *res = db_query(db,
-                             "SELECT force, status FROM outcome WHERE referral_id = $1::uuid"
-                             " FOR UPDATE",
-                             1, id);
-    if (!res)
-        return -1;
-    int rc = -1;
-    PGresult *now = NULL;
-    char cur[32];
-    if (PQntuples(res) != 1) {
-        snprintf(why, why_size, "unknown referral %s", referral_id);
-        rc = -2;
-        goto cleanup;
-    }
-    if (force && *force && strcmp(force, PQgetvalue(res, 0, 0)) != 0) {
-        snprintf(why, why_size, "referral %s belongs to another force", referral_id);
-        rc = -2;
-        goto cleanup;
-    }
-    snprintf(cur, sizeof cur, "%s", PQgetvalue(res, 0, 1));
-    const char *next = change->status ? change->status : cur;
-    if (change->status && !s_allowed(cur, next, change->allow_back)) {
-        log_info("outcome_stale", "referral_id", referral_id, "status", cur, "ignored", next);
-        rc = 0;
-        goto cleanup;
-    }
+    char from[256];
+    if (change->status)
+        s_allowed_from(change->status, change->allow_back, from, sizeof from);
     const char *values[] = {referral_id,
-                            next,
+                            change->status,
                             change->reason,
                             change->compliance_deadline,
                             change->set_booking ? "1" : "0",
                             change->part_a_date ? change->part_a_date : "",
                             change->part_b_date ? change->part_b_date : "",
-                            change->town ? change->town : ""};
-    // One round trip: the update returns the outcome as it now stands; the event and the audit
-    // row are queued behind it.
-    now = db_query(
+                            change->town ? change->town : "",
+                            change->status ? from : NULL,
+                            force && *force ? force : NULL};
+    // One round trip: the row is locked and read as it stood (cur), and changed only if it
+    // belongs to the force and the change is progress from its status (upd), returning the
+    // outcome as it now stands; the event and the audit row are queued behind it.
+    PGresult *res = db_query(
         db,
-        "UPDATE outcome SET status = $2, reason = coalesce($3, reason),"
+        "WITH cur AS (SELECT force, status FROM outcome WHERE referral_id = $1::uuid FOR UPDATE),"
+        " upd AS (UPDATE outcome SET status = coalesce($2, status), reason = coalesce($3, reason),"
         " compliance_deadline = coalesce($4::date, compliance_deadline),"
         " part_a_date = CASE WHEN $5 = '1' THEN NULLIF($6, '')::date ELSE part_a_date END,"
         " part_b_date = CASE WHEN $5 = '1' THEN NULLIF($7, '')::date ELSE part_b_date END,"
         " town = CASE WHEN $5 = '1' THEN $8 ELSE town END, updated_at = now()"
-        " WHERE referral_id = $1::uuid RETURNING " S_OUTCOME_COLUMNS,
-        8, values);
-    if (!now || PQntuples(now) != 1)
+        " WHERE referral_id = $1::uuid AND ($9::text[] IS NULL OR status = ANY ($9::text[]))"
+        " AND ($10::text IS NULL OR force = $10) RETURNING " S_OUTCOME_COLUMNS ")"
+        " SELECT upd.*, cur.force, cur.status FROM cur LEFT JOIN upd ON true",
+        10, values);
+    if (!res)
+        return -1;
+    int rc = -1;
+    if (PQntuples(res) != 1) {
+        snprintf(why, why_size, "unknown referral %s", referral_id);
+        rc = -2;
         goto cleanup;
+    }
+    const char *cur = PQgetvalue(res, 0, 12);
+    if (force && *force && strcmp(force, PQgetvalue(res, 0, 11)) != 0) {
+        snprintf(why, why_size, "referral %s belongs to another force", referral_id);
+        rc = -2;
+        goto cleanup;
+    }
+    if (PQgetisnull(res, 0, 0)) {
+        log_info("outcome_stale", "referral_id", referral_id, "status", cur, "ignored",
+                 change->status);
+        rc = 0;
+        goto cleanup;
+    }
     Cara__Outcome o;
-    s_outcome_fill(now, &o);
+    s_outcome_fill(res, &o);
     Cara__OutcomeUpdated ev = CARA__OUTCOME_UPDATED__INIT;
     ev.outcome = &o;
     if (outbox_send(db, &ev.base, o.referral_id, o.force, o.referral_id, NULL) != 0 ||
         audit_record(db, 1, actor, "outcome_updated", "referral", referral_id,
-                     json_pack("{s:s,s:s}", "from", cur, "to", next)) != 0)
+                     json_pack("{s:s,s:s}", "from", cur, "to", o.status)) != 0)
         goto cleanup;
     rc = 1;
 cleanup:
-    PQclear(now);
     PQclear(res);
     return rc;
 }
