@@ -13,23 +13,27 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
                      const char *after, Cara__SeatResult *result, char *err, size_t err_size) {
     db_t *db = service_db(svc);
     int chosen = cohort_id && *cohort_id;
-    const char *values[] = {c->provider, c->pathway, c->deadline, after, chosen ? cohort_id : NULL};
-    // Take a seat in one statement: the first scheduled cohort that fits and has room (or the
-    // one chosen, if it fits and has room). Two texts, so that each has a plan that fits it:
-    // the earliest open cohort is the first entry of the index cohort_open, the chosen one a
-    // primary-key lookup ("$5 IS NULL OR ..." in one text made the generic plan sort them all).
-    // "NOT is_full" is cohort_open's predicate (migration 004), named so the plan may use it;
-    // seats_taken < capacity is the guard.
+    const char *values[] = {c->provider, c->pathway, c->deadline,
+                            after,       c->case_id, chosen ? cohort_id : NULL};
+    // Take a seat and book it in one statement: the first scheduled cohort that fits and has
+    // room (or the one chosen, if it fits and has room). Two texts, so that each has a plan that
+    // fits it: the earliest open cohort is the first entry of the index cohort_open, the chosen
+    // one a primary-key lookup ("$6 IS NULL OR ..." in one text made the generic plan sort them
+    // all). "NOT is_full" is cohort_open's predicate (migration 004), named so the plan may use
+    // it; seats_taken < capacity is the guard. No seat, no booking row.
 #define S_TAKE_SEAT(chosen_cohort)                                                                 \
-    "UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("                          \
+    "WITH seat AS (UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("            \
     " SELECT cohort_id FROM cohort WHERE provider_id = $1" chosen_cohort                           \
     " AND cohort_type = $2 AND status = 'scheduled' AND NOT is_full AND seats_taken < capacity"    \
     " AND part_a_date > greatest(current_date, $4::date) AND part_b_date < $3::date"               \
     " ORDER BY part_a_date, cohort_id LIMIT 1 FOR UPDATE)"                                         \
     " AND seats_taken < capacity"                                                                  \
-    " RETURNING cohort_id, cohort_type, town, part_a_date::text, part_b_date::text"
-    PGresult *r = db_query(db, chosen ? S_TAKE_SEAT(" AND cohort_id = $5::uuid") : S_TAKE_SEAT(""),
-                           chosen ? 5 : 4, values);
+    " RETURNING cohort_id, cohort_type, town, part_a_date::text, part_b_date::text),"              \
+    " b AS (INSERT INTO booking (case_id, cohort_id) SELECT $5::uuid, cohort_id FROM seat"         \
+    " RETURNING booking_id, booked_at::text)"                                                      \
+    " SELECT seat.*, b.booking_id, b.booked_at FROM seat, b"
+    PGresult *r = db_query(db, chosen ? S_TAKE_SEAT(" AND cohort_id = $6::uuid") : S_TAKE_SEAT(""),
+                           chosen ? 6 : 5, values);
 #undef S_TAKE_SEAT
     if (!r)
         return -1;
@@ -39,22 +43,15 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
                  c->pathway, c->deadline);
         return 0;
     }
-    const char *ins[] = {c->case_id, PQgetvalue(r, 0, 0)};
-    PGresult *b = db_query(db,
-                           "INSERT INTO booking (case_id, cohort_id) VALUES ($1, $2)"
-                           " RETURNING booking_id, booked_at::text",
-                           2, ins);
     // Queued, like the event below: read back with the request (or the consumer's batch).
     const char *upd[] = {c->case_id};
-    if (!b || db_send(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1, upd,
-                      NULL, NULL) != 0) {
-        if (b)
-            PQclear(b);
+    if (db_send(db, "UPDATE provider_case SET status = 'booked' WHERE case_id = $1", 1, upd, NULL,
+                NULL) != 0) {
         PQclear(r);
         return -1;
     }
     Cara__SeatBooked ev = CARA__SEAT_BOOKED__INIT;
-    ev.booking_id = PQgetvalue(b, 0, 0);
+    ev.booking_id = PQgetvalue(r, 0, 5);
     ev.case_id = (char *)c->case_id;
     ev.referral_id = (char *)c->referral_id;
     ev.provider_id = (char *)c->provider;
@@ -64,7 +61,7 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
     ev.town = PQgetvalue(r, 0, 2);
     ev.part_a_date = PQgetvalue(r, 0, 3);
     ev.part_b_date = PQgetvalue(r, 0, 4);
-    ev.booked_at = PQgetvalue(b, 0, 1);
+    ev.booked_at = PQgetvalue(r, 0, 6);
     int rc =
         outbox_send(db, &ev.base, c->referral_id, c->provider, c->referral_id, NULL) != 0 ? -1 : 1;
     if (rc == 1 && result) {
@@ -73,7 +70,6 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
         snprintf(result->part_a_date, 16, "%s", ev.part_a_date);
         snprintf(result->part_b_date, 16, "%s", ev.part_b_date);
     }
-    PQclear(b);
     PQclear(r);
     return rc;
 }
