@@ -470,21 +470,27 @@ void db_gather(db_t *self, bool on) {
     self->gathering = on && self->gathered;
 }
 
+// Keeps a row of sql in rows (gathered or held); if they are full, the rows kept so far are
+// sent first (the gathered ones, and the held ones too if all). Returns 0 if kept, 1 if sql
+// cannot be kept (the caller sends it), or -1.
+static int s_keep(db_t *self, insert_batch_t *rows, bool all, const char *sql, int n,
+                  const char *const *values, const int *lengths, const int *formats) {
+    int kept = insert_batch_add(rows, sql, n, values, lengths, formats);
+    if (kept == 1 && insert_batch_accepts(sql, n)) {
+        if (s_flush_rows(self, all) != 0)
+            return -1;
+        kept = insert_batch_add(rows, sql, n, values, lengths, formats);
+    }
+    return kept < 0 ? s_gather_failed(self) : kept;
+}
+
 int db_send(db_t *self, const char *sql, int n, const char *const *values, const int *lengths,
             const int *formats) {
     s_count_write(self, sql);
     if (self->gathering) {
-        int kept = insert_batch_add(self->gathered, sql, n, values, lengths, formats);
-        if (kept == 1 && insert_batch_accepts(sql, n)) {
-            // The gathered rows are full: send them, and start again with this one.
-            if (s_flush(self) != 0)
-                return -1;
-            kept = insert_batch_add(self->gathered, sql, n, values, lengths, formats);
-        }
-        if (kept == 0)
-            return 0;
-        if (kept < 0)
-            return s_gather_failed(self);
+        int kept = s_keep(self, self->gathered, false, sql, n, values, lengths, formats);
+        if (kept <= 0)
+            return kept;
     }
     if (s_flush(self) != 0 || s_room(self) != 0)
         return -1;
@@ -498,17 +504,9 @@ int db_append(db_t *self, const char *sql, int n, const char *const *values, con
     if (!self->held && !(self->held = insert_batch_new()))
         return s_gather_failed(self);
     s_count_write(self, sql);
-    int kept = insert_batch_add(self->held, sql, n, values, lengths, formats);
-    if (kept == 1 && insert_batch_accepts(sql, n)) {
-        // The held rows are full: send them (behind the gathered ones), and keep this one.
-        if (s_flush_rows(self, true) != 0)
-            return -1;
-        kept = insert_batch_add(self->held, sql, n, values, lengths, formats);
-    }
-    if (kept == 0)
-        return 0;
-    if (kept < 0)
-        return s_gather_failed(self);
+    int kept = s_keep(self, self->held, true, sql, n, values, lengths, formats);
+    if (kept <= 0)
+        return kept;
     // Not a single-row INSERT: it goes now, behind the rows held before it.
     if (s_flush_rows(self, true) != 0 || s_room(self) != 0)
         return -1;
