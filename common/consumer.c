@@ -535,6 +535,9 @@ static int s_settle_flight(consumer_t *self, int reload) {
                           ? "cursor moved by someone else; reloading"
                           : "apply failed; the next batch goes alone");
         self->sync_next = 1;
+        // A statement of the batch failed, so the server skipped its COMMIT and the connection
+        // is still in the aborted transaction: end it, or every later batch there fails too.
+        db_rollback(self->flight.db);
     }
     cara__batch__free_unpacked(self->flight.batch, NULL);
     self->flight.batch = NULL;
@@ -610,9 +613,8 @@ static int s_start(consumer_t *self, Cara__Batch *batch, int *settled) {
             return 1;
         }
         db_commit_finish(db); // read back what was sent; it failed
-    } else {
-        db_rollback(db);
     }
+    db_rollback(db); // nothing of it stays, and the connection is ready for the next batch
     log_discard();
     self->db = self->lanes[0];
     if (mine < 0)

@@ -9,9 +9,13 @@
 
 #include "cara/service.h"
 
+// applied_at is the time of the write, not of the transaction's start: with lanes, the next
+// batch's transaction may start (BEGIN and the inbox INSERT reach the server together) before
+// the batch in flight's did, though its writes always come after that batch committed.
 static const migration_t s_migrations[] = {
-    {"001_chain.sql", "CREATE TABLE chain_effect (n bigint NOT NULL, seq bigint NOT NULL,"
-                      " event_id uuid NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());"},
+    {"001_chain.sql",
+     "CREATE TABLE chain_effect (n bigint NOT NULL, seq bigint NOT NULL,"
+     " event_id uuid NOT NULL, applied_at timestamptz NOT NULL DEFAULT clock_timestamp());"},
     {NULL, NULL}};
 
 // The effects held back until the flush (chain.hold).
