@@ -802,7 +802,10 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
     char id_s[24];
     snprintf(id_s, sizeof id_s, "%" PRId64, id);
     const char *values[] = {id_s};
-    if (db_exec(db, "SAVEPOINT replay_dead_letter", 0, NULL) != 0)
+    // In a gathering pass (a request batch's optimistic pass), rows held for the requests before
+    // this one go out before the savepoint (they are not this replay's to undo), and this
+    // replay's own before any rollback to it (db_append).
+    if (db_append_flush(db) != 0 || db_exec(db, "SAVEPOINT replay_dead_letter", 0, NULL) != 0)
         return -1;
     PGresult *r = db_query_bin(db,
                                "SELECT seq, payload FROM dead_letter WHERE id = $1"
@@ -830,7 +833,8 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
     if (env)
         cara__envelope__free_unpacked(env, NULL);
     if (rc != APPLY_OK) {
-        if (db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL) != 0)
+        if (db_append_flush(db) != 0 ||
+            db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL) != 0)
             return -1;
         if (rc == APPLY_RETRY)
             return -1;

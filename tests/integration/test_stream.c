@@ -1,6 +1,7 @@
 // The outbox never lets a reader skip a row that commits late: sequence numbers become visible
 // in order. First the two-transaction case step by step, then many concurrent writers against
 // a reader that fetches "after my cursor" the whole time.
+#include <inttypes.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "cara/consumer.h"
+#include "cara/envelope.h"
 #include "cara/migrate.h"
 #include "cara/stream.h"
 #include "harness.h"
@@ -344,6 +347,62 @@ static void test_held_events_keep_their_order(void **state) {
     db_destroy(&reader);
 }
 
+// A dead letter's apply that appends an event and then refuses it (POISON).
+static apply_result_t s_append_then_refuse(db_t *db, const Cara__Envelope *env, uint64_t seq,
+                                           void *arg, char *reason, size_t reason_size) {
+    (void)env;
+    (void)seq;
+    (void)arg;
+    s_send_event(db, 777);
+    snprintf(reason, reason_size, "refused after appending");
+    return APPLY_POISON;
+}
+
+// A dead-letter replay runs inside a request batch's optimistic pass, where events are held
+// (db_append): the replay that fails rolls back to its savepoint with the event it appended,
+// while an event held for an earlier request of the batch is kept and committed.
+static void test_failed_replay_takes_its_held_event_back(void **state) {
+    (void)state;
+    db_t *db = s_connect(), *reader = s_connect();
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(envelope_pack(&msg.base, NULL, NULL, &data, &len, NULL), 0);
+    const char *v[] = {(const char *)data};
+    int lengths[] = {(int)len}, formats[] = {1};
+    PGresult *r = db_query_bin(db,
+                               "INSERT INTO dead_letter (stream, seq, reason, payload)"
+                               " VALUES ('t', 1, 'first failure', $1) RETURNING id",
+                               1, v, lengths, formats, 0);
+    free(data);
+    assert_non_null(r);
+    int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    uint64_t base = (uint64_t)stream_head(reader);
+    assert_int_equal(db_begin(db), 0);
+    db_gather(db, true);
+    s_send_event(db, 1); // an earlier request's event, held
+    assert_int_equal(consumer_replay_dead_letter(db, id, s_append_then_refuse, NULL, NULL), 1);
+    db_gather(db, false);
+    assert_int_equal(db_commit(db), 0);
+    Cara__Batch batch = CARA__BATCH__INIT;
+    assert_int_equal(stream_fetch(reader, base, 100, NULL, &batch), 0);
+    assert_int_equal(batch.n_events, 1);
+    assert_int_equal(s_after_of(batch.events[0]), 1);
+    stream_batch_clear(&batch);
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%" PRId64, id);
+    const char *ids[] = {id_s};
+    char out[64];
+    assert_int_equal(
+        db_scalar(reader, "SELECT reason FROM dead_letter WHERE id = $1", 1, ids, out, sizeof out),
+        1);
+    assert_string_equal(out, "refused after appending");
+    db_destroy(&db);
+    db_destroy(&reader);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_commit_is_not_skipped),
@@ -351,6 +410,7 @@ int main(void) {
         cmocka_unit_test(test_scope_filter_and_last),
         cmocka_unit_test(test_commit_sent_ahead_lets_another_connection_on),
         cmocka_unit_test(test_held_events_keep_their_order),
+        cmocka_unit_test(test_failed_replay_takes_its_held_event_back),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
