@@ -290,6 +290,15 @@ static void s_send_event(db_t *db, uint64_t n) {
     assert_int_equal(outbox_send(db, &msg.base, NULL, NULL, NULL, NULL), 0);
 }
 
+// The stream after cursor holds exactly one event, appended with n.
+static void s_assert_only_event(db_t *reader, uint64_t cursor, int64_t n) {
+    Cara__Batch batch = CARA__BATCH__INIT;
+    assert_int_equal(stream_fetch(reader, cursor, 100, NULL, &batch), 0);
+    assert_int_equal(batch.n_events, 1);
+    assert_int_equal(s_after_of(batch.events[0]), n);
+    stream_batch_clear(&batch);
+}
+
 #define HELD_EVENTS 2500
 
 // While a batch gathers its writes, queued events are held past its reads and go at the end,
@@ -338,11 +347,7 @@ static void test_held_events_keep_their_order(void **state) {
     assert_int_equal(db_begin(db), 0);
     s_send_event(db, 2);
     assert_int_equal(db_commit(db), 0);
-    Cara__Batch batch = CARA__BATCH__INIT;
-    assert_int_equal(stream_fetch(reader, cursor, 100, NULL, &batch), 0);
-    assert_int_equal(batch.n_events, 1);
-    assert_int_equal(s_after_of(batch.events[0]), 2);
-    stream_batch_clear(&batch);
+    s_assert_only_event(reader, cursor, 2);
     db_destroy(&db);
     db_destroy(&reader);
 }
@@ -386,11 +391,7 @@ static void test_failed_replay_takes_its_held_event_back(void **state) {
     assert_int_equal(consumer_replay_dead_letter(db, id, s_append_then_refuse, NULL, NULL), 1);
     db_gather(db, false);
     assert_int_equal(db_commit(db), 0);
-    Cara__Batch batch = CARA__BATCH__INIT;
-    assert_int_equal(stream_fetch(reader, base, 100, NULL, &batch), 0);
-    assert_int_equal(batch.n_events, 1);
-    assert_int_equal(s_after_of(batch.events[0]), 1);
-    stream_batch_clear(&batch);
+    s_assert_only_event(reader, base, 1);
     char id_s[24];
     snprintf(id_s, sizeof id_s, "%" PRId64, id);
     const char *ids[] = {id_s};
