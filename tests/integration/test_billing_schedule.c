@@ -78,13 +78,7 @@ static void s_cohort(const char *id, const char *type, const char *a, const char
 }
 
 static void s_caught_up(void) {
-    char *head = harness_value(h, "booking", "SELECT max(seq) FROM outbox");
-    assert_non_null(head);
-    assert_int_equal(harness_wait_value(h, "billing",
-                                        "SELECT seq FROM cursor WHERE stream = 'booking'", head,
-                                        20000),
-                     0);
-    free(head);
+    assert_int_equal(harness_wait_caught_up(h, "billing", "booking", 20000), 0);
 }
 
 // A telephone case of p7 completed on 2025-06-02 (s_reopened: a correction withdrew that).

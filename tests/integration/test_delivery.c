@@ -46,13 +46,7 @@ static void s_assert_exactly_once(harness_t *h, long total) {
 
 // The consumer's cursor reaches the producer's head and nothing went to dead letters.
 static void s_assert_caught_up_cleanly(harness_t *h) {
-    char *head = harness_value(h, "intake", "SELECT max(seq) FROM outbox");
-    assert_non_null(head);
-    assert_int_equal(harness_wait_value(h, "triage",
-                                        "SELECT seq FROM cursor WHERE stream = 'intake'", head,
-                                        30000),
-                     0);
-    free(head);
+    assert_int_equal(harness_wait_caught_up(h, "triage", "intake", 30000), 0);
     char *dl = harness_value(h, "triage", "SELECT count(*) FROM dead_letter");
     assert_string_equal(dl, "0");
     free(dl);

@@ -630,6 +630,20 @@ int harness_wait_value(harness_t *self, const char *schema, const char *sql, con
     return -1;
 }
 
+int harness_wait_caught_up(harness_t *self, const char *consumer, const char *stream,
+                           int timeout_ms) {
+    char *head = harness_value(self, stream, "SELECT max(seq) FROM outbox");
+    if (!head) {
+        fprintf(stderr, "harness: no head for stream %s\n", stream);
+        return -1;
+    }
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT seq FROM cursor WHERE stream = '%s'", stream);
+    int rc = harness_wait_value(self, consumer, sql, head, timeout_ms);
+    free(head);
+    return rc;
+}
+
 const char *harness_dir(harness_t *self) {
     return self->dir;
 }

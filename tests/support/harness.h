@@ -51,6 +51,10 @@ db_t *harness_db(harness_t *self, const char *schema);
 // Polls a one-value query in schema until it prints `expected` (or timeout). Returns 0 if it did.
 int harness_wait_value(harness_t *self, const char *schema, const char *sql, const char *expected,
                        int timeout_ms);
+// Waits until consumer's cursor on stream (the producer's schema) is at the producer's head as
+// it is now. Returns 0 if it got there within timeout_ms.
+int harness_wait_caught_up(harness_t *self, const char *consumer, const char *stream,
+                           int timeout_ms);
 // The one-value result of a query in schema as a malloc'd string (NULL on error).
 char *harness_value(harness_t *self, const char *schema, const char *sql);
 
