@@ -534,7 +534,7 @@ int db_queued(db_t *self) {
 PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *values,
                        const int *lengths, const int *formats, int result_format) {
     s_count_write(self, sql);
-    if (s_flush(self) != 0) {
+    if (s_flush(self) != 0 || s_room(self) != 0) {
         s_pipe_finish(self, NULL);
         return NULL;
     }
