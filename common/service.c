@@ -582,6 +582,9 @@ static void s_lane_start(service_t *svc, s_lane_t *lane) {
     svc->db = lane->db;
     log_hold();
     lane->pass = s_pass_start(svc, lane, 1);
+    // A failed pass gives its locks back at once: the other lane, read back next, may need them.
+    if (lane->pass == S_REDO || lane->pass == S_LOST)
+        db_rollback(svc->db);
     lane->held = log_detach();
     svc->db = home;
 }
