@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cara/log.h"
+#include "cara/uuid.h"
 #include "cli.h"
 
 // The command table: one line per area, `{name, cmd_<area>, usage}`. Each area lives in its
@@ -108,6 +109,10 @@ int main(int argc, char **argv) {
     if (cli_flag(n, args, "--help")) {
         printf("usage: cara %s\n", command->usage);
         rc = CLI_OK;
+        goto cleanup;
+    }
+    if (request_id && !uuid_valid(request_id)) {
+        fprintf(stderr, "cara: --request-id must be a UUID (a retry is recognised by it)\n");
         goto cleanup;
     }
     cli = cli_new(config_path, request_id);

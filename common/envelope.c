@@ -13,7 +13,9 @@ void envelope_set_producer(const char *name) {
     snprintf(s_producer, sizeof s_producer, "%s", name ? name : "cara");
 }
 
-const char *envelope_producer(void) { return s_producer; }
+const char *envelope_producer(void) {
+    return s_producer;
+}
 
 int envelope_encode_message(const ProtobufCMessage *msg, uint8_t **out, size_t *len) {
     size_t size = protobuf_c_message_get_packed_size(msg);
@@ -34,6 +36,9 @@ int envelope_pack(const ProtobufCMessage *payload, const char *event_id, const c
     char id[UUID_STR_LEN], when[40];
     uint8_t *body = NULL;
     size_t body_len = 0;
+    // A request id is how a retry is recognised: never cut one short.
+    if (event_id && !uuid_valid(event_id))
+        return -1;
     if (envelope_encode_message(payload, &body, &body_len) != 0)
         return -1;
     if (event_id)

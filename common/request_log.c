@@ -1,6 +1,7 @@
 #include "cara/request_log.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,4 +57,25 @@ int request_log_store(db_t *db, const char *key, const char *hash, const reply_t
 
 int request_log_send(db_t *db, const char *key, const char *hash, const reply_t *reply) {
     return s_store(db, 1, key, hash, reply);
+}
+
+void request_log_entry(request_log_entry_t *entry, const char *service, const char *type,
+                       const char *org, const char *request_id, const uint8_t *content,
+                       size_t len) {
+    const char *dot = strrchr(type, '.');
+    snprintf(entry->key, sizeof entry->key, "%.32s:%.64s:%.64s:%.64s", service,
+             dot ? dot + 1 : type, org, request_id);
+    request_log_hash(content, len, entry->hash);
+}
+
+int request_log_answer(db_t *db, const request_log_entry_t *entry, reply_t *reply) {
+    int found = request_log_find(db, entry->key, entry->hash, reply);
+    if (found == REQUEST_LOG_NEW || found == REQUEST_LOG_REPEAT)
+        return found;
+    if (found == REQUEST_LOG_CONFLICT)
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
+                     "this request id was already used with different content");
+    else
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
+    return -1;
 }

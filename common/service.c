@@ -11,9 +11,11 @@
 
 #include "cara/audit.h"
 #include "cara/log.h"
+#include "cara/request_log.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
 #include "cara/transport.h"
+#include "cara/uuid.h"
 #include "cara/version.h"
 #include "cara/zap.h"
 
@@ -287,18 +289,20 @@ cleanup:
 }
 
 static const service_handler_t s_builtin[] = {
-    {"cara.Fetch", s_handle_fetch},
-    {"cara.HealthRequest", s_handle_health},
-    {NULL, NULL},
+    {"cara.Fetch", s_handle_fetch, SERVICE_READS},
+    {"cara.HealthRequest", s_handle_health, SERVICE_READS},
+    // A replay takes only dead letters not yet replayed: a repeat changes nothing.
+    {"cara.DeadLetterReplay", s_handle_dead_letters, SERVICE_WRITES_IDEMPOTENT},
+    {NULL, NULL, 0},
 };
 
-static service_handler_fn s_find_handler(service_t *svc, const char *type) {
+static const service_handler_t *s_find_handler(service_t *svc, const char *type) {
     for (const service_handler_t *h = s_builtin; h->type; h++)
         if (strcmp(h->type, type) == 0)
-            return h->handle;
+            return h;
     for (const service_handler_t *h = svc->spec->handlers; h && h->type; h++)
         if (strcmp(h->type, type) == 0)
-            return h->handle;
+            return h;
     return NULL;
 }
 
@@ -368,11 +372,11 @@ static void s_savepoint_close(service_t *svc, s_batch_state_t *b) {
     s_savepoint_undo(svc, b);
 }
 
-// Decodes a request and finds its handler. Returns the envelope (caller frees) with *handle
-// set, or with *handle NULL and the reply saying why it will not be handled; or NULL (reply set)
-// if the request is not an envelope.
-static Cara__Envelope *s_resolve(service_t *svc, pending_t *p, service_handler_fn *handle) {
-    *handle = NULL;
+// Decodes a request and finds its handler. Returns the envelope (caller frees) with *handler
+// set, or with *handler NULL and the reply saying why it will not be handled; or NULL (reply
+// set) if the request is not an envelope.
+static Cara__Envelope *s_resolve(service_t *svc, pending_t *p, const service_handler_t **handler) {
+    *handler = NULL;
     Cara__Envelope *env = envelope_unpack(p->req.body, p->req.body_len);
     if (!env) {
         reply_status(&p->reply, CARA__REPLY__STATUS__INVALID,
@@ -380,17 +384,22 @@ static Cara__Envelope *s_resolve(service_t *svc, pending_t *p, service_handler_f
         log_warn("request_malformed", "reason", "undecodable envelope");
         return NULL;
     }
-    snprintf(p->request_id, sizeof p->request_id, "%s", env->event_id);
+    // The reply carries the request id back (its correlation id); one too long to be a request
+    // id is not echoed cut short, where it could match another request's id.
+    if (strlen(env->event_id) < sizeof p->request_id)
+        snprintf(p->request_id, sizeof p->request_id, "%s", env->event_id);
     if (!p->req.has_identity) {
         reply_status(&p->reply, CARA__REPLY__STATUS__FORBIDDEN, "no identity");
     } else if (env->schema_version > ENVELOPE_SCHEMA_VERSION) {
         reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED,
                      "schema_version %u is newer than this service reads (%d)", env->schema_version,
                      ENVELOPE_SCHEMA_VERSION);
+    } else if (!uuid_valid(env->event_id)) {
+        // It is the key a retry is recognised by, so it must be one the client made to be unique.
+        reply_field_error(&p->reply, "event_id", "the request id must be a UUID");
     } else {
-        *handle = strcmp(env->type, "cara.DeadLetterReplay") == 0 ? s_handle_dead_letters
-                                                                  : s_find_handler(svc, env->type);
-        if (!*handle)
+        *handler = s_find_handler(svc, env->type);
+        if (!*handler)
             reply_status(&p->reply, CARA__REPLY__STATUS__UNSUPPORTED, "unknown command type \"%s\"",
                          env->type);
     }
@@ -409,18 +418,55 @@ static int s_audit_refusal(service_t *svc, pending_t *p, const Cara__Envelope *e
                               json_pack("{s:s}", "reason", p->reply.msg.message));
 }
 
+static int s_kept(int rc, const reply_t *reply) {
+    return rc == SERVICE_KEEP_WRITES || (rc == 0 && reply->msg.status == CARA__REPLY__STATUS__OK);
+}
+
+// Runs a request's handler. A command that changes state (SERVICE_WRITES) is looked up in
+// request_log first, so a repeat of its request id gets the first answer and changes nothing;
+// a new one's answer is kept there (queued: read back with the request's writes) if its writes
+// are. The optimistic pass skips the look-up, as intake's submissions skip theirs: a repeat that
+// writes makes its queued answer fail on request_log's key, so the batch is run again
+// carefully; a repeat that writes nothing would not fail, so a pass's answer that keeps no
+// writes is not trusted but asked again carefully (SERVICE_CAREFUL).
+static int s_handle(service_t *svc, pending_t *p, const Cara__Envelope *env,
+                    const service_handler_t *h) {
+    if (h->writes != SERVICE_WRITES)
+        return h->handle(svc, &p->req.who, env, &p->reply);
+    request_log_entry_t entry;
+    request_log_entry(&entry, svc->spec->name, env->type, p->req.who.org, env->event_id,
+                      env->payload.data, env->payload.len);
+    if (!svc->optimistic) {
+        int found = request_log_answer(svc->db, &entry, &p->reply);
+        if (found != REQUEST_LOG_NEW)
+            return found == REQUEST_LOG_REPEAT ? 0 : -1;
+    }
+    uint64_t writes = db_write_count(svc->db);
+    int rc = h->handle(svc, &p->req.who, env, &p->reply);
+    if (rc == SERVICE_CAREFUL)
+        return rc;
+    if (!s_kept(rc, &p->reply))
+        return svc->optimistic && db_write_count(svc->db) == writes ? SERVICE_CAREFUL : rc;
+    if (request_log_send(svc->db, entry.key, entry.hash, &p->reply) != 0) {
+        reply_clear(&p->reply);
+        reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "could not record the answer; retry");
+        return -1;
+    }
+    return rc;
+}
+
 // Runs one request inside the open batch transaction, carefully.
 static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
-    service_handler_fn handle;
-    Cara__Envelope *env = s_resolve(svc, p, &handle);
+    const service_handler_t *handler;
+    Cara__Envelope *env = s_resolve(svc, p, &handler);
     if (!env)
         return;
-    if (handle && s_savepoint_open(svc, b) != 0) {
+    if (handler && s_savepoint_open(svc, b) != 0) {
         reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
-    } else if (handle) {
-        int rc = handle(svc, &p->req.who, env, &p->reply);
-        if (rc == SERVICE_KEEP_WRITES ||
-            (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK)) {
+    } else if (handler) {
+        int rc = s_handle(svc, p, env, handler);
+        if (s_kept(rc, &p->reply)) {
             b->state = SP_DIRTY; // closed (read back and released) below
             b->holder = p;
         } else {
@@ -455,16 +501,14 @@ static void s_dispatch(service_t *svc, pending_t *p, s_batch_state_t *b) {
 // that asks for care (SERVICE_CAREFUL) before writing anything turns the rest of the batch
 // careful, from itself on.
 static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t *b) {
-    service_handler_fn handle;
-    Cara__Envelope *env = s_resolve(svc, p, &handle);
+    const service_handler_t *handler;
+    Cara__Envelope *env = s_resolve(svc, p, &handler);
     if (!env)
         return;
-    if (handle) {
+    if (handler) {
         uint64_t writes = db_write_count(svc->db);
-        int rc = handle(svc, &p->req.who, env, &p->reply);
-        int kept = rc == SERVICE_KEEP_WRITES ||
-                   (rc == 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK);
-        if (!kept && db_write_count(svc->db) != writes) {
+        int rc = s_handle(svc, p, env, handler);
+        if (!s_kept(rc, &p->reply) && db_write_count(svc->db) != writes) {
             b->failed = 1;
         } else if (rc == SERVICE_CAREFUL) {
             svc->optimistic = 0;

@@ -12,8 +12,9 @@
 void envelope_set_producer(const char *name);
 const char *envelope_producer(void);
 
-// Builds and encodes an envelope around payload. event_id NULL means a fresh UUID; the id used
-// is copied to id_out if given. Returns 0 and a malloc'd buffer (caller frees), or -1.
+// Builds and encodes an envelope around payload. event_id NULL means a fresh UUID; one given must
+// be a UUID. The id used is copied to id_out if given. Returns 0 and a malloc'd buffer (caller
+// frees), or -1.
 int envelope_pack(const ProtobufCMessage *payload, const char *event_id, const char *correlation_id,
                   uint8_t **out, size_t *len, char *id_out);
 // Decodes an envelope. Returns NULL if the bytes are not a valid envelope. Caller frees with

@@ -22,4 +22,21 @@ int request_log_store(db_t *db, const char *key, const char *hash, const reply_t
 // As request_log_store, queued in the connection's pipeline (db_send). Returns 0 or -1.
 int request_log_send(db_t *db, const char *key, const char *hash, const reply_t *reply);
 
+// One request as the log knows it: who (the sender's organisation) sent which command (type,
+// e.g. "cara.BookSeat") to which service with which request id (the envelope's event id, which a
+// client keeps across its retries), and a hash of what it asked.
+#define REQUEST_LOG_KEY_LEN 240
+typedef struct {
+    char key[REQUEST_LOG_KEY_LEN];
+    char hash[65];
+} request_log_entry_t;
+
+// Fills entry for one request; content is the command's encoded payload.
+void request_log_entry(request_log_entry_t *entry, const char *service, const char *type,
+                       const char *org, const char *request_id, const uint8_t *content, size_t len);
+// Looks the entry up (as request_log_find). Returns REQUEST_LOG_NEW, REQUEST_LOG_REPEAT (reply
+// holds the first answer), or -1 with the reply saying why (CONFLICT: the id was used with
+// different content; UNAVAILABLE).
+int request_log_answer(db_t *db, const request_log_entry_t *entry, reply_t *reply);
+
 #endif

@@ -33,9 +33,27 @@ typedef struct service_t service_t;
 typedef int (*service_handler_fn)(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                                   reply_t *reply);
 
+// What a command does to the service's state, which decides what a repeat of its request id
+// gets. Clients retry with the same request id (the envelope's event id) whenever they did not
+// hear the answer, also when the runtime answered "commit failed; retry with the same request
+// id" to a COMMIT whose outcome it could not know, so a command that changes anything must not
+// be applied twice.
+typedef enum {
+    // Changes state: the runtime keeps the first answer to each request id in request_log (in
+    // the request's own transaction) and gives it to every repeat; a repeat with different
+    // content is refused (CONFLICT). The handler need do nothing about repeats.
+    SERVICE_WRITES = 0,
+    // Reads only: run every time.
+    SERVICE_READS,
+    // Changes state and is idempotent by itself (its own request_log key, or a state that
+    // makes a repeat a no-op).
+    SERVICE_WRITES_IDEMPOTENT,
+} service_writes_t;
+
 typedef struct {
     const char *type; // payload type, e.g. "cara.SubmitReferral"
     service_handler_fn handle;
+    service_writes_t writes;
 } service_handler_t;
 
 // What one identity may see of this service's stream.
@@ -56,7 +74,7 @@ typedef struct {
 typedef struct {
     const char *name; // service and schema name
     const migration_t *migrations;
-    const service_handler_t *handlers;   // ends with {NULL, NULL}; may be NULL
+    const service_handler_t *handlers;   // ends with {NULL, NULL, 0}; may be NULL
     const service_upstream_t *upstreams; // ends with {NULL, NULL, NULL}; may be NULL
     // Decides what `who` may fetch. Return 0 (view filled) or -1 (refused). NULL: only
     // services and operators, unfiltered.

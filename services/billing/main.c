@@ -4,13 +4,13 @@
 extern const migration_t billing_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    {"cara.AddContract", billing_cmd_add_contract},
-    {"cara.VaryContract", billing_cmd_vary_contract},
-    {"cara.ContractStatusRequest", billing_cmd_contract_status},
-    {"cara.RecordTraining", billing_cmd_training},
-    {"cara.RunInvoices", billing_cmd_run_invoices},
-    {"cara.ListInvoices", billing_cmd_list_invoices},
-    {NULL, NULL},
+    {"cara.AddContract", billing_cmd_add_contract, SERVICE_WRITES},
+    {"cara.VaryContract", billing_cmd_vary_contract, SERVICE_WRITES},
+    {"cara.ContractStatusRequest", billing_cmd_contract_status, SERVICE_READS},
+    {"cara.RecordTraining", billing_cmd_training, SERVICE_WRITES},
+    {"cara.RunInvoices", billing_cmd_run_invoices, SERVICE_WRITES},
+    {"cara.ListInvoices", billing_cmd_list_invoices, SERVICE_READS},
+    {NULL, NULL, 0},
 };
 
 static const service_upstream_t s_upstreams[] = {{"booking", billing_apply_booking, NULL},

@@ -8,18 +8,18 @@
 extern const migration_t booking_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    {"cara.CreateCohort", booking_cmd_create_cohort},
-    {"cara.CancelCohort", booking_cmd_cancel_cohort},
-    {"cara.ListCohorts", booking_cmd_list_cohorts},
-    {"cara.BookSeat", booking_cmd_book_seat},
-    {"cara.RecordAttendance", booking_cmd_attendance},
-    {"cara.RecordContact", booking_cmd_contact},
-    {"cara.RecordVictimContact", booking_cmd_victim},
-    {"cara.ListCases", booking_cmd_list_cases},
-    {"cara.CancelBooking", booking_cmd_cancel_booking},
-    {"cara.Shortfall", booking_cmd_shortfall},
-    {"cara.ListVictimContacts", booking_cmd_list_victim},
-    {NULL, NULL},
+    {"cara.CreateCohort", booking_cmd_create_cohort, SERVICE_WRITES},
+    {"cara.CancelCohort", booking_cmd_cancel_cohort, SERVICE_WRITES},
+    {"cara.ListCohorts", booking_cmd_list_cohorts, SERVICE_READS},
+    {"cara.BookSeat", booking_cmd_book_seat, SERVICE_WRITES},
+    {"cara.RecordAttendance", booking_cmd_attendance, SERVICE_WRITES},
+    {"cara.RecordContact", booking_cmd_contact, SERVICE_WRITES},
+    {"cara.RecordVictimContact", booking_cmd_victim, SERVICE_WRITES},
+    {"cara.ListCases", booking_cmd_list_cases, SERVICE_READS},
+    {"cara.CancelBooking", booking_cmd_cancel_booking, SERVICE_WRITES},
+    {"cara.Shortfall", booking_cmd_shortfall, SERVICE_READS},
+    {"cara.ListVictimContacts", booking_cmd_list_victim, SERVICE_READS},
+    {NULL, NULL, 0},
 };
 
 static const service_upstream_t s_upstreams[] = {{"triage", booking_case_apply, NULL},

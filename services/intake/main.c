@@ -13,12 +13,12 @@
 extern const migration_t intake_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    {"cara.SubmitReferral", intake_submit_handle},
-    {"cara.AmendReferral", intake_amend_handle},
-    {"cara.WithdrawReferral", intake_withdraw_handle},
-    {"cara.ShowReferral", intake_show_handle},
-    {"cara.ListRejectedSubmissions", intake_rejected_handle},
-    {NULL, NULL},
+    {"cara.SubmitReferral", intake_submit_handle, SERVICE_WRITES_IDEMPOTENT},
+    {"cara.AmendReferral", intake_amend_handle, SERVICE_WRITES_IDEMPOTENT},
+    {"cara.WithdrawReferral", intake_withdraw_handle, SERVICE_WRITES_IDEMPOTENT},
+    {"cara.ShowReferral", intake_show_handle, SERVICE_READS},
+    {"cara.ListRejectedSubmissions", intake_rejected_handle, SERVICE_READS},
+    {NULL, NULL, 0},
 };
 
 static const service_upstream_t s_upstreams[] = {

@@ -8,8 +8,9 @@
 extern const migration_t national_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    {"cara.NationalExport", national_cmd_export},
-    {NULL, NULL},
+    // Reads the return; its one write is the audit of each disclosure, which a repeat makes too.
+    {"cara.NationalExport", national_cmd_export, SERVICE_READS},
+    {NULL, NULL, 0},
 };
 
 // The booking stream's case facts are merged per case within a batch (national_merge.h).

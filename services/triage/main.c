@@ -10,9 +10,12 @@
 extern const migration_t triage_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    {"cara.TriageDecide", triage_cmd_decide},     {"cara.RecordNeeds", triage_cmd_needs},
-    {"cara.ListOverdue", triage_cmd_overdue},     {"cara.ShowTriageCase", triage_cmd_show},
-    {"cara.ListSafetyAlerts", triage_cmd_alerts}, {NULL, NULL},
+    {"cara.TriageDecide", triage_cmd_decide, SERVICE_WRITES},
+    {"cara.RecordNeeds", triage_cmd_needs, SERVICE_WRITES},
+    {"cara.ListOverdue", triage_cmd_overdue, SERVICE_READS},
+    {"cara.ShowTriageCase", triage_cmd_show, SERVICE_READS},
+    {"cara.ListSafetyAlerts", triage_cmd_alerts, SERVICE_READS},
+    {NULL, NULL, 0},
 };
 
 // intake: referrals, amendments, withdrawals; booking: safety concerns from victim contact.

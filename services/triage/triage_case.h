@@ -26,7 +26,8 @@ int triage_case_return(service_t *svc, const char *referral_id, const char *reas
 // Returns 0, or -1.
 int triage_case_needs_changed(service_t *svc, const char *referral_id);
 
-// Command handlers (role triage).
+// Command handlers (role triage). Those that change a case are registered SERVICE_WRITES, so
+// the runtime answers a repeat of a request id with the first answer (main.c).
 int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                       reply_t *reply);
 int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope *env,

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cara/request_log.h"
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
 #include "triage.pb-c.h"
@@ -19,44 +18,6 @@ static int s_require_triage(const identity_t *who, reply_t *reply) {
     return -1;
 }
 
-// Commands that change a case are idempotent by request id (the envelope's event id, which a
-// client keeps across its retries): a repeat gets the first answer and changes nothing.
-// Returns 0 for a new request (key and hash filled for s_remember), 1 for a repeat (reply
-// holds the first answer), or -1 with the reply set (conflict, database unavailable).
-static int s_seen(service_t *svc, const identity_t *who, const Cara__Envelope *env,
-                  const ProtobufCMessage *content, char key[240], char hash[65], reply_t *reply) {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    snprintf(key, 240, "triage:%.64s:%.64s:%.64s", content->descriptor->short_name, who->org,
-             env->event_id);
-    if (envelope_encode_message(content, &data, &len) != 0) {
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not encode the request");
-        return -1;
-    }
-    request_log_hash(data, len, hash);
-    free(data);
-    int found = request_log_find(service_db(svc), key, hash, reply);
-    if (found == REQUEST_LOG_NEW)
-        return 0;
-    if (found == REQUEST_LOG_REPEAT)
-        return 1;
-    if (found == REQUEST_LOG_CONFLICT)
-        reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
-                     "this request id was already used with different content");
-    else
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
-    return -1;
-}
-
-// Answers OK and keeps the answer for repeats of the request. Returns 0 or -1.
-static int s_ok_remembered(service_t *svc, const char *key, const char *hash, reply_t *reply) {
-    if (reply_ok(reply, NULL) != 0 || request_log_store(service_db(svc), key, hash, reply) != 0) {
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not record the answer");
-        return -1;
-    }
-    return 0;
-}
-
 int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                       reply_t *reply) {
     if (s_require_triage(who, reply) != 0)
@@ -66,7 +27,7 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
     if (!req)
         return reply_field_error(reply, "payload", "not a valid cara.TriageDecide");
     int rc = -1;
-    char actor[128], status[32] = "", key[240], hash[65];
+    char actor[128], status[32] = "";
     identity_format(who, actor, sizeof actor);
     if (!uuid_valid(req->referral_id))
         reply_field_error(reply, "referral_id", "must be a UUID");
@@ -79,11 +40,6 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
         reply_field_error(reply, "reason", "required for an override or a return");
     if (reply_error_count(reply))
         goto cleanup;
-    int seen = s_seen(svc, who, env, &req->base, key, hash, reply);
-    if (seen != 0) {
-        rc = seen == 1 ? 0 : -1;
-        goto cleanup;
-    }
     const char *values[] = {req->referral_id};
     int found = db_scalar(service_db(svc),
                           "SELECT status FROM triage_case WHERE referral_id = $1 FOR UPDATE", 1,
@@ -133,7 +89,7 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
             goto cleanup;
         }
     }
-    rc = s_ok_remembered(svc, key, hash, reply);
+    rc = reply_ok(reply, NULL);
 cleanup:
     cara__triage_decide__free_unpacked(req, NULL);
     return rc;
@@ -178,12 +134,6 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
         reply_field_error(reply, "needs", "give at least one need or onward referral");
     if (reply_error_count(reply))
         goto cleanup;
-    char key[240], hash[65];
-    int seen = s_seen(svc, who, env, &req->base, key, hash, reply);
-    if (seen != 0) {
-        rc = seen == 1 ? 0 : -1;
-        goto cleanup;
-    }
     const char *id[] = {req->referral_id};
     char status[32];
     int found = db_scalar(db, "SELECT status FROM triage_case WHERE referral_id = $1 FOR UPDATE", 1,
@@ -226,7 +176,7 @@ int triage_cmd_needs(service_t *svc, const identity_t *who, const Cara__Envelope
         detail = NULL;
         goto failed;
     }
-    rc = s_ok_remembered(svc, key, hash, reply);
+    rc = reply_ok(reply, NULL);
     goto cleanup;
 failed:
     json_decref(detail);
