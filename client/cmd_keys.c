@@ -110,8 +110,20 @@ static int s_keys_new(cli_t *cli, int argc, char **argv, const char *ring) {
     return CLI_OK;
 }
 
+// The key to revoke: the one argument after "revoke" that is not --keyring or its value. A
+// public key is Z85, whose alphabet has '-', so "starts with a dash" does not mean an option.
+static const char *s_revoke_target(int argc, char **argv) {
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--keyring") == 0)
+            i++;
+        else
+            return argv[i];
+    }
+    return NULL;
+}
+
 static int s_keys_revoke(int argc, char **argv, const char *ring) {
-    const char *which = argc > 2 && argv[2][0] != '-' ? argv[2] : NULL;
+    const char *which = s_revoke_target(argc, argv);
     if (!which)
         return s_invalid("key", "give the public key or the name of the key to revoke");
     if (!s_ring_usable(ring)) {

@@ -116,6 +116,25 @@ static void test_rotation_and_revoke(void **state) {
     assert_int_equal(keyring_find(ring, new_kp.public_key, &who), 0);
     keyring_destroy(&ring);
 
+    // A public key may begin with '-' (Z85): it is still the key, not an option, wherever
+    // --keyring is given.
+    char dash_key[160];
+    snprintf(dash_key, sizeof dash_key, "%s/provider-dash.key", s_dir);
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "new", "--role", "provider",
+                                  "--org", "p-002", "--out", dash_key, "--keyring", s_ring,
+                                  "--name", "-dash-first", NULL),
+                     0);
+    assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "revoke", "--keyring", s_ring,
+                                  "-dash-first", NULL),
+                     0);
+    keypair_t dash_kp;
+    assert_int_equal(keys_load(dash_key, &dash_kp), 0);
+    ring = keyring_load(s_ring);
+    assert_int_equal(keyring_find(ring, dash_kp.public_key, &who), -1);
+    keyring_destroy(&ring);
+    assert_int_equal(
+        harness_cara(NULL, s_out, sizeof s_out, "keys", "revoke", "--keyring", s_ring, NULL), 2);
+
     // Revoking something that is not there fails and changes nothing.
     json_t *before = s_ring_doc();
     assert_int_equal(harness_cara(NULL, s_out, sizeof s_out, "keys", "revoke", "no-such-key",
