@@ -51,6 +51,9 @@ struct db_t {
     // db_append's rows while gathering: kept past reads, sent behind the gathered rows at the
     // next sync point or COMMIT, or once gathering is off.
     insert_batch_t *held;
+    // db_set_timeouts, applied on every (re)connect when set.
+    bool timeouts;
+    int lock_ms, idle_ms;
     // db_before_send: called once, before the next statement goes to the server.
     void (*before_send)(void *arg);
     void *before_send_arg;
@@ -173,6 +176,29 @@ static void s_notice_quiet(void *arg, const PGresult *res) {
     (void)res;
 }
 
+static int s_apply_timeouts(db_t *self) {
+    char lock[24], idle[24];
+    snprintf(lock, sizeof lock, "%dms", self->lock_ms);
+    snprintf(idle, sizeof idle, "%dms", self->idle_ms);
+    const char *values[] = {lock, idle};
+    PGresult *r = db_query(self,
+                           "SELECT pg_catalog.set_config('lock_timeout', $1, false),"
+                           " pg_catalog.set_config('idle_in_transaction_session_timeout', $2,"
+                           " false)",
+                           2, values);
+    if (!r)
+        return -1;
+    PQclear(r);
+    return 0;
+}
+
+int db_set_timeouts(db_t *self, int lock_ms, int idle_ms) {
+    self->timeouts = true;
+    self->lock_ms = lock_ms > 0 ? lock_ms : 0;
+    self->idle_ms = idle_ms > 0 ? idle_ms : 0;
+    return self->conn ? s_apply_timeouts(self) : -1;
+}
+
 // Opens a new connection and prepares the session. Returns 0 or -1.
 static int s_open(db_t *self) {
     if (self->conn)
@@ -202,7 +228,8 @@ static int s_open(db_t *self) {
             return -1;
         PQclear(r);
     }
-    if (db_exec(self, "SET TIME ZONE 'UTC'", 0, NULL) != 0)
+    if (db_exec(self, "SET TIME ZONE 'UTC'", 0, NULL) != 0 ||
+        (self->timeouts && s_apply_timeouts(self) != 0))
         return -1;
     self->backoff_ms = 0;
     return 0;
@@ -693,5 +720,6 @@ const char *db_error(db_t *self) {
 bool db_error_transient(db_t *self) {
     const char *s = self->sqlstate;
     return !db_ok(self) || strncmp(s, "08", 2) == 0 || strncmp(s, "40", 2) == 0 ||
-           strncmp(s, "57P", 3) == 0 || strcmp(s, "53300") == 0;
+           strncmp(s, "57P", 3) == 0 || strcmp(s, "53300") == 0 ||
+           strcmp(s, "55P03") == 0; // lock_not_available: lock_timeout (db_set_timeouts)
 }

@@ -422,6 +422,21 @@ static int s_kept(int rc, const reply_t *reply) {
     return rc == SERVICE_KEEP_WRITES || (rc == 0 && reply->msg.status == CARA__REPLY__STATUS__OK);
 }
 
+// Calls the handler. One that failed (-1: its writes are undone) but left its reply OK, as a
+// handler does that meets a failed statement (a lock timeout, a lost connection) on a path that
+// sets no answer, is answered "retry" instead: never OK for something that was not kept.
+static int s_call(service_t *svc, pending_t *p, const Cara__Envelope *env,
+                  const service_handler_t *h) {
+    int rc = h->handle(svc, &p->req.who, env, &p->reply);
+    if (rc < 0 && p->reply.msg.status == CARA__REPLY__STATUS__OK) {
+        log_warn("request_failed", "type", env->type, "sqlstate", db_sqlstate(svc->db));
+        reply_clear(&p->reply);
+        reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "the request could not be completed; retry with the same request id");
+    }
+    return rc;
+}
+
 // Runs a request's handler. A command that changes state (SERVICE_WRITES) is looked up in
 // request_log first, so a repeat of its request id gets the first answer and changes nothing;
 // a new one's answer is kept there (queued: read back with the request's writes) if its writes
@@ -432,7 +447,7 @@ static int s_kept(int rc, const reply_t *reply) {
 static int s_handle(service_t *svc, pending_t *p, const Cara__Envelope *env,
                     const service_handler_t *h) {
     if (h->writes != SERVICE_WRITES)
-        return h->handle(svc, &p->req.who, env, &p->reply);
+        return s_call(svc, p, env, h);
     request_log_entry_t entry;
     request_log_entry(&entry, svc->spec->name, env->type, p->req.who.org, env->event_id,
                       env->payload.data, env->payload.len);
@@ -442,7 +457,7 @@ static int s_handle(service_t *svc, pending_t *p, const Cara__Envelope *env,
             return found == REQUEST_LOG_REPEAT ? 0 : -1;
     }
     uint64_t writes = db_write_count(svc->db);
-    int rc = h->handle(svc, &p->req.who, env, &p->reply);
+    int rc = s_call(svc, p, env, h);
     if (rc == SERVICE_CAREFUL)
         return rc;
     if (!s_kept(rc, &p->reply))
@@ -789,6 +804,23 @@ static int s_start_consumers(service_t *svc, keyring_t *ring) {
     return 0;
 }
 
+// The lock and idle-in-transaction backstops (db_set_timeouts) on every connection, after the
+// migrations (which may wait for locks as long as they must).
+static int s_set_timeouts(service_t *svc) {
+    int lock_ms = (int)config_int(svc->config, "db.lock_timeout_ms", 10000);
+    int idle_ms = (int)config_int(svc->config, "db.idle_in_transaction_timeout_ms", 60000);
+    int rc = db_set_timeouts(svc->db, lock_ms, idle_ms);
+    if (svc->lane_db)
+        rc |= db_set_timeouts(svc->lane_db, lock_ms, idle_ms);
+    for (int n = 0; n < SERVICE_MAX_CONSUMERS; n++)
+        for (int k = 0; k < 2; k++)
+            if (svc->consumer_lanes[n][k])
+                rc |= db_set_timeouts(svc->consumer_lanes[n][k], lock_ms, idle_ms);
+    if (rc != 0)
+        log_error("db_timeouts_failed", "reason", "could not set lock_timeout");
+    return rc;
+}
+
 static int s_setup(service_t *svc, int migrate_only) {
     const char *conninfo = config_str(svc->config, "db.conninfo", NULL);
     if (!conninfo) {
@@ -832,6 +864,8 @@ static int s_setup(service_t *svc, int migrate_only) {
         return -1;
     if (migrate_only)
         return 0;
+    if (s_set_timeouts(svc) != 0)
+        return -1;
     char *secret = config_resolve(svc->config, config_str(svc->config, "keys.secret_file", NULL));
     char *ring_path = config_resolve(svc->config, config_str(svc->config, "keys.keyring", NULL));
     keyring_t *ring = NULL;

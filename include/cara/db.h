@@ -14,6 +14,13 @@ typedef struct db_t db_t;
 // for up to wait_ms. Returns NULL if no connection could be made in time.
 db_t *db_connect(const char *conninfo, const char *schema, int wait_ms);
 void db_destroy(db_t **self_p);
+// Backstops against a transaction that never ends (a bug that leaves one open holding its
+// locks): a statement that waits longer than lock_ms for a lock fails (SQLSTATE 55P03, which is
+// transient: the request is told to retry, a consumer's batch is retried, nothing is
+// dead-lettered), and the server ends a session left idle inside a transaction for idle_ms
+// (the connection is then lost and made again). 0 = no limit. Applied now and after every
+// reconnect. Returns 0, or -1 if they could not be applied now.
+int db_set_timeouts(db_t *self, int lock_ms, int idle_ms);
 // Reconnects if the connection is broken, at most once per back-off interval.
 // Returns 0 if connected now, -1 otherwise.
 int db_ensure(db_t *self);
