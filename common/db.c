@@ -320,11 +320,18 @@ static PGresult *s_check(db_t *self, PGresult *r) {
 // A statement's kind in the queue: preparing slot k is k; running slot k is -(k + 2); running
 // unnamed is S_RUN.
 
+static int s_pipe_finish(db_t *self, PGresult **last);
+
 // Sends sql in pipeline mode (preparing it first, in the same pipeline, if it is new) without
-// reading anything back. Returns 0, or -1 with the error kept and the pipeline marked failed.
+// reading anything back. A full pipeline (the server buffers at most DB_PIPELINE_MAX statements
+// for us; kinds[] holds a prepare and a run for each) is read back first, here where kinds[] is
+// written, so no caller can forget to make room. Returns 0, or -1 with the error kept (and the
+// pipeline marked failed, or, if reading back a full one failed, finished).
 static int s_pipe_send(db_t *self, const char *sql, int n, const char *const *values,
                        const int *lengths, const int *formats, int result_format, int prepare) {
     s_before_send(self);
+    if (self->queued + 2 > DB_PIPELINE_MAX * 2 && s_pipe_finish(self, NULL) != 0)
+        return -1;
     if (!self->conn) {
         s_set_error(self, "08003", "not connected");
         self->pipe_failed = true;
@@ -448,12 +455,6 @@ static int s_gather_failed(db_t *self) {
     return -1;
 }
 
-// Reads the pipeline back if it is full (the server buffers at most DB_PIPELINE_MAX statements
-// for us). Returns 0, or -1 if something queued failed.
-static int s_room(db_t *self) {
-    return self->queued + 2 > DB_PIPELINE_MAX * 2 ? s_pipe_finish(self, NULL) : 0;
-}
-
 // Sends the rows kept in rows: multi-row INSERTs per statement text, in chunks (prepared: a
 // text has only a few chunk sizes, insert_batch.c). Returns 0, or -1 with the pipeline
 // marked failed.
@@ -467,8 +468,6 @@ static int s_send_rows(db_t *self, insert_batch_t *rows) {
         const int *lengths, *formats;
         if (insert_batch_statement(rows, i, &sql, &n, &values, &lengths, &formats) != 0)
             rc = s_gather_failed(self);
-        else if (s_room(self) != 0)
-            rc = -1;
         else
             rc = s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
         free(sql);
@@ -519,7 +518,7 @@ int db_send(db_t *self, const char *sql, int n, const char *const *values, const
         if (kept <= 0)
             return kept;
     }
-    if (s_flush(self) != 0 || s_room(self) != 0)
+    if (s_flush(self) != 0)
         return -1;
     return s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
 }
@@ -535,7 +534,7 @@ int db_append(db_t *self, const char *sql, int n, const char *const *values, con
     if (kept <= 0)
         return kept;
     // Not a single-row INSERT: it goes now, behind the rows held before it.
-    if (s_flush_rows(self, true) != 0 || s_room(self) != 0)
+    if (s_flush_rows(self, true) != 0)
         return -1;
     return s_pipe_send(self, sql, n, values, lengths, formats, 0, 1);
 }
@@ -561,7 +560,7 @@ int db_queued(db_t *self) {
 PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *values,
                        const int *lengths, const int *formats, int result_format) {
     s_count_write(self, sql);
-    if (s_flush(self) != 0 || s_room(self) != 0) {
+    if (s_flush(self) != 0) {
         s_pipe_finish(self, NULL);
         return NULL;
     }
@@ -651,7 +650,7 @@ int db_begin(db_t *self) {
 }
 
 int db_commit_send(db_t *self) {
-    if (s_flush_rows(self, true) != 0 || s_room(self) != 0 ||
+    if (s_flush_rows(self, true) != 0 ||
         s_pipe_send(self, "COMMIT", 0, NULL, NULL, NULL, 0, 1) != 0)
         return -1;
     if (PQpipelineSync(self->conn) != 1) {
