@@ -23,6 +23,8 @@ int request_log_find(db_t *db, const char *key, const char *hash, reply_t *first
     if (PQntuples(r) == 1) {
         if (strcmp(PQgetvalue(r, 0, 0), hash) != 0) {
             rc = REQUEST_LOG_CONFLICT;
+        } else if (PQgetisnull(r, 0, 1)) {
+            rc = -1; // claimed in this transaction and never answered: not an answer
         } else {
             Cara__Reply *stored = cara__reply__unpack(NULL, (size_t)PQgetlength(r, 0, 1),
                                                       (const uint8_t *)PQgetvalue(r, 0, 1));
@@ -33,6 +35,48 @@ int request_log_find(db_t *db, const char *key, const char *hash, reply_t *first
     }
     PQclear(r);
     return rc;
+}
+
+int request_log_claim(db_t *db, const char *key, const char *hash, reply_t *first) {
+    // ON CONFLICT waits for a transaction that inserted the key and has not ended, and then
+    // either sees its row (committed) or takes the key (rolled back); the look-up that follows
+    // is a statement of its own, and so sees what that transaction committed.
+    const char *values[] = {key, hash};
+    PGresult *r = db_query(db,
+                           "INSERT INTO request_log (request_key, content_hash) VALUES ($1, $2)"
+                           " ON CONFLICT (request_key) DO NOTHING RETURNING true",
+                           2, values);
+    if (!r)
+        return -1;
+    int claimed = PQntuples(r);
+    PQclear(r);
+    if (claimed == 1)
+        return REQUEST_LOG_NEW;
+    int found = request_log_find(db, key, hash, first);
+    return found == REQUEST_LOG_NEW ? -1 : found; // a row that was there is gone: retry
+}
+
+// Fills a claimed key's answer now (send = 0) or queued in the pipeline (send = 1).
+static int s_fill(db_t *db, int send, const char *key, const reply_t *reply) {
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&reply->msg.base, &data, &len) != 0)
+        return -1;
+    const char *values[] = {key, (const char *)data};
+    int lengths[] = {0, (int)len};
+    int formats[] = {0, 1};
+    const char *sql = "UPDATE request_log SET reply = $2 WHERE request_key = $1 AND reply IS NULL";
+    int rc = db_write(db, send, sql, 2, values, lengths, formats);
+    free(data);
+    return rc;
+}
+
+int request_log_fill(db_t *db, const char *key, const reply_t *reply) {
+    return s_fill(db, 0, key, reply);
+}
+
+int request_log_fill_send(db_t *db, const char *key, const reply_t *reply) {
+    return s_fill(db, 1, key, reply);
 }
 
 // Stores the answer now (send = 0) or queued in the pipeline (send = 1). Returns 0 or -1.
@@ -69,7 +113,7 @@ void request_log_entry(request_log_entry_t *entry, const char *service, const ch
 }
 
 int request_log_answer(db_t *db, const request_log_entry_t *entry, reply_t *reply) {
-    int found = request_log_find(db, entry->key, entry->hash, reply);
+    int found = request_log_claim(db, entry->key, entry->hash, reply);
     if (found == REQUEST_LOG_NEW || found == REQUEST_LOG_REPEAT)
         return found;
     if (found == REQUEST_LOG_CONFLICT)

@@ -440,10 +440,11 @@ static int s_call(service_t *svc, pending_t *p, const Cara__Envelope *env,
 // Runs a request's handler. A command that changes state (SERVICE_WRITES) is looked up in
 // request_log first, so a repeat of its request id gets the first answer and changes nothing;
 // a new one's answer is kept there (queued: read back with the request's writes) if its writes
-// are. The optimistic pass skips the look-up, as intake's submissions skip theirs: a repeat that
-// writes makes its queued answer fail on request_log's key, so the batch is run again
-// carefully; a repeat that writes nothing would not fail, so a pass's answer that keeps no
-// writes is not trusted but asked again carefully (SERVICE_CAREFUL).
+// are. The careful look-up claims the key, so that a repeat whose first is still committing (in
+// the other lane) waits for it. The optimistic pass skips the look-up, as intake's submissions
+// skip theirs: a repeat that writes makes its queued answer fail on request_log's key, so the
+// batch is run again carefully; a repeat that writes nothing would not fail, so a pass's answer
+// that keeps no writes is not trusted but asked again carefully (SERVICE_CAREFUL).
 static int s_handle(service_t *svc, pending_t *p, const Cara__Envelope *env,
                     const service_handler_t *h) {
     if (h->writes != SERVICE_WRITES)
@@ -451,7 +452,9 @@ static int s_handle(service_t *svc, pending_t *p, const Cara__Envelope *env,
     request_log_entry_t entry;
     request_log_entry(&entry, svc->spec->name, env->type, p->req.who.org, env->event_id,
                       env->payload.data, env->payload.len);
-    if (!svc->optimistic) {
+    int claimed = !svc->optimistic; // the careful pass claims the key (and so waits for its
+                                    // first holder, if that one's COMMIT is on its way)
+    if (claimed) {
         int found = request_log_answer(svc->db, &entry, &p->reply);
         if (found != REQUEST_LOG_NEW)
             return found == REQUEST_LOG_REPEAT ? 0 : -1;
@@ -462,7 +465,9 @@ static int s_handle(service_t *svc, pending_t *p, const Cara__Envelope *env,
         return rc;
     if (!s_kept(rc, &p->reply))
         return svc->optimistic && db_write_count(svc->db) == writes ? SERVICE_CAREFUL : rc;
-    if (request_log_send(svc->db, entry.key, entry.hash, &p->reply) != 0) {
+    int stored = claimed ? request_log_fill_send(svc->db, entry.key, &p->reply)
+                         : request_log_send(svc->db, entry.key, entry.hash, &p->reply);
+    if (stored != 0) {
         reply_clear(&p->reply);
         reply_status(&p->reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not record the answer; retry");
@@ -553,7 +558,9 @@ static void s_dispatch_optimistic(service_t *svc, pending_t *p, s_batch_state_t 
 // before any other lane starts, and a lane is left waiting only with its COMMIT on its way
 // (so another lane that waits for one of its locks cannot wait for ever). A request that
 // depends on another one's outcome was sent after that one was answered, so it is never in a
-// batch that overlaps it. Both lanes are finished before the loop goes on to anything else.
+// batch that overlaps it; a retry, which the client sends without waiting for the answer, may
+// be, and the careful pass's claim of its request key (request_log_claim) waits for the first
+// one's COMMIT. Both lanes are finished before the loop goes on to anything else.
 typedef enum {
     S_DONE, // committed, or nothing to commit (every request has its answer)
     S_SENT, // COMMIT sent, not yet read back

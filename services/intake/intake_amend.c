@@ -59,8 +59,8 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
         goto cleanup;
     int begun =
         intake_change_begin(svc, who, "amend", env, &cmd->base, cmd->referral_id, &change, reply);
-    if (begun == 1)
-        rc = 0;
+    if (begun == 1 || begun == SERVICE_CAREFUL)
+        rc = begun == 1 ? 0 : SERVICE_CAREFUL;
     if (begun != 0)
         goto cleanup;
     const Cara__Referral *before = change.stored;
@@ -103,14 +103,13 @@ int intake_amend_handle(service_t *svc, const identity_t *who, const Cara__Envel
     if (outbox_append(db, &ev.base, cmd->referral_id, before->force, cmd->referral_id, NULL) < 0 ||
         service_audit(svc, who, "referral_amended", "referral", cmd->referral_id,
                       json_pack("{s:o}", "fields", fields)) != 0 ||
-        reply_ok(reply, &ev.base) != 0 ||
-        request_log_store(db, change.key, change.hash, reply) != 0)
+        reply_ok(reply, &ev.base) != 0 || request_log_fill(db, change.key, reply) != 0)
         goto cleanup;
     log_info("referral_amended", "referral_id", cmd->referral_id);
     rc = 0;
 cleanup:
     // A failure that set no status of its own is a storage failure: the client may retry.
-    if (rc != 0 && reply->msg.status == CARA__REPLY__STATUS__OK)
+    if (rc != 0 && rc != SERVICE_CAREFUL && reply->msg.status == CARA__REPLY__STATUS__OK)
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                      "could not store the amendment; retry");
     intake_diff_clear(&diff);

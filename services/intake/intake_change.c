@@ -24,8 +24,10 @@ int intake_change_check(const Cara__Envelope *env, const char *referral_id, cons
 int intake_change_begin(service_t *svc, const identity_t *who, const char *kind,
                         const Cara__Envelope *env, const ProtobufCMessage *content,
                         const char *referral_id, intake_change_t *change, reply_t *reply) {
+    if (service_optimistic(svc))
+        return SERVICE_CAREFUL;
     snprintf(change->key, sizeof change->key, "%s:%s:%.64s", kind, who->org, env->event_id);
-    int found = intake_request_check(svc, change->key, content, change->hash, reply);
+    int found = intake_request_check(svc, change->key, content, 1, change->hash, reply);
     if (found == 1)
         return 1;
     if (found != 0)

@@ -30,9 +30,11 @@ void intake_rules_for(service_t *svc, const char *force, intake_rules_t *rules);
 // The content hash kept with a command's idempotency record. Returns 0 or -1.
 int intake_request_hash(const ProtobufCMessage *content, char hash[65]);
 // Checks the idempotency record of a command: on a repeat the first reply is copied into reply
-// (returns 1), on a conflict reply says so (returns 2), new (returns 0), or -1 on error.
+// (returns 1), on a conflict reply says so (returns 2), new (returns 0), or -1 on error. With
+// claim, a new key is claimed (request_log_claim: a repeat whose first is still committing is
+// waited for) and its answer must be filled in (request_log_fill) or undone with the request.
 int intake_request_check(service_t *svc, const char *key, const ProtobufCMessage *content,
-                         char hash[65], reply_t *reply);
+                         int claim, char hash[65], reply_t *reply);
 
 // A change of a stored referral in progress: its idempotency record and the referral as stored.
 typedef struct {
@@ -46,9 +48,12 @@ typedef struct {
 int intake_change_check(const Cara__Envelope *env, const char *referral_id, const char *reason,
                         reply_t *reply);
 // Starts a change of `kind` ("amend", "withdraw") by the calling force: a repeat of the same
-// request gets the first answer (returns 1, reply filled); otherwise loads and locks the
-// referral (returns 0, change filled), or refuses one that is missing, of another force or
-// withdrawn, or a conflicting request (returns -1, reply says why).
+// request gets the first answer (returns 1, reply filled); otherwise claims the request's key
+// (its answer is filled in with request_log_fill), loads and locks the referral (returns 0,
+// change filled), or refuses one that is missing, of another force or withdrawn, or a
+// conflicting request (returns -1, reply says why). In a batch's optimistic pass it returns
+// SERVICE_CAREFUL before anything else: the claim must be undone with a refusal, which needs
+// the careful pass's savepoint.
 int intake_change_begin(service_t *svc, const identity_t *who, const char *kind,
                         const Cara__Envelope *env, const ProtobufCMessage *content,
                         const char *referral_id, intake_change_t *change, reply_t *reply);

@@ -26,10 +26,11 @@ int intake_request_hash(const ProtobufCMessage *content, char hash[65]) {
 }
 
 int intake_request_check(service_t *svc, const char *key, const ProtobufCMessage *content,
-                         char hash[65], reply_t *reply) {
+                         int claim, char hash[65], reply_t *reply) {
     if (intake_request_hash(content, hash) != 0)
         return -1;
-    int found = request_log_find(service_db(svc), key, hash, reply);
+    int found = claim ? request_log_claim(service_db(svc), key, hash, reply)
+                      : request_log_find(service_db(svc), key, hash, reply);
     if (found == REQUEST_LOG_CONFLICT) {
         reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
                      "this request was already made with different content");

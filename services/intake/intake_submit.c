@@ -96,7 +96,7 @@ int intake_submit_handle(service_t *svc, const identity_t *who, const Cara__Enve
     if (*r->caution_reference && *s_safe(r->caution_reference, 64)) {
         snprintf(key, sizeof key, "referral:%s:%s", who->org, r->caution_reference);
         int found = optimistic ? intake_request_hash(&r->base, hash)
-                               : intake_request_check(svc, key, &r->base, hash, reply);
+                               : intake_request_check(svc, key, &r->base, 0, hash, reply);
         if (found == 1) {
             rc = s_repeat(reply);
             goto cleanup;

@@ -8,8 +8,9 @@
 extern const migration_t national_migrations[];
 
 static const service_handler_t s_handlers[] = {
-    // Reads the return; its one write is the audit of each disclosure, which a repeat makes too.
-    {"cara.NationalExport", national_cmd_export, SERVICE_READS},
+    // Reads the return (each disclosure is audited, a repeat's too); with publish it also appends
+    // the return to the national stream, once per request id (national_export.c).
+    {"cara.NationalExport", national_cmd_export, SERVICE_WRITES_IDEMPOTENT},
     {NULL, NULL, 0},
 };
 
