@@ -51,20 +51,8 @@ static json_t *s_json(void) {
 }
 
 static char *s_case(const char *reference) {
-    char when[40];
-    Cara__Referral *r = ti_referral("dyfed-powys", reference);
-    ti_set(&r->caution->given_at,
-           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
-    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", "dyfed-powys"), r);
-    Cara__ReferralAccepted *ok = ti_accepted(reply);
-    assert_non_null(ok);
-    char *id = strdup(ok->referral_id);
-    cara__referral_accepted__free_unpacked(ok, NULL);
-    cara__reply__free_unpacked(reply, NULL);
-    cara__referral__free_unpacked(r, NULL);
-    char sql[200];
-    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
-    assert_int_equal(harness_wait_value(h, "booking", sql, "open", 15000), 0);
+    char *id = ti_open_case(h, "dyfed-powys", reference, "", 0);
+    assert_non_null(id);
     return id;
 }
 

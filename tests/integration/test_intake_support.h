@@ -76,6 +76,24 @@ static inline Cara__ReferralAccepted *ti_accepted(const Cara__Reply *reply) {
     return cara__referral_accepted__unpack(NULL, reply->payload.len, reply->payload.data);
 }
 
+// Submits r (and frees it) as force. Returns the accepted referral's id (caller frees), or NULL
+// (reason on stderr).
+static inline char *ti_submit_id(harness_t *h, const char *force, Cara__Referral *r) {
+    if (!r)
+        return NULL;
+    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
+    Cara__ReferralAccepted *ok = ti_accepted(reply);
+    if (!ok)
+        ti_print_errors(reply);
+    char *id = ok ? strdup(ok->referral_id) : NULL;
+    if (ok)
+        cara__referral_accepted__free_unpacked(ok, NULL);
+    if (reply)
+        cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+    return id;
+}
+
 // Submits a referral from force, cautioned two days ago, with caution reference ref, the
 // compliance deadline (a date; "" = the force's default) and the interpreter flag, and waits
 // (15 s) until booking holds it as an open provider case. Returns its referral id (caller
@@ -91,16 +109,7 @@ static inline char *ti_open_case(harness_t *h, const char *force, const char *re
     if (deadline[0])
         ti_set(&r->caution->compliance_deadline, deadline);
     r->offender->interpreter_needed = interpreter;
-    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
-    Cara__ReferralAccepted *ok = ti_accepted(reply);
-    if (!ok)
-        ti_print_errors(reply);
-    char *id = ok ? strdup(ok->referral_id) : NULL;
-    if (ok)
-        cara__referral_accepted__free_unpacked(ok, NULL);
-    if (reply)
-        cara__reply__free_unpacked(reply, NULL);
-    cara__referral__free_unpacked(r, NULL);
+    char *id = ti_submit_id(h, force, r);
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'",
              id ? id : "");

@@ -59,26 +59,6 @@ static void s_send(void *s, const char *cmd, uint64_t arg) {
     free(data);
 }
 
-// Receives one reply within timeout_ms. Returns its status, or -1 if none came.
-static int s_recv(void *s, int timeout_ms) {
-    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, timeout_ms) <= 0)
-        return -1;
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    if (zmq_msg_recv(&m, s, 0) < 0)
-        return -1;
-    Cara__Envelope *env = envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m));
-    zmq_msg_close(&m);
-    assert_non_null(env);
-    Cara__Reply *r = cara__reply__unpack(NULL, env->payload.len, env->payload.data);
-    cara__envelope__free_unpacked(env, NULL);
-    assert_non_null(r);
-    int st = (int)r->status;
-    cara__reply__free_unpacked(r, NULL);
-    return st;
-}
-
 static void s_show_activity(void) {
     char *v = harness_value(
         h, "intake",
@@ -97,9 +77,9 @@ static void s_scenario(const char *const *a_cmds, const uint64_t *a_args, int n_
                        int *b_st) {
     void *sa = s_dealer(), *sb = s_dealer();
     s_send(sa, "event", 0); // CURVE handshakes done before the service is paused
-    assert_int_equal(s_recv(sa, 5000), 0);
+    assert_int_equal(harness_recv_status(sa, 5000, NULL, 0), 0);
     s_send(sb, "event", 0);
-    assert_int_equal(s_recv(sb, 5000), 0);
+    assert_int_equal(harness_recv_status(sb, 5000, NULL, 0), 0);
     db_t *su = harness_db(h, "intake");
     PGresult *r = db_query(su, "SELECT pg_advisory_lock(777)", 0, NULL);
     assert_non_null(r);
@@ -120,9 +100,9 @@ static void s_scenario(const char *const *a_cmds, const uint64_t *a_args, int n_
     assert_non_null(r);
     PQclear(r);
     for (int i = 0; i < n_a; i++)
-        a_st[i] = s_recv(sa, i == 0 ? 8000 : 500);
+        a_st[i] = harness_recv_status(sa, i == 0 ? 8000 : 500, NULL, 0);
     for (int i = 0; i < 2; i++)
-        b_st[i] = s_recv(sb, 1000);
+        b_st[i] = harness_recv_status(sb, 1000, NULL, 0);
     s_show_activity();
     zmq_close(sa);
     zmq_close(sb);
@@ -146,7 +126,7 @@ static void test_a_careful_rerun_waits_behind_a_failed_lane(void **state) {
     (void)state;
     void *s = s_dealer();
     s_send(s, "key", 5);
-    assert_int_equal(s_recv(s, 5000), 0);
+    assert_int_equal(harness_recv_status(s, 5000, NULL, 0), 0);
     zmq_close(s);
     const char *cmds[] = {"sleep_wait", "key", "event"};
     const uint64_t args[] = {800, 5, 0}; // key 5 again: fails at A's COMMIT, A runs carefully

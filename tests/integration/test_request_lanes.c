@@ -68,26 +68,6 @@ static void s_send(void *s, const ProtobufCMessage *msg, const char *rid) {
     free(data);
 }
 
-// The next answer on s (its status and, in message, its text), or -1 if none came in 10 s.
-static int s_answer(void *s, char *message, size_t size) {
-    zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
-    if (zmq_poll(&item, 1, 10000) <= 0)
-        return -1;
-    zmq_msg_t m;
-    zmq_msg_init(&m);
-    assert_true(zmq_msg_recv(&m, s, 0) >= 0);
-    Cara__Envelope *env = envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m));
-    zmq_msg_close(&m);
-    assert_non_null(env);
-    Cara__Reply *r = cara__reply__unpack(NULL, env->payload.len, env->payload.data);
-    cara__envelope__free_unpacked(env, NULL);
-    assert_non_null(r);
-    int status = (int)r->status;
-    snprintf(message, size, "%s", r->message ? r->message : "");
-    cara__reply__free_unpacked(r, NULL);
-    return status;
-}
-
 // Sends `original` with a request id on one socket while hold_sql (run in a transaction of its
 // own) holds up its handler, and the COMMIT of its batch is made slow (a deferred trigger on
 // slow_table sleeps 1.5 s); then on a second socket `other` (if not NULL: a refusal found by
@@ -110,9 +90,11 @@ static void s_race(const char *service, const char *role, const char *org, const
     Cara__HealthRequest hr = CARA__HEALTH_REQUEST__INIT; // both handshakes done first
     char message[256];
     s_send(a, &hr.base, NULL);
-    assert_int_equal(s_answer(a, message, sizeof message), CARA__REPLY__STATUS__OK);
+    assert_int_equal(harness_recv_status(a, 10000, message, sizeof message),
+                     CARA__REPLY__STATUS__OK);
     s_send(b, &hr.base, NULL);
-    assert_int_equal(s_answer(b, message, sizeof message), CARA__REPLY__STATUS__OK);
+    assert_int_equal(harness_recv_status(b, 10000, message, sizeof message),
+                     CARA__REPLY__STATUS__OK);
 
     db_t *holder = db_connect(harness_conninfo(h, service), service, 5000);
     assert_non_null(holder);
@@ -129,10 +111,10 @@ static void s_race(const char *service, const char *role, const char *org, const
     s_exec(holder, "COMMIT");
     db_destroy(&holder);
 
-    status[0] = s_answer(a, message, sizeof message);
+    status[0] = harness_recv_status(a, 10000, message, sizeof message);
     fprintf(stderr, "# original: %d %s\n", status[0], message);
-    status[1] = other ? s_answer(b, message, sizeof message) : -1;
-    status[2] = s_answer(b, message, sizeof message);
+    status[1] = other ? harness_recv_status(b, 10000, message, sizeof message) : -1;
+    status[2] = harness_recv_status(b, 10000, message, sizeof message);
     fprintf(stderr, "# retry: %d %s\n", status[2], message);
     zmq_close(a);
     zmq_close(b);
@@ -213,15 +195,8 @@ static void test_a_retried_booking_alone_in_the_overlapping_lane_is_answered_ok(
 
 static void test_a_retried_withdrawal_in_the_overlapping_lane_is_answered_ok(void **state) {
     (void)state;
-    Cara__Referral *r = ti_referral("dyfed-powys", "LANES-WITHDRAW-1");
-    assert_non_null(r);
-    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", "dyfed-powys"), r);
-    Cara__ReferralAccepted *ok = ti_accepted(reply);
-    assert_non_null(ok);
-    char *referral = strdup(ok->referral_id);
-    cara__referral_accepted__free_unpacked(ok, NULL);
-    cara__reply__free_unpacked(reply, NULL);
-    cara__referral__free_unpacked(r, NULL);
+    char *referral = ti_submit_id(h, "dyfed-powys", ti_referral("dyfed-powys", "LANES-WITHDRAW-1"));
+    assert_non_null(referral);
 
     char hold[200];
     snprintf(hold, sizeof hold, "SELECT 1 FROM referral WHERE referral_id = '%s' FOR UPDATE",

@@ -818,3 +818,24 @@ long harness_peak_rss_kb(int pid) {
         fclose(f);
     return kb;
 }
+
+int harness_recv_status(void *socket, int timeout_ms, char *message, size_t size) {
+    zmq_pollitem_t item = {socket, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return -1;
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, socket, 0) < 0)
+        return -1;
+    Cara__Envelope *env = envelope_unpack(zmq_msg_data(&m), zmq_msg_size(&m));
+    zmq_msg_close(&m);
+    assert_non_null(env);
+    Cara__Reply *r = cara__reply__unpack(NULL, env->payload.len, env->payload.data);
+    cara__envelope__free_unpacked(env, NULL);
+    assert_non_null(r);
+    int status = (int)r->status;
+    if (message)
+        snprintf(message, size, "%s", r->message ? r->message : "");
+    cara__reply__free_unpacked(r, NULL);
+    return status;
+}

@@ -57,6 +57,9 @@ int harness_wait_caught_up(harness_t *self, const char *consumer, const char *st
                            int timeout_ms);
 // The one-value result of a query in schema as a malloc'd string (NULL on error).
 char *harness_value(harness_t *self, const char *schema, const char *sql);
+// Receives one reply on a DEALER socket of the test's own (a request sent with envelope_pack)
+// within timeout_ms. Returns its status, or -1 if none came; message (if not NULL) gets its text.
+int harness_recv_status(void *socket, int timeout_ms, char *message, size_t size);
 
 const char *harness_dir(harness_t *self);
 // Whether the service's log (every incarnation's) has a line containing needle: 1, 0, or -1 if
