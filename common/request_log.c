@@ -56,51 +56,35 @@ int request_log_claim(db_t *db, const char *key, const char *hash, reply_t *firs
     return found == REQUEST_LOG_NEW ? -1 : found; // a row that was there is gone: retry
 }
 
-// Fills a claimed key's answer now (send = 0) or queued in the pipeline (send = 1).
-static int s_fill(db_t *db, int send, const char *key, const reply_t *reply) {
+// Writes an answer now (send = 0) or queued in the pipeline (send = 1): a new row with its
+// content hash, or (hash NULL) the answer of a key claimed in this transaction. Returns 0 or -1.
+static int s_write(db_t *db, int send, const char *key, const char *hash, const reply_t *reply) {
     uint8_t *data = NULL;
     size_t len = 0;
     if (envelope_encode_message(&reply->msg.base, &data, &len) != 0)
         return -1;
-    const char *values[] = {key, (const char *)data};
-    int lengths[] = {0, (int)len};
-    int formats[] = {0, 1};
-    const char *sql = "UPDATE request_log SET reply = $2 WHERE request_key = $1 AND reply IS NULL";
-    int rc = db_write(db, send, sql, 2, values, lengths, formats);
+    const char *values[] = {key, (const char *)data, hash};
+    int lengths[] = {0, (int)len, 0};
+    int formats[] = {0, 1, 0};
+    const char *sql = hash ? "INSERT INTO request_log (request_key, reply, content_hash)"
+                             " VALUES ($1, $2, $3)"
+                           : "UPDATE request_log SET reply = $2"
+                             " WHERE request_key = $1 AND reply IS NULL";
+    int rc = db_write(db, send, sql, hash ? 3 : 2, values, lengths, formats);
     free(data);
     return rc;
 }
 
 int request_log_fill(db_t *db, const char *key, const reply_t *reply) {
-    return s_fill(db, 0, key, reply);
+    return s_write(db, 0, key, NULL, reply);
 }
 
 int request_log_fill_send(db_t *db, const char *key, const reply_t *reply) {
-    return s_fill(db, 1, key, reply);
-}
-
-// Stores the answer now (send = 0) or queued in the pipeline (send = 1). Returns 0 or -1.
-static int s_store(db_t *db, int send, const char *key, const char *hash, const reply_t *reply) {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (envelope_encode_message(&reply->msg.base, &data, &len) != 0)
-        return -1;
-    const char *values[] = {key, hash, (const char *)data};
-    int lengths[] = {0, 0, (int)len};
-    int formats[] = {0, 0, 1};
-    const char *sql = "INSERT INTO request_log (request_key, content_hash, reply)"
-                      " VALUES ($1, $2, $3)";
-    int rc = db_write(db, send, sql, 3, values, lengths, formats);
-    free(data);
-    return rc;
-}
-
-int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply) {
-    return s_store(db, 0, key, hash, reply);
+    return s_write(db, 1, key, NULL, reply);
 }
 
 int request_log_send(db_t *db, const char *key, const char *hash, const reply_t *reply) {
-    return s_store(db, 1, key, hash, reply);
+    return s_write(db, 1, key, hash, reply);
 }
 
 void request_log_entry(request_log_entry_t *entry, const char *service, const char *type,

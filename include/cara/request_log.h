@@ -26,9 +26,8 @@ int request_log_claim(db_t *db, const char *key, const char *hash, reply_t *firs
 // Fills in a claimed key's answer, now or queued in the pipeline. Returns 0 or -1.
 int request_log_fill(db_t *db, const char *key, const reply_t *reply);
 int request_log_fill_send(db_t *db, const char *key, const reply_t *reply);
-// Stores the answer for key inside the caller's transaction. Returns 0 or -1.
-int request_log_store(db_t *db, const char *key, const char *hash, const reply_t *reply);
-// As request_log_store, queued in the connection's pipeline (db_send). Returns 0 or -1.
+// Stores the answer for a key not claimed (a new row), queued in the connection's pipeline
+// (db_send) inside the caller's transaction. Returns 0 or -1.
 int request_log_send(db_t *db, const char *key, const char *hash, const reply_t *reply);
 
 // One request as the log knows it: who (the sender's organisation) sent which command (type,
