@@ -12,40 +12,21 @@
 #include "national_render.h"
 #include "national_return.h"
 
-// A publishing export changes the national stream, so its request id is kept (request_log):
-// a retry publishes nothing again. What is kept is only that it was published; the return itself
-// is built again for every repeat (it is large, and always the return as it stands).
+// A publishing export changes the national stream, so its request id is claimed in request_log
+// (request_log_answer, in the careful pass: a claim is undone with a refusal by the request's
+// savepoint) and a retry publishes nothing again. What is kept is only that it was published
+// (a bare OK); the return itself is built again for every repeat (it is large, and always the
+// return as it stands).
 static void s_entry(const identity_t *who, const Cara__Envelope *env, request_log_entry_t *entry) {
     request_log_entry(entry, "national", "NationalExport.publish", who->org, env->event_id,
                       env->payload.data, env->payload.len);
 }
 
-// Claims the request's publication (in the careful pass: a claim is undone with a refusal by the
-// request's savepoint). Returns 0 (new: publish, then s_published), 1 (this request published
-// it already) or -1 with the reply saying why.
-static int s_publish_once(service_t *svc, const identity_t *who, const Cara__Envelope *env,
-                          reply_t *reply) {
-    request_log_entry_t entry;
-    s_entry(who, env, &entry);
-    reply_t first;
-    reply_init(&first);
-    int found = request_log_claim(service_db(svc), entry.key, entry.hash, &first);
-    reply_clear(&first);
-    if (found == REQUEST_LOG_CONFLICT)
-        reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
-                     "this request id was already used with different content");
-    else if (found < 0)
-        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable; retry");
-    return found == REQUEST_LOG_NEW ? 0 : found == REQUEST_LOG_REPEAT ? 1 : -1;
-}
-
-// Records that the request's publication is done (its claim's answer: a bare OK).
-static int s_published(service_t *svc, const identity_t *who, const Cara__Envelope *env) {
-    request_log_entry_t entry;
-    s_entry(who, env, &entry);
+// Records that the request's publication is done: its claim's answer.
+static int s_published(service_t *svc, const request_log_entry_t *entry) {
     reply_t done;
     reply_init(&done);
-    int rc = request_log_fill(service_db(svc), entry.key, &done);
+    int rc = request_log_fill(service_db(svc), entry->key, &done);
     reply_clear(&done);
     return rc;
 }
@@ -87,10 +68,14 @@ int national_cmd_export(service_t *svc, const identity_t *who, const Cara__Envel
         reply_status(reply, CARA__REPLY__STATUS__ERROR, "could not build the return");
         goto cleanup;
     }
-    int published = 0;
-    if (req->publish && (published = s_publish_once(svc, who, env, reply)) < 0)
+    // A repeat's reply holds its first answer (a bare OK) until the return is put in below.
+    request_log_entry_t entry;
+    if (req->publish)
+        s_entry(who, env, &entry);
+    int found = req->publish ? request_log_answer(service_db(svc), &entry, reply) : 0;
+    if (found < 0)
         goto cleanup;
-    if (req->publish && published == 0) {
+    if (req->publish && found == REQUEST_LOG_NEW) {
         Cara__NationalReturnPublished ev = CARA__NATIONAL_RETURN_PUBLISHED__INIT;
         ev.period = req->period;
         ev.schema_version = NATIONAL_SCHEMA_VERSION;
@@ -98,7 +83,7 @@ int national_cmd_export(service_t *svc, const identity_t *who, const Cara__Envel
         if (outbox_append(service_db(svc), &ev.base, req->period, NULL, NULL, NULL) < 0 ||
             service_audit(svc, who, "national_return_published", "period", req->period, NULL) !=
                 0 ||
-            s_published(svc, who, env) != 0) {
+            s_published(svc, &entry) != 0) {
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not publish");
             goto cleanup;
         }
