@@ -25,6 +25,7 @@
 #define E2E_SUBMITTERS_RATE 4
 // The provider system's booking clerks, each with one BookSeat in flight (BENCH_E2E_BOOKERS).
 #define E2E_BOOKERS_MAX 16
+#define E2E_FAST_PER_S 3000 // seats provided per second of the fast phase
 
 typedef struct {
     char id[40];
@@ -36,7 +37,9 @@ static harness_t *s_h;
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t s_cond = PTHREAD_COND_INITIALIZER;
 static e2e_item_t s_items[E2E_MAX];
-static int s_n_items, s_n_seen, s_failed;
+// Refused submissions and refused bookings are counted apart: a refused booking never yields a
+// SeatBooked, so a phase stops waiting for it instead of sitting out its deadline.
+static int s_n_items, s_n_seen, s_submit_failed, s_book_failed;
 static volatile int s_stop_provider, s_stop_submit;
 // Cases to book (referral ids), a ring filled by the fetcher and drained by the bookers.
 static char s_queue[E2E_MAX][40];
@@ -100,7 +103,7 @@ static void *s_submit(void *arg) {
             it->submitted_us = t0;
             it->seen_us = 0;
         } else {
-            s_failed++;
+            s_submit_failed++;
         }
         pthread_mutex_unlock(&s_lock);
         if (ok)
@@ -134,7 +137,7 @@ static void *s_book(void *arg) {
         Cara__Reply *reply = client_call(c, &cmd.base, NULL, NULL, 10000, 2);
         if (!reply || reply->status != CARA__REPLY__STATUS__OK) {
             pthread_mutex_lock(&s_lock);
-            s_failed++;
+            s_book_failed++;
             pthread_mutex_unlock(&s_lock);
         }
         if (reply)
@@ -212,10 +215,11 @@ static int s_cmp(const void *a, const void *b) {
 }
 
 // Runs one phase: submitters for `seconds`, then waits (up to 60 s) until every accepted
-// referral's SeatBooked was fetched. Prints the phase's JSON object (no newline).
+// referral's SeatBooked was fetched or its booking refused. Prints the phase's JSON object (no
+// newline).
 static void s_phase(const char *name, int submitters, double rate, int seconds) {
     pthread_mutex_lock(&s_lock);
-    int first = s_n_items, seen0 = s_n_seen;
+    int first = s_n_items, seen0 = s_n_seen, refused0 = s_book_failed;
     pthread_mutex_unlock(&s_lock);
     submitter_t w[E2E_SUBMITTERS_FAST];
     pthread_t t[E2E_SUBMITTERS_FAST];
@@ -238,13 +242,14 @@ static void s_phase(const char *name, int submitters, double rate, int seconds) 
         client_destroy(&w[i].client);
     }
     int64_t submitted_us = time_now_us(), deadline = time_mono_ms() + 60000;
-    int total, seen;
+    int total, seen, refused;
     for (;;) {
         pthread_mutex_lock(&s_lock);
         total = s_n_items - first;
         seen = s_n_seen - seen0;
+        refused = s_book_failed - refused0;
         pthread_mutex_unlock(&s_lock);
-        if (seen >= total || time_mono_ms() > deadline)
+        if (seen + refused >= total || time_mono_ms() > deadline)
             break;
         usleep(10000);
     }
@@ -264,9 +269,9 @@ static void s_phase(const char *name, int submitters, double rate, int seconds) 
     qsort(lat, (size_t)n, sizeof *lat, s_cmp);
     double elapsed = (double)(last_us - start_us) / 1e6;
     printf("\"%s\": {\"offered_per_s\": %.0f, \"submit_seconds\": %.1f, \"accepted\": %d,"
-           " \"booked_seen\": %d, \"seconds\": %.2f, \"per_s\": %.1f, \"p50_ms\": %.1f,"
-           " \"p99_ms\": %.1f",
-           name, rate, (double)(submitted_us - start_us) / 1e6, total, n, elapsed,
+           " \"booked_seen\": %d, \"booking_refused\": %d, \"seconds\": %.2f, \"per_s\": %.1f,"
+           " \"p50_ms\": %.1f, \"p99_ms\": %.1f",
+           name, rate, (double)(submitted_us - start_us) / 1e6, total, n, refused, elapsed,
            elapsed > 0 ? n / elapsed : 0.0, n ? lat[n / 2] : 0.0,
            n ? lat[(size_t)((double)n * 0.99)] : 0.0);
     bench_cpu_print(cpu0, cpu1, wall, n);
@@ -291,13 +296,19 @@ int main(int argc, char **argv) {
         harness_destroy(&s_h);
         return 1;
     }
-    // Seats for everything: cohorts of 100 a week out (part B four weeks later).
+    // Seats for everything: cohorts of 100 a week out (part B four weeks later), enough for the
+    // offered phase and a fast phase at up to E2E_FAST_PER_S, so no booking is refused for want
+    // of a seat (the last runs ran out at 15,000 seats and waited out the deadline).
     int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
     char a[16], b[16];
     time_format_date(today + 7, a, sizeof a);
     time_format_date(today + 35, b, sizeof b);
+    long wanted = (long)(rate * seconds) + (long)E2E_FAST_PER_S * fast;
+    int n_cohorts = (int)(wanted / 100 + 1);
+    if (n_cohorts > E2E_MAX / 100)
+        n_cohorts = E2E_MAX / 100;
     int cohorts = 0;
-    for (int i = 0; i < 150; i++) {
+    for (int i = 0; i < n_cohorts; i++) {
         Cara__CreateCohort cmd = CARA__CREATE_COHORT__INIT;
         cmd.cohort_type = "male_intimate";
         cmd.town = "Carmarthen";
@@ -342,9 +353,10 @@ int main(int argc, char **argv) {
         pthread_join(bookers[i], NULL);
         client_destroy(&booker_clients[i]);
     }
-    printf(", \"failed\": %d, \"intake_rss_kb\": %ld, \"triage_rss_kb\": %ld,"
+    printf(", \"submit_failed\": %d, \"booking_refused\": %d, \"intake_rss_kb\": %ld, "
+           "\"triage_rss_kb\": %ld,"
            " \"booking_rss_kb\": %ld}\n",
-           s_failed, harness_peak_rss_kb(harness_pid(s_h, "intake")),
+           s_submit_failed, s_book_failed, harness_peak_rss_kb(harness_pid(s_h, "intake")),
            harness_peak_rss_kb(harness_pid(s_h, "triage")),
            harness_peak_rss_kb(harness_pid(s_h, "booking")));
     harness_destroy(&s_h);
