@@ -25,7 +25,8 @@
 #define E2E_SUBMITTERS_RATE 4
 // The provider system's booking clerks, each with one BookSeat in flight (BENCH_E2E_BOOKERS).
 #define E2E_BOOKERS_MAX 16
-#define E2E_FAST_PER_S 3000 // seats provided per second of the fast phase
+#define E2E_FAST_PER_S 3000  // seats provided per second of the fast phase
+#define E2E_COHORT_SEATS 100 // seats per bench cohort (booking's max_capacity is set to match)
 
 typedef struct {
     char id[40];
@@ -288,7 +289,9 @@ int main(int argc, char **argv) {
     harness_config(
         s_h, "triage", "routing",
         "[{\"force\": \"dyfed-powys\", \"provider\": \"p1\", \"from\": \"2020-01-01\"}]");
-    harness_config(s_h, "booking", "max_capacity", "100");
+    char max_capacity[16];
+    snprintf(max_capacity, sizeof max_capacity, "%d", E2E_COHORT_SEATS);
+    harness_config(s_h, "booking", "max_capacity", max_capacity);
     // Consumers wake on Head; the poll timer is only the fallback.
     if (harness_start(s_h, "intake") != 0 || harness_start(s_h, "triage") != 0 ||
         harness_start(s_h, "booking") != 0) {
@@ -296,23 +299,24 @@ int main(int argc, char **argv) {
         harness_destroy(&s_h);
         return 1;
     }
-    // Seats for everything: cohorts of 100 a week out (part B four weeks later), enough for the
-    // offered phase and a fast phase at up to E2E_FAST_PER_S, so no booking is refused for want
-    // of a seat (the last runs ran out at 15,000 seats and waited out the deadline).
+    // Seats for everything: cohorts of E2E_COHORT_SEATS a week out (part B four weeks later),
+    // enough for the offered phase and a fast phase at up to E2E_FAST_PER_S, so no booking is
+    // refused for want of a seat (the last runs ran out at 15,000 seats and waited out the
+    // deadline).
     int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
     char a[16], b[16];
     time_format_date(today + 7, a, sizeof a);
     time_format_date(today + 35, b, sizeof b);
     long wanted = (long)(rate * seconds) + (long)E2E_FAST_PER_S * fast;
-    int n_cohorts = (int)(wanted / 100 + 1);
-    if (n_cohorts > E2E_MAX / 100)
-        n_cohorts = E2E_MAX / 100;
+    int n_cohorts = (int)(wanted / E2E_COHORT_SEATS + 1);
+    if (n_cohorts > E2E_MAX / E2E_COHORT_SEATS)
+        n_cohorts = E2E_MAX / E2E_COHORT_SEATS;
     int cohorts = 0;
     for (int i = 0; i < n_cohorts; i++) {
         Cara__CreateCohort cmd = CARA__CREATE_COHORT__INIT;
         cmd.cohort_type = "male_intimate";
         cmd.town = "Carmarthen";
-        cmd.capacity = 100;
+        cmd.capacity = E2E_COHORT_SEATS;
         cmd.part_a_date = a;
         cmd.part_b_date = b;
         Cara__Reply *reply =
@@ -340,7 +344,7 @@ int main(int argc, char **argv) {
     pthread_create(&feed, NULL, s_feed, NULL);
     for (int i = 0; i < n_bookers; i++)
         pthread_create(&bookers[i], NULL, s_book, booker_clients[i]);
-    printf("{\"seats\": %d, \"bookers\": %d, ", cohorts * 100, n_bookers);
+    printf("{\"seats\": %d, \"bookers\": %d, ", cohorts * E2E_COHORT_SEATS, n_bookers);
     s_phase("offered", E2E_SUBMITTERS_RATE, rate, seconds);
     printf(", ");
     s_phase("fast", E2E_SUBMITTERS_FAST, 0, fast);
