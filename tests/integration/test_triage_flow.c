@@ -10,6 +10,7 @@
 
 #include "cara/timeutil.h"
 #include "test_intake_support.h"
+#include "test_triage_support.h"
 #include "triage.pb-c.h"
 
 static harness_t *h;
@@ -154,6 +155,51 @@ static void test_not_known_waits_for_a_person_who_may_override(void **state) {
     assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
     cara__reply__free_unpacked(reply, NULL);
     free(id);
+}
+
+// What booking (and so the provider) is told of a triaged case: the case's dates and the time
+// intake received it, as the case row holds them, and the referral itself; the same whether the
+// rules decided it as it arrived or a person decided it later.
+static void s_expect_event_matches_case(const char *id, const char *pathway, const char *ref) {
+    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    char sql[300], got[400];
+    snprintf(sql, sizeof sql,
+             "SELECT concat_ws('|', caution_date, compliance_deadline, received_at, pathway,"
+             " provider_id, victim_contact) FROM triage_case WHERE referral_id = '%s'",
+             id);
+    char *row = harness_value(h, "triage", sql);
+    assert_non_null(row);
+    snprintf(got, sizeof got, "%s|%s|%s|%s|%s|%s", ev->caution_date, ev->compliance_deadline,
+             ev->received_at, ev->pathway, ev->provider_id, ev->victim_contact ? "t" : "f");
+    assert_string_equal(got, row);
+    assert_string_equal(ev->pathway, pathway);
+    assert_non_null(ev->referral);
+    assert_string_equal(ev->referral->caution_reference, ref);
+    assert_string_equal(ev->force, "dyfed-powys");
+    free(row);
+    cara__referral_triaged__free_unpacked(ev, NULL);
+}
+
+static void test_triaged_event_carries_the_case_as_stored(void **state) {
+    (void)state;
+    char *auto_id = s_submit("dyfed-powys", "TF-EV-1", NULL);
+    s_wait_case(auto_id, "triaged/male_intimate/p1");
+    s_expect_event_matches_case(auto_id, "male_intimate", "TF-EV-1");
+    char *manual_id = s_submit("dyfed-powys", "TF-EV-2", s_previous_unknown);
+    s_wait_case(manual_id, "awaiting_decision/-/-");
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = manual_id;
+    cmd.decision = "approve";
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    s_wait_case(manual_id, "triaged/male_intimate/p1");
+    s_expect_event_matches_case(manual_id, "male_intimate", "TF-EV-2");
+    free(auto_id);
+    free(manual_id);
 }
 
 static void test_routing_by_force_and_date_and_victim_consent(void **state) {
@@ -302,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_eligible_referral_is_routed_and_police_told),
         cmocka_unit_test(test_ineligible_referral_is_returned_with_reason),
         cmocka_unit_test(test_not_known_waits_for_a_person_who_may_override),
+        cmocka_unit_test(test_triaged_event_carries_the_case_as_stored),
         cmocka_unit_test(test_routing_by_force_and_date_and_victim_consent),
         cmocka_unit_test(test_withdrawal_before_and_after_triage),
         cmocka_unit_test(test_volume_through_the_chain),
