@@ -22,10 +22,12 @@ int booking_cmd_shortfall(service_t *svc, const identity_t *who, const Cara__Env
     Cara__PathwayShortfall *rows = NULL, **ptrs = NULL;
     char **ids = NULL;
     size_t n_rows = 0;
-    PGresult *cases = db_query(db,
-                               "SELECT referral_id::text, pathway, compliance_deadline::text"
-                               " FROM provider_case WHERE provider_id = $1 AND status = 'open'",
-                               1, values);
+    // live and NOT is_full are the predicates of the indexes these two read (migrations 004, 006).
+    PGresult *cases =
+        db_query(db,
+                 "SELECT referral_id::text, pathway, compliance_deadline::text"
+                 " FROM provider_case WHERE provider_id = $1 AND live AND status = 'open'",
+                 1, values);
     PGresult *cohorts = db_query(db,
                                  "SELECT cohort_type, part_b_date::text, capacity - seats_taken"
                                  " FROM cohort WHERE provider_id = $1 AND status = 'scheduled'"
