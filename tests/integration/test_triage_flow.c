@@ -157,6 +157,17 @@ static void test_not_known_waits_for_a_person_who_may_override(void **state) {
     free(id);
 }
 
+// A diversion officer approves the case on its proposed pathway; the reply status must be expect.
+static void s_staff_approve(const char *id, Cara__Reply__Status expect) {
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = (char *)id;
+    cmd.decision = "approve";
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
+    assert_int_equal(reply->status, expect);
+    cara__reply__free_unpacked(reply, NULL);
+}
+
 // What booking (and so the provider) is told of a triaged case: the case's dates and the time
 // intake received it, as the case row holds them, and the referral itself; the same whether the
 // rules decided it as it arrived or a person decided it later.
@@ -189,13 +200,7 @@ static void test_triaged_event_carries_the_case_as_stored(void **state) {
     s_expect_event_matches_case(auto_id, "male_intimate", "TF-EV-1");
     char *manual_id = s_submit("dyfed-powys", "TF-EV-2", s_previous_unknown);
     s_wait_case(manual_id, "awaiting_decision/-/-");
-    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
-    cmd.referral_id = manual_id;
-    cmd.decision = "approve";
-    Cara__Reply *reply =
-        harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
-    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
-    cara__reply__free_unpacked(reply, NULL);
+    s_staff_approve(manual_id, CARA__REPLY__STATUS__OK);
     s_wait_case(manual_id, "triaged/male_intimate/p1");
     s_expect_event_matches_case(manual_id, "male_intimate", "TF-EV-2");
     free(auto_id);
@@ -235,13 +240,7 @@ static void test_withdrawal_before_and_after_triage(void **state) {
     s_withdraw("dyfed-powys", waiting);
     s_wait_case(waiting, "withdrawn/-/-");
     // A withdrawn case is never routed, even if someone tries.
-    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
-    cmd.referral_id = waiting;
-    cmd.decision = "approve";
-    Cara__Reply *reply =
-        harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
-    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
-    cara__reply__free_unpacked(reply, NULL);
+    s_staff_approve(waiting, CARA__REPLY__STATUS__CONFLICT);
     char *routed = s_submit("dyfed-powys", "TF-7", NULL);
     s_wait_case(routed, "triaged/male_intimate/p1");
     s_withdraw("dyfed-powys", routed);
