@@ -125,7 +125,7 @@ int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__En
                            " coalesce(close_reason, '') FROM provider_case p"
                            " LEFT JOIN booking b ON b.case_id = p.case_id AND b.status = 'booked'"
                            " WHERE provider_id = $1 AND ($2::text IS NULL OR p.status = $2)"
-                           " AND ($3::date IS NULL OR (p.status IN ('open', 'booked')"
+                           " AND ($3::date IS NULL OR (p.live"
                            "  AND first_contacted_at IS NULL AND first_contact_due <= $3::date))"
                            " ORDER BY CASE WHEN $3::date IS NULL THEN compliance_deadline"
                            " ELSE first_contact_due END, referral_id",

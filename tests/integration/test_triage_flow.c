@@ -164,6 +164,7 @@ static void s_staff_approve(const char *id, Cara__Reply__Status expect) {
     cmd.decision = "approve";
     Cara__Reply *reply =
         harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
+    assert_non_null(reply);
     assert_int_equal(reply->status, expect);
     cara__reply__free_unpacked(reply, NULL);
 }
