@@ -37,3 +37,5 @@ ALTER TABLE withdrawal
 ALTER TABLE outcome
     DROP CONSTRAINT outcome_status_check,
     ALTER COLUMN status TYPE outcome_status;
+-- A column's new type rewrites its table and drops the column's statistics: gathered again.
+ANALYZE referral, withdrawal, outcome;

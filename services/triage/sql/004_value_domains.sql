@@ -15,3 +15,5 @@ ALTER TABLE triage_case
 ALTER TABLE need
     DROP CONSTRAINT need_level_check,
     ALTER COLUMN level TYPE need_level;
+-- A column's new type rewrites its table and drops the column's statistics: gathered again.
+ANALYZE triage_case, need;

@@ -14,9 +14,17 @@ CREATE DOMAIN booking_status AS text CHECK (VALUE IN ('booked', 'cancelled', 'co
 CREATE DOMAIN attendance_mark AS text
     CHECK (VALUE IN ('attended', 'absent', 'late_refused_entry', 'excluded'));
 
+-- live (migration 006) is generated from status, whose type cannot change under it: it and its
+-- index are made again, the same, on the new type.
+DROP INDEX provider_case_open;
 ALTER TABLE provider_case
+    DROP COLUMN live,
     DROP CONSTRAINT provider_case_status_check,
     ALTER COLUMN status TYPE case_status;
+ALTER TABLE provider_case ADD COLUMN live boolean
+    GENERATED ALWAYS AS (status IN ('open', 'booked')) STORED;
+CREATE INDEX provider_case_open ON provider_case (provider_id, pathway, compliance_deadline)
+    WHERE live;
 ALTER TABLE cohort
     DROP CONSTRAINT cohort_cohort_type_check,
     DROP CONSTRAINT cohort_status_check,
@@ -29,3 +37,5 @@ ALTER TABLE booking
     ALTER COLUMN status TYPE booking_status,
     ALTER COLUMN part_a TYPE attendance_mark,
     ALTER COLUMN part_b TYPE attendance_mark;
+-- A column's new type rewrites its table and drops the column's statistics: gathered again.
+ANALYZE provider_case, cohort, booking;
