@@ -5,13 +5,16 @@
 -- parsed once per connection (the type cache) and checked only where a value of it is written.
 -- The value sets are the same as the CHECKs' they replace, and the columns are text underneath:
 -- every query reads, compares and sorts them as before.
-CREATE DOMAIN case_status AS text
+CREATE DOMAIN case_status AS text CONSTRAINT case_status_check
     CHECK (VALUE IN ('open', 'booked', 'completed', 'non_compliant', 'withdrawn'));
-CREATE DOMAIN cohort_type AS text CHECK (VALUE IN ('male_intimate', 'female_intimate',
-    'male_non_intimate', 'female_non_intimate', 'telephone'));
-CREATE DOMAIN cohort_status AS text CHECK (VALUE IN ('scheduled', 'cancelled', 'delivered'));
-CREATE DOMAIN booking_status AS text CHECK (VALUE IN ('booked', 'cancelled', 'completed', 'missed'));
-CREATE DOMAIN attendance_mark AS text
+CREATE DOMAIN cohort_type AS text CONSTRAINT cohort_type_check
+    CHECK (VALUE IN ('male_intimate', 'female_intimate', 'male_non_intimate', 'female_non_intimate',
+        'telephone'));
+CREATE DOMAIN cohort_status AS text CONSTRAINT cohort_status_check
+    CHECK (VALUE IN ('scheduled', 'cancelled', 'delivered'));
+CREATE DOMAIN booking_status AS text CONSTRAINT booking_status_check
+    CHECK (VALUE IN ('booked', 'cancelled', 'completed', 'missed'));
+CREATE DOMAIN attendance_mark AS text CONSTRAINT attendance_mark_check
     CHECK (VALUE IN ('attended', 'absent', 'late_refused_entry', 'excluded'));
 
 -- live (migration 006) is generated from status, whose type cannot change under it: it and its

@@ -5,16 +5,24 @@
 -- parsed once per connection (the type cache) and checked only where a value of it is written.
 -- The value sets are the same as the CHECKs' they replace, and the columns are text underneath:
 -- every query reads, compares and sorts them as before.
-CREATE DOMAIN offence_category AS text CHECK (VALUE IN ('common_assault', 'criminal_damage',
-    'harassment', 'threatening_behaviour', 'theft_related', 'other'));
-CREATE DOMAIN offender_sex AS text CHECK (VALUE IN ('male', 'female'));
-CREATE DOMAIN relationship_kind AS text CHECK (VALUE IN ('intimate', 'non_intimate'));
-CREATE DOMAIN dash_level AS text CHECK (VALUE IN ('standard', 'medium', 'high'));
-CREATE DOMAIN yes_no_not_known AS text CHECK (VALUE IN ('yes', 'no', 'not_known'));
-CREATE DOMAIN referral_state AS text CHECK (VALUE IN ('active', 'withdrawn'));
-CREATE DOMAIN withdrawal_reason AS text CHECK (VALUE IN ('caution_rescinded', 'error', 'other'));
-CREATE DOMAIN outcome_status AS text CHECK (VALUE IN ('received', 'returned', 'triaged', 'booked',
-    'attended_part_a', 'attended_part_b', 'completed', 'non_compliant', 'withdrawn'));
+CREATE DOMAIN offence_category AS text CONSTRAINT offence_category_check
+    CHECK (VALUE IN ('common_assault', 'criminal_damage', 'harassment', 'threatening_behaviour',
+        'theft_related', 'other'));
+CREATE DOMAIN offender_sex AS text CONSTRAINT offender_sex_check
+    CHECK (VALUE IN ('male', 'female'));
+CREATE DOMAIN relationship_kind AS text CONSTRAINT relationship_kind_check
+    CHECK (VALUE IN ('intimate', 'non_intimate'));
+CREATE DOMAIN dash_level AS text CONSTRAINT dash_level_check
+    CHECK (VALUE IN ('standard', 'medium', 'high'));
+CREATE DOMAIN yes_no_not_known AS text CONSTRAINT yes_no_not_known_check
+    CHECK (VALUE IN ('yes', 'no', 'not_known'));
+CREATE DOMAIN referral_state AS text CONSTRAINT referral_state_check
+    CHECK (VALUE IN ('active', 'withdrawn'));
+CREATE DOMAIN withdrawal_reason AS text CONSTRAINT withdrawal_reason_check
+    CHECK (VALUE IN ('caution_rescinded', 'error', 'other'));
+CREATE DOMAIN outcome_status AS text CONSTRAINT outcome_status_check
+    CHECK (VALUE IN ('received', 'returned', 'triaged', 'booked', 'attended_part_a',
+        'attended_part_b', 'completed', 'non_compliant', 'withdrawn'));
 
 ALTER TABLE referral
     DROP CONSTRAINT referral_offence_category_check,

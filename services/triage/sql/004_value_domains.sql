@@ -5,9 +5,10 @@
 -- parsed once per connection (the type cache) and checked only where a value of it is written.
 -- The value sets are the same as the CHECKs' they replace, and the columns are text underneath:
 -- every query reads, compares and sorts them as before.
-CREATE DOMAIN triage_status AS text
+CREATE DOMAIN triage_status AS text CONSTRAINT triage_status_check
     CHECK (VALUE IN ('awaiting_decision', 'triaged', 'returned', 'withdrawn'));
-CREATE DOMAIN need_level AS text CHECK (VALUE IN ('none', 'low', 'medium', 'high'));
+CREATE DOMAIN need_level AS text CONSTRAINT need_level_check
+    CHECK (VALUE IN ('none', 'low', 'medium', 'high'));
 
 ALTER TABLE triage_case
     DROP CONSTRAINT triage_case_status_check,
