@@ -40,19 +40,6 @@ ALTER TABLE booking
     ALTER COLUMN status TYPE booking_status,
     ALTER COLUMN part_a TYPE attendance_mark,
     ALTER COLUMN part_b TYPE attendance_mark;
--- A column's new type rewrites its table and drops the column's statistics: gathered again,
--- but only where there are rows. An empty table analysed is taken for one that stays empty, and
--- the plans made on that read whole tables as they grow (intake at a third of its rate in the
--- bench until autovacuum's next look).
-DO $$
-DECLARE
-    t text;
-    has_rows boolean;
-BEGIN
-    FOREACH t IN ARRAY ARRAY['provider_case', 'cohort', 'booking'] LOOP
-        EXECUTE format('SELECT EXISTS (SELECT FROM %I)', t) INTO has_rows;
-        IF has_rows THEN
-            EXECUTE format('ANALYZE %I', t);
-        END IF;
-    END LOOP;
-END $$;
+-- A column's new type rewrites its table and drops the column's statistics: gathered again
+-- where there are rows (core migration 004 says why not in empty tables).
+SELECT analyse_tables_with_rows(ARRAY['provider_case', 'cohort', 'booking']);
