@@ -1,5 +1,5 @@
-// Upgrades: a database made by the last release (f652f24: intake and triage at migration 003,
-// booking at 004), holding cases, is migrated to this one with its data intact, its value sets
+// Upgrades: a database made by the last release (f652f24: core, intake and triage at migration
+// 003, booking at 004), holding cases, is migrated to this one with its data intact, its value sets
 // still enforced, the statistics of what it rewrote gathered again (and an empty table left
 // unanalysed), and its services start on it and serve what it held. Every other test makes
 // its schemas from nothing, which would not notice a migration that fails on a table with rows
@@ -37,20 +37,30 @@ static int teardown(void **state) {
     return 0;
 }
 
-// Migrates the service's schema, as its own role, with the core track and then the service's
-// migrations named below `before` ("005": up to 004), or all of them if before is NULL.
-static void s_migrate(const char *service, const migration_t *all, const char *before) {
-    migration_t list[S_MAX_MIGRATIONS + 1];
+// The migrations of all named below before ("005": up to 004), or all of them if before is
+// NULL, in list (NULL-terminated). Returns how many.
+static size_t s_until(const migration_t *all, const char *before, migration_t *list) {
     size_t n = 0;
     for (; all[n].name && (!before || strcmp(all[n].name, before) < 0); n++) {
         assert_true(n < S_MAX_MIGRATIONS);
         list[n] = all[n];
     }
     list[n] = (migration_t){NULL, NULL};
+    return n;
+}
+
+// Migrates the service's schema as its own role, as the service does at start-up: the core
+// track, then the service's. before as s_until, for both tracks; the last release's core track
+// ended at 003.
+static void s_migrate(const char *service, const migration_t *all, const char *before) {
+    migration_t core[S_MAX_MIGRATIONS + 1], list[S_MAX_MIGRATIONS + 1];
+    size_t nc = s_until(core_migrations, before ? "004" : NULL, core);
+    size_t n = s_until(all, before, list);
     db_t *db = db_connect(harness_conninfo(h, service), service, 5000);
     assert_non_null(db);
-    assert_true(migrate_run(db, "core", core_migrations) >= 0);
+    assert_true(migrate_run(db, "core", core) >= 0);
     assert_true(migrate_run(db, service, list) >= 0);
+    assert_int_equal(migrate_version(db, "core"), atoi(core[nc - 1].name));
     assert_int_equal(migrate_version(db, service), atoi(list[n - 1].name));
     db_destroy(&db);
 }
