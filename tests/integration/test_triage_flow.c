@@ -36,36 +36,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-// Submits the sample referral with a caution two days ago; tweak adjusts it first.
-static char *s_submit(const char *force, const char *ref, void (*tweak)(Cara__Referral *)) {
-    Cara__Referral *r = ti_referral(force, ref);
-    assert_non_null(r);
-    char when[40];
-    ti_set(&r->caution->given_at,
-           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
-    if (tweak)
-        tweak(r);
-    Cara__Reply *reply = ti_submit(harness_client(h, "intake", "police", force), r);
-    Cara__ReferralAccepted *ok = ti_accepted(reply);
-    if (!ok)
-        ti_print_errors(reply);
-    assert_non_null(ok);
-    char *id = strdup(ok->referral_id);
-    cara__referral_accepted__free_unpacked(ok, NULL);
-    cara__reply__free_unpacked(reply, NULL);
-    cara__referral__free_unpacked(r, NULL);
-    return id;
-}
-
-static void s_wait_case(const char *id, const char *expect) {
-    char sql[300];
-    snprintf(sql, sizeof sql,
-             "SELECT status || '/' || coalesce(pathway, '-') || '/' || coalesce(provider_id, '-')"
-             " FROM triage_case WHERE referral_id = '%s'",
-             id);
-    assert_int_equal(harness_wait_value(h, "triage", sql, expect, 15000), 0);
-}
-
 static void s_wait_outcome(const char *id, const char *expect) {
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", id);
@@ -87,8 +57,8 @@ static void s_interpreter(Cara__Referral *r) {
 
 static void test_eligible_referral_is_routed_and_police_told(void **state) {
     (void)state;
-    char *id = s_submit("dyfed-powys", "TF-1", NULL);
-    s_wait_case(id, "triaged/male_intimate/p1");
+    char *id = tt_submit(h, "dyfed-powys", "TF-1", NULL);
+    tt_wait_case(h, id, "triaged/male_intimate/p1");
     s_wait_outcome(id, "triaged");
     char sql[200];
     snprintf(sql, sizeof sql,
@@ -108,8 +78,8 @@ static void test_eligible_referral_is_routed_and_police_told(void **state) {
 
 static void test_ineligible_referral_is_returned_with_reason(void **state) {
     (void)state;
-    char *id = s_submit("dyfed-powys", "TF-2", s_high_risk);
-    s_wait_case(id, "returned/-/-");
+    char *id = tt_submit(h, "dyfed-powys", "TF-2", s_high_risk);
+    tt_wait_case(h, id, "returned/-/-");
     s_wait_outcome(id, "returned");
     char sql[200];
     snprintf(sql, sizeof sql,
@@ -122,8 +92,8 @@ static void test_ineligible_referral_is_returned_with_reason(void **state) {
 
 static void test_not_known_waits_for_a_person_who_may_override(void **state) {
     (void)state;
-    char *id = s_submit("dyfed-powys", "TF-3", s_previous_unknown);
-    s_wait_case(id, "awaiting_decision/-/-");
+    char *id = tt_submit(h, "dyfed-powys", "TF-3", s_previous_unknown);
+    tt_wait_case(h, id, "awaiting_decision/-/-");
     client_t *staff = harness_client(h, "triage", "triage", "diversion");
     // Provider keys may not decide; an override needs a reason.
     Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
@@ -141,7 +111,7 @@ static void test_not_known_waits_for_a_person_who_may_override(void **state) {
     reply = harness_call(staff, &cmd.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
     cara__reply__free_unpacked(reply, NULL);
-    s_wait_case(id, "triaged/telephone/p1");
+    tt_wait_case(h, id, "triaged/telephone/p1");
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT actor || ':' || (detail->>'pathway') FROM audit WHERE action = 'triaged'"
@@ -162,9 +132,7 @@ static void s_staff_approve(const char *id, Cara__Reply__Status expect) {
     Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
     cmd.referral_id = (char *)id;
     cmd.decision = "approve";
-    Cara__Reply *reply =
-        harness_call(harness_client(h, "triage", "triage", "diversion"), &cmd.base);
-    assert_non_null(reply);
+    Cara__Reply *reply = tt_staff(h, &cmd.base);
     assert_int_equal(reply->status, expect);
     cara__reply__free_unpacked(reply, NULL);
 }
@@ -196,13 +164,13 @@ static void s_expect_event_matches_case(const char *id, const char *pathway, con
 
 static void test_triaged_event_carries_the_case_as_stored(void **state) {
     (void)state;
-    char *auto_id = s_submit("dyfed-powys", "TF-EV-1", NULL);
-    s_wait_case(auto_id, "triaged/male_intimate/p1");
+    char *auto_id = tt_submit(h, "dyfed-powys", "TF-EV-1", NULL);
+    tt_wait_case(h, auto_id, "triaged/male_intimate/p1");
     s_expect_event_matches_case(auto_id, "male_intimate", "TF-EV-1");
-    char *manual_id = s_submit("dyfed-powys", "TF-EV-2", s_previous_unknown);
-    s_wait_case(manual_id, "awaiting_decision/-/-");
+    char *manual_id = tt_submit(h, "dyfed-powys", "TF-EV-2", s_previous_unknown);
+    tt_wait_case(h, manual_id, "awaiting_decision/-/-");
     s_staff_approve(manual_id, CARA__REPLY__STATUS__OK);
-    s_wait_case(manual_id, "triaged/male_intimate/p1");
+    tt_wait_case(h, manual_id, "triaged/male_intimate/p1");
     s_expect_event_matches_case(manual_id, "male_intimate", "TF-EV-2");
     free(auto_id);
     free(manual_id);
@@ -210,16 +178,16 @@ static void test_triaged_event_carries_the_case_as_stored(void **state) {
 
 static void test_routing_by_force_and_date_and_victim_consent(void **state) {
     (void)state;
-    char *id = s_submit("gwent", "TF-4", s_no_consent);
-    s_wait_case(id, "triaged/male_intimate/p2"); // the route in force on the caution date
+    char *id = tt_submit(h, "gwent", "TF-4", s_no_consent);
+    tt_wait_case(h, id, "triaged/male_intimate/p2"); // the route in force on the caution date
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT victim_contact FROM triage_case WHERE referral_id = '%s'",
              id);
     char *v = harness_value(h, "triage", sql);
     assert_string_equal(v, "f");
     free(v);
-    char *tel = s_submit("gwent", "TF-5", s_interpreter);
-    s_wait_case(tel, "triaged/telephone/p2");
+    char *tel = tt_submit(h, "gwent", "TF-5", s_interpreter);
+    tt_wait_case(h, tel, "triaged/telephone/p2");
     free(tel);
     free(id);
 }
@@ -236,16 +204,16 @@ static void s_withdraw(const char *force, const char *id) {
 
 static void test_withdrawal_before_and_after_triage(void **state) {
     (void)state;
-    char *waiting = s_submit("dyfed-powys", "TF-6", s_previous_unknown);
-    s_wait_case(waiting, "awaiting_decision/-/-");
+    char *waiting = tt_submit(h, "dyfed-powys", "TF-6", s_previous_unknown);
+    tt_wait_case(h, waiting, "awaiting_decision/-/-");
     s_withdraw("dyfed-powys", waiting);
-    s_wait_case(waiting, "withdrawn/-/-");
+    tt_wait_case(h, waiting, "withdrawn/-/-");
     // A withdrawn case is never routed, even if someone tries.
     s_staff_approve(waiting, CARA__REPLY__STATUS__CONFLICT);
-    char *routed = s_submit("dyfed-powys", "TF-7", NULL);
-    s_wait_case(routed, "triaged/male_intimate/p1");
+    char *routed = tt_submit(h, "dyfed-powys", "TF-7", NULL);
+    tt_wait_case(h, routed, "triaged/male_intimate/p1");
     s_withdraw("dyfed-powys", routed);
-    s_wait_case(routed, "withdrawn/male_intimate/p1");
+    tt_wait_case(h, routed, "withdrawn/male_intimate/p1");
     char sql[200];
     snprintf(sql, sizeof sql,
              "SELECT scope FROM outbox WHERE type = 'cara.TriageCaseWithdrawn' AND key = '%s'",
@@ -269,7 +237,7 @@ static void test_volume_through_the_chain(void **state) {
     for (int i = 0; i < n; i++) {
         char ref[32];
         snprintf(ref, sizeof ref, "TF-V-%d", i);
-        free(s_submit(i % 2 ? "gwent" : "dyfed-powys", ref, kinds[i % 5]));
+        free(tt_submit(h, i % 2 ? "gwent" : "dyfed-powys", ref, kinds[i % 5]));
     }
     int64_t submitted = time_mono_ms();
     char expect[16];
