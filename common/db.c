@@ -24,6 +24,7 @@ typedef struct {
     uint64_t hash;
     char *sql; // NULL = free slot
     int n_params;
+    bool ran; // has run without failing on this connection (its plan was good once)
 } s_stmt_t;
 
 struct db_t {
@@ -32,6 +33,10 @@ struct db_t {
     char *schema;
     char sqlstate[6];
     char *error;
+    // The last error is a statement's plan gone stale (0A000, "cached plan must not change
+    // result type"): it had run on this connection before a migration changed its result's
+    // columns, and has been forgotten, so running it again prepares it afresh.
+    bool stale_plan;
     int backoff_ms;
     int64_t next_attempt_ms;
     s_stmt_t *stmts; // DB_STMT_SLOTS, open addressing; the slot index names the statement
@@ -80,6 +85,7 @@ static void s_count_write(db_t *self, const char *sql) {
 
 static void s_set_error(db_t *self, const char *state, const char *message) {
     self->errors++;
+    self->stale_plan = false;
     snprintf(self->sqlstate, sizeof self->sqlstate, "%s", state ? state : "");
     free(self->error);
     self->error = strdup(message ? message : "");
@@ -134,19 +140,20 @@ static int s_remember(db_t *self, size_t slot, const char *sql, int n) {
         return -1;
     self->stmts[slot].hash = s_hash(sql);
     self->stmts[slot].n_params = n;
+    self->stmts[slot].ran = false;
     self->n_stmts++;
     return 0;
 }
 
 // The name of sql prepared on this connection, preparing it on first use. Returns 0 with
-// name filled, -1 if it should run unnamed (cache full, out of memory), or -2 if the prepare
-// failed (*failed holds that result, for the caller to report).
-static int s_prepared(db_t *self, const char *sql, int n, char name[24], PGresult **failed) {
-    size_t i;
-    int found = s_lookup(self, sql, n, &i);
+// name and *slot filled, -1 if it should run unnamed (cache full, out of memory), or -2 if the
+// prepare failed (*failed holds that result, for the caller to report).
+static int s_prepared(db_t *self, const char *sql, int n, char name[24], size_t *slot,
+                      PGresult **failed) {
+    int found = s_lookup(self, sql, n, slot);
     if (found < 0)
         return -1;
-    snprintf(name, 24, "cara_s%zu", i);
+    snprintf(name, 24, "cara_s%zu", *slot);
     if (found)
         return 0;
     PGresult *r = PQprepare(self->conn, name, sql, n, NULL);
@@ -155,20 +162,20 @@ static int s_prepared(db_t *self, const char *sql, int n, char name[24], PGresul
         return -2;
     }
     PQclear(r);
-    return s_remember(self, i, sql, n);
+    return s_remember(self, *slot, sql, n);
 }
 
-// Forgets sql's prepared statement (its cached plan no longer fits, e.g. after a migration
-// changed a table's columns); the next call prepares it again under a new name.
-static void s_forget(db_t *self, const char *sql) {
-    uint64_t h = s_hash(sql);
-    for (size_t i = (size_t)(h % DB_STMT_SLOTS); self->stmts && self->stmts[i].sql;
-         i = (i + 1) % DB_STMT_SLOTS)
-        if (self->stmts[i].hash == h && strcmp(self->stmts[i].sql, sql) == 0) {
-            // Keep the slot occupied (probe chains stay intact) but make it never match.
-            self->stmts[i].hash = ~h;
-            return;
-        }
+// The statement in slot failed with SQLSTATE state. On 0A000 its cached plan may no longer fit
+// (a migration changed its result's columns): it is forgotten, and the next call prepares it
+// again under a new name. Returns true if that is what happened to a statement that had run
+// before (a stale plan, worth one retry); false otherwise, so a statement that fails with 0A000
+// from its first run on (a real programming error) is never retried as if it were transient.
+static bool s_failed_in_slot(db_t *self, size_t slot, const char *state) {
+    if (!state || strcmp(state, "0A000") != 0)
+        return false;
+    // Keep the slot occupied (probe chains stay intact) but make it never match.
+    self->stmts[slot].hash = ~self->stmts[slot].hash;
+    return self->stmts[slot].ran;
 }
 
 static void s_notice_quiet(void *arg, const PGresult *res) {
@@ -403,20 +410,21 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
             self->n_stmts--;
         }
         if (ok) {
+            if (kind < S_RUN)
+                self->stmts[-kind - 2].ran = true;
             if (last && i == queued - 1 && rc == 0)
                 *last = kept;
             else
                 PQclear(kept);
             continue;
         }
-        if (kind < S_RUN && st == PGRES_FATAL_ERROR) {
-            const char *state = PQresultErrorField(kept, PG_DIAG_SQLSTATE);
-            if (state && strcmp(state, "0A000") == 0)
-                self->stmts[-kind - 2].hash = ~self->stmts[-kind - 2].hash;
-        }
+        bool stale =
+            kind < S_RUN && st == PGRES_FATAL_ERROR &&
+            s_failed_in_slot(self, (size_t)(-kind - 2), PQresultErrorField(kept, PG_DIAG_SQLSTATE));
         if (rc == 0 && st != PGRES_PIPELINE_ABORTED) {
             s_check(self, kept); // keeps (and logs) the first error; clears kept
             kept = NULL;
+            self->stale_plan = stale;
         } else if (rc == 0) {
             s_set_error(self, "XX000", "statement skipped in a failed pipeline");
         }
@@ -579,20 +587,23 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
     }
     s_before_send(self);
     char name[24];
+    size_t slot;
     PGresult *failed = NULL;
-    int prepared = s_prepared(self, sql, n, name, &failed);
+    int prepared = s_prepared(self, sql, n, name, &slot, &failed);
     if (prepared == -2)
         return s_check(self, failed);
     if (prepared != 0)
         return s_check(
             self, PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, result_format));
     PGresult *r = PQexecPrepared(self->conn, name, n, values, lengths, formats, result_format);
-    if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (state && strcmp(state, "0A000") == 0)
-            s_forget(self, sql);
-    }
-    return s_check(self, r);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        self->stmts[slot].ran = true;
+    bool stale = r && st == PGRES_FATAL_ERROR &&
+                 s_failed_in_slot(self, slot, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+    r = s_check(self, r);
+    self->stale_plan = stale;
+    return r;
 }
 
 PGresult *db_query(db_t *self, const char *sql, int n, const char *const *values) {
@@ -718,7 +729,8 @@ const char *db_error(db_t *self) {
 
 bool db_error_transient(db_t *self) {
     const char *s = self->sqlstate;
-    return !db_ok(self) || strncmp(s, "08", 2) == 0 || strncmp(s, "40", 2) == 0 ||
-           strncmp(s, "57P", 3) == 0 || strcmp(s, "53300") == 0 ||
+    return !db_ok(self) || (self->stale_plan && strcmp(s, "0A000") == 0) ||
+           strncmp(s, "08", 2) == 0 || strncmp(s, "40", 2) == 0 || strncmp(s, "57P", 3) == 0 ||
+           strcmp(s, "53300") == 0 ||
            strcmp(s, "55P03") == 0; // lock_not_available: lock_timeout (db_set_timeouts)
 }

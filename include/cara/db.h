@@ -105,7 +105,10 @@ uint64_t db_write_count(db_t *self);
 bool db_outcome_known(db_t *self);
 const char *db_sqlstate(db_t *self);
 const char *db_error(db_t *self);
-// True if the last error was a lost connection or another transient condition worth retrying.
+// True if the last error was a lost connection or another transient condition worth retrying:
+// a serialization failure or deadlock, a lock timeout, too many connections, or a statement
+// whose prepared plan went stale (0A000 on a statement that had run before on this connection:
+// a migration changed its result's columns; it is prepared afresh on the next call).
 bool db_error_transient(db_t *self);
 
 #endif
