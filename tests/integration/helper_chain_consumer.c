@@ -24,12 +24,25 @@ typedef struct {
     int n, cap;
 } s_held_t;
 
-static apply_result_t s_write(db_t *db, const char *const values[3]) {
+// chain.read_back: each effect's INSERT returns its row's number, and every fifth event's also
+// reads its row back. Two statements with a result, both queued, so the batch's read-back meets
+// the first one's failure and never runs the second: when a migration changes that column's
+// type, both prepared plans go stale, and a pass that met the first still has the second to meet.
+static apply_result_t s_write(db_t *db, bool read_back, const char *const values[3]) {
     // Queued (pipelined): the consumer reads every effect of the batch back in one round trip.
-    if (db_send(db, "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)", 3, values,
-                NULL, NULL) != 0)
+    const char *sql = read_back ? "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)"
+                                  " RETURNING n"
+                                : "INSERT INTO chain_effect (n, seq, event_id) VALUES ($1, $2, $3)";
+    if (db_send(db, sql, 3, values, NULL, NULL) != 0)
+        return APPLY_RETRY;
+    if (read_back && strtoll(values[0], NULL, 10) % 5 == 0 &&
+        db_send(db, "SELECT n FROM chain_effect WHERE n = $1", 1, values, NULL, NULL) != 0)
         return APPLY_RETRY;
     return APPLY_OK;
+}
+
+static bool s_read_back(void *svc) {
+    return config_int(service_config(svc), "chain.read_back", 0) != 0;
 }
 
 static apply_result_t s_hold(s_held_t *held, const char *const values[3]) {
@@ -52,7 +65,7 @@ static apply_result_t s_flush(db_t *db, void *arg, bool write) {
     apply_result_t rc = APPLY_OK;
     for (int i = 0; held && write && rc == APPLY_OK && i < held->n; i++) {
         const char *values[] = {held->rows[i][0], held->rows[i][1], held->rows[i][2]};
-        rc = s_write(db, values);
+        rc = s_write(db, s_read_back(arg), values);
     }
     if (held)
         held->n = 0;
@@ -94,7 +107,7 @@ static apply_result_t s_apply(db_t *db, const Cara__Envelope *env, uint64_t seq,
     cara__fetch__free_unpacked(msg, NULL);
     const char *values[] = {n, s, env->event_id};
     s_held_t *held = service_state(arg);
-    return held ? s_hold(held, values) : s_write(db, values);
+    return held ? s_hold(held, values) : s_write(db, s_read_back(arg), values);
 }
 
 static const service_upstream_t s_upstreams[] = {{"intake", s_apply, s_flush}, {NULL, NULL, NULL}};

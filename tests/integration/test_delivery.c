@@ -288,6 +288,36 @@ static void test_cursor_moved_under_a_running_consumer(void **state) {
     harness_destroy(&h);
 }
 
+// A migration changes the type of a column that a running consumer's prepared statement returns
+// (as a second instance's migration does under the first, or an operator's repair). Each of the
+// consumer's connections meets "cached plan must not change result type" (0A000) once, on the
+// first batch it applies afterwards: a stale plan, retried with the statement prepared afresh,
+// never an event sent to dead letters for it.
+static void test_migration_under_a_running_consumer(void **state) {
+    (void)state;
+    harness_t *h = harness_new("delivery_replan");
+    assert_non_null(h);
+    harness_config(h, "triage", "chain", "{\"read_back\": true}");
+    // One connection: a batch that fails in flight on the second would retry there first.
+    harness_config(h, "triage", "db", "{\"overlap_commits\": false}");
+    harness_config(h, "triage", "consumer", "{\"batch\": 20, \"poll_ms\": 100}");
+    harness_config(h, "intake", "chain", "{\"total\": 400, \"per_tx\": 4, \"per_tick\": 400}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    assert_int_equal(harness_start_as(h, "triage", CONSUMER), 0);
+    s_assert_exactly_once(h, 400);
+    assert_int_equal(db_exec(harness_db(h, "triage"),
+                             "ALTER TABLE chain_effect ALTER COLUMN n TYPE numeric", 0, NULL),
+                     0);
+    harness_stop(h, "intake", SIGTERM);
+    // All 400 in one transaction: the first batch after the migration holds both statements.
+    harness_config(h, "intake", "chain", "{\"total\": 800, \"per_tx\": 400, \"per_tick\": 400}");
+    assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    s_assert_exactly_once(h, 800);
+    s_assert_caught_up_cleanly(h);
+    assert_int_equal(harness_log_has(h, "triage", "0A000"), 1); // the plans did go stale
+    harness_destroy(&h);
+}
+
 static void test_exactly_once_through_a_database_crash(void **state) {
     (void)state;
     const char *pgdata = getenv("CARA_TEST_PGDATA");
@@ -323,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_health_tells_how_old_the_backlog_is),
         cmocka_unit_test(test_rewound_cursor_applies_nothing_twice),
         cmocka_unit_test(test_cursor_moved_under_a_running_consumer),
+        cmocka_unit_test(test_migration_under_a_running_consumer),
         cmocka_unit_test(test_exactly_once_through_consumer_kills),
         cmocka_unit_test(test_exactly_once_through_a_database_crash),
     };
