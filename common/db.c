@@ -24,7 +24,6 @@ typedef struct {
     uint64_t hash;
     char *sql; // NULL = free slot
     int n_params;
-    bool ran; // has run without failing on this connection (its plan was good once)
 } s_stmt_t;
 
 struct db_t {
@@ -33,9 +32,8 @@ struct db_t {
     char *schema;
     char sqlstate[6];
     char *error;
-    // The last error is a statement's plan gone stale (0A000, "cached plan must not change
-    // result type"): it had run on this connection before a migration changed its result's
-    // columns, and has been forgotten, so running it again prepares it afresh.
+    // The last error is a statement's plan gone stale (s_plan_stale): it has been forgotten, so
+    // running it again prepares it afresh.
     bool stale_plan;
     int backoff_ms;
     int64_t next_attempt_ms;
@@ -140,7 +138,6 @@ static int s_remember(db_t *self, size_t slot, const char *sql, int n) {
         return -1;
     self->stmts[slot].hash = s_hash(sql);
     self->stmts[slot].n_params = n;
-    self->stmts[slot].ran = false;
     self->n_stmts++;
     return 0;
 }
@@ -165,17 +162,21 @@ static int s_prepared(db_t *self, const char *sql, int n, char name[24], size_t 
     return s_remember(self, *slot, sql, n);
 }
 
-// The statement in slot failed with SQLSTATE state. On 0A000 its cached plan may no longer fit
-// (a migration changed its result's columns): it is forgotten, and the next call prepares it
-// again under a new name. Returns true if that is what happened to a statement that had run
-// before (a stale plan, worth one retry); false otherwise, so a statement that fails with 0A000
-// from its first run on (a real programming error) is never retried as if it were transient.
-static bool s_failed_in_slot(db_t *self, size_t slot, const char *state) {
-    if (!state || strcmp(state, "0A000") != 0)
-        return false;
-    // Keep the slot occupied (probe chains stay intact) but make it never match.
+// True if r is the server's "cached plan must not change result type" (0A000): a statement
+// prepared on this connection whose result's columns a migration has changed since. Told apart
+// from every other 0A000 ("feature not supported", which fails every time) by the function that
+// raised it, a name the server never translates.
+static bool s_plan_stale(const PGresult *r) {
+    const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    const char *where = PQresultErrorField(r, PG_DIAG_SOURCE_FUNCTION);
+    return state && strcmp(state, "0A000") == 0 && where &&
+           strcmp(where, "RevalidateCachedQuery") == 0;
+}
+
+// Forgets the statement in slot, whose plan went stale: the next call prepares it again under a
+// new name. The slot stays occupied (probe chains stay intact) but never matches.
+static void s_forget(db_t *self, size_t slot) {
     self->stmts[slot].hash = ~self->stmts[slot].hash;
-    return self->stmts[slot].ran;
 }
 
 static void s_notice_quiet(void *arg, const PGresult *res) {
@@ -410,17 +411,15 @@ static int s_pipe_finish(db_t *self, PGresult **last) {
             self->n_stmts--;
         }
         if (ok) {
-            if (kind < S_RUN)
-                self->stmts[-kind - 2].ran = true;
             if (last && i == queued - 1 && rc == 0)
                 *last = kept;
             else
                 PQclear(kept);
             continue;
         }
-        bool stale =
-            kind < S_RUN && st == PGRES_FATAL_ERROR &&
-            s_failed_in_slot(self, (size_t)(-kind - 2), PQresultErrorField(kept, PG_DIAG_SQLSTATE));
+        bool stale = kind < S_RUN && st == PGRES_FATAL_ERROR && s_plan_stale(kept);
+        if (stale)
+            s_forget(self, (size_t)(-kind - 2));
         if (rc == 0 && st != PGRES_PIPELINE_ABORTED) {
             s_check(self, kept); // keeps (and logs) the first error; clears kept
             kept = NULL;
@@ -596,11 +595,9 @@ PGresult *db_query_bin(db_t *self, const char *sql, int n, const char *const *va
         return s_check(
             self, PQexecParams(self->conn, sql, n, NULL, values, lengths, formats, result_format));
     PGresult *r = PQexecPrepared(self->conn, name, n, values, lengths, formats, result_format);
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-        self->stmts[slot].ran = true;
-    bool stale = r && st == PGRES_FATAL_ERROR &&
-                 s_failed_in_slot(self, slot, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+    bool stale = r && PQresultStatus(r) == PGRES_FATAL_ERROR && s_plan_stale(r);
+    if (stale)
+        s_forget(self, slot);
     r = s_check(self, r);
     self->stale_plan = stale;
     return r;

@@ -107,8 +107,9 @@ const char *db_sqlstate(db_t *self);
 const char *db_error(db_t *self);
 // True if the last error was a lost connection or another transient condition worth retrying:
 // a serialization failure or deadlock, a lock timeout, too many connections, or a statement
-// whose prepared plan went stale (0A000 on a statement that had run before on this connection:
-// a migration changed its result's columns; it is prepared afresh on the next call).
+// whose prepared plan went stale ("cached plan must not change result type": a migration changed
+// its result's columns; it is prepared afresh on the next call). Any other 0A000 (feature not
+// supported) fails every time and is not transient.
 bool db_error_transient(db_t *self);
 
 #endif
