@@ -12,6 +12,7 @@
 #include "cara/timeutil.h"
 #include "cara/uuid.h"
 #include "intake.pb-c.h"
+#include "intake_validate.h"
 #include "triage.pb-c.h"
 
 #define S_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -156,14 +157,21 @@ cleanup:
 }
 
 // Turns the result of intake_outcome_change into the consumer's answer.
-static apply_result_t s_result(int rc, const char *why, char *reason, size_t reason_size) {
+// A database failure is worth a retry only if it is transient (a lost connection, a conflict, a
+// stale plan); any other (bad data, a constraint) fails every time, so the event is poison:
+// retried, it would hold the stream for every force.
+static apply_result_t s_result(db_t *db, int rc, const char *why, char *reason,
+                               size_t reason_size) {
     if (rc >= 0)
         return APPLY_OK;
     if (rc == -2) {
         snprintf(reason, reason_size, "%s", why);
         return APPLY_POISON;
     }
-    return APPLY_RETRY;
+    if (db_error_transient(db))
+        return APPLY_RETRY;
+    snprintf(reason, reason_size, "outcome not stored (SQLSTATE %s)", db_sqlstate(db));
+    return APPLY_POISON;
 }
 
 static apply_result_t s_undecodable(const Cara__Envelope *env, char *reason, size_t reason_size) {
@@ -199,6 +207,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
             used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%s%s", i ? "; " : "",
                                      m->reasons[i]->code, *m->reasons[i]->detail ? ": " : "",
                                      m->reasons[i]->detail);
+        intake_utf8_cut(text);
         ch.status = "returned";
         ch.reason = text;
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
@@ -212,6 +221,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
         char text[600];
         snprintf(text, sizeof text, "%s%s%.500s", m->reason_code, *m->reason ? ": " : "",
                  m->reason);
+        intake_utf8_cut(text);
         ch.status = "withdrawn";
         ch.reason = text;
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
@@ -220,7 +230,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
     } else {
         return APPLY_OK; // not an outcome the police see
     }
-    return s_result(rc, why, reason, reason_size);
+    return s_result(db, rc, why, reason, reason_size);
 }
 
 // The current status of a referral: 1 found, 0 unknown (or not a UUID), -1 database error.
@@ -381,5 +391,5 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
     } else {
         return APPLY_OK; // not an outcome the police see
     }
-    return s_result(rc, why, reason, reason_size);
+    return s_result(db, rc, why, reason, reason_size);
 }

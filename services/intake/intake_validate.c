@@ -103,6 +103,19 @@ size_t intake_max_length(const char *path) {
     return intake_vocabulary(path) ? 32 : 200;
 }
 
+void intake_utf8_cut(char *text) {
+    size_t len = strlen(text), start = len;
+    // The last character starts at the last byte that is not a continuation byte (10xxxxxx).
+    while (start > 0 && len - start < 4 && ((unsigned char)text[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0)
+        return;
+    unsigned char lead = (unsigned char)text[start - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (len - (start - 1) < need)
+        text[start - 1] = '\0';
+}
+
 int intake_utf8_valid(const char *text) {
     const unsigned char *p = (const unsigned char *)text;
     while (*p) {

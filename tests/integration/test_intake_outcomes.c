@@ -245,6 +245,55 @@ static void test_returned_cancelled_non_compliant(void **state) {
     free(v);
 }
 
+// A long reason is cut to fit the police's outcome, never inside a character: a cut splitting
+// "\u2019" used to make the stored text invalid UTF-8, and the event was retried for ever, holding
+// back every force's outcomes behind it.
+static void test_long_reasons_are_cut_on_a_character(void **state) {
+    (void)state;
+    char id[UUID_STR_LEN], reason[200];
+    s_submit("gwent", "O-LONG-REASON", id);
+    char text[1200];
+    memset(text, 'a', 499);
+    snprintf(text + 499, sizeof text - 499, "\u2019s partner moved away"); // bytes 499..501
+    Cara__TriageCaseWithdrawn tw = CARA__TRIAGE_CASE_WITHDRAWN__INIT;
+    tw.referral_id = id;
+    tw.force = "gwent";
+    tw.reason_code = "withdrawn";
+    tw.reason = text;
+    assert_int_equal(s_apply("triage", &tw.base, reason, sizeof reason), APPLY_OK);
+    char expected[600];
+    snprintf(expected, sizeof expected, "withdrawn|withdrawn: %.499s|-|-|", text);
+    s_assert_outcome(id, expected);
+
+    // A return whose reasons run past the outcome's 1,023 bytes, all three-byte characters.
+    s_submit("gwent", "O-LONG-RETURN", id);
+    size_t used = 0;
+    while (used + 3 < sizeof text) {
+        memcpy(text + used, "\u2019", 3);
+        used += 3;
+    }
+    text[used] = '\0';
+    Cara__ReasonCode code = CARA__REASON_CODE__INIT;
+    code.code = "other";
+    code.detail = text;
+    Cara__ReasonCode *codes[] = {&code};
+    Cara__ReferralReturned returned = CARA__REFERRAL_RETURNED__INIT;
+    returned.referral_id = id;
+    returned.force = "gwent";
+    returned.reasons = codes;
+    returned.n_reasons = 1;
+    assert_int_equal(s_apply("triage", &returned.base, reason, sizeof reason), APPLY_OK);
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT status || '|' || octet_length(reason) FROM outcome WHERE referral_id = '%s'",
+             id);
+    char *v = harness_value(h, "intake", sql);
+    assert_non_null(v);
+    // "other: " (7 bytes) and 338 whole characters fit in 1,023 bytes.
+    assert_string_equal(v, "returned|1021");
+    free(v);
+}
+
 static void test_events_that_cannot_apply_are_poison(void **state) {
     (void)state;
     char id[UUID_STR_LEN], reason[200], unknown[UUID_STR_LEN];
@@ -337,6 +386,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_triage_then_booking_to_completion),
         cmocka_unit_test(test_returned_cancelled_non_compliant),
+        cmocka_unit_test(test_long_reasons_are_cut_on_a_character),
         cmocka_unit_test(test_events_that_cannot_apply_are_poison),
         cmocka_unit_test(test_national_view_is_de_identified),
     };
