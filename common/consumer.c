@@ -374,6 +374,7 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
                 applied = -1;
                 goto cleanup;
             }
+            uint64_t errors = db_error_count(self->db);
             rc = self->spec.apply(self->db, env, ev->seq, self->spec.arg, reason, sizeof reason);
             if (careful)
                 rc = s_flush(self->db, self->spec.flush, self->spec.arg, rc);
@@ -384,6 +385,12 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
             if (rc == APPLY_OK && careful &&
                 db_exec(self->db, "RELEASE SAVEPOINT apply_event", 0, NULL) != 0)
                 rc = APPLY_RETRY;
+            // An apply (or the RELEASE) that met a database failure answers "retry" whatever
+            // the failure was; one that is not transient (a constraint, a value out of range)
+            // fails the same way every time, and retrying it would hold back the whole stream:
+            // the event is poison, with the SQLSTATE as its reason.
+            if (rc == APPLY_RETRY && careful && db_error_count(self->db) != errors)
+                rc = s_failed_write(self->db, reason, sizeof reason);
             if (rc == APPLY_POISON && careful &&
                 db_exec(self->db, "ROLLBACK TO SAVEPOINT apply_event", 0, NULL) != 0)
                 rc = APPLY_RETRY;
@@ -823,9 +830,14 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
         envelope_unpack((const uint8_t *)PQgetvalue(r, 0, 1), (size_t)PQgetlength(r, 0, 1));
     PQclear(r);
     char reason[256] = "undecodable envelope";
+    uint64_t errors = db_error_count(db);
     apply_result_t rc =
         env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason) : APPLY_POISON;
     rc = s_flush(db, flush, arg, rc);
+    // A database failure behind a "retry" that is not transient: the event is still poison,
+    // with that failure as its reason (as in the careful pass).
+    if (rc == APPLY_RETRY && db_error_count(db) != errors)
+        rc = s_failed_write(db, reason, sizeof reason);
     // What the apply function queued (db_send) is read back here, so a failing write is this
     // event's reason, as in the consumer's careful pass.
     if (rc == APPLY_OK && db_sync(db) != 0)

@@ -60,16 +60,15 @@ static PGresult *s_contract_for(db_t *db, const char *provider, const char *date
     return r;
 }
 
-// Bills one delivery once (nothing if its key was billed before): its lines are all held as
-// over_cap if the delivery would take the contract past a cap. Returns 0 or -1.
+// Bills one delivery once (nothing if its key was billed before, under any contract: a case's
+// victim contact goes on across a renewal): its lines are all held as over_cap if the delivery
+// would take the contract past a cap. Returns 0 or -1.
 static int s_bill(service_t *svc, const s_delivery_t *d, const s_line_t *lines, int n) {
     db_t *db = service_db(svc);
-    const char *kv[] = {d->contract_id, d->key};
+    const char *kv[] = {d->key};
     char seen[4], fy[16];
-    int found = db_scalar(db,
-                          "SELECT 1 FROM billable_line WHERE contract_id = $1 AND delivery_key = $2"
-                          " LIMIT 1",
-                          2, kv, seen, sizeof seen);
+    int found = db_scalar(db, "SELECT 1 FROM billable_line WHERE delivery_key = $1 LIMIT 1", 1, kv,
+                          seen, sizeof seen);
     if (found != 0)
         return found < 0 ? -1 : 0;
     int64_t money = 0, offenders = 0;

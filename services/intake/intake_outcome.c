@@ -156,22 +156,17 @@ cleanup:
     return rc;
 }
 
-// Turns the result of intake_outcome_change into the consumer's answer.
-// A database failure is worth a retry only if it is transient (a lost connection, a conflict, a
-// stale plan); any other (bad data, a constraint) fails every time, so the event is poison:
-// retried, it would hold the stream for every force.
-static apply_result_t s_result(db_t *db, int rc, const char *why, char *reason,
-                               size_t reason_size) {
+// Turns the result of intake_outcome_change into the consumer's answer. A database failure is
+// "retry": the consumer retries it only if the failure is transient, and takes any other (bad
+// data, a constraint: it fails every time) as poison.
+static apply_result_t s_result(int rc, const char *why, char *reason, size_t reason_size) {
     if (rc >= 0)
         return APPLY_OK;
     if (rc == -2) {
         snprintf(reason, reason_size, "%s", why);
         return APPLY_POISON;
     }
-    if (db_error_transient(db))
-        return APPLY_RETRY;
-    snprintf(reason, reason_size, "outcome not stored (SQLSTATE %s)", db_sqlstate(db));
-    return APPLY_POISON;
+    return APPLY_RETRY;
 }
 
 static apply_result_t s_undecodable(const Cara__Envelope *env, char *reason, size_t reason_size) {
@@ -230,7 +225,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
     } else {
         return APPLY_OK; // not an outcome the police see
     }
-    return s_result(db, rc, why, reason, reason_size);
+    return s_result(rc, why, reason, reason_size);
 }
 
 // The current status of a referral: 1 found, 0 unknown (or not a UUID), -1 database error.
@@ -391,5 +386,5 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
     } else {
         return APPLY_OK; // not an outcome the police see
     }
-    return s_result(db, rc, why, reason, reason_size);
+    return s_result(rc, why, reason, reason_size);
 }

@@ -2,6 +2,7 @@
 // slot's stream and records one row per event it applies, with no uniqueness constraint, so a
 // duplicate effect would show as a second row. With chain.hold it holds each effect back until
 // the consumer's flush (as a consumer that merges writes does).
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,18 @@ static apply_result_t s_apply(db_t *db, const Cara__Envelope *env, uint64_t seq,
     }
     char n[24], s[24];
     snprintf(n, sizeof n, "%llu", (unsigned long long)msg->after);
+    // The number one below the largest: the apply reads it at once (not queued), the read
+    // fails (beyond bigint), and the apply answers "retry", as an apply that does not look at
+    // why a statement failed does.
+    if (msg->after == UINT64_MAX - 1) {
+        cara__fetch__free_unpacked(msg, NULL);
+        const char *v[] = {n};
+        PGresult *r = db_query(db, "SELECT $1::bigint", 1, v);
+        if (!r)
+            return APPLY_RETRY;
+        PQclear(r);
+        return APPLY_OK;
+    }
     snprintf(s, sizeof s, "%llu", (unsigned long long)seq);
     cara__fetch__free_unpacked(msg, NULL);
     const char *values[] = {n, s, env->event_id};

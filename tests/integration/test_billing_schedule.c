@@ -104,6 +104,30 @@ static void s_reopened(const char *case_id) {
     s_publish(&ev.base, case_id);
 }
 
+// A victim contact of p7's case case_id at the time at.
+static void s_victim_contact(const char *case_id, const char *kind, const char *at) {
+    Cara__VictimContactRecorded victim = CARA__VICTIM_CONTACT_RECORDED__INIT;
+    victim.case_id = (char *)case_id;
+    victim.referral_id = (char *)case_id;
+    victim.provider_id = "p7";
+    victim.force = "dyfed-powys";
+    victim.kind = (char *)kind;
+    victim.at = (char *)at;
+    s_publish(&victim.base, case_id);
+}
+
+// Adds a contract through `cara contract add`, as finance staff of p7 do. Returns the exit code.
+static int s_add_contract(const char *json) {
+    char path[400];
+    snprintf(path, sizeof path, "%s/contract.json", harness_dir(h));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(json, f);
+    fclose(f);
+    return harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path,
+                        NULL);
+}
+
 static void test_events_before_the_contract_wait_for_it(void **state) {
     (void)state;
     uuid_new(s_cohort_x);
@@ -120,28 +144,23 @@ static void test_events_before_the_contract_wait_for_it(void **state) {
     s_value_is("SELECT count(*) FROM billable_line", "0");
     s_value_is("SELECT count(*) FROM dead_letter", "0");
 
-    char path[400];
-    snprintf(path, sizeof path, "%s/contract.json", harness_dir(h));
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"contract_id\": \"POWYS-2Y\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
-          " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
-          " \"ends_on\": \"2027-03-31\", \"cohort_fee_pence\": 200000,"
-          " \"cohort_fees\": [{\"cohort_type\": \"male_intimate\", \"fee_pence\": 260000}],"
-          " \"victim_liaison_pence\": 0, \"telephone_fee_pence\": 40000,"
-          " \"licence_fee_mode\": \"fixed\", \"licence_fee_fixed_pence\": 500000,"
-          " \"licence_fee_exclusive\": true, \"victim_contact_fee_pence\": 2500,"
-          " \"delivery_cap_pence\": 10000000, \"offender_cap\": 500,"
-          " \"mobilisation_cap_pence\": 0, \"max_facilitators\": 0,"
-          " \"invoice_period\": \"quarterly\", \"funding\": ["
-          "  {\"financial_year\": \"2026-27\", \"partner\": \"opcc-x\", \"basis_points\": 3333},"
-          "  {\"financial_year\": \"2026-27\", \"partner\": \"health-board\", \"basis_points\": "
-          "3333},"
-          "  {\"financial_year\": \"2026-27\", \"partner\": \"council\", \"basis_points\": 3334}]}",
-          f);
-    fclose(f);
     assert_int_equal(
-        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path, NULL),
+        s_add_contract(
+            "{\"contract_id\": \"POWYS-2Y\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
+            " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
+            " \"ends_on\": \"2027-03-31\", \"cohort_fee_pence\": 200000,"
+            " \"cohort_fees\": [{\"cohort_type\": \"male_intimate\", \"fee_pence\": 260000}],"
+            " \"victim_liaison_pence\": 0, \"telephone_fee_pence\": 40000,"
+            " \"licence_fee_mode\": \"fixed\", \"licence_fee_fixed_pence\": 500000,"
+            " \"licence_fee_exclusive\": true, \"victim_contact_fee_pence\": 2500,"
+            " \"delivery_cap_pence\": 10000000, \"offender_cap\": 500,"
+            " \"mobilisation_cap_pence\": 0, \"max_facilitators\": 0,"
+            " \"invoice_period\": \"quarterly\", \"funding\": ["
+            "  {\"financial_year\": \"2026-27\", \"partner\": \"opcc-x\", \"basis_points\": 3333},"
+            "  {\"financial_year\": \"2026-27\", \"partner\": \"health-board\", \"basis_points\": "
+            "3333},"
+            "  {\"financial_year\": \"2026-27\", \"partner\": \"council\", \"basis_points\": "
+            "3334}]}"),
         0);
     // The waiting cohort is billed at the default fee (female_intimate has no fee of its own);
     // the withdrawn completion is not billed at all.
@@ -160,19 +179,14 @@ static void test_events_before_the_contract_wait_for_it(void **state) {
 
 static void test_a_bad_contract_is_refused_with_field_errors(void **state) {
     (void)state;
-    char path[400];
-    snprintf(path, sizeof path, "%s/bad.json", harness_dir(h));
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("{\"contract_id\": \"BAD\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
-          " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
-          " \"ends_on\": \"2025-03-01\", \"cohort_fee_pence\": -5, \"invoice_period\": \"weekly\","
-          " \"funding\": [{\"financial_year\": \"2025-26\", \"partner\": \"a\","
-          " \"basis_points\": 6000}]}",
-          f);
-    fclose(f);
     assert_int_equal(
-        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path, NULL),
+        s_add_contract(
+            "{\"contract_id\": \"BAD\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
+            " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
+            " \"ends_on\": \"2025-03-01\", \"cohort_fee_pence\": -5, \"invoice_period\": "
+            "\"weekly\","
+            " \"funding\": [{\"financial_year\": \"2025-26\", \"partner\": \"a\","
+            " \"basis_points\": 6000}]}"),
         2);
     assert_non_null(strstr(s_out, "contract.ends_on"));
     assert_non_null(strstr(s_out, "contract.cohort_fee_pence"));
@@ -198,17 +212,8 @@ static void test_deliveries_of_every_kind(void **state) {
     group.case_id = "case-g1";
     group.pathway = "male_intimate"; // billed through its cohort, not per case
     s_publish(&group.base, "case-g1");
-    Cara__VictimContactRecorded victim = CARA__VICTIM_CONTACT_RECORDED__INIT;
-    victim.case_id = "case-v1";
-    victim.referral_id = "ref-v1";
-    victim.provider_id = "p7";
-    victim.force = "dyfed-powys";
-    victim.kind = "offer";
-    victim.at = "2025-06-02T09:00:00Z";
-    s_publish(&victim.base, "case-v1");
-    victim.kind = "accepted";
-    victim.at = "2025-06-03T09:00:00Z";
-    s_publish(&victim.base, "case-v1"); // the same case again: billed once
+    s_victim_contact("case-v1", "offer", "2025-06-02T09:00:00Z");
+    s_victim_contact("case-v1", "accepted", "2025-06-03T09:00:00Z"); // the same case: billed once
     s_caught_up();
     s_value_is(
         "SELECT string_agg(delivery_key || ':' || kind || ':' || amount_pence || ':' ||"
@@ -319,6 +324,33 @@ static void test_show_and_export(void **state) {
     assert_non_null(strstr(s_out, "\"financial_year\": \"2026-27\""));
 }
 
+// The contract is renewed: a case whose victim contact began under the old contract (billed
+// there) and goes on under the new one is not billed again, and billing goes on with the events
+// behind it (a second bill of the same delivery once broke its unique key, and was retried for
+// ever). A case whose first contact is under the new contract is billed under it.
+static void test_victim_contact_is_billed_once_across_a_renewal(void **state) {
+    (void)state;
+    assert_int_equal(s_add_contract("{\"contract_id\": \"POWYS-NEXT\", \"commissioner\":"
+                                    " \"opcc-x\", \"provider_id\": \"p7\", \"licence_holder\":"
+                                    " \"hampton-trust\", \"starts_on\": \"2027-04-01\","
+                                    " \"ends_on\": \"2028-03-31\", \"cohort_fee_pence\": 200000,"
+                                    " \"victim_liaison_pence\": 0, \"telephone_fee_pence\": 40000,"
+                                    " \"licence_fee_mode\": \"per_cohort\","
+                                    " \"licence_fee_pence_per_cohort\": 0,"
+                                    " \"victim_contact_fee_pence\": 3000,"
+                                    " \"delivery_cap_pence\": 10000000, \"offender_cap\": 500,"
+                                    " \"mobilisation_cap_pence\": 0, \"max_facilitators\": 0,"
+                                    " \"invoice_period\": \"quarterly\"}"),
+                     0);
+    s_victim_contact("case-v1", "attempt", "2027-04-05T09:00:00Z");
+    s_victim_contact("case-v2", "offer", "2027-04-06T09:00:00Z");
+    s_caught_up();
+    s_value_is("SELECT count(*) FROM dead_letter", "0");
+    s_value_is("SELECT string_agg(delivery_key || ':' || contract_id || ':' || amount_pence, ','"
+               " ORDER BY delivery_key) FROM billable_line WHERE delivery_key LIKE 'victim:%'",
+               "victim:case-v1:POWYS-2Y:2500,victim:case-v2:POWYS-NEXT:3000");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_before_the_contract_wait_for_it),
@@ -326,6 +358,7 @@ int main(void) {
         cmocka_unit_test(test_deliveries_of_every_kind),
         cmocka_unit_test(test_quarterly_runs_by_financial_year),
         cmocka_unit_test(test_show_and_export),
+        cmocka_unit_test(test_victim_contact_is_billed_once_across_a_renewal),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

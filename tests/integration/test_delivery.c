@@ -195,6 +195,13 @@ static void s_poison_goes_to_dead_letter(bool hold) {
     huge.stream = "chain";
     huge.after = UINT64_MAX;
     assert_true(outbox_append(db, &huge.base, "huge", NULL, NULL, NULL) > 0);
+    // And one whose apply reads the number at once, fails the same way, and answers "retry"
+    // (as an apply that does not ask why does): it is poison too, not retried for ever with
+    // the events behind it held back.
+    Cara__Fetch retried = CARA__FETCH__INIT;
+    retried.stream = "chain";
+    retried.after = UINT64_MAX - 1;
+    assert_true(outbox_append(db, &retried.base, "retried", NULL, NULL, NULL) > 0);
     assert_int_equal(db_commit(db), 0);
     assert_int_equal(db_exec(db, "UPDATE chain_progress SET produced = 10", 0, NULL), 0);
     harness_stop(h, "intake", SIGTERM);
@@ -206,6 +213,7 @@ static void s_poison_goes_to_dead_letter(bool hold) {
                              "SELECT string_agg(type || ':' || reason, ',' ORDER BY seq)"
                              " FROM dead_letter");
     assert_string_equal(dl, "cara.Head:not a numbered chain event,"
+                            "cara.Fetch:write failed (SQLSTATE 22003),"
                             "cara.Fetch:write failed (SQLSTATE 22003)");
     free(dl);
     harness_destroy(&h);
