@@ -205,7 +205,13 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
                      " compliance_deadline, caution_date, first_contact_due,"
                      " victim_contact, referral)"
                      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                     " ON CONFLICT (referral_id) DO NOTHING RETURNING case_id",
+                     // A case closed because triage returned it (an amendment made it
+                     // ineligible) opens again when a later amendment has it routed again.
+                     " ON CONFLICT (referral_id) DO UPDATE SET provider_id = $2, pathway = $4,"
+                     " compliance_deadline = $5, caution_date = $6, first_contact_due = $7,"
+                     " victim_contact = $8, referral = $9, status = 'open', closed_at = NULL,"
+                     " close_reason = NULL WHERE provider_case.status = 'withdrawn'"
+                     " AND provider_case.close_reason = 'returned' RETURNING case_id",
                      9, values, lengths, formats, 0);
     free(bytes);
     if (!r)
@@ -261,6 +267,30 @@ static int s_refit(service_t *svc, const char *referral_id) {
     return booking_allocate(svc, &c, NULL, NULL, NULL, err, sizeof err) < 0 ? -1 : 0;
 }
 
+// An amendment that changed the pathway (the offender's sex or the relationship corrected): a
+// case still open or booked moves to the new pathway; its booking in a cohort of the old type is
+// cancelled ("pathway_changed") and it is placed in the earliest cohort of the new type that
+// fits, or left open. A closed case is left as it is. Returns 0 or -1.
+static int s_repath(service_t *svc, const char *referral_id, const char *pathway) {
+    db_t *db = service_db(svc);
+    booking_case_t c;
+    int found = booking_case_load(db, referral_id, NULL, &c);
+    if (found <= 0 || strcmp(c.pathway, pathway) == 0 ||
+        (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
+        return found < 0 ? -1 : 0;
+    const char *values[] = {c.case_id, pathway};
+    char err[200];
+    if ((strcmp(c.status, "booked") == 0 && booking_cancel_live(svc, &c, "pathway_changed") != 0) ||
+        db_exec(db, "UPDATE provider_case SET status = 'open', pathway = $2 WHERE case_id = $1", 2,
+                values) != 0 ||
+        service_audit(svc, &s_triage, "pathway_changed", "provider_case", referral_id,
+                      json_pack("{s:s, s:s}", "from", c.pathway, "to", pathway)) != 0)
+        return -1;
+    snprintf(c.pathway, sizeof c.pathway, "%s", pathway);
+    snprintf(c.status, sizeof c.status, "open");
+    return booking_allocate(svc, &c, NULL, NULL, NULL, err, sizeof err) < 0 ? -1 : 0;
+}
+
 // An amendment: the new deadline and the amended referral (personal data for contact).
 static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev, char *reason,
                                    size_t reason_size) {
@@ -274,15 +304,20 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
     size_t len = 0;
     if (ev->referral && envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
         return APPLY_RETRY;
-    const char *values[] = {ev->referral_id, ev->compliance_deadline, (const char *)bytes};
-    int lengths[] = {0, 0, (int)len};
-    int formats[] = {0, 0, 1};
+    // The victim's consent as the amendment states it ("" in older events: unchanged).
+    const char *consent = strcmp(ev->victim_contact, "yes") == 0  ? "true"
+                          : strcmp(ev->victim_contact, "no") == 0 ? "false"
+                                                                  : NULL;
+    const char *values[] = {ev->referral_id, ev->compliance_deadline, (const char *)bytes, consent};
+    int lengths[] = {0, 0, (int)len, 0};
+    int formats[] = {0, 0, 1, 0};
     PGresult *r = db_query_bin(service_db(svc),
                                "UPDATE provider_case SET compliance_deadline ="
                                " coalesce(nullif($2, '')::date, compliance_deadline),"
-                               " referral = coalesce($3, referral) WHERE referral_id = $1"
-                               " RETURNING case_id",
-                               3, values, lengths, formats, 0);
+                               " referral = coalesce($3, referral),"
+                               " victim_contact = coalesce($4::boolean, victim_contact)"
+                               " WHERE referral_id = $1 RETURNING case_id",
+                               4, values, lengths, formats, 0);
     free(bytes);
     if (!r)
         return APPLY_RETRY;
@@ -290,7 +325,12 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
     PQclear(r);
     if (found == 0)
         return APPLY_OK; // never routed here
-    if (s_refit(svc, ev->referral_id) != 0)
+    if (*ev->pathway && !booking_cohort_type_valid(ev->pathway)) {
+        snprintf(reason, reason_size, "case update with pathway \"%.40s\"", ev->pathway);
+        return APPLY_POISON;
+    }
+    if ((*ev->pathway && s_repath(svc, ev->referral_id, ev->pathway) != 0) ||
+        s_refit(svc, ev->referral_id) != 0)
         return APPLY_RETRY;
     return service_audit(svc, &s_triage, "amended", "provider_case", ev->referral_id, NULL) == 0
                ? APPLY_OK
@@ -315,6 +355,28 @@ static apply_result_t s_on_withdrawn(service_t *svc, const Cara__TriageCaseWithd
     return APPLY_OK;
 }
 
+// A case triage returned to the police after routing it (an amendment made it ineligible): the
+// provider stops. An open or booked case loses its booking and is closed (withdrawn, close
+// reason "returned"); a later amendment that has it routed again opens it again (s_on_triaged).
+// A referral returned before routing has no case here.
+static apply_result_t s_on_returned(service_t *svc, const Cara__ReferralReturned *ev) {
+    booking_case_t c;
+    int found = booking_case_load(service_db(svc), ev->referral_id, NULL, &c);
+    if (found < 0)
+        return APPLY_RETRY;
+    if (found == 0 || (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
+        return APPLY_OK;
+    const char *values[] = {c.case_id};
+    if (booking_cancel_live(svc, &c, "returned") != 0 ||
+        db_exec(service_db(svc),
+                "UPDATE provider_case SET status = 'withdrawn', close_reason = 'returned',"
+                " closed_at = now() WHERE case_id = $1",
+                1, values) != 0 ||
+        service_audit(svc, &s_triage, "returned", "provider_case", ev->referral_id, NULL) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
 apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
                                   char *reason, size_t reason_size) {
     (void)db;
@@ -331,8 +393,11 @@ apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t 
     } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0) {
         if ((msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor)))
             rc = s_on_withdrawn(svc, (Cara__TriageCaseWithdrawn *)msg);
+    } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
+        if ((msg = envelope_payload(env, &cara__referral_returned__descriptor)))
+            rc = s_on_returned(svc, (Cara__ReferralReturned *)msg);
     } else {
-        return APPLY_OK; // returned referrals never reach a provider
+        return APPLY_OK;
     }
     if (!msg) {
         snprintf(reason, reason_size, "undecodable %s", env->type);

@@ -35,14 +35,20 @@ int intake_outcome_rank(const char *status) {
 
 // Whether moving from cur to next is progress (or an allowed correction).
 static int s_allowed(const char *cur, const char *next, int allow_back) {
-    if (allow_back)
-        return 1;
     int rc = intake_outcome_rank(cur), rn = intake_outcome_rank(next);
+    // Back (a cancelled booking, a corrected attendance), but never from a withdrawal or a
+    // return: those are the police's and triage's, and only they undo them.
+    if (allow_back)
+        return strcmp(cur, "withdrawn") != 0 && strcmp(cur, "returned") != 0;
     if (rn > rc)
         return 1;
     if (strcmp(cur, next) == 0) // a rebooking with new dates, or a corrected reason
         return strcmp(next, "booked") == 0 || strcmp(next, "non_compliant") == 0;
-    // Triage may return a referral, and accept it after an amendment, or the other way round.
+    // Triage may return a referral, and accept it after an amendment, or the other way round;
+    // it returns a routed one, booked or part-way through, that an amendment made ineligible
+    // (the provider stops), but not one that is over.
+    if (strcmp(next, "returned") == 0)
+        return rc >= 1 && rc <= 4;
     return rn == 1 && rc == 1;
 }
 
@@ -205,6 +211,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
         intake_utf8_cut(text);
         ch.status = "returned";
         ch.reason = text;
+        ch.set_booking = 1; // a booking the return ended is gone: no dates
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
                                    sizeof why);
         cara__referral_returned__free_unpacked(m, NULL);

@@ -103,6 +103,11 @@ static int s_approve(service_t *svc, const char *referral_id, const char *pathwa
         snprintf(err, err_size, "no valid pathway: give one");
         goto cleanup;
     }
+    if (!triage_rules_pathway_fits(r, chosen)) {
+        snprintf(err, err_size, "pathway %s is a group for the other sex: the offender is %s",
+                 chosen, r->offender->sex);
+        goto cleanup;
+    }
     char provider[64];
     if (s_route(svc, force, PQgetvalue(row, 0, 6), provider, sizeof provider) != 0) {
         snprintf(err, err_size, "no provider is commissioned for %s on the caution date", force);
@@ -373,6 +378,86 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
     return rc;
 }
 
+// Whether list (n) has a reason with code.
+static int s_has_code(const triage_reason_t *list, int n, const char *code) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(list[i].code, code) == 0)
+            return 1;
+    return 0;
+}
+
+// An amendment of a case already routed to a provider: what triage decided from the referral is
+// worked out again, from the old referral and the new one, both as of the amendment's time (so
+// only what the amendment changed counts, not the days gone by):
+// - a rule the amended referral now fails (a DASH level of high, a date of birth under 18, ...)
+//   returns the case to the police (ReferralReturned), and the provider stops (booking closes
+//   its case on that event);
+// - a pathway the rules now propose differently (a sex or relationship corrected) replaces the
+//   routed one, so nobody stays in the other sex's group; a pathway a person chose stands if
+//   the facts it came from did not change;
+// - the victim's consent to contact is taken as the amended referral states it.
+// The provider is told in TriageCaseUpdated (pathway, victim_contact). Returns 0 or -1.
+static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
+                          const Cara__Referral *old, const char *pathway, const char *provider,
+                          int64_t at_us) {
+    db_t *db = service_db(svc);
+    s_proposal_t was, now;
+    s_propose(svc, old, at_us, &was);
+    s_propose(svc, ev->referral, at_us, &now);
+    int rc = -1;
+    if (!was.review_text || !now.review_text)
+        goto cleanup;
+    triage_verdict_t fresh = {.n_fail = 0};
+    for (int i = 0; i < now.verdict.n_fail; i++)
+        if (!s_has_code(was.verdict.fail, was.verdict.n_fail, now.verdict.fail[i].code))
+            fresh.fail[fresh.n_fail++] = now.verdict.fail[i];
+    if (fresh.n_fail > 0) {
+        json_t *fails = s_reasons_json(fresh.fail, fresh.n_fail);
+        char *text = json_dumps(fails, JSON_COMPACT);
+        json_decref(fails);
+        rc = text ? triage_case_return(svc, ev->referral_id, text, "triage:rules", at_us) : -1;
+        free(text);
+        goto cleanup;
+    }
+    const char *routed = pathway;
+    int moved = now.pathway && (!was.pathway || strcmp(was.pathway, now.pathway) != 0) &&
+                strcmp(now.pathway, pathway) != 0;
+    if (moved)
+        routed = now.pathway;
+    int victim = ev->referral->victim && ev->referral->victim->consents_to_contact;
+    const char *values[] = {ev->referral_id, routed, victim ? "true" : "false",
+                            moved ? now.reason : NULL};
+    if (db_exec(db,
+                "UPDATE triage_case SET pathway = $2, victim_contact = $3,"
+                " pathway_reason = coalesce($4, pathway_reason), updated_at = now()"
+                " WHERE referral_id = $1",
+                4, values) != 0)
+        goto cleanup;
+    if (moved && service_audit(svc, &s_intake, "pathway_changed", "triage_case", ev->referral_id,
+                               json_pack("{s:s, s:s}", "from", pathway, "to", routed)) != 0)
+        goto cleanup;
+    Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
+    up.referral_id = ev->referral_id;
+    up.force = ev->referral->force;
+    up.provider_id = (char *)provider;
+    up.changes = ev->changes;
+    up.n_changes = ev->n_changes;
+    up.referral = ev->referral;
+    up.compliance_deadline = ev->referral->caution->compliance_deadline;
+    up.reason = "amendment";
+    up.pathway = moved ? (char *)routed : "";
+    up.victim_contact = victim ? "yes" : "no";
+    rc = outbox_append(db, &up.base, ev->referral_id, provider, ev->referral_id, NULL) < 0 ? -1 : 0;
+cleanup:
+    free(was.review_text);
+    free(now.review_text);
+    return rc;
+}
+
+static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
+                              const Cara__Referral *old, const char *was, const char *pathway,
+                              const char *provider, int64_t at_us);
+
 static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, int64_t at_us,
                                    char *reason, size_t reason_size) {
     db_t *db = service_db(svc);
@@ -386,11 +471,22 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
         snprintf(reason, reason_size, "amendment of an unknown referral");
         return APPLY_POISON;
     }
-    char status[32], provider[64], decided_by[64] = "";
+    char status[32], provider[64], pathway[32];
     snprintf(status, sizeof status, "%s", PQgetvalue(row, 0, 2));
+    snprintf(pathway, sizeof pathway, "%s", PQgetvalue(row, 0, 3));
     snprintf(provider, sizeof provider, "%s", PQgetvalue(row, 0, 5));
     PQclear(row);
+    apply_result_t rc = s_amend(svc, ev, old, status, pathway, provider, at_us);
     cara__referral__free_unpacked(old, NULL);
+    return rc;
+}
+
+static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
+                              const Cara__Referral *old, const char *was, const char *pathway,
+                              const char *provider, int64_t at_us) {
+    db_t *db = service_db(svc);
+    char status[32], decided_by[64] = "";
+    snprintf(status, sizeof status, "%s", was);
     uint8_t *bytes = NULL;
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
@@ -437,19 +533,8 @@ static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *
     }
     if (strcmp(status, "awaiting_decision") == 0)
         return s_evaluate(svc, ev->referral_id, ev->referral, at_us) == 0 ? APPLY_OK : APPLY_RETRY;
-    if (strcmp(status, "triaged") == 0) {
-        Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
-        up.referral_id = ev->referral_id;
-        up.force = ev->referral->force;
-        up.provider_id = provider;
-        up.changes = ev->changes;
-        up.n_changes = ev->n_changes;
-        up.referral = ev->referral;
-        up.compliance_deadline = ev->referral->caution->compliance_deadline;
-        up.reason = "amendment";
-        if (outbox_append(db, &up.base, ev->referral_id, provider, ev->referral_id, NULL) < 0)
-            return APPLY_RETRY;
-    }
+    if (strcmp(status, "triaged") == 0)
+        return s_amend_routed(svc, ev, old, pathway, provider, at_us) == 0 ? APPLY_OK : APPLY_RETRY;
     return APPLY_OK;
 }
 

@@ -112,6 +112,15 @@ const char *triage_rules_pathway(const Cara__Referral *r, char *reason, size_t r
     return intimate ? "female_intimate" : "female_non_intimate";
 }
 
+int triage_rules_pathway_fits(const Cara__Referral *r, const char *pathway) {
+    const char *sex = r->offender ? r->offender->sex : "";
+    if (strcmp(sex, "male") == 0)
+        return strncmp(pathway, "female_", 7) != 0;
+    if (strcmp(sex, "female") == 0)
+        return strncmp(pathway, "male_", 5) != 0;
+    return 1;
+}
+
 int triage_rules_pathway_valid(const char *pathway) {
     static const char *const all[] = {"male_intimate", "female_intimate", "male_non_intimate",
                                       "female_non_intimate", "telephone"};

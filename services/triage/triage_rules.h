@@ -36,6 +36,9 @@ int triage_rules_evaluate(const Cara__Referral *r, int32_t today, int64_t now_us
 // The default pathway: telephone for a language barrier, learning disability or other access
 // need (reason written), else sex x relationship. Returns NULL if sex or relationship is unknown.
 const char *triage_rules_pathway(const Cara__Referral *r, char *reason, size_t reason_size);
+// False if pathway is a group for the other sex than the offender's (groups are single-sex);
+// true for the telephone pathway, or when the offender's sex is not known.
+int triage_rules_pathway_fits(const Cara__Referral *r, const char *pathway);
 // True for one of the five pathway names.
 int triage_rules_pathway_valid(const char *pathway);
 // Working days (Mon-Fri) from one instant to another.

@@ -349,6 +349,85 @@ static void test_withdrawal_cancels_booking_and_frees_seat(void **state) {
     free(id);
 }
 
+// The police amend referral id (reference ref) as tweak says, keeping the rest as submitted.
+static void s_amend(const char *id, const char *ref, void (*tweak)(Cara__Referral *)) {
+    char when[40];
+    Cara__Referral *r = ti_referral("dyfed-powys", ref);
+    assert_non_null(r);
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 2LL * 86400 * 1000000, when, sizeof when));
+    tweak(r);
+    Cara__AmendReferral cmd = CARA__AMEND_REFERRAL__INIT;
+    cmd.referral_id = (char *)id;
+    cmd.reason = "details corrected";
+    cmd.referral = r;
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &cmd.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__referral__free_unpacked(r, NULL);
+}
+
+static void s_female(Cara__Referral *r) {
+    ti_set(&r->offender->sex, "female");
+}
+static void s_female_no_consent(Cara__Referral *r) {
+    s_female(r);
+    r->victim->consents_to_contact = 0;
+}
+static void s_female_high(Cara__Referral *r) {
+    s_female_no_consent(r);
+    ti_set(&r->risk->dash_level, "high");
+}
+
+static void s_booking_value(const char *fmt, const char *id, const char *expect) {
+    char sql[300];
+    snprintf(sql, sizeof sql, fmt, id);
+    assert_int_equal(harness_wait_value(h, "booking", sql, expect, 15000), 0);
+}
+
+// The police correct a routed, booked case: the offender is a woman (she moves from the men's
+// group to a women's one), then the victim withdraws consent (no more victim contact), then the
+// DASH level is high (the case goes back to the police and the provider stops; the seat is
+// freed), then it is corrected again (routed again: the provider's case opens again).
+static void test_amendments_move_or_stop_a_routed_case(void **state) {
+    (void)state;
+    char ref[32];
+    snprintf(ref, sizeof ref, "BF-%d-AM", getpid());
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
+    assert_non_null(id);
+    char *men = s_cohort("p1", "male_intimate", 21, 49, 4);
+    char *women = s_cohort("p1", "female_intimate", 22, 50, 4);
+    char *got = s_book(s_p1(), id, men);
+    assert_non_null(got);
+    s_booking_value("SELECT victim_contact::text FROM provider_case WHERE referral_id = '%s'", id,
+                    "true");
+    s_amend(id, ref, s_female);
+    s_booking_value("SELECT pathway || '/' || status FROM provider_case WHERE referral_id = '%s'",
+                    id, "female_intimate/booked");
+    s_booking_value("SELECT string_agg(c.cohort_type || ':' || b.status, ',' ORDER BY b.status)"
+                    " FROM booking b JOIN cohort c USING (cohort_id) JOIN provider_case p"
+                    " USING (case_id) WHERE p.referral_id = '%s'",
+                    id, "female_intimate:booked,male_intimate:cancelled");
+    s_booking_value("SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", men, "0");
+    s_amend(id, ref, s_female_no_consent);
+    s_booking_value("SELECT victim_contact::text FROM provider_case WHERE referral_id = '%s'", id,
+                    "false");
+    s_amend(id, ref, s_female_high);
+    s_expect(id, "withdrawn/returned", "returned");
+    s_booking_value("SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", women, "0");
+    s_amend(id, ref, s_female_no_consent);
+    s_expect(id, "open/-", "triaged");
+    s_booking_value("SELECT pathway || '/' || victim_contact FROM provider_case"
+                    " WHERE referral_id = '%s'",
+                    id, "female_intimate/false");
+    free(got);
+    free(men);
+    free(women);
+    free(id);
+}
+
 static void test_provider_sees_only_its_own_bookings(void **state) {
     (void)state;
     char *gwent = s_case("gwent", 0, 0); // routed to p2
@@ -395,6 +474,7 @@ int main(void) {
         cmocka_unit_test(test_telephone_pathway),
         cmocka_unit_test(test_fifty_concurrent_bookings_into_twelve_seats),
         cmocka_unit_test(test_withdrawal_cancels_booking_and_frees_seat),
+        cmocka_unit_test(test_amendments_move_or_stop_a_routed_case),
         cmocka_unit_test(test_provider_sees_only_its_own_bookings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -278,6 +278,86 @@ static void test_amendment_rules_rerun_while_waiting_and_passed_on_after(void **
     free(routed);
 }
 
+static void s_female(Cara__Referral *r) {
+    ti_set(&r->offender->sex, "female");
+}
+static void s_no_consent(Cara__Referral *r) {
+    r->victim->consents_to_contact = 0;
+}
+
+// The TriageCaseUpdated that the provider (booking) is served for the routed case id.
+static Cara__TriageCaseUpdated *s_update_served(const char *id) {
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
+             id);
+    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 15000), 0);
+    Cara__TriageCaseUpdated *up = (Cara__TriageCaseUpdated *)tt_stream_event(
+        h, "service", "booking", "cara.TriageCaseUpdated", &cara__triage_case_updated__descriptor,
+        id);
+    assert_non_null(up);
+    return up;
+}
+
+// An amendment of a routed case is worked out again, not only passed on: the victim's consent
+// as now stated, a pathway whose facts changed (a woman never stays in a men's group), and a
+// rule the amended referral fails (the case goes back to the police). A pathway a person chose
+// stands through an amendment of something else; a person cannot put an offender in the other
+// sex's group.
+static void test_amendment_after_routing_is_worked_out_again(void **state) {
+    (void)state;
+    tt_caution_at(2, s_given, sizeof s_given);
+    // The sex corrected: the pathway follows, and the provider is told.
+    char *moved = tt_submit(h, "dyfed-powys", "EL-AR-1", s_given_fixed);
+    tt_wait_case(h, moved, "triaged/male_intimate/p1");
+    s_amend(moved, "EL-AR-1", s_given, s_female);
+    Cara__TriageCaseUpdated *up = s_update_served(moved);
+    assert_string_equal(up->pathway, "female_intimate");
+    assert_string_equal(up->victim_contact, "yes");
+    cara__triage_case_updated__free_unpacked(up, NULL);
+    tt_wait_case(h, moved, "triaged/female_intimate/p1");
+    tt_expect(h, "SELECT count(*) FROM audit WHERE action = 'pathway_changed' AND entity_id = '%s'",
+              moved, "1");
+    // The victim no longer consents: the provider is told, the pathway is unchanged.
+    char *consent = tt_submit(h, "dyfed-powys", "EL-AR-2", s_given_fixed);
+    tt_wait_case(h, consent, "triaged/male_intimate/p1");
+    tt_expect(h, "SELECT victim_contact::text FROM triage_case WHERE referral_id = '%s'", consent,
+              "true");
+    s_amend(consent, "EL-AR-2", s_given, s_no_consent);
+    up = s_update_served(consent);
+    assert_string_equal(up->pathway, "");
+    assert_string_equal(up->victim_contact, "no");
+    cara__triage_case_updated__free_unpacked(up, NULL);
+    tt_expect(h, "SELECT victim_contact::text FROM triage_case WHERE referral_id = '%s'", consent,
+              "false");
+    // The DASH level is now high: returned to the police, with that reason only.
+    char *risky = tt_submit(h, "dyfed-powys", "EL-AR-3", s_given_fixed);
+    tt_wait_case(h, risky, "triaged/male_intimate/p1");
+    s_amend(risky, "EL-AR-3", s_given, s_given_fixed_high);
+    tt_wait_case(h, risky, "returned/male_intimate/p1");
+    tt_expect(h, s_reasons, risky, "dash_high");
+    char sql[200];
+    snprintf(sql, sizeof sql, "SELECT status FROM outcome WHERE referral_id = '%s'", risky);
+    assert_int_equal(harness_wait_value(h, "intake", sql, "returned", 15000), 0);
+    // A person's override to the other sex's group is refused, and the case still waits.
+    char *waiting = s_waits("dyfed-powys", "EL-AR-4", s_given_fixed_unknown, "previous_da_unknown");
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = waiting;
+    cmd.decision = "approve";
+    cmd.pathway = "female_non_intimate";
+    cmd.reason = "staff choice";
+    Cara__Reply *reply = tt_staff(h, &cmd.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__CONFLICT);
+    assert_non_null(strstr(reply->message, "other sex"));
+    cara__reply__free_unpacked(reply, NULL);
+    tt_wait_case(h, waiting, "awaiting_decision/-/-");
+    free(moved);
+    free(consent);
+    free(risky);
+    free(waiting);
+}
+
 static void test_force_provider_when_no_dated_route(void **state) {
     (void)state;
     s_triaged("cleveland", "EL-RT-1", NULL, "triaged/male_intimate/p3");
@@ -295,6 +375,7 @@ int main(void) {
         cmocka_unit_test(test_deadline_in_the_future),
         cmocka_unit_test(test_every_reason_reported),
         cmocka_unit_test(test_amendment_rules_rerun_while_waiting_and_passed_on_after),
+        cmocka_unit_test(test_amendment_after_routing_is_worked_out_again),
         cmocka_unit_test(test_force_provider_when_no_dated_route),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
