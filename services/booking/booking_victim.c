@@ -37,9 +37,11 @@ int booking_cmd_victim(service_t *svc, const identity_t *who, const Cara__Envelo
             goto cleanup;
         }
         const char *v[] = {c.case_id};
-        db_scalar(service_db(svc), "SELECT victim_contact FROM provider_case WHERE case_id = $1", 1,
-                  v, consent, sizeof consent);
-        if (strcmp(consent, "t") != 0)
+        if (db_scalar(service_db(svc),
+                      "SELECT victim_contact FROM provider_case WHERE case_id = $1", 1, v, consent,
+                      sizeof consent) != 1)
+            reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        else if (strcmp(consent, "t") != 0)
             reply_status(reply, CARA__REPLY__STATUS__CONFLICT,
                          "the victim did not consent to be contacted");
     }
@@ -76,14 +78,20 @@ cleanup:
 
 // The referral stored with a case (personal data; never served whole). Returns it (caller
 // frees with cara__referral__free_unpacked), or NULL if it cannot be read.
-static Cara__Referral *s_stored_referral(db_t *db, const char *case_id) {
+// The referral stored with the case, and in *consent whether the victim consents to contact
+// now (an amendment may have withdrawn it). Returns NULL on error.
+static Cara__Referral *s_stored_referral(db_t *db, const char *case_id, int *consent) {
     const char *values[] = {case_id};
-    PGresult *r = db_query_bin(db, "SELECT referral FROM provider_case WHERE case_id = $1", 1,
-                               values, NULL, NULL, 1);
+    PGresult *r = db_query_bin(db,
+                               "SELECT referral, victim_contact FROM provider_case"
+                               " WHERE case_id = $1",
+                               1, values, NULL, NULL, 1);
     Cara__Referral *referral = NULL;
-    if (r && PQntuples(r) == 1)
+    if (r && PQntuples(r) == 1) {
         referral = cara__referral__unpack(NULL, (size_t)PQgetlength(r, 0, 0),
                                           (const uint8_t *)PQgetvalue(r, 0, 0));
+        *consent = PQgetlength(r, 0, 1) == 1 && PQgetvalue(r, 0, 1)[0] == 1; // binary bool
+    }
     if (r)
         PQclear(r);
     return referral;
@@ -132,7 +140,8 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
         ptrs[i] = &views[i];
     }
     // The victim's contact details, from the referral as the police sent it.
-    referral = s_stored_referral(service_db(svc), c.case_id);
+    int consent = 0;
+    referral = s_stored_referral(service_db(svc), c.case_id, &consent);
     if (!referral) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         goto cleanup;
@@ -144,7 +153,9 @@ int booking_cmd_list_victim(service_t *svc, const identity_t *who, const Cara__E
     Cara__VictimContactList list = CARA__VICTIM_CONTACT_LIST__INIT;
     list.contacts = ptrs;
     list.n_contacts = (size_t)n;
-    list.victim = referral->victim;
+    // The history stays the provider's record; the victim's details go only while the victim
+    // consents to contact.
+    list.victim = consent ? referral->victim : NULL;
     rc = reply_ok(reply, &list.base);
 cleanup:
     if (referral)

@@ -381,6 +381,31 @@ static void s_female_high(Cara__Referral *r) {
     ti_set(&r->risk->dash_level, "high");
 }
 
+// The provider's victim contact worker records an offer for referral id (the reply's status),
+// then lists the case's victim contact: 1 if the victim's details came with it.
+static int s_victim_worker(const char *id, Cara__Reply__Status *recorded) {
+    client_t *worker = harness_client(h, "booking", "victim_contact", "p1");
+    Cara__RecordVictimContact rec = CARA__RECORD_VICTIM_CONTACT__INIT;
+    rec.referral_id = (char *)id;
+    rec.kind = "offer";
+    Cara__Reply *reply = harness_call(worker, &rec.base);
+    assert_non_null(reply);
+    *recorded = reply->status;
+    cara__reply__free_unpacked(reply, NULL);
+    Cara__ListVictimContacts list = CARA__LIST_VICTIM_CONTACTS__INIT;
+    list.referral_id = (char *)id;
+    reply = harness_call(worker, &list.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__VictimContactList *got =
+        cara__victim_contact_list__unpack(NULL, reply->payload.len, reply->payload.data);
+    assert_non_null(got);
+    int details = got->victim != NULL;
+    cara__victim_contact_list__free_unpacked(got, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    return details;
+}
+
 static void s_booking_value(const char *fmt, const char *id, const char *expect) {
     char sql[300];
     snprintf(sql, sizeof sql, fmt, id);
@@ -403,6 +428,9 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     assert_non_null(got);
     s_booking_value("SELECT victim_contact::text FROM provider_case WHERE referral_id = '%s'", id,
                     "true");
+    Cara__Reply__Status recorded;
+    assert_int_equal(s_victim_worker(id, &recorded), 1);
+    assert_int_equal(recorded, CARA__REPLY__STATUS__OK);
     s_amend(id, ref, s_female);
     s_booking_value("SELECT pathway || '/' || status FROM provider_case WHERE referral_id = '%s'",
                     id, "female_intimate/booked");
@@ -414,6 +442,9 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     s_amend(id, ref, s_female_no_consent);
     s_booking_value("SELECT victim_contact::text FROM provider_case WHERE referral_id = '%s'", id,
                     "false");
+    // No more contact, and the victim's details are no longer shown; the record stays.
+    assert_int_equal(s_victim_worker(id, &recorded), 0);
+    assert_int_equal(recorded, CARA__REPLY__STATUS__CONFLICT);
     s_amend(id, ref, s_female_high);
     s_expect(id, "withdrawn/returned", "returned");
     s_booking_value("SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", women, "0");
