@@ -166,9 +166,9 @@ int booking_check_gap(config_t *cfg, const char *provider, const char *cohort_ty
                       int32_t b, char *err, size_t err_size) {
     int tel = strcmp(cohort_type, "telephone") == 0;
     int64_t lo = booking_setting(cfg, provider, NULL,
-                                 tel ? "telephone_gap_min_days" : "gap_min_days", tel ? 1 : 21);
+                                 tel ? "telephone_gap_min_days" : "gap_min_days", tel ? 1 : 28);
     int64_t hi = booking_setting(cfg, provider, NULL,
-                                 tel ? "telephone_gap_max_days" : "gap_max_days", tel ? 42 : 42);
+                                 tel ? "telephone_gap_max_days" : "gap_max_days", tel ? 42 : 35);
     int64_t gap = (int64_t)b - a;
     if (gap < 1 || gap < lo || gap > hi) {
         snprintf(err, err_size, "Part B must be %lld to %lld days after Part A (is %lld)",

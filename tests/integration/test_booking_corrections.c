@@ -355,9 +355,9 @@ static void test_part_b_attendance_corrected_to_absent_rebooks(void **state) {
 
 static void test_part_a_attendance_corrected_to_absent_with_no_time_left(void **state) {
     (void)state;
-    // Deadline in 30 days; every other cohort of this file is held already (in the past).
-    char *id = s_case(30, 0);
-    char *group = s_cohort("male_intimate", 2, 23);
+    // Deadline in 31 days; every other cohort of this file is held already (in the past).
+    char *id = s_case(31, 0);
+    char *group = s_cohort("male_intimate", 2, 30);
     s_book(id, group);
     s_held(group, "A");
     assert_int_equal(s_attend(group, "A", id, "attended", NULL), CARA__REPLY__STATUS__OK);

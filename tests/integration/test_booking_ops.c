@@ -285,7 +285,7 @@ static void test_shortfall_by_pathway_and_cancel_booking(void **state) {
     assert_true(before >= 3); // earlier tests left open gwent cases too
     cara__shortfall_report__free_unpacked(r, NULL);
     // A two-seat cohort ending in 50 days takes two of them (the most urgent first).
-    char *cohort = s_cohort(s_p2(), "male_intimate", 20, 50, 2);
+    char *cohort = s_cohort(s_p2(), "male_intimate", 22, 50, 2);
     r = s_shortfall(s_p2());
     assert_int_equal(r->n_pathways, 1);
     assert_int_equal(r->pathways[0]->cases, before - 2);
@@ -596,7 +596,7 @@ static void test_amended_deadline_moves_the_booking(void **state) {
     char ref[32];
     snprintf(ref, sizeof ref, "BO-%d-%d", getpid(), s_ref); // the reference s_case used
     char *late = s_cohort(s_p1(), "male_intimate", 30, 58, 4);
-    char *early = s_cohort(s_p1(), "male_intimate", 5, 27, 4);
+    char *early = s_cohort(s_p1(), "male_intimate", 5, 33, 4);
     assert_int_equal(s_book(s_p1(), id, late), CARA__REPLY__STATUS__OK);
     // The police amend the deadline to 40 days from now: the booked cohort ends too late.
     char when[40], deadline[16];
@@ -733,9 +733,9 @@ static void test_part_a_correction_restores_the_original_booking(void **state) {
 // the police read booked then Part A attended on the original dates, and Part B completes it.
 static void test_part_a_correction_reopens_a_non_compliant_case(void **state) {
     (void)state;
-    // Deadline in 26 days: no other cohort of this file's tests ends before it.
-    char *id = s_case("dyfed-powys", 26);
-    char *orig = s_cohort(s_p1(), "male_intimate", 2, 23, 2);
+    // Deadline in 31 days: no other cohort of this file's tests ends before it.
+    char *id = s_case("dyfed-powys", 31);
+    char *orig = s_cohort(s_p1(), "male_intimate", 2, 30, 2);
     assert_int_equal(s_book(s_p1(), id, orig), CARA__REPLY__STATUS__OK);
     s_held(orig, "A");
     const char *absent[] = {"absent"}, *attended[] = {"attended"};

@@ -323,7 +323,7 @@ static void test_providers_see_their_own_cases_only(void **state) {
     char da[16], db_[16];
     int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
     time_format_date(today + 30, da, sizeof da);
-    time_format_date(today + 51, db_, sizeof db_);
+    time_format_date(today + 58, db_, sizeof db_);
     create.cohort_type = "male_intimate";
     create.town = "Carmarthen";
     create.capacity = 4;

@@ -37,20 +37,22 @@ static void test_setting_precedence(void **state) {
 static void test_gap(void **state) {
     (void)state;
     char err[160];
-    config_t *cfg = s_config("{\"providers\": {\"p2\": {\"gap_min_days\": 28,"
-                             " \"gap_max_days\": 35}}}");
-    // Defaults: groups 21..42 days apart, telephone 1..42.
+    config_t *cfg = s_config("{\"providers\": {\"p2\": {\"gap_min_days\": 21,"
+                             " \"gap_max_days\": 42}}}");
+    // Defaults: groups 4 to 5 weeks (28..35 days) apart, as CARA runs them; telephone 1..42.
     assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 128, err, sizeof err), 0);
-    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 110, err, sizeof err), -1);
-    assert_non_null(strstr(err, "21 to 42"));
-    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 143, err, sizeof err), -1);
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 135, err, sizeof err), 0);
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 127, err, sizeof err), -1);
+    assert_non_null(strstr(err, "28 to 35"));
+    assert_int_equal(booking_check_gap(cfg, "p1", "male_intimate", 100, 136, err, sizeof err), -1);
     assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 107, err, sizeof err), 0);
     assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 100, err, sizeof err), -1);
     assert_int_equal(booking_check_gap(cfg, "p1", "telephone", 100, 99, err, sizeof err), -1);
-    // Per provider.
-    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 125, err, sizeof err),
+    // Per provider (a wider window agreed with the commissioner).
+    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 120, err, sizeof err),
                      -1);
-    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 130, err, sizeof err), 0);
+    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 121, err, sizeof err), 0);
+    assert_int_equal(booking_check_gap(cfg, "p2", "female_intimate", 100, 142, err, sizeof err), 0);
     config_destroy(&cfg);
 }
 
