@@ -407,22 +407,28 @@ apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t 
     return rc;
 }
 
-// Cases that were never contacted and whose deadline has passed become non-compliant
-// (not contactable); booked cases whose deadline passed are left to attendance outcomes.
+// Cases still open (no place taken) whose deadline has passed can never be booked: they become
+// non-compliant, so the police hear the outcome: "refused" if the offender's last answer to the
+// provider was a refusal, "not_contactable" if never reached, else "not_booked" (reached, but no
+// place was taken in time). Booked cases whose deadline passed are left to attendance outcomes.
 void booking_case_tick(service_t *svc) {
     db_t *db = service_db(svc);
     if (db_begin(db) != 0)
         return;
-    PGresult *r = db_query(db,
-                           "SELECT referral_id FROM provider_case WHERE status = 'open'"
-                           " AND first_contacted_at IS NULL AND compliance_deadline < current_date"
-                           " LIMIT 100 FOR UPDATE SKIP LOCKED",
-                           0, NULL);
+    PGresult *r =
+        db_query(db,
+                 "SELECT p.referral_id, CASE WHEN (SELECT a.outcome FROM contact_attempt a"
+                 " WHERE a.case_id = p.case_id ORDER BY a.at DESC, a.id DESC LIMIT 1)"
+                 " = 'refused' THEN 'refused' WHEN p.first_contacted_at IS NULL"
+                 " THEN 'not_contactable' ELSE 'not_booked' END FROM provider_case p"
+                 " WHERE p.status = 'open' AND p.compliance_deadline < current_date"
+                 " LIMIT 100 FOR UPDATE OF p SKIP LOCKED",
+                 0, NULL);
     int ok = r != NULL;
     for (int i = 0; ok && i < PQntuples(r); i++) {
         booking_case_t c;
         ok = booking_case_load(db, PQgetvalue(r, i, 0), NULL, &c) == 1 &&
-             booking_case_close(svc, &c, "non_compliant", "not_contactable", NULL) == 0;
+             booking_case_close(svc, &c, "non_compliant", PQgetvalue(r, i, 1), NULL) == 0;
     }
     if (r)
         PQclear(r);

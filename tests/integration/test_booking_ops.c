@@ -180,10 +180,13 @@ static int s_listed(const Cara__CaseList *list, const char *referral_id) {
     return 0;
 }
 
-static void test_not_contactable_before_deadline_is_non_compliant(void **state) {
+// The deadline passes with no place taken: every such case is closed non-compliant, with why:
+// never reached, reached and refused, reached but never booked.
+static void test_open_cases_past_the_deadline_are_non_compliant(void **state) {
     (void)state;
     char *id = s_case("dyfed-powys", 0);
     char *contacted = s_case("dyfed-powys", 0);
+    char *refused = s_case("dyfed-powys", 0);
     Cara__RecordContact contact = CARA__RECORD_CONTACT__INIT;
     contact.referral_id = contacted;
     contact.channel = "letter";
@@ -200,22 +203,32 @@ static void test_not_contactable_before_deadline_is_non_compliant(void **state) 
     assert_int_equal(s_call(s_p1(), &contact.base, &reply), CARA__REPLY__STATUS__INVALID);
     assert_true(ti_has_error(reply, "channel") && ti_has_error(reply, "outcome"));
     cara__reply__free_unpacked(reply, NULL);
-    // The deadline passes (both cases): the service's tick closes the one never reached.
-    const char *values[] = {id, contacted};
+    contact.referral_id = refused;
+    contact.channel = "phone";
+    contact.outcome = "contacted";
+    assert_int_equal(s_call(s_p1(), &contact.base, NULL), CARA__REPLY__STATUS__OK);
+    contact.outcome = "refused";
+    assert_int_equal(s_call(s_p1(), &contact.base, NULL), CARA__REPLY__STATUS__OK);
+    // The deadline passes (all three): the service's tick closes them.
+    const char *values[] = {id, contacted, refused};
     assert_int_equal(db_exec(harness_db(h, "booking"),
                              "UPDATE provider_case SET compliance_deadline = current_date - 1"
-                             " WHERE referral_id IN ($1, $2)",
-                             2, values),
+                             " WHERE referral_id IN ($1, $2, $3)",
+                             3, values),
                      0);
     s_expect("booking",
              "SELECT status || '/' || close_reason FROM provider_case WHERE referral_id = '%s'%s",
              id, "", "non_compliant/not_contactable");
     s_expect("intake", "SELECT status FROM outcome WHERE referral_id = '%s'%s", id, "",
              "non_compliant");
-    char *other = s_value("booking", "SELECT status FROM provider_case WHERE referral_id = '%s'%s",
-                          contacted, "");
-    assert_string_equal(other, "open"); // contacted: left to booking and attendance
-    free(other);
+    s_expect("booking",
+             "SELECT status || '/' || close_reason FROM provider_case WHERE referral_id = '%s'%s",
+             contacted, "", "non_compliant/not_booked");
+    s_expect("booking",
+             "SELECT status || '/' || close_reason FROM provider_case WHERE referral_id = '%s'%s",
+             refused, "", "non_compliant/refused");
+    s_expect("intake", "SELECT status || '/' || reason FROM outcome WHERE referral_id = '%s'%s",
+             refused, "", "non_compliant/refused");
     char *audited = s_value("booking",
                             "SELECT count(*) FROM audit WHERE entity_id = '%s'"
                             " AND action = 'non_compliant'%s",
@@ -224,6 +237,7 @@ static void test_not_contactable_before_deadline_is_non_compliant(void **state) 
     free(audited);
     free(id);
     free(contacted);
+    free(refused);
 }
 
 static void test_at_risk_list_and_per_force_contact_target(void **state) {
@@ -781,7 +795,7 @@ static void test_part_a_correction_reopens_a_non_compliant_case(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_not_contactable_before_deadline_is_non_compliant),
+        cmocka_unit_test(test_open_cases_past_the_deadline_are_non_compliant),
         cmocka_unit_test(test_at_risk_list_and_per_force_contact_target),
         cmocka_unit_test(test_shortfall_by_pathway_and_cancel_booking),
         cmocka_unit_test(test_bulk_attendance_delivered_and_corrected),
