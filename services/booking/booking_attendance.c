@@ -116,7 +116,8 @@ static int s_reopen(service_t *svc, booking_case_t *c) {
 }
 
 // Whether a non-compliant case was closed by the miss on booking_id: a miss reason (reason, or
-// any if NULL) and no booking after this one. Returns 1, 0, or -1 on error.
+// any if NULL) and no booking after this one (a replacement that an earlier correction
+// cancelled, when it gave this booking back, does not count). Returns 1, 0, or -1 on error.
 static int s_closed_by_miss(db_t *db, const booking_case_t *c, const char *booking_id,
                             const char *reason) {
     const char *cv[] = {c->case_id, booking_id, reason};
@@ -127,6 +128,8 @@ static int s_closed_by_miss(db_t *db, const booking_case_t *c, const char *booki
                         " ('did_not_attend', 'late_refused_entry', 'excluded')))"
                         " AND NOT EXISTS (SELECT 1 FROM booking b"
                         " WHERE b.case_id = p.case_id AND b.booking_id <> $2"
+                        " AND NOT (b.status = 'cancelled' AND b.ended_reason IS NOT DISTINCT FROM"
+                        " 'attendance_corrected')"
                         " AND b.booked_at > (SELECT booked_at FROM booking WHERE booking_id = $2))",
                         3, cv, last, sizeof last);
     if (got != 1)
@@ -155,7 +158,10 @@ static int s_recorrected_miss(service_t *svc, booking_case_t *c, const char *boo
 // nothing more. Returns 0 or -1.
 static int s_corrected_miss(service_t *svc, booking_case_t *c, const char *booking_id,
                             const char *bstatus, const char *cohort_id, const char *status) {
-    if (strcmp(bstatus, "missed") == 0)
+    // A booking no longer live (missed on its other part, or cancelled: the person moved to
+    // another cohort) has its register corrected and nothing more: the case goes on with the
+    // booking it has.
+    if (strcmp(bstatus, "missed") == 0 || strcmp(bstatus, "cancelled") == 0)
         return 0;
     if (strcmp(bstatus, "completed") == 0 && strcmp(c->status, "completed") == 0 &&
         s_reopen(svc, c) != 0)
@@ -171,22 +177,40 @@ static int s_corrected_miss(service_t *svc, booking_case_t *c, const char *booki
 // "attendance_corrected"), the original is booked again (SeatBooked with its own id and dates,
 // so the police see the original dates) and the case is booked. A case this miss closed
 // (non-compliant, no later booking) is reopened first (CaseReopened, audited); a case closed
-// otherwise stays closed (the correction is audited). Returns 1 restored, 0 nothing to
-// restore, 2 refused (the replacement already has attendance: field error set), -1 on error.
+// otherwise, completed through a later booking, or a booking whose cohort was cancelled is
+// refused: the record would count the person in a cohort they no longer belong to (and bill
+// it). Returns 1 restored, 2 refused (field error set), -1 on error.
 static int s_restore_booking(service_t *svc, booking_case_t *c, const char *booking_id,
                              const char *field, reply_t *reply) {
     db_t *db = service_db(svc);
     const char *cv[] = {c->case_id, booking_id};
+    char cohort_status[16] = "";
+    if (db_scalar(db,
+                  "SELECT c.status FROM booking b JOIN cohort c USING (cohort_id)"
+                  " WHERE b.booking_id = $2 AND b.case_id = $1",
+                  2, cv, cohort_status, sizeof cohort_status) != 1)
+        return -1;
+    if (strcmp(cohort_status, "cancelled") == 0) {
+        reply_field_error(reply, field, "the cohort was cancelled: this booking cannot come back");
+        return 2;
+    }
     if (strcmp(c->status, "non_compliant") == 0) {
         // Reopened only if this miss closed it.
         int closed = s_closed_by_miss(db, c, booking_id, NULL);
-        if (closed <= 0)
-            return closed;
+        if (closed < 0)
+            return -1;
+        if (!closed) {
+            reply_field_error(reply, field,
+                              "the case was closed by a later booking: correct that booking");
+            return 2;
+        }
         if (s_reopen(svc, c) != 0)
             return -1;
     }
-    if (strcmp(c->status, "booked") != 0 && strcmp(c->status, "open") != 0)
-        return 0;
+    if (strcmp(c->status, "booked") != 0 && strcmp(c->status, "open") != 0) {
+        reply_field_error(reply, field, "the case is %s: this booking cannot come back", c->status);
+        return 2;
+    }
     char recorded[8] = "";
     int got = db_scalar(db,
                         "SELECT count(*) FROM booking WHERE case_id = $1 AND status = 'booked'"

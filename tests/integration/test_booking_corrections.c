@@ -347,6 +347,16 @@ static void test_part_b_attendance_corrected_to_absent_rebooks(void **state) {
              later);
     s_expect("billing", "%s", sql, "cohort_fee:pending");
     s_expect("national", s_national, "", "2/0");
+    // Completed in the later cohort: the first booking's miss can no longer be undone (it would
+    // count the person in the voided cohort, and bill it again).
+    assert_int_equal(s_attend(group, "B", id, "attended", "register found"),
+                     CARA__REPLY__STATUS__INVALID);
+    s_expect("booking", s_case_sql, id, "completed:completed");
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(kind || ':' || status, ',' ORDER BY kind) FROM billable_line"
+             " WHERE cohort_id = '%s'",
+             group);
+    s_expect("billing", "%s", sql, "cohort_fee:void");
     free(dates);
     free(later);
     free(group);
@@ -432,12 +442,110 @@ static void test_withdrawn_telephone_completion_is_voided_then_billed_once(void 
     free(id);
 }
 
+// A Part A miss corrected to attended gives the first booking back (the replacement is
+// cancelled); Part B of it is then missed with nowhere left to go (non-compliant); that miss
+// corrected to attended reopens and completes the case: the replacement the first correction
+// cancelled does not make the Part B miss look like it did not close the case.
+static void test_second_correction_after_a_restore_completes(void **state) {
+    (void)state;
+    char *id = s_case(120, 0);
+    char *first = s_cohort("male_intimate", 3, 31);
+    char *spare = s_cohort("male_intimate", 40, 68);
+    s_book(id, first);
+    s_held(first, "A");
+    assert_int_equal(s_attend(first, "A", id, "absent", NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT b.status FROM booking b JOIN provider_case p USING (case_id)"
+             " WHERE p.referral_id = '%s' ORDER BY booked_at DESC LIMIT 1",
+             id, "booked");
+    assert_int_equal(s_attend(first, "A", id, "attended", "late entry on the register"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT string_agg(b.status || ':' || coalesce(b.ended_reason, '-'), ','"
+             " ORDER BY booked_at) FROM booking b JOIN provider_case p USING (case_id)"
+             " WHERE p.referral_id = '%s'",
+             id, "booked:-,cancelled:attendance_corrected");
+    // The spare cohort is cancelled: a Part B miss now has nowhere to go.
+    Cara__CancelCohort cancel = CARA__CANCEL_COHORT__INIT;
+    cancel.cohort_id = spare;
+    cancel.reason = "venue lost";
+    assert_int_equal(s_call(s_p1(), &cancel.base), CARA__REPLY__STATUS__OK);
+    s_held(first, "B");
+    assert_int_equal(s_attend(first, "B", id, "absent", NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, id, "non_compliant:did_not_attend");
+    free(s_police_reads(id, "non_compliant"));
+    assert_int_equal(s_attend(first, "B", id, "attended", "signed the wrong sheet"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, id, "completed:completed");
+    free(s_police_reads(id, "completed"));
+    free(spare);
+    free(first);
+    free(id);
+}
+
+// Part A attended in one cohort; the provider then moves the person (CancelBooking) to another;
+// the first cohort's register is corrected to absent: the record changes, and nothing else (no
+// rebooking, no non-compliance): the case goes on in the cohort it is booked into.
+static void test_correction_on_a_cancelled_booking_changes_only_the_register(void **state) {
+    (void)state;
+    char *id = s_case(120, 0);
+    char *first = s_cohort("male_intimate", 3, 31);
+    char *moved = s_cohort("male_intimate", 6, 34);
+    s_book(id, first);
+    s_held(first, "A");
+    assert_int_equal(s_attend(first, "A", id, "attended", NULL), CARA__REPLY__STATUS__OK);
+    Cara__CancelBooking cancel = CARA__CANCEL_BOOKING__INIT;
+    cancel.referral_id = id;
+    cancel.reason = "moving to a Saturday group";
+    assert_int_equal(s_call(s_p1(), &cancel.base), CARA__REPLY__STATUS__OK);
+    s_book(id, moved);
+    assert_int_equal(s_attend(first, "A", id, "absent", "register was wrong"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, id, "booked:-");
+    s_expect("booking",
+             "SELECT string_agg(b.status || ':' || coalesce(b.part_a, '-'), ',' ORDER BY booked_at)"
+             " FROM booking b JOIN provider_case p USING (case_id) WHERE p.referral_id = '%s'",
+             id, "cancelled:absent,booked:-");
+    free(s_police_reads(id, "booked"));
+    free(moved);
+    free(first);
+    free(id);
+}
+
+// A Part A miss rebooked the person; the first cohort is then cancelled (the venue is lost
+// before Part B): correcting that miss to attended is refused, and the rebooking stands.
+static void test_no_booking_comes_back_into_a_cancelled_cohort(void **state) {
+    (void)state;
+    char *id = s_case(120, 0);
+    char *first = s_cohort("male_intimate", 3, 31);
+    char *next = s_cohort("male_intimate", 40, 68);
+    s_book(id, first);
+    s_held(first, "A");
+    assert_int_equal(s_attend(first, "A", id, "absent", NULL), CARA__REPLY__STATUS__OK);
+    Cara__CancelCohort cancel = CARA__CANCEL_COHORT__INIT;
+    cancel.cohort_id = first;
+    cancel.reason = "venue lost";
+    assert_int_equal(s_call(s_p1(), &cancel.base), CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_attend(first, "A", id, "attended", "late entry on the register"),
+                     CARA__REPLY__STATUS__INVALID);
+    s_expect("booking",
+             "SELECT string_agg(b.status, ',' ORDER BY booked_at) FROM booking b"
+             " JOIN provider_case p USING (case_id) WHERE p.referral_id = '%s'",
+             id, "missed,booked");
+    free(next);
+    free(first);
+    free(id);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_part_b_absence_corrected_reopens_and_completes),
         cmocka_unit_test(test_part_b_attendance_corrected_to_absent_rebooks),
         cmocka_unit_test(test_part_a_attendance_corrected_to_absent_with_no_time_left),
         cmocka_unit_test(test_withdrawn_telephone_completion_is_voided_then_billed_once),
+        cmocka_unit_test(test_second_correction_after_a_restore_completes),
+        cmocka_unit_test(test_correction_on_a_cancelled_booking_changes_only_the_register),
+        cmocka_unit_test(test_no_booking_comes_back_into_a_cancelled_cohort),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
