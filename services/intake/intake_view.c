@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cara/log.h"
+#include "cara/pbstrip.h"
 #include "cara/timeutil.h"
 #include "intake_validate.h"
 
@@ -105,6 +106,28 @@ int intake_deidentify(Cara__Referral *r, const char *secret) {
     return 0;
 }
 
+// Keeps only the leading reason code of an outcome's reason ("other: <free text>",
+// "not_suitable: <detail>; manual: <detail>"): the text up to the first ':' or ';' if it is a
+// code (a-z, 0-9, '_', '-', at most 64), else nothing. The police's and staff's words stay out.
+static int s_reason_code(char **reason) {
+    const char *r = *reason ? *reason : "";
+    size_t n = strcspn(r, ":;");
+    int code = n > 0 && n <= 64;
+    for (size_t i = 0; code && i < n; i++)
+        code = (r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '_' ||
+               r[i] == '-';
+    if (!code) {
+        s_blank(reason);
+        return 0;
+    }
+    char *copy = strndup(r, n);
+    if (!copy)
+        return -1;
+    s_blank(reason);
+    *reason = copy;
+    return 0;
+}
+
 static int s_national_field(const char *field) {
     for (size_t i = 0; s_national_fields[i]; i++)
         if (strcmp(s_national_fields[i], field) == 0)
@@ -122,6 +145,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
     if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
         Cara__ReferralSubmitted *m =
             (Cara__ReferralSubmitted *)envelope_payload(env, &cara__referral_submitted__descriptor);
+        pbstrip_unknown((ProtobufCMessage *)m, NULL); // a newer schema's field: as it came
         if (m && m->referral && intake_deidentify(m->referral, secret) == 0)
             keep = s_encode(&m->base, payload, len);
         if (m)
@@ -129,6 +153,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
     } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
         Cara__ReferralAmended *m =
             (Cara__ReferralAmended *)envelope_payload(env, &cara__referral_amended__descriptor);
+        pbstrip_unknown((ProtobufCMessage *)m, NULL);
         if (m && m->referral && intake_deidentify(m->referral, secret) == 0) {
             size_t kept = 0;
             for (size_t i = 0; i < m->n_changes; i++) {
@@ -147,6 +172,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
         Cara__ReferralWithdrawn *m =
             (Cara__ReferralWithdrawn *)envelope_payload(env, &cara__referral_withdrawn__descriptor);
         if (m) {
+            pbstrip_unknown(&m->base, NULL);
             s_blank(&m->reason);
             keep = s_encode(&m->base, payload, len);
             cara__referral_withdrawn__free_unpacked(m, NULL);
@@ -155,8 +181,11 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
         Cara__OutcomeUpdated *m =
             (Cara__OutcomeUpdated *)envelope_payload(env, &cara__outcome_updated__descriptor);
         if (m && m->outcome) {
+            pbstrip_unknown(&m->base, NULL);
             s_blank(&m->outcome->caution_reference);
-            keep = s_encode(&m->base, payload, len);
+            // The reason is the police's withdrawal text or the triage staff's return detail.
+            if (s_reason_code(&m->outcome->reason) == 0)
+                keep = s_encode(&m->base, payload, len);
         }
         if (m)
             cara__outcome_updated__free_unpacked(m, NULL);

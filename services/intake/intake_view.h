@@ -20,7 +20,8 @@ int intake_pseudonym(const char *secret, const char *name, const char *date_of_b
 // every name, date of birth, address, contact detail, free text and the whole victim.
 // r must own its strings (as unpacked). Returns 0 or -1.
 int intake_deidentify(Cara__Referral *r, const char *secret);
-// Re-encodes one intake event for national (de-identified), or leaves it out. Same contract as
+// Re-encodes one intake event for national (de-identified: no unknown fields, no free text; an
+// outcome's reason keeps only its leading code), or leaves it out. Same contract as
 // stream_view_t.transform, with the secret given.
 int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t **payload,
                          size_t *len);

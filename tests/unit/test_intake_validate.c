@@ -1,7 +1,8 @@
 // intake validation without a database: the sample referral passes; each rule refuses what it
 // should with the right field path; every error is reported at once; UTF-8 is checked strictly;
 // amendments diff field by field; the JSON Schema in schemas/ agrees with the .proto and with
-// the validator (fields, vocabularies, lengths, required fields); de-identification for national.
+// the validator (fields, vocabularies, lengths, required fields); de-identification for national
+// (no unknown fields, outcome reasons cut to their code).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include "../../services/intake/intake_diff.h"
 #include "../../services/intake/intake_validate.h"
 #include "../../services/intake/intake_view.h"
+#include "cara/envelope.h"
 #include "cara/pbjson.h"
 #include "cara/timeutil.h"
 
@@ -471,6 +473,92 @@ static void test_deidentify_for_national(void **state) {
     cara__referral__free_unpacked(r, NULL);
 }
 
+// The national view of one event: the re-encoded payload (caller frees), or NULL if left out.
+static uint8_t *s_national_view(const ProtobufCMessage *msg, size_t *len) {
+    uint8_t *bytes = NULL, *payload = NULL;
+    size_t n = 0;
+    assert_int_equal(envelope_pack(msg, NULL, NULL, &bytes, &n, NULL), 0);
+    Cara__Envelope *env = envelope_unpack(bytes, n);
+    assert_non_null(env);
+    int keep = intake_view_national(env, "0123456789abcdef", &payload, len);
+    cara__envelope__free_unpacked(env, NULL);
+    free(bytes);
+    assert_true(keep == 0 || payload != NULL);
+    return payload;
+}
+
+static int s_bytes_have(const uint8_t *data, size_t len, const char *needle) {
+    return len >= strlen(needle) && memmem(data, len, needle, strlen(needle)) != NULL;
+}
+
+static void test_national_view_keeps_only_reason_codes_of_outcomes(void **state) {
+    (void)state;
+    // The police's withdrawal text and triage staff's return details reach the police's outcome;
+    // national sees the leading code, if it is one, and nothing of the words.
+    const char *const cases[][2] = {
+        {"other: Marigold Vexley moved away from Cwm Tawelwch", "other"},
+        {"not_suitable: Staff spoke to Thaddeus; manual: see notes", "not_suitable"},
+        {"did_not_attend", "did_not_attend"},
+        {"booking cancelled: provider", ""},
+        {"Marigold rang to say", ""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        Cara__Outcome outcome = CARA__OUTCOME__INIT;
+        outcome.referral_id = "r-1";
+        outcome.force = "dyfed-powys";
+        outcome.caution_reference = "DP/2024/0001";
+        outcome.status = "withdrawn";
+        outcome.reason = (char *)cases[i][0];
+        Cara__OutcomeUpdated ev = CARA__OUTCOME_UPDATED__INIT;
+        ev.outcome = &outcome;
+        size_t len = 0;
+        uint8_t *payload = s_national_view(&ev.base, &len);
+        assert_non_null(payload);
+        Cara__OutcomeUpdated *m = cara__outcome_updated__unpack(NULL, len, payload);
+        assert_non_null(m);
+        assert_string_equal(m->outcome->reason, cases[i][1]);
+        assert_string_equal(m->outcome->caution_reference, "");
+        assert_string_equal(m->outcome->status, "withdrawn");
+        assert_string_equal(m->outcome->referral_id, "r-1");
+        cara__outcome_updated__free_unpacked(m, NULL);
+        free(payload);
+    }
+}
+
+static void test_national_view_drops_unknown_fields(void **state) {
+    (void)state;
+    // A newer police schema's offender field (number 99, say an NHS number) this build does not
+    // know: protobuf-c would keep it through de-identification and pack it again.
+    uint8_t nhs[] = "\x10NHS 943 476 5919";
+    ProtobufCMessageUnknownField unknown = {99, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                                            sizeof nhs - 1, nhs};
+    Cara__Referral *r = s_sample();
+    r->offender->base.n_unknown_fields = 1;
+    r->offender->base.unknown_fields = &unknown;
+    Cara__ReferralSubmitted ev = CARA__REFERRAL_SUBMITTED__INIT;
+    ev.referral_id = "r-1";
+    ev.referral = r;
+    size_t len = 0;
+    uint8_t *packed = malloc(protobuf_c_message_get_packed_size(&ev.base));
+    assert_non_null(packed);
+    assert_true(s_bytes_have(packed, protobuf_c_message_pack(&ev.base, packed), "943 476"));
+    free(packed);
+    uint8_t *payload = s_national_view(&ev.base, &len);
+    r->offender->base.n_unknown_fields = 0;
+    r->offender->base.unknown_fields = NULL;
+    cara__referral__free_unpacked(r, NULL);
+    assert_non_null(payload);
+    assert_false(s_bytes_have(payload, len, "943 476"));
+    Cara__ReferralSubmitted *m = cara__referral_submitted__unpack(NULL, len, payload);
+    assert_non_null(m);
+    assert_int_equal(m->referral->offender->base.n_unknown_fields, 0);
+    assert_int_equal(strlen(m->referral->offender->pseudonym), 64);
+    assert_string_equal(m->referral->offender->name, "");
+    cara__referral_submitted__free_unpacked(m, NULL);
+    free(payload);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sample_is_valid_and_gets_its_deadline),
@@ -482,6 +570,8 @@ int main(void) {
         cmocka_unit_test(test_diff_field_by_field),
         cmocka_unit_test(test_schema_agrees_with_proto_and_validator),
         cmocka_unit_test(test_deidentify_for_national),
+        cmocka_unit_test(test_national_view_keeps_only_reason_codes_of_outcomes),
+        cmocka_unit_test(test_national_view_drops_unknown_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
