@@ -4,6 +4,7 @@
 
 #include "triage.pb-c.h"
 
+#include "cara/pbstrip.h"
 #include "cara/service.h"
 #include "triage_case.h"
 
@@ -23,19 +24,29 @@ static const service_upstream_t s_upstreams[] = {{"intake", triage_case_apply, N
                                                  {"booking", triage_safety_apply, NULL},
                                                  {NULL, NULL, NULL}};
 
-// For the national service: the decision without the person. ReferralTriaged loses the
-// referral, TriageCaseUpdated its changes and referral, withdrawals their free-text reason.
+// Replaces *field with the empty string (freeing what it owned; protobuf-c leaves an empty
+// string pointing at its static protobuf_c_empty_string).
+static void s_blank(char **field) {
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = (char *)protobuf_c_empty_string;
+}
+
+// For the national service: the decision without the person or anyone's words. ReferralTriaged
+// loses the referral and the pathway reason (an override's is staff free text), returns the
+// details of their reason codes, TriageCaseUpdated its changes and referral, withdrawals their
+// free-text reason; every event loses the fields this build does not know.
 static int s_national(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                       uint8_t **payload, size_t *len) {
     (void)svc;
     (void)who;
     ProtobufCMessage *msg = NULL;
-    int keep = 1;
     if (strcmp(env->type, "cara.ReferralTriaged") == 0 &&
         (msg = envelope_payload(env, &cara__referral_triaged__descriptor))) {
         Cara__ReferralTriaged *t = (Cara__ReferralTriaged *)msg;
         cara__referral__free_unpacked(t->referral, NULL);
         t->referral = NULL;
+        s_blank(&t->pathway_reason);
     } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0 &&
                (msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
         Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
@@ -48,16 +59,19 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         u->n_changes = 0;
     } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0 &&
                (msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor))) {
-        Cara__TriageCaseWithdrawn *w = (Cara__TriageCaseWithdrawn *)msg;
-        free(w->reason);
-        w->reason = strdup("");
-    } else if (strcmp(env->type, "cara.ReferralReturned") != 0) {
+        s_blank(&((Cara__TriageCaseWithdrawn *)msg)->reason);
+    } else if (strcmp(env->type, "cara.ReferralReturned") == 0 &&
+               (msg = envelope_payload(env, &cara__referral_returned__descriptor))) {
+        Cara__ReferralReturned *r = (Cara__ReferralReturned *)msg;
+        for (size_t i = 0; i < r->n_reasons; i++)
+            if (r->reasons[i])
+                s_blank(&r->reasons[i]->detail);
+    } else {
         return 0; // anything else, or anything undecodable: not for national
     }
-    if (msg) {
-        keep = envelope_encode_message(msg, payload, len) == 0;
-        protobuf_c_message_free_unpacked(msg, NULL);
-    }
+    pbstrip_unknown(msg, NULL);
+    int keep = envelope_encode_message(msg, payload, len) == 0;
+    protobuf_c_message_free_unpacked(msg, NULL);
     return keep;
 }
 

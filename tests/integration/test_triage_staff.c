@@ -2,6 +2,7 @@
 // assessment before and after routing, approval with and without an override, return by staff,
 // routing by force and effective date, victim contact only with consent, the time from receipt
 // to decision, the overdue list, validation and role checks, and who may read the stream.
+#include "cara/stream.h"
 #include "test_triage_support.h"
 
 static harness_t *h;
@@ -456,6 +457,29 @@ static void test_stream_views(void **state) {
     assert_null(ev->referral);
     assert_int_equal(ev->n_needs, 1); // national counts needs, not people
     cara__referral_triaged__free_unpacked(ev, NULL);
+    // National: a withdrawal without its free text; also one that came without any (published
+    // by hand, as intake always gives one: protobuf-c's static empty string is not freed).
+    char wid[UUID_STR_LEN];
+    uuid_new(wid);
+    const char *const texts[] = {"", "Moved in with her sister in Aberaeron"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        Cara__TriageCaseWithdrawn w = CARA__TRIAGE_CASE_WITHDRAWN__INIT;
+        w.referral_id = wid;
+        w.force = "dyfed-powys";
+        w.reason_code = "caution_rescinded";
+        w.reason = (char *)texts[i];
+        db_t *db = harness_db(h, "triage");
+        assert_int_equal(db_begin(db), 0);
+        assert_true(outbox_append(db, &w.base, wid, "dyfed-powys", wid, NULL) > 0);
+        assert_int_equal(db_commit(db), 0);
+        Cara__TriageCaseWithdrawn *got = (Cara__TriageCaseWithdrawn *)tt_stream_event(
+            h, "service", "national", "cara.TriageCaseWithdrawn",
+            &cara__triage_case_withdrawn__descriptor, wid);
+        assert_non_null(got);
+        assert_string_equal(got->reason, "");
+        assert_string_equal(got->reason_code, "caution_rescinded");
+        cara__triage_case_withdrawn__free_unpacked(got, NULL);
+    }
     // Operators see it whole.
     ev = (Cara__ReferralTriaged *)tt_stream_event(h, "operator", "ops", "cara.ReferralTriaged",
                                                   &cara__referral_triaged__descriptor, id);
