@@ -1,9 +1,11 @@
 // cara-booking: the provider's side: contact, cohorts, seats, attendance, completion, victim
 // contact (issue 5).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "booking.h"
+#include "cara/pbstrip.h"
 
 extern const migration_t booking_migrations[];
 
@@ -51,11 +53,61 @@ static int s_intake_view(service_t *svc, const identity_t *who, const Cara__Enve
     return strcmp(env->type, "cara.ContactRecorded") != 0;
 }
 
+// Replaces *field with the empty string (freeing what it owned; protobuf-c leaves an empty
+// string pointing at its static protobuf_c_empty_string).
+static void s_blank(char **field) {
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = (char *)protobuf_c_empty_string;
+}
+
+// For billing and national: every booking event re-encoded from what this build knows of it
+// (unknown fields dropped), without the provider staff's free text: a cohort cancellation's
+// reason and an attendance correction's reason (up to 500 characters). Reasons that are codes
+// (BookingCancelled, CaseNonCompliant, CaseReopened) stay. A type not listed is left out.
+static int s_downstream_view(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                             uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    static const struct {
+        const char *type;
+        const ProtobufCMessageDescriptor *desc;
+    } known[] = {
+        {"cara.CaseOpened", &cara__case_opened__descriptor},
+        {"cara.ContactRecorded", &cara__contact_recorded__descriptor},
+        {"cara.CohortCreated", &cara__cohort_created__descriptor},
+        {"cara.CohortCancelled", &cara__cohort_cancelled__descriptor},
+        {"cara.SeatBooked", &cara__seat_booked__descriptor},
+        {"cara.BookingCancelled", &cara__booking_cancelled__descriptor},
+        {"cara.AttendanceRecorded", &cara__attendance_recorded__descriptor},
+        {"cara.CaseCompleted", &cara__case_completed__descriptor},
+        {"cara.CaseNonCompliant", &cara__case_non_compliant__descriptor},
+        {"cara.CohortDelivered", &cara__cohort_delivered__descriptor},
+        {"cara.CaseReopened", &cara__case_reopened__descriptor},
+        {"cara.VictimContactRecorded", &cara__victim_contact_recorded__descriptor},
+    };
+    size_t k = 0;
+    while (k < sizeof known / sizeof *known && strcmp(env->type, known[k].type) != 0)
+        k++;
+    ProtobufCMessage *msg =
+        k < sizeof known / sizeof *known ? envelope_payload(env, known[k].desc) : NULL;
+    if (!msg)
+        return 0; // not a booking event this build knows, or undecodable
+    if (msg->descriptor == &cara__cohort_cancelled__descriptor)
+        s_blank(&((Cara__CohortCancelled *)msg)->reason);
+    else if (msg->descriptor == &cara__attendance_recorded__descriptor)
+        s_blank(&((Cara__AttendanceRecorded *)msg)->correction_reason);
+    pbstrip_unknown(msg, NULL);
+    int keep = envelope_encode_message(msg, payload, len) == 0;
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return keep;
+}
+
 // Booking events carry ids, dates and outcomes only (no personal data, by design: keep it so;
 // victim contact events say that contact happened and flag a concern, never the notes).
-// Operators, billing and national read them all; triage reads safety concerns only; intake the
-// outcomes and safety concerns; a provider system reads only its own (scope = its provider id);
-// anyone else is refused.
+// Operators read them all; billing and national all without staff free text or unknown fields;
+// triage reads safety concerns only; intake the outcomes and safety concerns; a provider system
+// reads only its own (scope = its provider id); anyone else is refused.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
     if (identity_is(who, "operator"))
@@ -65,6 +117,8 @@ static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *vi
             view->transform = s_triage_view;
         else if (strcmp(who->org, "intake") == 0)
             view->transform = s_intake_view;
+        else if (strcmp(who->org, "billing") == 0 || strcmp(who->org, "national") == 0)
+            view->transform = s_downstream_view;
         return 0;
     }
     if (identity_is(who, "provider") && *who->org) {
