@@ -16,6 +16,11 @@ int billing_require_finance(const identity_t *who, reply_t *reply);
 // licence holder). Returns 1 (party), 0 (NOT_FOUND set: no such contract or not theirs), -1.
 int billing_require_party(service_t *svc, const identity_t *who, const char *contract_id,
                           reply_t *reply);
+// Requires that who (finance or commissioner staff) works for the contract's commissioner: the
+// budget is the commissioner's, so only it varies the caps. Returns 1, 0 (NOT_FOUND or
+// FORBIDDEN set: no such contract for who, or who is another party to it), -1 (UNAVAILABLE).
+int billing_require_commissioner(service_t *svc, const identity_t *who, const char *contract_id,
+                                 reply_t *reply);
 // Stream view: services and operators see everything; finance and commissioners see the
 // invoices, credit notes and cap alerts of their own organisation. Returns 0 or -1 (refused).
 int billing_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view);

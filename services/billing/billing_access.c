@@ -34,6 +34,25 @@ int billing_require_party(service_t *svc, const identity_t *who, const char *con
     return rc;
 }
 
+int billing_require_commissioner(service_t *svc, const identity_t *who, const char *contract_id,
+                                 reply_t *reply) {
+    int party = billing_require_party(svc, who, contract_id, reply);
+    if (party != 1)
+        return party;
+    const char *values[] = {contract_id};
+    char commissioner[128] = "";
+    if (db_scalar(service_db(svc), "SELECT commissioner FROM contract WHERE contract_id = $1", 1,
+                  values, commissioner, sizeof commissioner) != 1) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        return -1;
+    }
+    if (strcmp(commissioner, who->org) == 0)
+        return 1;
+    reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
+                 "only the commissioner (%s) may change this contract", commissioner);
+    return 0;
+}
+
 // Serves an event to a finance or commissioner identity only if it concerns its organisation.
 static int s_own_org(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                      uint8_t **payload, size_t *len) {

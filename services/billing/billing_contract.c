@@ -142,10 +142,11 @@ int billing_cmd_add_contract(service_t *svc, const identity_t *who, const Cara__
     }
     if (s_validate(c, reply) > 0)
         goto cleanup;
-    if (strcmp(who->org, c->commissioner) != 0 && strcmp(who->org, c->provider_id) != 0 &&
-        strcmp(who->org, c->licence_holder) != 0) {
-        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN, "%s is not a party to this contract",
-                     who->org);
+    // The contract sets the commissioner's budget and the fees it pays: only its staff add it
+    // (a provider adding a later contract of its own would be billed at its fees).
+    if (strcmp(who->org, c->commissioner) != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
+                     "only the commissioner (%s) may add this contract", c->commissioner);
         goto cleanup;
     }
     char v[10][24];
@@ -255,7 +256,8 @@ int billing_cmd_vary_contract(service_t *svc, const identity_t *who, const Cara_
         reply_field_error(reply, "reason", "a variation needs a reason");
     if (req->delivery_cap_pence < 0)
         reply_field_error(reply, "delivery_cap_pence", "must not be negative");
-    if (reply_error_count(reply) || billing_require_party(svc, who, req->contract_id, reply) != 1)
+    if (reply_error_count(reply) ||
+        billing_require_commissioner(svc, who, req->contract_id, reply) != 1)
         goto cleanup;
     char cap[24], ocap[16];
     snprintf(cap, sizeof cap, "%lld", (long long)req->delivery_cap_pence);

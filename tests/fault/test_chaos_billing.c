@@ -228,7 +228,8 @@ static void test_chaos_billing(void **state) {
     c.offender_cap = 10000;
     Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
     add.contract = &c;
-    Cara__Reply *reply = harness_call(harness_client(h, "billing", "finance", "p1"), &add.base);
+    Cara__Reply *reply =
+        harness_call(harness_client(h, "billing", "finance", "opcc-dyfed-powys"), &add.base);
     assert_non_null(reply);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
     cara__reply__free_unpacked(reply, NULL);

@@ -154,7 +154,7 @@ static void test_delivered_work_is_billed_and_invoiced(void **state) {
     c.offender_cap = 200;
     Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
     add.contract = &c;
-    assert_int_equal(s_call(harness_client(h, "billing", "finance", "p1"), &add.base),
+    assert_int_equal(s_call(harness_client(h, "billing", "finance", "opcc-dyfed-powys"), &add.base),
                      CARA__REPLY__STATUS__OK);
 
     char *ids[2] = {s_case(0), s_case(0)};

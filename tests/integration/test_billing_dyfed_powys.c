@@ -56,6 +56,11 @@ static void s_ok(ProtobufCMessage *msg) {
     assert_int_equal(s_call(s_finance(), msg), CARA__REPLY__STATUS__OK);
 }
 
+// The commissioner's finance staff: they add and vary the contract (the budget is theirs).
+static client_t *s_commissioner_finance(void) {
+    return harness_client(h, "billing", "finance", "opcc-dyfed-powys");
+}
+
 // Publishes CohortDelivered on the booking stream (as booking does when both parts are over).
 static void s_delivered(const char *cohort_id, int n, unsigned participants, unsigned revision) {
     db_t *db = harness_db(h, "booking");
@@ -120,13 +125,17 @@ static void test_dyfed_powys_contract(void **state) {
     Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
     add.contract = c;
     // A provider cannot add contracts; finance staff of an organisation that is no party to
-    // it cannot either.
+    // it cannot either, nor can the provider's own finance staff or the licence holder's (the
+    // budget and the fees are the commissioner's).
     assert_int_equal(s_call(harness_client(h, "billing", "provider", "p1"), &add.base),
                      CARA__REPLY__STATUS__FORBIDDEN);
     assert_int_equal(s_call(harness_client(h, "billing", "finance", "p2"), &add.base),
                      CARA__REPLY__STATUS__FORBIDDEN);
-    s_ok(&add.base);
-    assert_int_equal(s_call(s_finance(), &add.base), CARA__REPLY__STATUS__CONFLICT);
+    assert_int_equal(s_call(s_finance(), &add.base), CARA__REPLY__STATUS__FORBIDDEN);
+    assert_int_equal(s_call(harness_client(h, "billing", "finance", "hampton-trust"), &add.base),
+                     CARA__REPLY__STATUS__FORBIDDEN);
+    assert_int_equal(s_call(s_commissioner_finance(), &add.base), CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_call(s_commissioner_finance(), &add.base), CARA__REPLY__STATUS__CONFLICT);
     cara__contract__free_unpacked(c, NULL);
 
     for (int i = 0; i < 21; i++) {
@@ -240,12 +249,17 @@ static void test_variation_releases_the_held_cohort(void **state) {
     vary.contract_id = "DLI364";
     vary.delivery_cap_pence = 6300000;
     vary.offender_cap = 210;
-    assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__INVALID); // reason
+    client_t *commissioner = s_commissioner_finance();
+    assert_int_equal(s_call(commissioner, &vary.base), CARA__REPLY__STATUS__INVALID); // reason
     vary.reason = "variation 1: one more cohort";
     vary.delivery_cap_pence = 5000000; // lowering a cap is not a variation
-    assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__INVALID);
+    assert_int_equal(s_call(commissioner, &vary.base), CARA__REPLY__STATUS__INVALID);
     vary.delivery_cap_pence = 6300000;
-    s_ok(&vary.base);
+    // The provider paid cannot lift the commissioner's cap (it would release its own held
+    // deliveries into the next invoice).
+    assert_int_equal(s_call(s_finance(), &vary.base), CARA__REPLY__STATUS__FORBIDDEN);
+    s_value_is("SELECT delivery_cap_pence FROM contract WHERE contract_id = 'DLI364'", "6000000");
+    assert_int_equal(s_call(commissioner, &vary.base), CARA__REPLY__STATUS__OK);
     s_value_is("SELECT count(*) FROM billable_line WHERE status = 'over_cap'", "0");
     s_run("2026-03");
     assert_int_equal(s_sum("status = 'invoiced' AND kind IN ('cohort_fee', 'victim_liaison')"),

@@ -29,8 +29,9 @@
 #include "harness.h"
 
 static harness_t *h;
-static char s_out[262144]; // the last cara command's stdout
-static char s_config[400]; // client configuration for finance:p7
+static char s_out[262144];     // the last cara command's stdout
+static char s_config[400];     // client configuration for finance:p7
+static char s_commission[400]; // for finance:opcc-x, the commissioner (adds the contracts)
 static char s_cohort_x[UUID_STR_LEN], s_cohort_y[UUID_STR_LEN];
 
 static int setup(void **state) {
@@ -38,7 +39,12 @@ static int setup(void **state) {
     h = harness_new("billing_schedule");
     if (!h || harness_start(h, "booking") != 0 || harness_start(h, "billing") != 0)
         return -1;
-    return harness_client_config(h, "finance", "p7", "billing", 5000, 1, s_config, sizeof s_config);
+    return harness_client_config(h, "finance", "p7", "billing", 5000, 1, s_config,
+                                 sizeof s_config) == 0 &&
+                   harness_client_config(h, "finance", "opcc-x", "billing", 5000, 1, s_commission,
+                                         sizeof s_commission) == 0
+               ? 0
+               : -1;
 }
 
 static int teardown(void **state) {
@@ -116,7 +122,8 @@ static void s_victim_contact(const char *case_id, const char *kind, const char *
     s_publish(&victim.base, case_id);
 }
 
-// Adds a contract through `cara contract add`, as finance staff of p7 do. Returns the exit code.
+// Adds a contract through `cara contract add`, as the commissioner's finance staff do (p7's
+// own are refused: the budget is the commissioner's). Returns the exit code.
 static int s_add_contract(const char *json) {
     char path[400];
     snprintf(path, sizeof path, "%s/contract.json", harness_dir(h));
@@ -124,7 +131,10 @@ static int s_add_contract(const char *json) {
     assert_non_null(f);
     fputs(json, f);
     fclose(f);
-    return harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path,
+    int refused =
+        harness_cara(h, s_out, sizeof s_out, "--config", s_config, "contract", "add", path, NULL);
+    assert_int_not_equal(refused, 0);
+    return harness_cara(h, s_out, sizeof s_out, "--config", s_commission, "contract", "add", path,
                         NULL);
 }
 

@@ -75,7 +75,7 @@ static void s_contract(void) {
     c.offender_cap = 200;
     Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
     add.contract = &c;
-    assert_int_equal(s_call(harness_client(h, "billing", "finance", "p1"), &add.base),
+    assert_int_equal(s_call(harness_client(h, "billing", "finance", "opcc-dyfed-powys"), &add.base),
                      CARA__REPLY__STATUS__OK);
 }
 

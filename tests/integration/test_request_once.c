@@ -279,7 +279,7 @@ static void test_billing_applies_a_repeated_command_once(void **state) {
     c.delivery_cap_pence = 6000000;
     Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
     add.contract = &c;
-    client_t *finance = harness_client(h, "billing", "finance", "p1");
+    client_t *finance = harness_client(h, "billing", "finance", "opcc-dyfed-powys");
     char rid[UUID_STR_LEN];
     uuid_new(rid);
     for (int i = 0; i < 2; i++) {

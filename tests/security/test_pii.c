@@ -316,7 +316,7 @@ static void test_no_personal_data_in_logs_billing_or_national(void **state) {
     contract.max_facilitators = 12;
     Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
     add.contract = &contract;
-    s_ok(finance, &add.base, NULL);
+    s_ok(harness_client(h, "billing", "finance", "opcc-dyfed-powys"), &add.base, NULL);
 
     // Referrals: CASES accepted, one refused for its fields (kept with its errors by intake).
     char *ids[CASES];
