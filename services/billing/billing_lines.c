@@ -194,6 +194,35 @@ static apply_result_t s_wait(db_t *db, const Cara__Envelope *env, const char *pr
     return APPLY_OK;
 }
 
+// A billed cohort reported again with participants instead of had: the cohort_fee line not
+// yet invoiced takes the new count; an increase that takes the contract past its offender cap
+// holds the delivery's lines not yet invoiced (over_cap, "offenders"), as on a first report;
+// the cap alerts follow the new usage. Returns 0 or -1.
+static int s_revise_cohort(service_t *svc, const char *contract_id, const char *key, int64_t had,
+                           int64_t participants) {
+    db_t *db = service_db(svc);
+    const char *held = NULL;
+    int error = 0;
+    if (participants > had)
+        held = billing_cap_check(db, contract_id, 0, participants - had, &error);
+    if (error)
+        return -1;
+    char part[24];
+    snprintf(part, sizeof part, "%lld", (long long)participants);
+    const char *uv[] = {contract_id, key, part, held};
+    if (db_exec(db,
+                "UPDATE billable_line SET participants = CASE WHEN kind = 'cohort_fee' THEN"
+                " $3::int ELSE participants END, status = CASE WHEN $4::text IS NULL THEN status"
+                " ELSE 'over_cap' END, held_reason = coalesce($4, held_reason)"
+                " WHERE contract_id = $1 AND delivery_key = $2 AND status IN ('pending',"
+                " 'over_cap')",
+                4, uv) != 0)
+        return -1;
+    if (held)
+        log_warn("delivery_held_over_cap", "contract", contract_id, "delivery", key, "cap", held);
+    return billing_cap_alerts(svc, contract_id);
+}
+
 static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *env,
                                          const Cara__CohortDelivered *ev) {
     db_t *db = service_db(svc);
@@ -233,15 +262,11 @@ static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *e
         removed = 0;
     } else if (ev->participants > 0) {
         // Same cohort, other participants: the per-cohort fee stands; the evidence of lines
-        // not yet invoiced follows the latest revision.
+        // not yet invoiced follows the latest revision. More participants count against the
+        // offender cap as the first report's did: past it, the lines not yet invoiced are held.
         snprintf(key, sizeof key, "cohort:%s:g%d", ev->cohort_id, generation);
-        snprintf(part, sizeof part, "%u", ev->participants);
-        const char *uv[] = {PQgetvalue(c, 0, 0), key, part};
-        rc = db_exec(db,
-                     "UPDATE billable_line SET participants = $3 WHERE contract_id = $1 AND"
-                     " delivery_key = $2 AND kind = 'cohort_fee' AND status IN ('pending',"
-                     " 'over_cap')",
-                     3, uv);
+        rc = s_revise_cohort(svc, PQgetvalue(c, 0, 0), key, atoll(PQgetvalue(prev, 0, 2)),
+                             ev->participants);
     }
     snprintf(rev, sizeof rev, "%u", ev->revision);
     snprintf(part, sizeof part, "%u", ev->participants);

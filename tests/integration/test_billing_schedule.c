@@ -361,6 +361,57 @@ static void test_victim_contact_is_billed_once_across_a_renewal(void **state) {
                "victim:case-v1:POWYS-2Y:2500,victim:case-v2:POWYS-NEXT:3000");
 }
 
+// A cohort reported delivered (revision) with participants; Part B after the end of March 2028.
+static void s_cohort_revision(const char *id, unsigned participants, unsigned revision) {
+    Cara__CohortDelivered ev = CARA__COHORT_DELIVERED__INIT;
+    ev.cohort_id = (char *)id;
+    ev.provider_id = "p7";
+    ev.cohort_type = "male_intimate";
+    ev.participants = participants;
+    ev.part_a_date = "2028-04-08";
+    ev.part_b_date = "2028-05-06";
+    ev.town = "Newtown";
+    ev.revision = revision;
+    s_publish(&ev.base, id);
+}
+
+// More participants reported for a cohort already billed count against the offender cap as
+// the first report did: past the cap, the cohort's lines not yet invoiced are held, and the
+// commissioner is alerted (a later revision used to raise the count with no check at all).
+static void test_more_participants_count_against_the_offender_cap(void **state) {
+    (void)state;
+    assert_int_equal(s_add_contract("{\"contract_id\": \"POWYS-SMALL\", \"commissioner\":"
+                                    " \"opcc-x\", \"provider_id\": \"p7\", \"licence_holder\":"
+                                    " \"hampton-trust\", \"starts_on\": \"2028-04-01\","
+                                    " \"ends_on\": \"2029-03-31\", \"cohort_fee_pence\": 200000,"
+                                    " \"delivery_cap_pence\": 10000000, \"offender_cap\": 12,"
+                                    " \"invoice_period\": \"quarterly\"}"),
+                     0);
+    char first[UUID_STR_LEN], second[UUID_STR_LEN];
+    uuid_new(first);
+    uuid_new(second);
+    s_cohort_revision(first, 9, 1);
+    s_cohort_revision(second, 3, 1); // 12 of 12: fits
+    s_caught_up();
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT status || ':' || participants FROM billable_line WHERE cohort_id = '%s'"
+             " AND kind = 'cohort_fee'",
+             first);
+    s_value_is(sql, "pending:9");
+    s_cohort_revision(first, 11, 2); // two more: 14 of 12
+    s_caught_up();
+    snprintf(sql, sizeof sql,
+             "SELECT status || ':' || participants || ':' || held_reason FROM billable_line"
+             " WHERE cohort_id = '%s' AND kind = 'cohort_fee'",
+             first);
+    s_value_is(sql, "over_cap:11:offenders");
+    s_value_is("SELECT string_agg(cap || ':' || percent, ',' ORDER BY cap, percent) FROM"
+               " cap_alert WHERE contract_id = 'POWYS-SMALL'",
+               "offenders:75,offenders:90,offenders:100");
+    s_value_is("SELECT count(*) FROM dead_letter", "0");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_before_the_contract_wait_for_it),
@@ -369,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_quarterly_runs_by_financial_year),
         cmocka_unit_test(test_show_and_export),
         cmocka_unit_test(test_victim_contact_is_billed_once_across_a_renewal),
+        cmocka_unit_test(test_more_participants_count_against_the_offender_cap),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
