@@ -7,6 +7,10 @@
 #include "cara/service.h"
 
 // --- who may do what (billing_access.c) ---
+// The most any amount of money given to billing may be (GBP 10,000,000,000): above any contract,
+// and low enough that no sum of a contract's lines overflows an int64.
+#define BILLING_MAX_PENCE 1000000000000LL
+
 // Requires role finance or commissioner (operator too if allow_operator). Returns 0, or
 // FORBIDDEN and -1.
 int billing_require_role(const identity_t *who, reply_t *reply, int allow_operator);

@@ -52,9 +52,10 @@ const char *billing_cap_check(db_t *db, const char *contract_id, int64_t money, 
     }
     int64_t cap = atoll(PQgetvalue(r, 0, 0)), ocap = atoll(PQgetvalue(r, 0, 1));
     PQclear(r);
-    if (used + money > cap)
+    int64_t sum;
+    if (__builtin_add_overflow(used, money, &sum) || sum > cap)
         return "money";
-    if (used_offenders + offenders > ocap)
+    if (__builtin_add_overflow(used_offenders, offenders, &sum) || sum > ocap)
         return "offenders";
     return NULL;
 }

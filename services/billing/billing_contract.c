@@ -37,8 +37,8 @@ static size_t s_validate(const Cara__Contract *c, reply_t *reply) {
         "contract.delivery_cap_pence",      "contract.mobilisation_cap_pence",
         "contract.licence_fee_fixed_pence", "contract.victim_contact_fee_pence"};
     for (int i = 0; i < 8; i++)
-        if (amounts[i] < 0)
-            reply_field_error(reply, names[i], "must not be negative (pence)");
+        if (amounts[i] < 0 || amounts[i] > BILLING_MAX_PENCE)
+            reply_field_error(reply, names[i], "must be 0 to %lld (pence)", BILLING_MAX_PENCE);
     const char *mode = *c->licence_fee_mode ? c->licence_fee_mode : "per_cohort";
     if (strcmp(mode, "per_cohort") != 0 && strcmp(mode, "fixed") != 0)
         reply_field_error(reply, "contract.licence_fee_mode", "must be per_cohort or fixed");
@@ -60,8 +60,8 @@ static size_t s_validate(const Cara__Contract *c, reply_t *reply) {
         snprintf(field, sizeof field, "contract.cohort_fees[%zu]", i);
         if (!*c->cohort_fees[i]->cohort_type)
             reply_field_error(reply, field, "cohort_type required");
-        if (c->cohort_fees[i]->fee_pence < 0)
-            reply_field_error(reply, field, "fee_pence must not be negative");
+        if (c->cohort_fees[i]->fee_pence < 0 || c->cohort_fees[i]->fee_pence > BILLING_MAX_PENCE)
+            reply_field_error(reply, field, "fee_pence must be 0 to %lld", BILLING_MAX_PENCE);
     }
     // Funding shares: known years of the contract, each year adding up to 100.00%.
     for (size_t i = 0; i < c->n_funding; i++) {
@@ -254,8 +254,9 @@ int billing_cmd_vary_contract(service_t *svc, const identity_t *who, const Cara_
     int rc = -1;
     if (!*req->reason)
         reply_field_error(reply, "reason", "a variation needs a reason");
-    if (req->delivery_cap_pence < 0)
-        reply_field_error(reply, "delivery_cap_pence", "must not be negative");
+    if (req->delivery_cap_pence < 0 || req->delivery_cap_pence > BILLING_MAX_PENCE)
+        reply_field_error(reply, "delivery_cap_pence", "must be 0 to %lld (pence)",
+                          BILLING_MAX_PENCE);
     if (reply_error_count(reply) ||
         billing_require_commissioner(svc, who, req->contract_id, reply) != 1)
         goto cleanup;

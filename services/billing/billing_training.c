@@ -24,8 +24,9 @@ int billing_cmd_training(service_t *svc, const identity_t *who, const Cara__Enve
     char fy[16];
     if (time_parse_date(req->delivered_on, &day) != 0)
         reply_field_error(reply, "delivered_on", "must be a date YYYY-MM-DD");
-    if (req->actual_cost_pence <= 0)
-        reply_field_error(reply, "actual_cost_pence", "must be positive (pence)");
+    if (req->actual_cost_pence <= 0 || req->actual_cost_pence > BILLING_MAX_PENCE)
+        reply_field_error(reply, "actual_cost_pence", "must be 1 to %lld (pence)",
+                          BILLING_MAX_PENCE);
     if (req->facilitators == 0)
         reply_field_error(reply, "facilitators", "must be at least 1");
     if (reply_error_count(reply) || billing_require_party(svc, who, req->contract_id, reply) != 1)
@@ -36,16 +37,19 @@ int billing_cmd_training(service_t *svc, const identity_t *who, const Cara__Enve
                  " max_facilitators, (SELECT coalesce(sum(amount_pence), 0) FROM billable_line"
                  "  WHERE contract_id = $1 AND kind = 'mobilisation'),"
                  " cardinality(mobilisation_items) = 0 OR $2 = ANY (mobilisation_items),"
-                 " starts_on::text, ends_on::text"
+                 " starts_on::text, ends_on::text, (SELECT coalesce(sum(facilitators), 0)"
+                 "  FROM training WHERE contract_id = $1 AND item = $2)"
                  " FROM contract WHERE contract_id = $1 FOR UPDATE",
                  2, values);
     if (!c || PQntuples(c) != 1) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
         goto cleanup;
     }
-    if (req->facilitators > (uint32_t)atoi(PQgetvalue(c, 0, 4)))
-        reply_field_error(reply, "facilitators", "the contract covers at most %s",
-                          PQgetvalue(c, 0, 4));
+    // The contract pays for up to max_facilitators trained in each item, over all its records.
+    if ((int64_t)req->facilitators + atoll(PQgetvalue(c, 0, 9)) > atoll(PQgetvalue(c, 0, 4)))
+        reply_field_error(reply, "facilitators",
+                          "the contract covers at most %s for this item (%s recorded)",
+                          PQgetvalue(c, 0, 4), PQgetvalue(c, 0, 9));
     if (atoll(PQgetvalue(c, 0, 5)) + req->actual_cost_pence > atoll(PQgetvalue(c, 0, 3)))
         reply_field_error(reply, "actual_cost_pence",
                           "would take mobilisation past its cap of %s pence", PQgetvalue(c, 0, 3));
@@ -53,6 +57,8 @@ int billing_cmd_training(service_t *svc, const identity_t *who, const Cara__Enve
         reply_field_error(reply, "item", "not one of the contract's mobilisation items");
     if (strcmp(req->delivered_on, PQgetvalue(c, 0, 8)) > 0)
         reply_field_error(reply, "delivered_on", "after the contract ends");
+    else if (strcmp(req->delivered_on, PQgetvalue(c, 0, 7)) < 0)
+        reply_field_error(reply, "delivered_on", "before the contract starts");
     if (reply_error_count(reply))
         goto cleanup;
     char cost[24], n[12], training_id[40], key[96], source[128];

@@ -66,7 +66,7 @@ int billing_threshold(int64_t used, int64_t limit) {
     if (limit <= 0)
         return 0;
     for (int i = 0; i < 3; i++)
-        if (used * 100 >= limit * thresholds[i])
+        if ((__int128)used * 100 >= (__int128)limit * thresholds[i]) // never overflows
             return thresholds[i];
     return 0;
 }

@@ -159,7 +159,15 @@ static void test_dyfed_powys_contract(void **state) {
     training.actual_cost_pence = 3376001; // past the mobilisation cap
     assert_int_equal(s_call(s_finance(), &training.base), CARA__REPLY__STATUS__INVALID);
     training.actual_cost_pence = 2531987;
+    training.delivered_on = "2025-03-31"; // before the contract starts
+    assert_int_equal(s_call(s_finance(), &training.base), CARA__REPLY__STATUS__INVALID);
+    training.delivered_on = "2025-04-20";
     s_ok(&training.base);
+    // Nine of the twelve facilitators are trained in "core": four more would be sixteen.
+    training.facilitators = 4;
+    training.actual_cost_pence = 1000;
+    assert_int_equal(s_call(s_finance(), &training.base), CARA__REPLY__STATUS__INVALID);
+    s_value_is("SELECT sum(facilitators) FROM training WHERE item = 'core'", "9");
     s_run("2026-03");
 
     // Delivery: exactly GBP 60,000 invoiced provider -> commissioner.

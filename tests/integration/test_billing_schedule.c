@@ -194,12 +194,13 @@ static void test_a_bad_contract_is_refused_with_field_errors(void **state) {
             "{\"contract_id\": \"BAD\", \"commissioner\": \"opcc-x\", \"provider_id\": \"p7\","
             " \"licence_holder\": \"hampton-trust\", \"starts_on\": \"2025-04-01\","
             " \"ends_on\": \"2025-03-01\", \"cohort_fee_pence\": -5, \"invoice_period\": "
-            "\"weekly\","
+            "\"weekly\", \"delivery_cap_pence\": 9223372036854775807,"
             " \"funding\": [{\"financial_year\": \"2025-26\", \"partner\": \"a\","
             " \"basis_points\": 6000}]}"),
         2);
     assert_non_null(strstr(s_out, "contract.ends_on"));
     assert_non_null(strstr(s_out, "contract.cohort_fee_pence"));
+    assert_non_null(strstr(s_out, "contract.delivery_cap_pence")); // "no cap" is not INT64_MAX
     assert_non_null(strstr(s_out, "contract.invoice_period"));
     assert_non_null(strstr(s_out, "contract.funding[0]"));
     s_value_is("SELECT count(*) FROM contract WHERE contract_id = 'BAD'", "0");

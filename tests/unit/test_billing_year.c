@@ -98,6 +98,10 @@ static void test_thresholds(void **state) {
     assert_int_equal(billing_threshold(150, 200), 75);
     assert_int_equal(billing_threshold(199, 200), 90);
     assert_int_equal(billing_threshold(5, 0), 0);
+    // No overflow at the ends of the range (a cap of INT64_MAX pence meant "no cap").
+    assert_int_equal(billing_threshold(1, INT64_MAX), 0);
+    assert_int_equal(billing_threshold(INT64_MAX, INT64_MAX), 100);
+    assert_int_equal(billing_threshold(INT64_MAX / 100 * 76, INT64_MAX), 75);
 }
 
 static void test_funding_split_adds_up_to_the_penny(void **state) {
