@@ -79,6 +79,16 @@ static int s_parse_ymd(const char *t, int *y, int *m, int *d) {
     return 0;
 }
 
+int time_written_date(const char *text, int32_t *days) {
+    int64_t us;
+    char date[11];
+    if (!text || time_parse_iso(text, &us) != 0)
+        return -1;
+    memcpy(date, text, 10);
+    date[10] = '\0';
+    return time_parse_date(date, days);
+}
+
 int time_parse_date(const char *text, int32_t *days) {
     int y, m, d;
     if (!text || strlen(text) != 10 || s_parse_ymd(text, &y, &m, &d))

@@ -16,6 +16,10 @@ int time_parse_iso(const char *text, int64_t *us);
 // Parses a calendar date "YYYY-MM-DD" and checks it exists. Returns 0 and sets days since
 // 1970-01-01, or -1.
 int time_parse_date(const char *text, int32_t *days);
+// The calendar date as written in an ISO 8601 time, in its own offset (a caution at 00:30 BST,
+// "...T00:30:00+01:00", is that day, not the day before as in UTC). Returns 0 and sets days since
+// 1970-01-01, or -1 if text is not a valid time.
+int time_written_date(const char *text, int32_t *days);
 // Writes "YYYY-MM-DD" for a day number. Returns buf (at least 11 bytes).
 char *time_format_date(int32_t days, char *buf, size_t size);
 // Days since the epoch for a civil date (proleptic Gregorian).

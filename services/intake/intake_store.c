@@ -24,7 +24,7 @@ static const char *s_bool(protobuf_c_boolean b) {
 static int s_row(const Cara__Referral *r, s_row_t *row) {
     memset(row, 0, sizeof *row);
     int32_t day;
-    if (intake_caution_date(r->caution->given_at, &day) != 0)
+    if (time_written_date(r->caution->given_at, &day) != 0)
         return -1;
     time_format_date(day, row->caution_date, sizeof row->caution_date);
     json_t *orders = json_array();

@@ -315,16 +315,6 @@ static void s_contact(s_ctx_t *ctx, const char *base, const char *phone, const c
     }
 }
 
-int intake_caution_date(const char *given_at, int32_t *days) {
-    int64_t us;
-    char date[11];
-    if (!given_at || time_parse_iso(given_at, &us) != 0)
-        return -1;
-    memcpy(date, given_at, 10);
-    date[10] = '\0';
-    return time_parse_date(date, days);
-}
-
 size_t intake_validate_referral(const Cara__Referral *r, const intake_rules_t *rules,
                                 const char *prefix, reply_t *reply) {
     s_ctx_t ctx = {prefix ? prefix : "", reply, 0};
@@ -344,7 +334,7 @@ size_t intake_validate_referral(const Cara__Referral *r, const intake_rules_t *r
         if (s_required(&ctx, "caution.given_at", c->given_at)) {
             int64_t us;
             if (time_parse_iso(c->given_at, &us) != 0 ||
-                intake_caution_date(c->given_at, &caution_day) != 0)
+                time_written_date(c->given_at, &caution_day) != 0)
                 s_error(&ctx, "caution.given_at",
                         "must be an ISO 8601 time with an offset, e.g. 2025-04-01T10:30:00Z");
             else if (us > rules->now_us + 600 * 1000000LL)
@@ -424,7 +414,7 @@ int intake_referral_normalise(Cara__Referral *r, int deadline_weeks) {
     int32_t caution_day;
     if (!c || !s_empty(c->compliance_deadline))
         return 0;
-    if (intake_caution_date(c->given_at, &caution_day) != 0)
+    if (time_written_date(c->given_at, &caution_day) != 0)
         return -1;
     char date[16];
     time_format_date(caution_day +

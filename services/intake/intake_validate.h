@@ -32,9 +32,6 @@ void intake_utf8_cut(char *text);
 // the referral document prefixed by prefix (e.g. "" or "referral."). Returns the error count.
 size_t intake_validate_referral(const Cara__Referral *r, const intake_rules_t *rules,
                                 const char *prefix, reply_t *reply);
-// The calendar date written in an ISO 8601 caution time (its own offset, not UTC).
-// Returns 0 and sets *days, or -1 if malformed.
-int intake_caution_date(const char *given_at, int32_t *days);
 // Fills what intake derives for a valid referral: the default compliance deadline (caution date
 // + weeks). Returns 0, or -1 on allocation failure. r must own its strings (malloc'd).
 int intake_referral_normalise(Cara__Referral *r, int deadline_weeks);

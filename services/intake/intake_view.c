@@ -73,7 +73,7 @@ int intake_deidentify(Cara__Referral *r, const char *secret) {
         if (intake_pseudonym(secret, o->name, o->date_of_birth, pseudonym) != 0)
             return -1;
         if (r->caution && time_parse_date(o->date_of_birth, &dob) == 0 &&
-            intake_caution_date(r->caution->given_at, &caution) == 0 && caution > dob)
+            time_written_date(r->caution->given_at, &caution) == 0 && caution > dob)
             o->age_at_caution = (uint32_t)time_years_between(dob, caution);
         char *copy = strdup(pseudonym);
         if (!copy)

@@ -322,7 +322,6 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
                                      int64_t at_us, char *reason, size_t reason_size) {
     db_t *db = service_db(svc);
     const Cara__Referral *r = ev->referral;
-    int64_t given;
     int32_t deadline;
     if (!r || !r->caution || !uuid_valid(ev->referral_id) ||
         time_parse_date(r->caution->compliance_deadline, &deadline) != 0) {
@@ -330,8 +329,9 @@ static apply_result_t s_on_submitted(service_t *svc, const Cara__ReferralSubmitt
         return APPLY_POISON;
     }
     char caution_date[16] = "";
-    if (time_parse_iso(r->caution->given_at, &given) == 0)
-        time_format_date((int32_t)(given / 1000000 / 86400), caution_date, sizeof caution_date);
+    int32_t caution_day;
+    if (time_written_date(r->caution->given_at, &caution_day) == 0)
+        time_format_date(caution_day, caution_date, sizeof caution_date);
     else
         snprintf(caution_date, sizeof caution_date, "%s", r->caution->compliance_deadline);
     uint8_t *bytes = NULL;
@@ -491,10 +491,10 @@ static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
         return APPLY_RETRY;
-    int64_t given;
+    int32_t caution_day;
     char caution_date[16] = "";
-    if (time_parse_iso(ev->referral->caution->given_at, &given) == 0)
-        time_format_date((int32_t)(given / 1000000 / 86400), caution_date, sizeof caution_date);
+    if (time_written_date(ev->referral->caution->given_at, &caution_day) == 0)
+        time_format_date(caution_day, caution_date, sizeof caution_date);
     const char *values[] = {ev->referral_id, ev->referral->caution->compliance_deadline,
                             (const char *)bytes, caution_date[0] ? caution_date : NULL};
     int lengths[] = {0, 0, (int)len, 0}, formats[] = {0, 0, 1, 0};

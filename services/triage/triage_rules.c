@@ -43,11 +43,11 @@ int triage_rules_evaluate(const Cara__Referral *r, int32_t today, int64_t now_us
     const Cara__Risk *risk = r->risk;
     int64_t given_us = 0;
     int32_t caution_day = today;
-    // Caution given: a parseable time that is not in the future.
-    if (!c || time_parse_iso(c->given_at, &given_us) != 0 || given_us > now_us)
+    // Caution given: a parseable time that is not in the future. Its day is the date written in
+    // the caution's own offset, as intake and national take it (00:30 BST is that day).
+    if (!c || time_parse_iso(c->given_at, &given_us) != 0 || given_us > now_us ||
+        time_written_date(c->given_at, &caution_day) != 0)
         s_add(out->fail, &out->n_fail, "no_caution", "no caution given at a past time");
-    else
-        caution_day = (int32_t)(given_us / 1000000 / 86400);
     // Adult at the caution date.
     int32_t dob;
     if (!o || time_parse_date(o->date_of_birth, &dob) != 0)

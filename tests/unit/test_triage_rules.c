@@ -69,6 +69,12 @@ static void test_adult_at_caution_date(void **state) {
     o.date_of_birth = "2007-04-01"; // 18 on the day
     v = s_check();
     assert_false(s_has(v.fail, v.n_fail, "under_18"));
+    // Cautioned at 00:30 BST on the 18th birthday: that day (as intake and national take it),
+    // though in UTC it is still the day before.
+    c.given_at = "2025-04-01T00:30:00+01:00";
+    v = s_check();
+    assert_false(s_has(v.fail, v.n_fail, "under_18"));
+    c.given_at = "2025-04-01T10:00:00Z";
     o.date_of_birth = "";
     v = s_check();
     assert_true(s_has(v.review, v.n_review, "age_unknown"));
