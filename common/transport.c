@@ -15,8 +15,8 @@ static int s_set_int(void *socket, int option, int value) {
     return zmq_setsockopt(socket, option, &value, sizeof value);
 }
 
-void *transport_server(void *ctx, zap_t *zap, int type, const char *endpoint,
-                       const keypair_t *keys, int64_t max_msg, char *bound, size_t bound_size) {
+void *transport_server(void *ctx, zap_t *zap, int type, const char *endpoint, const keypair_t *keys,
+                       int64_t max_msg, char *bound, size_t bound_size) {
     if (!zap) {
         log_error("transport_refused", "endpoint", endpoint, "reason",
                   "no ZAP handler: a CURVE server without one admits every client");
@@ -89,10 +89,12 @@ int transport_recv_request(void *router, transport_request_t *req) {
                 bad = 1;
             else
                 memcpy(req->routing_id, zmq_msg_data(&msg), size), req->routing_len = size;
-        } else if (size == 0 && !req->body) {
-            // An empty delimiter from a REQ client: skip it.
+        } else if (size == 0 && !req->body && !req->delimited) {
+            // An empty delimiter from a REQ client: skipped, and put back before the reply (a
+            // REQ socket drops a reply without one).
+            req->delimited = 1;
         } else if (req->body) {
-            bad = 1;  // more than one body frame
+            bad = 1; // more than one body frame
         } else {
             req->body = malloc(size ? size : 1);
             if (!req->body)
@@ -119,13 +121,13 @@ int transport_recv_request(void *router, transport_request_t *req) {
 int transport_send_reply(void *router, const transport_request_t *req, const uint8_t *data,
                          size_t len) {
     if (zmq_send(router, req->routing_id, req->routing_len, ZMQ_SNDMORE) < 0 ||
+        (req->delimited && zmq_send(router, "", 0, ZMQ_SNDMORE) < 0) ||
         zmq_send(router, data, len, 0) < 0)
         return -1;
     return 0;
 }
 
-int transport_encode_reply(const char *request_id, Cara__Reply *reply, uint8_t **out,
-                           size_t *len) {
+int transport_encode_reply(const char *request_id, Cara__Reply *reply, uint8_t **out, size_t *len) {
     return envelope_pack(&reply->base, NULL, request_id, out, len, NULL);
 }
 
@@ -202,8 +204,8 @@ static int s_send_within(client_t *self, const uint8_t *data, size_t len, int ti
 
 static int s_reconnect(client_t *self) {
     zmq_close(self->socket);
-    self->socket = transport_client(self->ctx, ZMQ_DEALER, self->endpoint, &self->keys,
-                                    self->server_public);
+    self->socket =
+        transport_client(self->ctx, ZMQ_DEALER, self->endpoint, &self->keys, self->server_public);
     return self->socket ? 0 : -1;
 }
 

@@ -13,18 +13,19 @@
 typedef struct {
     uint8_t routing_id[256];
     size_t routing_len;
-    uint8_t *body;     // the request frame (an encoded Envelope), malloc'd
+    uint8_t *body; // the request frame (an encoded Envelope), malloc'd
     size_t body_len;
-    identity_t who;    // from the User-Id the ZAP handler set; role "" if none
+    identity_t who; // from the User-Id the ZAP handler set; role "" if none
     int has_identity;
+    int delimited; // a REQ client's empty delimiter came before the body: the reply has one
 } transport_request_t;
 
 // Creates a server socket (ZMQ_ROUTER or ZMQ_PUB) with CURVE, bound to endpoint. Refuses
 // (NULL) when zap is NULL: a CURVE server without a ZAP handler would admit anyone.
 // max_msg bounds incoming frames (ZMQ_MAXMSGSIZE). The bound address (useful with port "*")
 // is written to bound if given.
-void *transport_server(void *ctx, zap_t *zap, int type, const char *endpoint,
-                       const keypair_t *keys, int64_t max_msg, char *bound, size_t bound_size);
+void *transport_server(void *ctx, zap_t *zap, int type, const char *endpoint, const keypair_t *keys,
+                       int64_t max_msg, char *bound, size_t bound_size);
 // Creates a client socket (ZMQ_DEALER or ZMQ_SUB) with CURVE towards server_public and connects.
 // Returns NULL with the reason logged.
 void *transport_client(void *ctx, int type, const char *endpoint, const keypair_t *keys,
@@ -40,8 +41,7 @@ int transport_send_reply(void *router, const transport_request_t *req, const uin
 
 // Builds the encoded reply envelope for a request (correlation_id = request id). payload_type
 // and payload may be NULL. Returns 0 and a malloc'd buffer, or -1.
-int transport_encode_reply(const char *request_id, Cara__Reply *reply, uint8_t **out,
-                           size_t *len);
+int transport_encode_reply(const char *request_id, Cara__Reply *reply, uint8_t **out, size_t *len);
 
 // A Lazy-Pirate request client: DEALER with a receive timeout; after a timeout it closes the
 // socket, reconnects and resends, up to `retries` times. Commands are idempotent (request id).

@@ -10,8 +10,11 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zmq.h>
 
 #include "cara/migrate.h"
+#include "cara/transport.h"
+#include "cara/uuid.h"
 #include "harness.h"
 
 static harness_t *h;
@@ -67,6 +70,42 @@ static void test_key_not_in_ring_gets_nothing(void **state) {
     cara__reply__free_unpacked(reply, NULL);
 }
 
+// A police system written with a REQ socket (it sends an empty delimiter before its request)
+// gets its answer: the reply carries the delimiter back, without which REQ drops it.
+static void test_a_req_client_gets_its_reply(void **state) {
+    (void)state;
+    void *req = transport_client(harness_ctx(h), ZMQ_REQ, harness_endpoint(h, "intake"),
+                                 harness_identity_keys(h, "operator", "ops-team"),
+                                 harness_service_public(h, "intake"));
+    assert_non_null(req);
+    int linger = 0, timeout = 5000;
+    zmq_setsockopt(req, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(req, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    Cara__HealthRequest health = CARA__HEALTH_REQUEST__INIT;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    char rid[UUID_STR_LEN];
+    uuid_new(rid);
+    assert_int_equal(envelope_pack(&health.base, rid, NULL, &data, &len, NULL), 0);
+    assert_true(zmq_send(req, data, len, 0) >= 0);
+    free(data);
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    // Closed before any assertion: an open socket would hold up the context's end.
+    int got = zmq_msg_recv(&msg, req, 0);
+    Cara__Envelope *env = got >= 0 ? envelope_unpack(zmq_msg_data(&msg), zmq_msg_size(&msg)) : NULL;
+    zmq_msg_close(&msg);
+    zmq_close(req);
+    assert_true(got >= 0);
+    assert_non_null(env);
+    assert_string_equal(env->correlation_id, rid);
+    Cara__Reply *reply = (Cara__Reply *)envelope_payload(env, &cara__reply__descriptor);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    cara__envelope__free_unpacked(env, NULL);
+}
+
 static void test_unknown_command_and_newer_schema(void **state) {
     (void)state;
     client_t *c = harness_client(h, "intake", "operator", "ops-team");
@@ -113,8 +152,8 @@ static int s_run_migrate_only(void) {
 
 static void test_migrations_twice_are_a_no_op(void **state) {
     (void)state;
-    char *before = harness_value(h, "intake",
-                                 "SELECT count(*) || '/' || max(applied_at) FROM schema_migrations");
+    char *before = harness_value(
+        h, "intake", "SELECT count(*) || '/' || max(applied_at) FROM schema_migrations");
     assert_non_null(before);
     assert_int_equal(s_run_migrate_only(), 0);
     assert_int_equal(s_run_migrate_only(), 0);
@@ -163,7 +202,7 @@ static void test_service_role_cannot_touch_other_schemas(void **state) {
     db_t *db = db_connect(harness_conninfo(h, "intake"), "intake", 5000);
     assert_non_null(db);
     assert_int_equal(db_exec(db, "SELECT count(*) FROM triage.schema_migrations", 0, NULL), -1);
-    assert_string_equal(db_sqlstate(db), "42501");  // insufficient_privilege
+    assert_string_equal(db_sqlstate(db), "42501"); // insufficient_privilege
     assert_int_equal(db_exec(db, "CREATE TABLE public.sneaky (x int)", 0, NULL), -1);
     assert_string_equal(db_sqlstate(db), "42501");
     db_destroy(&db);
@@ -197,6 +236,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_reports_identity_from_zap),
         cmocka_unit_test(test_key_not_in_ring_gets_nothing),
+        cmocka_unit_test(test_a_req_client_gets_its_reply),
         cmocka_unit_test(test_unknown_command_and_newer_schema),
         cmocka_unit_test(test_only_services_and_operators_read_streams),
         cmocka_unit_test(test_migrations_twice_are_a_no_op),
