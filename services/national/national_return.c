@@ -40,15 +40,14 @@ static const s_family_t s_fam[N_FAM] = {
     {"victim_contact", 3, {"offered_accepted", "offered_not_accepted", "not_offered"}},
     {"repeat", 3, {"repeat", "first", "unknown"}},
 };
-static const char *const s_dims[N_DIMS] = {"force", "provider", "pathway", "month",
+static const char *const s_dims[N_DIMS] = {"force", "provider", "pathway",     "month",
                                            "sex",   "age_band", "ethnic_group"};
 static const char *const s_times[N_TIMES] = {"caution_to_referral", "caution_to_first_contact",
                                              "caution_to_booking", "caution_to_part_a",
                                              "caution_to_completion"};
-static const char *const s_pathway_rows[] = {"female_intimate", "female_non_intimate",
-                                             "male_intimate",   "male_non_intimate",
-                                             "telephone",       "not_triaged",
-                                             "unknown",         NULL};
+static const char *const s_pathway_rows[] = {
+    "female_intimate", "female_non_intimate", "male_intimate", "male_non_intimate",
+    "telephone",       "not_triaged",         "unknown",       NULL};
 
 typedef struct {
     char dim[N_DIMS][LABEL];
@@ -74,7 +73,7 @@ typedef struct {
 // A reason breakdown: rows = the force rows, columns = the reasons found.
 typedef struct {
     s_labels_t reasons;
-    int64_t *counts, *totals;  // [force][reason], [reason]
+    int64_t *counts, *totals; // [force][reason], [reason]
     int *cells, *total_cells;
 } s_reasons_t;
 
@@ -89,7 +88,9 @@ typedef struct {
     bool all_hidden;
 } s_ret_t;
 
-static int s_cmp_label(const void *a, const void *b) { return strcmp(a, b); }
+static int s_cmp_label(const void *a, const void *b) {
+    return strcmp(a, b);
+}
 
 static int s_cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
@@ -105,8 +106,8 @@ static int s_find(const s_labels_t *l, const char *label) {
 
 // Labels: the fixed enumeration (if any), else the values found, sorted, with anything
 // outside the enumeration appended as found. Returns 0 or -1.
-static int s_labels(s_labels_t *l, const char *const *fixed, const s_case_t *cases, int n,
-                    int dim, size_t offset) {
+static int s_labels(s_labels_t *l, const char *const *fixed, const s_case_t *cases, int n, int dim,
+                    size_t offset) {
     l->labels = calloc((size_t)n + 32, sizeof *l->labels);
     if (!l->labels)
         return -1;
@@ -211,7 +212,7 @@ static int s_load(db_t *db, s_ret_t *r, const char *from, const char *to) {
         c->fam[FAM_STAGE] = outcome == OUT_COMPLETED ? 3 : started ? 2 : booked ? 1 : 0;
         c->fam[FAM_MODE] = strcmp(c->dim[2], "not_triaged") == 0 ? 2
                            : strcmp(c->dim[2], "telephone") == 0 ? 1
-                                                                  : 0;
+                                                                 : 0;
         c->fam[FAM_VICTIM] = accepted ? 0 : offered ? 1 : 2;
         c->fam[FAM_REPEAT] = atoi(PQgetvalue(res, i, 12));
         if (outcome == OUT_RETURNED)
@@ -310,8 +311,13 @@ cleanup:
 
 // Builds every row, the reason breakdowns and the disclosure system. Returns 0 or -1.
 static int s_build(s_ret_t *r, const char *from, const char *to) {
-    const char *const *fixed[N_DIMS] = {NULL, NULL, s_pathway_rows, NULL, national_sexes,
-                                        national_age_bands, national_ethnic_groups};
+    const char *const *fixed[N_DIMS] = {NULL,
+                                        NULL,
+                                        s_pathway_rows,
+                                        NULL,
+                                        national_sexes,
+                                        national_age_bands,
+                                        national_ethnic_groups};
     for (int d = 0; d < N_DIMS; d++) {
         int rc = d == 3 ? s_months(&r->labels[d], from, to)
                         : s_labels(&r->labels[d], fixed[d], r->cases, r->n_cases, d, 0);
@@ -374,7 +380,7 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
         for (int f = 0; f < N_FAM; f++)
             for (int c = 0; c < s_fam[f].n; c++) {
                 if (f == FAM_STAGE && c == 3)
-                    continue;  // the outcome's completed column
+                    continue; // the outcome's completed column
                 for (int k = 0; k < n; k++)
                     parts[k] = r->rows[d][k].fcell[f][c];
                 rc |= national_sdc_line(r->sdc, parts, n, r->total.fcell[f][c]);
@@ -384,8 +390,7 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
             return -1;
     }
     if (s_reasons(r, &r->returned, offsetof(s_case_t, returned), OUT_RETURNED) != 0 ||
-        s_reasons(r, &r->non_compliant, offsetof(s_case_t, non_compliant), OUT_NON_COMPLIANT) !=
-            0)
+        s_reasons(r, &r->non_compliant, offsetof(s_case_t, non_compliant), OUT_NON_COMPLIANT) != 0)
         return -1;
     int rc = national_sdc_suppress(r->sdc);
     if (rc != 0) {
@@ -413,7 +418,9 @@ static json_t *s_rate(const s_ret_t *r, int64_t num, int num_cell, int64_t den,
 }
 
 // Nearest-rank percentile p (in percent) of n sorted values.
-static int s_rank(const int *v, int n, int p) { return v[(p * n + 99) / 100 - 1]; }
+static int s_rank(const int *v, int n, int p) {
+    return v[(p * n + 99) / 100 - 1];
+}
 
 static json_t *s_row_json(const s_ret_t *r, s_row_t *row) {
     json_t *o = json_object();
@@ -437,22 +444,23 @@ static json_t *s_row_json(const s_ret_t *r, s_row_t *row) {
         offered[] = {row->offered_cell};
     json_object_set_new(o, "completion_rate_percent",
                         s_rate(r, row->fam[0][OUT_COMPLETED], out[OUT_COMPLETED],
-                               row->fam[0][OUT_COMPLETED] + row->fam[0][OUT_NON_COMPLIANT],
-                               ended, 2));
+                               row->fam[0][OUT_COMPLETED] + row->fam[0][OUT_NON_COMPLIANT], ended,
+                               2));
     json_object_set_new(o, "telephone_share_percent",
                         s_rate(r, row->fam[FAM_MODE][1], mode[1],
                                row->fam[FAM_MODE][0] + row->fam[FAM_MODE][1], triaged, 2));
-    json_object_set_new(o, "victim_contact_accepted_percent",
-                        s_rate(r, row->fam[FAM_VICTIM][0], row->fcell[FAM_VICTIM][0],
-                               row->offered, offered, 1));
+    json_object_set_new(
+        o, "victim_contact_accepted_percent",
+        s_rate(r, row->fam[FAM_VICTIM][0], row->fcell[FAM_VICTIM][0], row->offered, offered, 1));
     json_t *times = json_object();
     for (int t = 0; t < N_TIMES; t++) {
         int n = row->n_days[t];
         qsort(row->days[t], (size_t)n, sizeof(int), s_cmp_int);
         json_object_set_new(times, s_times[t],
                             n >= 10 && !r->all_hidden
-                                ? json_pack("{s:i, s:i}", "median_days", s_rank(row->days[t], n, 50),
-                                            "p90_days", s_rank(row->days[t], n, 90))
+                                ? json_pack("{s:i, s:i}", "median_days",
+                                            s_rank(row->days[t], n, 50), "p90_days",
+                                            s_rank(row->days[t], n, 90))
                                 : json_pack("{s:n, s:n}", "median_days", "p90_days"));
     }
     json_object_set_new(o, "times", times);
@@ -472,8 +480,8 @@ static json_t *s_reasons_json(const s_ret_t *r, const s_reasons_t *rs) {
         for (int k = 0; k < nr; k++)
             json_object_set_new(counts, rs->reasons.labels[k],
                                 s_num(r, rs->cells[f * nr + k], rs->counts[f * nr + k]));
-        json_array_append_new(rows, json_pack("{s:s, s:o}", "label", r->labels[0].labels[f],
-                                              "counts", counts));
+        json_array_append_new(
+            rows, json_pack("{s:s, s:o}", "label", r->labels[0].labels[f], "counts", counts));
     }
     return json_pack("{s:o, s:o, s:o}", "reasons", reasons, "by_force", rows, "totals", totals);
 }
@@ -532,8 +540,8 @@ int national_period(const char *p, char from[16], char to[16], const char **kind
                     : time_days_from_civil(y, (unsigned)(3 * q + 1), 1)) -
             1;
         *kind = "quarter";
-    } else if (strlen(p) == 7 && sscanf(p, "%4d-%2d%c", &y, &m, &tail) == 2 && m >= 1 &&
-               m <= 12 && p[4] == '-') {
+    } else if (strlen(p) == 7 && sscanf(p, "%4d-%2d%c", &y, &m, &tail) == 2 && m >= 1 && m <= 12 &&
+               p[4] == '-') {
         a = time_days_from_civil(y, (unsigned)m, 1);
         b = (m == 12 ? time_days_from_civil(y + 1, 1, 1)
                      : time_days_from_civil(y, (unsigned)m + 1, 1)) -
@@ -593,9 +601,8 @@ json_t *national_return_build(db_t *db, const char *period) {
     json_object_set_new(doc, "from", json_string(from));
     json_object_set_new(doc, "to", json_string(to));
     json_object_set_new(doc, "disclosure",
-                        json_pack("{s:i, s:i, s:s, s:s}", "min_published_count", 5,
-                                  "min_rate_base", 10, "withheld", "null",
-                                  "percentiles", "nearest_rank"));
+                        json_pack("{s:i, s:i, s:s, s:s}", "min_published_count", 5, "min_rate_base",
+                                  10, "withheld", "null", "percentiles", "nearest_rank"));
     json_object_set_new(doc, "totals", s_row_json(&r, &r.total));
     json_t *breakdowns = json_object();
     for (int d = 0; d < N_DIMS; d++) {

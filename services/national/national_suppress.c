@@ -9,13 +9,15 @@ struct national_sdc_t {
     int64_t *value;
     bool *never, *locked, *hidden, *tried;
     int n_lines, cap_lines;
-    int *line_start;  // n_lines + 1 offsets into line_cell
+    int *line_start; // n_lines + 1 offsets into line_cell
     int n_refs, cap_refs;
-    int *line_cell;   // parts then the total, per line
+    int *line_cell; // parts then the total, per line
 };
 
 // A count that must not be published, or derived.
-static bool s_small(int64_t v) { return v >= 1 && v <= 4; }
+static bool s_small(int64_t v) {
+    return v >= 1 && v <= 4;
+}
 
 static int s_grow(void **p, int *cap, int need, size_t size) {
     if (need <= *cap)
@@ -110,7 +112,9 @@ void national_sdc_lock(national_sdc_t *self, int cell) {
         self->locked[cell] = true;
 }
 
-int national_sdc_cells(const national_sdc_t *self) { return self->n_cells; }
+int national_sdc_cells(const national_sdc_t *self) {
+    return self->n_cells;
+}
 
 bool national_sdc_hidden(const national_sdc_t *self, int cell) {
     return cell >= 0 && cell < self->n_cells && self->hidden[cell];
@@ -224,7 +228,7 @@ static int s_partner(const national_sdc_t *self, int d) {
             through = self->line_cell[k] == d;
         if (!through)
             continue;
-        if (d < 0) {  // any line that already has a hidden cell
+        if (d < 0) { // any line that already has a hidden cell
             bool any = false;
             for (int k = a; k < b && !any; k++)
                 any = self->hidden[self->line_cell[k]];
@@ -286,8 +290,8 @@ int national_sdc_suppress(national_sdc_t *self) {
     for (;;) {
         int back = -1;
         for (int i = 0; i < self->n_cells; i++)
-            if (self->hidden[i] && !self->never[i] && !s_small(self->value[i]) &&
-                !self->tried[i] && (back < 0 || self->value[i] > self->value[back]))
+            if (self->hidden[i] && !self->never[i] && !s_small(self->value[i]) && !self->tried[i] &&
+                (back < 0 || self->value[i] > self->value[back]))
                 back = i;
         if (back < 0)
             break;

@@ -40,13 +40,11 @@
 static const char *const s_forces[] = {"dyfed-powys", "gwent", "north-wales", "south-wales"};
 static const char *const s_outcomes[] = {"completed", "non_compliant", "in_progress", "returned",
                                          "withdrawn"};
-static const char *const s_eth[] = {"white_british", "white_british", "white_british",
-                                    "white_british", "white_british", "white_british",
-                                    "white_british", "white_british", "white_british",
-                                    "white_british", "white_british", "white_british",
-                                    "white_other",   "white_other",   "asian_indian",
-                                    "asian_pakistani", "black_african", "mixed_other",
-                                    "other_arab",    "not_stated"};
+static const char *const s_eth[] = {
+    "white_british",   "white_british", "white_british", "white_british", "white_british",
+    "white_british",   "white_british", "white_british", "white_british", "white_british",
+    "white_british",   "white_british", "white_other",   "white_other",   "asian_indian",
+    "asian_pakistani", "black_african", "mixed_other",   "other_arab",    "not_stated"};
 static const char *const s_ret_reasons[] = {"dash_high", "previous_da", "offence_ineligible"};
 static const char *const s_nc_reasons[] = {"did_not_attend", "refused", "not_contactable"};
 
@@ -57,13 +55,13 @@ typedef struct {
     int age;
     int32_t caution;
     bool booked, started, contacted, offered, accepted;
-    int d[5];  // days after the caution: referral, first contact, booking, Part A, completion
+    int d[5]; // days after the caution: referral, first contact, booking, Part A, completion
     bool has[5];
 } s_case_t;
 
 static harness_t *h;
 static s_case_t s_cases[CASES];
-static bool s_rep[CASES];  // a repeat referral
+static bool s_rep[CASES]; // a repeat referral
 
 static int setup(void **state) {
     (void)state;
@@ -101,8 +99,12 @@ static void s_iso(int32_t day, const char *clock, char *out, size_t size) {
 // --- the test's own view of the labels --------------------------------------------------------
 
 static const char *s_band(int age) {
-    return age < 18 ? "unknown" : age <= 24 ? "18-24" : age <= 34 ? "25-34" : age <= 44 ? "35-44"
-                                                           : age <= 54 ? "45-54" : "55+";
+    return age < 18    ? "unknown"
+           : age <= 24 ? "18-24"
+           : age <= 34 ? "25-34"
+           : age <= 44 ? "35-44"
+           : age <= 54 ? "45-54"
+                       : "55+";
 }
 
 static const char *s_group(const char *code) {
@@ -151,7 +153,8 @@ static void s_append(db_t *db, const ProtobufCMessage *m, const char *key, const
 }
 
 static void s_generate(void) {
-    db_t *in = harness_db(h, "intake"), *tr = harness_db(h, "triage"), *bk = harness_db(h, "booking");
+    db_t *in = harness_db(h, "intake"), *tr = harness_db(h, "triage"),
+         *bk = harness_db(h, "booking");
     assert_int_equal(db_begin(in), 0);
     assert_int_equal(db_begin(tr), 0);
     assert_int_equal(db_begin(bk), 0);
@@ -169,13 +172,13 @@ static void s_generate(void) {
         time_civil_from_days(c->caution, &y, &m, &d);
         c->age = y - byear - (m < 3 || (m == 3 && d < 31) ? 1 : 0);
         c->sex = i % 97 == 0 ? "" : i % 5 == 0 ? "female" : "male";
-        c->eth = i % 101 == 0 ? "asian_chinese" : s_eth[i % 20];  // amended below
-        c->outcome = (c->force == 2 && i < 40)      ? WITHDRAWN
-                     : (c->force == 1 && i < 40)    ? RETURNED
+        c->eth = i % 101 == 0 ? "asian_chinese" : s_eth[i % 20]; // amended below
+        c->outcome = (c->force == 2 && i < 40)        ? WITHDRAWN
+                     : (c->force == 1 && i < 40)      ? RETURNED
                      : (c->force != 1 && i % 23 == 0) ? RETURNED
-                     : i % 11 == 0                  ? NON_COMPLIANT
-                     : i % 3 == 0                   ? IN_PROGRESS
-                                                    : COMPLETED;
+                     : i % 11 == 0                    ? NON_COMPLIANT
+                     : i % 3 == 0                     ? IN_PROGRESS
+                                                      : COMPLETED;
         char id[UUID_STR_LEN], given[40], received[40], dob[16], name[64], phone[24], email[64];
         uuid_new(id);
         s_iso(c->caution, "10:00:00", given, sizeof given);
@@ -222,7 +225,7 @@ static void s_generate(void) {
         sub.received_at = received;
         sub.referral = &r;
         s_append(in, &sub.base, id, r.force);
-        if (i % 101 == 0) {  // an amendment of the ethnicity (the whole referral travels)
+        if (i % 101 == 0) { // an amendment of the ethnicity (the whole referral travels)
             off.ethnicity = (char *)c->eth;
             Cara__FieldChange fc = CARA__FIELD_CHANGE__INIT, *fcs[] = {&fc};
             fc.field = "offender.ethnicity";
@@ -263,15 +266,16 @@ static void s_generate(void) {
             continue;
         }
         c->provider = (c->force < 2) != (i % 29 == 0) ? "p1" : "p2";
-        c->pathway = i % 17 == 0                ? "telephone"
-                     : strcmp(c->sex, "female") == 0 ? (i % 3 ? "female_intimate" : "female_non_intimate")
-                                                : (i % 3 ? "male_intimate" : "male_non_intimate");
+        c->pathway = i % 17 == 0 ? "telephone"
+                     : strcmp(c->sex, "female") == 0
+                         ? (i % 3 ? "female_intimate" : "female_non_intimate")
+                         : (i % 3 ? "male_intimate" : "male_non_intimate");
         Cara__ReferralTriaged t = CARA__REFERRAL_TRIAGED__INIT;
         t.referral_id = id;
         t.force = r.force;
         t.provider_id = (char *)c->provider;
         t.pathway = (char *)c->pathway;
-        t.referral = &r;  // triage holds it; the national view must strip it
+        t.referral = &r; // triage holds it; the national view must strip it
         t.triaged_at = received;
         t.received_at = received;
         s_append(tr, &t.base, id, c->provider);
@@ -365,7 +369,7 @@ static void s_generate(void) {
         {"p2", "male_non_intimate", "2025-05-02", 12, 12, 0, false},
         {"p2", "male_intimate", "2025-06-25", 12, 9, 0, false},
         {"p2", "male_intimate", "2025-06-28", 12, 0, 0, true},
-        {"p2", "male_intimate", "2025-07-20", 12, 7, 0, false},  // Q3
+        {"p2", "male_intimate", "2025-07-20", 12, 7, 0, false}, // Q3
     };
     for (size_t k = 0; k < sizeof cohorts / sizeof *cohorts; k++) {
         char id[UUID_STR_LEN];
@@ -491,7 +495,7 @@ static void s_rate_is(const json_t *v, long num, long den, const char *what, con
         return;
     }
     if (json_is_null(v))
-        return;  // its parts are withheld
+        return; // its parts are withheld
     double want = 100.0 * (double)num / (double)den;
     if (fabs(json_real_value(v) - want) > 0.0501)
         fail_msg("%s %s: %.1f, expected %.3f", label, what, json_real_value(v), want);
@@ -507,8 +511,8 @@ static int s_nearest(const int *v, int n, double p) {
 }
 
 static void s_row_is(const json_t *row, const s_truth_t *t, const char *label) {
-    static const char *const stage[] = {"not_booked", "booked_not_started",
-                                        "started_not_completed", "completed"};
+    static const char *const stage[] = {"not_booked", "booked_not_started", "started_not_completed",
+                                        "completed"};
     static const char *const mode[] = {"group", "telephone", "not_triaged"};
     static const char *const victim[] = {"offered_accepted", "offered_not_accepted", "not_offered"};
     static const char *const repeat[] = {"repeat", "first", "unknown"};
@@ -517,16 +521,16 @@ static void s_row_is(const json_t *row, const s_truth_t *t, const char *label) {
                                         "caution_to_completion"};
     s_count_is(json_object_get(row, "referred"), t->n, "referred", label);
     for (int k = 0; k < 5; k++)
-        s_count_is(json_object_get(json_object_get(row, "outcome"), s_outcomes[k]),
-                   t->outcome[k], s_outcomes[k], label);
+        s_count_is(json_object_get(json_object_get(row, "outcome"), s_outcomes[k]), t->outcome[k],
+                   s_outcomes[k], label);
     for (int k = 0; k < 4; k++)
-        s_count_is(json_object_get(json_object_get(row, "stage"), stage[k]), t->stage[k],
-                   stage[k], label);
+        s_count_is(json_object_get(json_object_get(row, "stage"), stage[k]), t->stage[k], stage[k],
+                   label);
     for (int k = 0; k < 3; k++) {
         s_count_is(json_object_get(json_object_get(row, "pathway_mode"), mode[k]), t->mode[k],
                    mode[k], label);
-        s_count_is(json_object_get(json_object_get(row, "victim_contact"), victim[k]),
-                   t->victim[k], victim[k], label);
+        s_count_is(json_object_get(json_object_get(row, "victim_contact"), victim[k]), t->victim[k],
+                   victim[k], label);
         s_count_is(json_object_get(json_object_get(row, "repeat"), repeat[k]), t->repeat[k],
                    repeat[k], label);
     }
@@ -558,17 +562,16 @@ static void s_row_is(const json_t *row, const s_truth_t *t, const char *label) {
 static void s_expected_labels(const char *dim, int32_t from, int32_t to, json_t *out) {
     static const char *const sexes[] = {"female", "male", "unknown", NULL};
     static const char *const bands[] = {"18-24", "25-34", "35-44", "45-54", "55+", "unknown", NULL};
-    static const char *const groups[] = {"asian", "black", "mixed", "white", "other", "unknown",
-                                         NULL};
-    static const char *const pathways[] = {"female_intimate", "female_non_intimate",
-                                           "male_intimate",   "male_non_intimate",
-                                           "telephone",       "not_triaged",
-                                           "unknown",         NULL};
-    const char *const *fixed = strcmp(dim, "sex") == 0        ? sexes
-                               : strcmp(dim, "age_band") == 0 ? bands
+    static const char *const groups[] = {"asian", "black",   "mixed", "white",
+                                         "other", "unknown", NULL};
+    static const char *const pathways[] = {
+        "female_intimate", "female_non_intimate", "male_intimate", "male_non_intimate",
+        "telephone",       "not_triaged",         "unknown",       NULL};
+    const char *const *fixed = strcmp(dim, "sex") == 0            ? sexes
+                               : strcmp(dim, "age_band") == 0     ? bands
                                : strcmp(dim, "ethnic_group") == 0 ? groups
-                               : strcmp(dim, "pathway") == 0  ? pathways
-                                                              : NULL;
+                               : strcmp(dim, "pathway") == 0      ? pathways
+                                                                  : NULL;
     for (int i = 0; fixed && fixed[i]; i++)
         json_array_append_new(out, json_string(fixed[i]));
     if (fixed)
@@ -589,7 +592,7 @@ static void s_expected_labels(const char *dim, int32_t from, int32_t to, json_t 
         }
         return;
     }
-    for (int i = 0; i < CASES; i++) {  // found: insert sorted, unique
+    for (int i = 0; i < CASES; i++) { // found: insert sorted, unique
         char l[64];
         if (s_cases[i].caution < from || s_cases[i].caution > to)
             continue;
@@ -625,16 +628,16 @@ typedef struct {
 
 static void s_attack_row(s_attack_t *a, const json_t *row, const s_truth_t *t, s_cells_t *c,
                          bool *hidden, int *n_hidden) {
-    static const char *const stage[] = {"not_booked", "booked_not_started",
-                                        "started_not_completed", "completed"};
+    static const char *const stage[] = {"not_booked", "booked_not_started", "started_not_completed",
+                                        "completed"};
     static const char *const mode[] = {"group", "telephone", "not_triaged"};
     static const char *const victim[] = {"offered_accepted", "offered_not_accepted", "not_offered"};
     static const char *const repeat[] = {"repeat", "first", "unknown"};
-#define CELL(slot, json, truth)                                                                   \
-    do {                                                                                          \
-        (slot) = s_attack_cell(a, (json), (truth));                                               \
-        hidden[(slot)] = json_is_null(json);                                                      \
-        *n_hidden += hidden[(slot)];                                                              \
+#define CELL(slot, json, truth)                                                                    \
+    do {                                                                                           \
+        (slot) = s_attack_cell(a, (json), (truth));                                                \
+        hidden[(slot)] = json_is_null(json);                                                       \
+        *n_hidden += hidden[(slot)];                                                               \
     } while (0)
     CELL(c->referred, json_object_get(row, "referred"), t->n);
     for (int k = 0; k < 5; k++)
@@ -675,13 +678,13 @@ static void s_attack_column(s_attack_t *a, const s_cells_t *rows, int n, const s
     int parts[64];
     for (int k = 0; k < n; k++)
         parts[k] = *(const int *)((const char *)&rows[k] + offset);
-    assert_int_equal(national_sdc_line(a->s, parts, n, *(const int *)((const char *)total + offset)),
-                     0);
+    assert_int_equal(
+        national_sdc_line(a->s, parts, n, *(const int *)((const char *)total + offset)), 0);
 }
 
 static void s_check_return(json_t *doc, const char *period, int32_t from, int32_t to) {
-    static const char *const dims[] = {"force", "provider", "pathway", "month", "sex", "age_band",
-                                       "ethnic_group"};
+    static const char *const dims[] = {"force", "provider", "pathway",     "month",
+                                       "sex",   "age_band", "ethnic_group"};
     s_truth_t *t = malloc(sizeof *t);
     s_attack_t *a = calloc(1, sizeof *a);
     bool *hidden = calloc(40000, sizeof *hidden);
@@ -739,7 +742,7 @@ static void s_check_return(json_t *doc, const char *period, int32_t from, int32_
         json_t *reasons = json_object_get(rt, "reasons");
         size_t nr = json_array_size(reasons), j, f;
         json_t *reason, *row;
-        assert_int_equal(nr, 3);  // the three primary codes ("manual" is never first)
+        assert_int_equal(nr, 3); // the three primary codes ("manual" is never first)
         int totals[8], cells[8][8];
         json_array_foreach(reasons, j, reason) {
             long want = 0;
@@ -763,17 +766,17 @@ static void s_check_return(json_t *doc, const char *period, int32_t from, int32_
                                    json_string_value(json_object_get(row, "label"))) == 0 &&
                             strcmp(r, json_string_value(reason)) == 0;
                 }
-                json_t *v = json_object_get(json_object_get(row, "counts"),
-                                            json_string_value(reason));
+                json_t *v =
+                    json_object_get(json_object_get(row, "counts"), json_string_value(reason));
                 s_count_is(v, want, json_string_value(reason),
                            json_string_value(json_object_get(row, "label")));
                 cells[f][j] = s_attack_cell(a, v, want);
                 hidden[cells[f][j]] = json_is_null(v);
             }
-            assert_int_equal(national_sdc_line(a->s, cells[f], (int)nr,
-                                               force_rows[f].outcome[k == 0 ? RETURNED
-                                                                            : NON_COMPLIANT]),
-                             0);
+            assert_int_equal(
+                national_sdc_line(a->s, cells[f], (int)nr,
+                                  force_rows[f].outcome[k == 0 ? RETURNED : NON_COMPLIANT]),
+                0);
         }
         for (j = 0; j < nr; j++) {
             int parts[8];
@@ -815,25 +818,31 @@ static void test_measures_match_an_independent_computation(void **state) {
     assert_int_equal(atoi(n), CASES);
     free(n);
     json_t *q2 = s_export_json("2025Q2");
-    if (getenv("CARA_NATIONAL_DUMP"))  // to look at a return by hand
+    if (getenv("CARA_NATIONAL_DUMP")) // to look at a return by hand
         json_dump_file(q2, getenv("CARA_NATIONAL_DUMP"), JSON_INDENT(1) | JSON_PRESERVE_ORDER);
-    s_check_return(q2, "2025Q2", time_days_from_civil(2025, 4, 1), time_days_from_civil(2025, 6, 30));
+    s_check_return(q2, "2025Q2", time_days_from_civil(2025, 4, 1),
+                   time_days_from_civil(2025, 6, 30));
     // Cohorts in Q2: p1 4 delivered (1 telephone; fill (11+8+6)/(12+12+10)), p2 2 ((12+9)/24).
     json_t *cp = json_object_get(json_object_get(q2, "cohorts"), "by_provider");
     assert_int_equal(json_array_size(cp), 2);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(cp, 0), "cohorts_delivered")), 4);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(cp, 0), "telephone_cohorts")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(cp, 0), "cohorts_delivered")), 4);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(cp, 0), "telephone_cohorts")), 1);
     assert_true(fabs(json_real_value(json_object_get(json_array_get(cp, 0), "fill_rate_percent")) -
                      100.0 * 25 / 34) < 0.051);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(cp, 1), "cohorts_delivered")), 2);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_array_get(cp, 1), "cohorts_delivered")), 2);
     assert_true(fabs(json_real_value(json_object_get(json_array_get(cp, 1), "fill_rate_percent")) -
                      100.0 * 21 / 24) < 0.051);
     json_decref(q2);
     json_t *fy = s_export_json("FY2025");
-    s_check_return(fy, "FY2025", time_days_from_civil(2025, 4, 1), time_days_from_civil(2026, 3, 31));
+    s_check_return(fy, "FY2025", time_days_from_civil(2025, 4, 1),
+                   time_days_from_civil(2026, 3, 31));
     json_decref(fy);
     json_t *may = s_export_json("2025-05");
-    s_check_return(may, "2025-05", time_days_from_civil(2025, 5, 1), time_days_from_civil(2025, 5, 31));
+    s_check_return(may, "2025-05", time_days_from_civil(2025, 5, 1),
+                   time_days_from_civil(2025, 5, 31));
     json_decref(may);
     int status = 0;
     char *bad = national_export(h, "2025Q5", "json", 0, &status);
@@ -844,7 +853,7 @@ static void test_measures_match_an_independent_computation(void **state) {
 static void test_no_personal_data_reaches_national(void **state) {
     (void)state;
     int status = 0;
-    char *published = national_export(h, "2025Q2", "json", 1, &status);  // onto the feed
+    char *published = national_export(h, "2025Q2", "json", 1, &status); // onto the feed
     assert_non_null(published);
     free(published);
     assert_int_equal(national_pii_hits(h), 0);
@@ -873,7 +882,8 @@ static void test_no_personal_data_reaches_national(void **state) {
                                       "national", 0, 10, &status);
     assert_non_null(feed);
     assert_int_equal(feed->n_events, 1);
-    Cara__Envelope *env = envelope_unpack(feed->events[0]->envelope.data, feed->events[0]->envelope.len);
+    Cara__Envelope *env =
+        envelope_unpack(feed->events[0]->envelope.data, feed->events[0]->envelope.len);
     assert_non_null(env);
     assert_string_equal(env->type, "cara.NationalReturnPublished");
     Cara__NationalReturnPublished *pub = (Cara__NationalReturnPublished *)envelope_payload(
@@ -907,8 +917,8 @@ static void test_no_personal_data_reaches_national(void **state) {
     assert_non_null(reply);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
     cara__reply__free_unpacked(reply, NULL);
-    assert_null(harness_fetch(harness_client(h, "national", "provider", "p1"), "national", 0, 10,
-                              &status));
+    assert_null(
+        harness_fetch(harness_client(h, "national", "provider", "p1"), "national", 0, 10, &status));
     free(none);
 }
 
@@ -962,7 +972,7 @@ static void test_json_matches_its_schema(void **state) {
     (void)state;
     int status;
     char path[512], cmd[2048];
-    const char *periods[] = {"2025Q2", "FY2025", "2025-05", "2030Q1"};  // 2030: no cases at all
+    const char *periods[] = {"2025Q2", "FY2025", "2025-05", "2030Q1"}; // 2030: no cases at all
     if (system("python3 -c 'import jsonschema' > /dev/null 2>&1") != 0) {
         printf("# SKIP: python3 with jsonschema is not installed here\n");
         skip();
@@ -992,8 +1002,8 @@ static void test_html_report_renders_in_chromium(void **state) {
     char *html = national_export(h, "2025Q2", "html", 0, &status);
     assert_non_null(html);
     assert_null(strstr(html, "<script"));
-    assert_null(strstr(html, "src="));   // nothing loaded
-    assert_null(strstr(html, "href="));  // nothing linked
+    assert_null(strstr(html, "src="));  // nothing loaded
+    assert_null(strstr(html, "href=")); // nothing linked
     assert_null(strstr(html, "url("));
     assert_non_null(strstr(html, "<svg"));
     assert_non_null(strstr(html, "Completion by force"));

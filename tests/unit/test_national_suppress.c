@@ -21,7 +21,7 @@
 
 typedef struct {
     int rows, cols;
-    int64_t aug[(MAXR + 1) * (MAXC + 1)];  // cells, row totals, column totals, grand total
+    int64_t aug[(MAXR + 1) * (MAXC + 1)]; // cells, row totals, column totals, grand total
     const bool *hidden;
     int64_t cur[MAXR * MAXC];
     int64_t lo[(MAXR + 1) * (MAXC + 1)], hi[(MAXR + 1) * (MAXC + 1)];
@@ -75,7 +75,7 @@ static void s_fill(s_brute_t *b, int k) {
     int r = k / cols, c = k % cols;
     int64_t cap = s_pub(b, rows, cols);
     if (cap < 0)
-        cap = 4;  // a hidden grand total is a count of 1-4
+        cap = 4; // a hidden grand total is a count of 1-4
     int64_t from = 0, to = cap;
     if (s_pub(b, r, cols) >= 0 && s_pub(b, r, cols) < to)
         to = s_pub(b, r, cols);
@@ -120,7 +120,7 @@ static int s_brute_exposed(const int64_t *cells, int rows, int cols, const bool 
     s_fill(&b, 0);
     if (b.nodes > 2000000)
         return -1;
-    assert_true(b.solutions >= 1);  // the truth is always one
+    assert_true(b.solutions >= 1); // the truth is always one
     int exposed = 0;
     for (int i = 0; i < (rows + 1) * W(cols); i++)
         if (hidden[i] && b.aug[i] >= 1 && b.aug[i] <= 4 && b.lo[i] == b.hi[i])
@@ -162,7 +162,7 @@ static int s_check(const int64_t *cells, int rows, int cols, long *skipped) {
     int n = 0;
     for (int i = 0; i < (rows + 1) * W(cols); i++) {
         if (aug[i] >= 1 && aug[i] <= 4)
-            assert_true(hidden[i]);  // every small count, totals included
+            assert_true(hidden[i]); // every small count, totals included
         n += hidden[i];
     }
     s_linear_determined(cells, rows, cols, hidden, det);
@@ -191,9 +191,9 @@ static void test_small_counts_and_their_partners_are_hidden(void **state) {
     bool hide[12];
     assert_int_equal(national_suppress_table(cells, 2, 3, hide), 0);
     assert_true(hide[1]);
-    assert_true(hide[0] + hide[1] + hide[2] + hide[3] >= 2);  // row 0 with its total
-    assert_true(hide[1] + hide[5] + hide[9] >= 2);             // column 1 with its total
-    assert_false(hide[11]);                                    // the grand total stays
+    assert_true(hide[0] + hide[1] + hide[2] + hide[3] >= 2); // row 0 with its total
+    assert_true(hide[1] + hide[5] + hide[9] >= 2);           // column 1 with its total
+    assert_false(hide[11]);                                  // the grand total stays
     // Zeros and counts of 5 or more alone are all published.
     const int64_t safe[] = {0, 5, 9, 100};
     bool h2[9];
@@ -214,9 +214,9 @@ static void test_small_counts_and_their_partners_are_hidden(void **state) {
 // the totals of one side. The linear attacker and the brute force both find it.
 static void test_a_bridge_between_two_cycles_is_found(void **state) {
     (void)state;
-    const int64_t cells[] = {3, 7, 0, 0,  //
-                             6, 3, 2, 0,  //
-                             0, 0, 3, 8,  //
+    const int64_t cells[] = {3, 7, 0, 0, //
+                             6, 3, 2, 0, //
+                             0, 0, 3, 8, //
                              0, 0, 9, 3};
     bool hidden[25] = {false}, det[25];
     const int pattern[][2] = {{0, 0}, {0, 1}, {1, 0}, {1, 1}, {1, 2},
@@ -224,10 +224,10 @@ static void test_a_bridge_between_two_cycles_is_found(void **state) {
     for (size_t k = 0; k < sizeof pattern / sizeof *pattern; k++)
         hidden[pattern[k][0] * 5 + pattern[k][1]] = true;
     assert_true(s_linear_determined(cells, 4, 4, hidden, det) >= 1);
-    assert_true(det[1 * 5 + 2]);  // the bridge
+    assert_true(det[1 * 5 + 2]); // the bridge
     assert_true(s_brute_exposed(cells, 4, 4, hidden) >= 1);
     long skipped = 0;
-    s_check(cells, 4, 4, &skipped);  // and the module protects this table
+    s_check(cells, 4, 4, &skipped); // and the module protects this table
 }
 
 // Non-negativity: two hidden zeros next to a small count pin it, though the linear algebra
@@ -236,8 +236,8 @@ static void test_hidden_zeros_can_pin_a_count(void **state) {
     (void)state;
     const int64_t cells[] = {3, 0, 20, 0, 0, 40, 50, 60, 70};
     bool hidden[16] = {false}, det[16];
-    hidden[0] = hidden[1] = true;  // row 0: 3 and 0
-    hidden[4] = hidden[5] = true;  // row 1: 0 and 0
+    hidden[0] = hidden[1] = true; // row 0: 3 and 0
+    hidden[4] = hidden[5] = true; // row 1: 0 and 0
     assert_int_equal(s_linear_determined(cells, 3, 3, hidden, det), 0);
     assert_int_equal(s_brute_exposed(cells, 3, 3, hidden), 1);
     long skipped = 0;
@@ -277,8 +277,8 @@ static void test_random_tables_never_leak(void **state) {
         int rows = 2 + (int)(rand_r(&seed) % 3), cols = 2 + (int)(rand_r(&seed) % 3);
         int64_t cells[MAXR * MAXC];
         for (int i = 0; i < rows * cols; i++)
-            cells[i] = rand_r(&seed) % 2 ? (int64_t)(rand_r(&seed) % 5)
-                                         : (int64_t)(rand_r(&seed) % 10);
+            cells[i] =
+                rand_r(&seed) % 2 ? (int64_t)(rand_r(&seed) % 5) : (int64_t)(rand_r(&seed) % 10);
         hidden += s_check(cells, rows, cols, &skipped);
         tables++;
     }
@@ -295,7 +295,7 @@ static void test_linked_tables(void **state) {
     unsigned seed = 99;
     for (int t = 0; t < 500; t++) {
         national_sdc_t *s = national_sdc_new();
-        int64_t a[3][3], b[2][3];  // breakdown A: 3 rows; B: 2 rows; same column totals
+        int64_t a[3][3], b[2][3]; // breakdown A: 3 rows; B: 2 rows; same column totals
         int64_t col[3] = {0, 0, 0};
         for (int c = 0; c < 3; c++) {
             for (int r = 0; r < 3; r++)
