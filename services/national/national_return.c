@@ -77,14 +77,20 @@ typedef struct {
     int *cells, *total_cells;
 } s_reasons_t;
 
+// One period's counts. The labels of every breakdown but the month (and the reasons) are
+// those of the whole financial year, and the cells are added in the same order, so a cell's
+// index means the same count in every period of the year. The month rows are not cells of
+// their own: each is that month's totals row, and takes the totals' cells.
 typedef struct {
-    s_case_t *cases;
+    const s_case_t *cases; // the financial year's cases (not owned)
     int n_cases;
+    bool *in; // [case]: its caution falls in this period
     s_row_t total;
     s_labels_t labels[N_DIMS];
     s_row_t *rows[N_DIMS];
     s_reasons_t returned, non_compliant;
-    national_sdc_t *sdc;
+    national_sdc_t *sdc;        // this period's values
+    const national_sdc_t *hide; // the year's solution: which cells are withheld
     bool all_hidden;
 } s_ret_t;
 
@@ -165,8 +171,9 @@ static int s_row_alloc(s_row_t *row, int n) {
     return 0;
 }
 
-// Loads the cases whose caution date falls in the period. Returns 0 or -1.
-static int s_load(db_t *db, s_ret_t *r, const char *from, const char *to) {
+// Loads the cases whose caution date falls in from..to (the financial year) into *cases (the
+// caller frees) and *n. Returns 0 or -1.
+static int s_load(db_t *db, s_case_t **cases, int *n, const char *from, const char *to) {
     const char *values[] = {from, to};
     PGresult *res = db_query(
         db,
@@ -191,14 +198,14 @@ static int s_load(db_t *db, s_ret_t *r, const char *from, const char *to) {
         2, values);
     if (!res)
         return -1;
-    r->n_cases = PQntuples(res);
-    r->cases = calloc((size_t)r->n_cases + 1, sizeof *r->cases);
-    if (!r->cases) {
+    *n = PQntuples(res);
+    *cases = calloc((size_t)*n + 1, sizeof **cases);
+    if (!*cases) {
         PQclear(res);
         return -1;
     }
-    for (int i = 0; i < r->n_cases; i++) {
-        s_case_t *c = &r->cases[i];
+    for (int i = 0; i < *n; i++) {
+        s_case_t *c = &(*cases)[i];
         for (int d = 0; d < N_DIMS; d++)
             snprintf(c->dim[d], LABEL, "%s", PQgetvalue(res, i, d));
         if (!c->dim[1][0])
@@ -273,7 +280,7 @@ static int s_reasons(s_ret_t *r, s_reasons_t *rs, size_t offset, int outcome) {
         goto cleanup;
     for (int i = 0; i < r->n_cases; i++) {
         const char *reason = (const char *)&r->cases[i] + offset;
-        if (!*reason)
+        if (!*reason || !r->in[i])
             continue;
         int f = s_find(&r->labels[0], r->cases[i].dim[0]), k = s_find(&rs->reasons, reason);
         rs->counts[f * nr + k]++;
@@ -309,8 +316,10 @@ cleanup:
     return rc;
 }
 
-// Builds every row, the reason breakdowns and the disclosure system. Returns 0 or -1.
-static int s_build(s_ret_t *r, const char *from, const char *to) {
+// Builds the period from..to's rows and reason breakdowns from the year's cases, and its cells
+// and lines (not suppressed). Returns 0 or -1.
+static int s_build(s_ret_t *r, const s_case_t *cases, int n_cases, const char *from,
+                   const char *to) {
     const char *const *fixed[N_DIMS] = {NULL,
                                         NULL,
                                         s_pathway_rows,
@@ -318,6 +327,10 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
                                         national_sexes,
                                         national_age_bands,
                                         national_ethnic_groups};
+    r->cases = cases;
+    r->n_cases = n_cases;
+    if (!(r->in = calloc((size_t)n_cases + 1, sizeof *r->in)))
+        return -1;
     for (int d = 0; d < N_DIMS; d++) {
         int rc = d == 3 ? s_months(&r->labels[d], from, to)
                         : s_labels(&r->labels[d], fixed[d], r->cases, r->n_cases, d, 0);
@@ -326,6 +339,8 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
         if (!(r->rows[d] = calloc((size_t)r->labels[d].n + 1, sizeof *r->rows[d])))
             return -1;
     }
+    for (int i = 0; i < r->n_cases; i++)
+        r->in[i] = s_find(&r->labels[3], r->cases[i].dim[3]) >= 0;
     if (s_row_alloc(&r->total, r->n_cases) != 0)
         return -1;
     snprintf(r->total.label, LABEL, "all");
@@ -334,7 +349,7 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
         if (!per_row)
             return -1;
         for (int i = 0; i < r->n_cases; i++) {
-            int k = s_find(&r->labels[d], r->cases[i].dim[d]);
+            int k = r->in[i] ? s_find(&r->labels[d], r->cases[i].dim[d]) : -1;
             if (k >= 0)
                 per_row[k]++;
         }
@@ -348,6 +363,8 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
         free(per_row);
     }
     for (int i = 0; i < r->n_cases; i++) {
+        if (!r->in[i])
+            continue;
         s_count(&r->total, &r->cases[i]);
         for (int d = 0; d < N_DIMS; d++) {
             int k = s_find(&r->labels[d], r->cases[i].dim[d]);
@@ -359,6 +376,8 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
         return -1;
     for (int d = 0; d < N_DIMS; d++) {
         int n = r->labels[d].n;
+        if (d == 3)
+            continue; // the month rows: below
         int *parts = calloc((size_t)n + 1, sizeof *parts);
         if (!parts)
             return -1;
@@ -392,26 +411,32 @@ static int s_build(s_ret_t *r, const char *from, const char *to) {
     if (s_reasons(r, &r->returned, offsetof(s_case_t, returned), OUT_RETURNED) != 0 ||
         s_reasons(r, &r->non_compliant, offsetof(s_case_t, non_compliant), OUT_NON_COMPLIANT) != 0)
         return -1;
-    int rc = national_sdc_suppress(r->sdc);
-    if (rc != 0) {
-        log_warn("national_suppression_failed", "effect", "every count withheld");
-        r->all_hidden = true;
+    // A month row is the month's totals row: in every return of the year it is withheld
+    // exactly where the totals are (the year's solution is the same for every period).
+    for (int k = 0; k < r->labels[3].n; k++) {
+        s_row_t *row = &r->rows[3][k];
+        row->cell = r->total.cell;
+        memcpy(row->fcell, r->total.fcell, sizeof row->fcell);
+        row->booked_cell = r->total.booked_cell;
+        row->started_cell = r->total.started_cell;
+        row->offered_cell = r->total.offered_cell;
     }
+    r->hide = r->sdc;
     return 0;
 }
 
 static json_t *s_num(const s_ret_t *r, int cell, int64_t v) {
-    return r->all_hidden || national_sdc_hidden(r->sdc, cell) ? json_null() : json_integer(v);
+    return r->all_hidden || national_sdc_hidden(r->hide, cell) ? json_null() : json_integer(v);
 }
 
 // num / den as a percentage to one decimal, shown only on a base of 10 or more whose parts
 // are published.
 static json_t *s_rate(const s_ret_t *r, int64_t num, int num_cell, int64_t den,
                       const int *den_cells, int n_den) {
-    if (r->all_hidden || den < 10 || national_sdc_hidden(r->sdc, num_cell))
+    if (r->all_hidden || den < 10 || national_sdc_hidden(r->hide, num_cell))
         return json_null();
     for (int i = 0; i < n_den; i++)
-        if (national_sdc_hidden(r->sdc, den_cells[i]))
+        if (national_sdc_hidden(r->hide, den_cells[i]))
             return json_null();
     int64_t permille = (2000 * num + den) / (2 * den);
     return json_real((double)permille / 10.0);
@@ -575,21 +600,82 @@ static void s_free(s_ret_t *r) {
         free(rs[i]->cells);
         free(rs[i]->total_cells);
     }
-    free(r->cases);
+    free(r->in);
     national_sdc_destroy(&r->sdc);
+    memset(r, 0, sizeof *r);
+}
+
+// The financial year's one disclosure solution. Every period of the year (its twelve months,
+// four quarters and the year) has the same cells in the same order; a cell is protected in the
+// year's system when its count is 1-4 in any of those periods, and the year's solution then
+// withholds the same cells in every period. So whatever returns of the year a reader holds,
+// the hidden parts of one period can be moved along any of the year's undetermined directions
+// in that month, its quarter and the year at once without changing anything published or any
+// sum between periods: no combination of the year's returns determines a protected count.
+// Deterministic: the solution depends only on the year's facts. Returns 0 or -1.
+static int s_year(s_ret_t *year, const s_case_t *cases, int n, int fy) {
+    char from[16], to[16], text[16];
+    const char *kind;
+    for (int p = 0; p < 16; p++) { // 12 months, then 4 quarters
+        if (p < 12)
+            snprintf(text, sizeof text, "%04d-%02d", fy + (p >= 9), (p + 3) % 12 + 1);
+        else
+            snprintf(text, sizeof text, "%04dQ%d", fy + (p == 15), (p - 12 + 1) % 4 + 1);
+        if (national_period(text, from, to, &kind) != 0)
+            return -1;
+        s_ret_t sub;
+        memset(&sub, 0, sizeof sub);
+        int rc = s_build(&sub, cases, n, from, to);
+        if (rc == 0 && national_sdc_cells(sub.sdc) != national_sdc_cells(year->sdc))
+            rc = -1; // a programming error: the periods' cells must line up
+        for (int i = 0; rc == 0 && i < national_sdc_cells(sub.sdc); i++) {
+            int64_t v = national_sdc_value(sub.sdc, i);
+            if (v >= 1 && v <= 4)
+                national_sdc_protect(year->sdc, i);
+        }
+        s_free(&sub);
+        if (rc != 0)
+            return -1;
+    }
+    if (national_sdc_suppress(year->sdc) != 0) {
+        log_warn("national_suppression_failed", "effect", "every count withheld");
+        year->all_hidden = true;
+    }
+    return 0;
 }
 
 json_t *national_return_build(db_t *db, const char *period) {
-    char from[16], to[16];
-    const char *kind;
+    char from[16], to[16], fy_text[16], fy_from[16], fy_to[16];
+    const char *kind, *fy_kind;
     json_t *doc = NULL;
-    s_ret_t r;
+    s_case_t *cases = NULL;
+    int n_cases = 0, y;
+    unsigned m, d;
+    int32_t day;
+    s_ret_t r, year;
     memset(&r, 0, sizeof r);
-    if (national_period(period, from, to, &kind) != 0)
+    memset(&year, 0, sizeof year);
+    if (national_period(period, from, to, &kind) != 0 || time_parse_date(from, &day) != 0)
         return NULL;
-    if (s_load(db, &r, from, to) != 0 || s_build(&r, from, to) != 0) {
+    time_civil_from_days(day, &y, &m, &d);
+    int fy = m >= 4 ? y : y - 1;
+    snprintf(fy_text, sizeof fy_text, "FY%04d", fy);
+    if (national_period(fy_text, fy_from, fy_to, &fy_kind) != 0)
+        return NULL;
+    bool is_year = strcmp(fy_text, period) == 0;
+    if (s_load(db, &cases, &n_cases, fy_from, fy_to) != 0 ||
+        s_build(&year, cases, n_cases, fy_from, fy_to) != 0 ||
+        s_year(&year, cases, n_cases, fy) != 0 ||
+        (!is_year && s_build(&r, cases, n_cases, from, to) != 0)) {
         log_error("national_return_failed", "period", period);
         goto cleanup;
+    }
+    if (is_year) {
+        r = year;
+        memset(&year, 0, sizeof year);
+    } else {
+        r.hide = year.sdc;
+        r.all_hidden = year.all_hidden;
     }
     json_t *cohorts = s_cohorts(db, from, to);
     if (!cohorts)
@@ -617,5 +703,7 @@ json_t *national_return_build(db_t *db, const char *period) {
     json_object_set_new(doc, "cohorts", cohorts);
 cleanup:
     s_free(&r);
+    s_free(&year);
+    free(cases);
     return doc;
 }

@@ -7,7 +7,7 @@
 struct national_sdc_t {
     int n_cells, cap_cells;
     int64_t *value;
-    bool *never, *locked, *hidden, *tried;
+    bool *never, *locked, *protect, *hidden, *tried;
     int n_lines, cap_lines;
     int *line_start; // n_lines + 1 offsets into line_cell
     int n_refs, cap_refs;
@@ -53,6 +53,7 @@ void national_sdc_destroy(national_sdc_t **self_p) {
     free(self->value);
     free(self->never);
     free(self->locked);
+    free(self->protect);
     free(self->hidden);
     free(self->tried);
     free(self->line_start);
@@ -72,6 +73,9 @@ int national_sdc_cell(national_sdc_t *self, int64_t value, bool never_published)
     if (s_grow((void **)&self->locked, &cap, need, sizeof *self->locked) != 0)
         return -1;
     cap = self->cap_cells;
+    if (s_grow((void **)&self->protect, &cap, need, sizeof *self->protect) != 0)
+        return -1;
+    cap = self->cap_cells;
     if (s_grow((void **)&self->hidden, &cap, need, sizeof *self->hidden) != 0)
         return -1;
     cap = self->cap_cells;
@@ -82,6 +86,7 @@ int national_sdc_cell(national_sdc_t *self, int64_t value, bool never_published)
     self->value[i] = value;
     self->never[i] = never_published;
     self->locked[i] = false;
+    self->protect[i] = false;
     self->hidden[i] = never_published;
     self->tried[i] = false;
     return i;
@@ -112,8 +117,22 @@ void national_sdc_lock(national_sdc_t *self, int cell) {
         self->locked[cell] = true;
 }
 
+void national_sdc_protect(national_sdc_t *self, int cell) {
+    if (cell >= 0 && cell < self->n_cells)
+        self->protect[cell] = true;
+}
+
 int national_sdc_cells(const national_sdc_t *self) {
     return self->n_cells;
+}
+
+int64_t national_sdc_value(const national_sdc_t *self, int cell) {
+    return cell >= 0 && cell < self->n_cells ? self->value[cell] : 0;
+}
+
+// A cell that must be hidden and never determined: a count of 1-4, or a protected cell.
+static bool s_must(const national_sdc_t *self, int cell) {
+    return s_small(self->value[cell]) || self->protect[cell];
 }
 
 bool national_sdc_hidden(const national_sdc_t *self, int cell) {
@@ -259,7 +278,7 @@ int national_sdc_suppress(national_sdc_t *self) {
     if (!det)
         goto cleanup;
     for (int i = 0; i < self->n_cells; i++)
-        self->hidden[i] = self->never[i] || s_small(self->value[i]);
+        self->hidden[i] = self->never[i] || s_must(self, i);
     for (;;) {
         if (national_sdc_determined(self, det) < 0)
             goto cleanup;
@@ -267,7 +286,7 @@ int national_sdc_suppress(national_sdc_t *self) {
         // unless it leads to a small count, which is then determined itself.
         int added = 0, exposed = 0;
         for (int i = 0; i < self->n_cells; i++) {
-            if (!det[i] || !s_small(self->value[i]))
+            if (!det[i] || !s_must(self, i))
                 continue;
             exposed++;
             int p = s_partner(self, i);
@@ -290,7 +309,7 @@ int national_sdc_suppress(national_sdc_t *self) {
     for (;;) {
         int back = -1;
         for (int i = 0; i < self->n_cells; i++)
-            if (self->hidden[i] && !self->never[i] && !s_small(self->value[i]) && !self->tried[i] &&
+            if (self->hidden[i] && !self->never[i] && !s_must(self, i) && !self->tried[i] &&
                 (back < 0 || self->value[i] > self->value[back]))
                 back = i;
         if (back < 0)
@@ -302,7 +321,7 @@ int national_sdc_suppress(national_sdc_t *self) {
             goto cleanup;
         bool exposed = false;
         for (int i = 0; i < self->n_cells && !exposed; i++)
-            exposed = det[i] && s_small(self->value[i]);
+            exposed = det[i] && s_must(self, i);
         if (exposed)
             self->hidden[back] = true;
     }

@@ -23,9 +23,16 @@ int national_sdc_line(national_sdc_t *self, const int *parts, int n, int total);
 // Marks a cell as published whatever happens (e.g. the grand total): never chosen as a
 // secondary. A locked cell with a count of 1-4 is still hidden.
 void national_sdc_lock(national_sdc_t *self, int cell);
+// Protects a cell as if it were a count of 1-4 whatever its value: it is hidden, and no
+// published cell may determine it (a cell that is small in another period of a system shared
+// by several periods).
+void national_sdc_protect(national_sdc_t *self, int cell);
 int national_sdc_cells(const national_sdc_t *self);
-// Runs primary and secondary suppression. Returns 0 when no hidden cell is determined, or -1
-// when that could not be reached (then hide the whole system) or out of memory.
+// The cell's true value (0 for an index out of range).
+int64_t national_sdc_value(const national_sdc_t *self, int cell);
+// Runs primary (counts of 1-4 and protected cells) and secondary suppression. Returns 0 when no
+// hidden cell is determined, or -1 when that could not be reached (then hide the whole system) or
+// out of memory.
 int national_sdc_suppress(national_sdc_t *self);
 // True if the cell is hidden (after national_sdc_suppress), or never published.
 bool national_sdc_hidden(const national_sdc_t *self, int cell);

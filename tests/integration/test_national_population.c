@@ -265,7 +265,9 @@ static void s_generate(void) {
             s_append(in, &w.base, id, r.force);
             continue;
         }
-        c->provider = (c->force < 2) != (i % 29 == 0) ? "p1" : "p2";
+        // One case (caution in May 2025) goes to a third provider: a row of the year that
+        // most of its periods have no case in.
+        c->provider = i == 4998 ? "p3" : (c->force < 2) != (i % 29 == 0) ? "p1" : "p2";
         c->pathway = i % 17 == 0 ? "telephone"
                      : strcmp(c->sex, "female") == 0
                          ? (i % 3 ? "female_intimate" : "female_non_intimate")
@@ -592,9 +594,18 @@ static void s_expected_labels(const char *dim, int32_t from, int32_t to, json_t 
         }
         return;
     }
-    for (int i = 0; i < CASES; i++) { // found: insert sorted, unique
+    // Found: insert sorted, unique. Every return of a financial year lists the rows found in
+    // the whole year (with zeros where a period has none), so the returns add up row by row.
+    int y;
+    unsigned m, d;
+    time_civil_from_days(from, &y, &m, &d);
+    int fy = m >= 4 ? y : y - 1;
+    int32_t fy_from = time_days_from_civil(fy, 4, 1),
+            fy_to = time_days_from_civil(fy + 1, 4, 1) - 1;
+    (void)to;
+    for (int i = 0; i < CASES; i++) {
         char l[64];
-        if (s_cases[i].caution < from || s_cases[i].caution > to)
+        if (s_cases[i].caution < fy_from || s_cases[i].caution > fy_to)
             continue;
         s_label(&s_cases[i], dim, l, sizeof l);
         size_t k = 0, n = json_array_size(out);
@@ -807,6 +818,269 @@ static void s_check_return(json_t *doc, const char *period, int32_t from, int32_
     national_sdc_destroy(&a->s);
     free(a);
     free(t);
+}
+
+// --- the attacker with a whole year: every return of FY2025 at once ----------------------------
+
+#define YEAR_RETURNS 17 // 12 months, 4 quarters, the year
+#define YEAR_KEYS 1600
+#define CELL_MEMBERS ((int)(sizeof(s_cells_t) / sizeof(int)))
+
+// One return's cells in the joint system, by name ("force|gwent|3", "reason|0|gwent|dash_high").
+typedef struct {
+    char key[YEAR_KEYS][96];
+    int cell[YEAR_KEYS];
+    int n;
+} s_keys_t;
+
+typedef struct {
+    s_attack_t a;
+    bool hidden[40000];
+    s_keys_t keys[YEAR_RETURNS];
+    char period[YEAR_RETURNS][16];
+    int zeros;
+} s_year_t;
+
+// Counts are never negative, so every part of a published 0 is 0: the reader knows them.
+static void s_year_zero(s_year_t *y, const int *parts, int n, int total) {
+    if (y->hidden[total] || national_sdc_value(y->a.s, total) != 0)
+        return;
+    for (int k = 0; k < n; k++)
+        if (y->hidden[parts[k]]) {
+            y->hidden[parts[k]] = false;
+            y->zeros++;
+        }
+}
+
+static void s_year_key(s_keys_t *k, const char *key, int cell) {
+    assert_true(k->n < YEAR_KEYS);
+    snprintf(k->key[k->n], sizeof k->key[k->n], "%s", key);
+    k->cell[k->n++] = cell;
+}
+
+// The cell of a key in return p; a row or reason the return does not list has no cases, so a
+// reader knows it is 0: a published zero.
+static int s_year_cell(s_year_t *y, int p, const char *key) {
+    for (int i = 0; i < y->keys[p].n; i++)
+        if (strcmp(y->keys[p].key[i], key) == 0)
+            return y->keys[p].cell[i];
+    int c = national_sdc_cell(y->a.s, 0, false);
+    assert_true(c >= 0);
+    y->hidden[c] = false;
+    s_year_key(&y->keys[p], key, c);
+    return c;
+}
+
+// Adds return p (period from..to) with every relation inside it, as s_check_return does.
+static void s_year_add(s_year_t *y, int p, json_t *doc, int32_t from, int32_t to) {
+    static const char *const dims[] = {"force", "provider", "pathway",     "month",
+                                       "sex",   "age_band", "ethnic_group"};
+    s_attack_t *a = &y->a;
+    s_keys_t *k = &y->keys[p];
+    s_truth_t *t = malloc(sizeof *t);
+    assert_non_null(t);
+    int n_hidden = 0;
+    char key[96];
+    s_cells_t total, rows[64], force_rows[8];
+    size_t n_forces = 0;
+    s_truth(t, from, to, "all", "all");
+    s_attack_row(a, json_object_get(doc, "totals"), t, &total, y->hidden, &n_hidden);
+    s_year_zero(y, (const int *)&total, CELL_MEMBERS, total.referred);
+    for (int j = 0; j < CELL_MEMBERS; j++) {
+        snprintf(key, sizeof key, "totals|all|%d", j);
+        s_year_key(k, key, ((int *)&total)[j]);
+    }
+    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+        json_t *got = json_object_get(json_object_get(doc, "breakdowns"), dims[d]), *row;
+        size_t i, n = json_array_size(got);
+        assert_true(n <= 64);
+        json_array_foreach(got, i, row) {
+            const char *label = json_string_value(json_object_get(row, "label"));
+            s_truth(t, from, to, dims[d], label);
+            s_attack_row(a, row, t, &rows[i], y->hidden, &n_hidden);
+            s_year_zero(y, (const int *)&rows[i], CELL_MEMBERS, rows[i].referred);
+            for (int j = 0; j < CELL_MEMBERS; j++) {
+                snprintf(key, sizeof key, "%s|%s|%d", dims[d], label, j);
+                s_year_key(k, key, ((int *)&rows[i])[j]);
+            }
+        }
+        for (int j = 0; n > 0 && j < CELL_MEMBERS; j++)
+            s_attack_column(a, rows, (int)n, &total, sizeof(int) * (size_t)j);
+        if (d == 0) {
+            memcpy(force_rows, rows, n * sizeof *rows);
+            n_forces = n;
+        }
+    }
+    const char *const tables[] = {"returned_by_reason", "non_compliant_by_reason"};
+    for (int r = 0; r < 2; r++) {
+        json_t *rt = json_object_get(doc, tables[r]), *reasons = json_object_get(rt, "reasons");
+        size_t nr = json_array_size(reasons), j, f;
+        json_t *reason, *row;
+        int totals[8], cells[8][8];
+        assert_true(nr <= 8);
+        json_array_foreach(reasons, j, reason) {
+            const char *rs = json_string_value(reason);
+            long want = 0;
+            for (int i = 0; i < CASES; i++) {
+                const char *cr = r == 0 ? s_cases[i].ret_reason : s_cases[i].nc_reason;
+                want += s_cases[i].caution >= from && s_cases[i].caution <= to && cr &&
+                        strcmp(cr, rs) == 0;
+            }
+            json_t *v = json_object_get(json_object_get(rt, "totals"), rs);
+            totals[j] = s_attack_cell(a, v, want);
+            y->hidden[totals[j]] = json_is_null(v);
+            snprintf(key, sizeof key, "reason|%d|all|%s", r, rs);
+            s_year_key(k, key, totals[j]);
+        }
+        json_array_foreach(json_object_get(rt, "by_force"), f, row) {
+            const char *force = json_string_value(json_object_get(row, "label"));
+            assert_true(f < n_forces);
+            json_array_foreach(reasons, j, reason) {
+                const char *rs = json_string_value(reason);
+                long want = 0;
+                for (int i = 0; i < CASES; i++) {
+                    const char *cr = r == 0 ? s_cases[i].ret_reason : s_cases[i].nc_reason;
+                    want += s_cases[i].caution >= from && s_cases[i].caution <= to && cr &&
+                            strcmp(s_forces[s_cases[i].force], force) == 0 && strcmp(cr, rs) == 0;
+                }
+                json_t *v = json_object_get(json_object_get(row, "counts"), rs);
+                cells[f][j] = s_attack_cell(a, v, want);
+                y->hidden[cells[f][j]] = json_is_null(v);
+                snprintf(key, sizeof key, "reason|%d|%s|%s", r, force, rs);
+                s_year_key(k, key, cells[f][j]);
+            }
+            s_year_zero(y, cells[f], (int)nr,
+                        force_rows[f].outcome[r == 0 ? RETURNED : NON_COMPLIANT]);
+            if (nr > 0)
+                assert_int_equal(
+                    national_sdc_line(a->s, cells[f], (int)nr,
+                                      force_rows[f].outcome[r == 0 ? RETURNED : NON_COMPLIANT]),
+                    0);
+        }
+        for (j = 0; j < nr; j++) {
+            int parts[8];
+            for (f = 0; f < n_forces; f++)
+                parts[f] = cells[f][j];
+            if (n_forces > 0)
+                assert_int_equal(national_sdc_line(a->s, parts, (int)n_forces, totals[j]), 0);
+        }
+        s_year_zero(y, totals, (int)nr, total.outcome[r == 0 ? RETURNED : NON_COMPLIANT]);
+        if (nr > 0)
+            assert_int_equal(national_sdc_line(a->s, totals, (int)nr,
+                                               total.outcome[r == 0 ? RETURNED : NON_COMPLIANT]),
+                             0);
+    }
+    free(t);
+}
+
+// Hampton Trust holds every return of a financial year (each month, each quarter, the year) and
+// knows how they add up: a quarter's count is the sum of its months', the year's the sum of its
+// quarters', and a month's row in a quarter or the year is that month's totals. Everything is
+// solved at once (linear algebra over every relation of every return), after the reader's own
+// deduction that counts are never negative: the parts of a published 0 are all 0. No count of
+// 1-4 in any return may be determined.
+static void test_a_year_of_returns_together_gives_no_small_count_away(void **state) {
+    (void)state;
+    s_year_t *y = calloc(1, sizeof *y);
+    assert_non_null(y);
+    y->a.s = national_sdc_new();
+    int32_t from[YEAR_RETURNS], to[YEAR_RETURNS];
+    for (int p = 0; p < YEAR_RETURNS; p++) {
+        int yr = 2025;
+        unsigned m = 4;
+        if (p < 12) {
+            m = (unsigned)((p + 3) % 12 + 1);
+            yr = 2025 + (p >= 9);
+            snprintf(y->period[p], sizeof y->period[p], "%04d-%02u", yr, m);
+            from[p] = time_days_from_civil(yr, m, 1);
+            to[p] = (m == 12 ? time_days_from_civil(yr + 1, 1, 1)
+                             : time_days_from_civil(yr, m + 1, 1)) -
+                    1;
+        } else if (p < 16) {
+            int q = (p - 12 + 1) % 4 + 1;
+            yr = 2025 + (p == 15);
+            snprintf(y->period[p], sizeof y->period[p], "%04dQ%d", yr, q);
+            from[p] = time_days_from_civil(yr, (unsigned)(3 * q - 2), 1);
+            to[p] = (q == 4 ? time_days_from_civil(yr + 1, 1, 1)
+                            : time_days_from_civil(yr, (unsigned)(3 * q + 1), 1)) -
+                    1;
+        } else {
+            snprintf(y->period[p], sizeof y->period[p], "FY2025");
+            from[p] = time_days_from_civil(2025, 4, 1);
+            to[p] = time_days_from_civil(2026, 3, 31);
+        }
+        json_t *doc = s_export_json(y->period[p]);
+        // The year's rows in every return, p3 (one case, in May) among them.
+        json_t *providers = json_object_get(json_object_get(doc, "breakdowns"), "provider");
+        assert_int_equal(json_array_size(providers), 4);
+        assert_string_equal(
+            json_string_value(json_object_get(json_array_get(providers, 3), "label")), "p3");
+        s_year_add(y, p, doc, from[p], to[p]);
+        json_decref(doc);
+    }
+    // Between periods: each quarter is its months, the year its quarters (every row and reason
+    // the year lists; a month's or quarter's return that does not list it has 0).
+    int lines = 0;
+    for (int i = 0; i < y->keys[16].n; i++) {
+        char key[96];
+        snprintf(key, sizeof key, "%s", y->keys[16].key[i]);
+        if (strncmp(key, "month|", 6) == 0)
+            continue;
+        int quarters[4];
+        for (int q = 0; q < 4; q++) {
+            int months[3];
+            for (int j = 0; j < 3; j++)
+                months[j] = s_year_cell(y, 3 * q + j, key);
+            quarters[q] = s_year_cell(y, 12 + q, key);
+            assert_int_equal(national_sdc_line(y->a.s, months, 3, quarters[q]), 0);
+        }
+        assert_int_equal(national_sdc_line(y->a.s, quarters, 4, s_year_cell(y, 16, key)), 0);
+        lines += 5;
+    }
+    // A month's row in any return is that month's totals.
+    for (int p = 0; p < YEAR_RETURNS; p++)
+        for (int i = 0; i < y->keys[p].n; i++) {
+            char label[16];
+            int j, mp;
+            if (sscanf(y->keys[p].key[i], "month|%15[^|]|%d", label, &j) != 2)
+                continue;
+            for (mp = 0; mp < 12 && strcmp(y->period[mp], label) != 0; mp++)
+                ;
+            assert_true(mp < 12);
+            char key[96];
+            snprintf(key, sizeof key, "totals|all|%d", j);
+            int same[] = {y->keys[p].cell[i]};
+            assert_int_equal(national_sdc_line(y->a.s, same, 1, s_year_cell(y, mp, key)), 0);
+            lines++;
+        }
+    // Then everything at once.
+    int n = national_sdc_cells(y->a.s), zeros = y->zeros;
+    bool *det = calloc((size_t)n + 1, sizeof *det);
+    assert_non_null(det);
+    national_sdc_set_hidden(y->a.s, y->hidden);
+    assert_true(national_sdc_determined(y->a.s, det) >= 0);
+    int small = 0, found = 0;
+    for (int i = 0; i < y->a.n_small; i++) {
+        int c = y->a.small[i];
+        small++;
+        if (!y->hidden[c] || det[c]) {
+            if (found++ < 10)
+                for (int p = 0; p < YEAR_RETURNS; p++)
+                    for (int k = 0; k < y->keys[p].n; k++)
+                        if (y->keys[p].cell[k] == c)
+                            printf("# %s %s = %lld: %s\n", y->period[p], y->keys[p].key[k],
+                                   (long long)national_sdc_value(y->a.s, c),
+                                   y->hidden[c] ? "recovered" : "published");
+        }
+    }
+    printf("# FY2025, 17 returns together: %d cells, %d lines between periods, %d zeros"
+           " deduced; %d of %d counts of 1-4 published or recovered\n",
+           n, lines, zeros, found, small);
+    assert_true(small > 0);
+    assert_int_equal(found, 0);
+    free(det);
+    national_sdc_destroy(&y->a.s);
+    free(y);
 }
 
 static void test_measures_match_an_independent_computation(void **state) {
@@ -1055,6 +1329,7 @@ static void test_html_report_renders_in_chromium(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_measures_match_an_independent_computation),
+        cmocka_unit_test(test_a_year_of_returns_together_gives_no_small_count_away),
         cmocka_unit_test(test_no_personal_data_reaches_national),
         cmocka_unit_test(test_rebuild_is_byte_identical),
         cmocka_unit_test(test_csv_carries_the_json),

@@ -350,6 +350,68 @@ static void test_linked_tables(void **state) {
     }
 }
 
+// A protected cell (a count of 1-4 in another period that shares the system) is hidden and
+// never determined, whatever its own value; the rest of the table is published if it can be.
+static void test_protected_cells_are_hidden_like_small_counts(void **state) {
+    (void)state;
+    unsigned seed = 7;
+    for (int t = 0; t < 300; t++) {
+        national_sdc_t *s = national_sdc_new();
+        int cell[3][4], line[4];
+        int64_t v[3][3];
+        int64_t col[3] = {0, 0, 0}, grand = 0;
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 3; c++) {
+                v[r][c] = 5 + rand_r(&seed) % 20; // no count of 1-4 at all
+                col[c] += v[r][c];
+            }
+        for (int r = 0; r < 3; r++) {
+            int64_t sum = 0;
+            for (int c = 0; c < 3; c++) {
+                cell[r][c] = national_sdc_cell(s, v[r][c], false);
+                sum += v[r][c];
+            }
+            cell[r][3] = national_sdc_cell(s, sum, false);
+            assert_int_equal(national_sdc_line(s, cell[r], 3, cell[r][3]), 0);
+            grand += sum;
+        }
+        int totals[4];
+        for (int c = 0; c < 3; c++)
+            totals[c] = national_sdc_cell(s, col[c], false);
+        totals[3] = national_sdc_cell(s, grand, false);
+        national_sdc_lock(s, totals[3]);
+        assert_int_equal(national_sdc_line(s, totals, 3, totals[3]), 0);
+        for (int c = 0; c < 4; c++) {
+            for (int r = 0; r < 3; r++)
+                line[r] = cell[r][c];
+            assert_int_equal(national_sdc_line(s, line, 3, totals[c]), 0);
+        }
+        int pr = (int)(rand_r(&seed) % 3), pc = (int)(rand_r(&seed) % 3);
+        national_sdc_protect(s, cell[pr][pc]);
+        assert_int_equal(national_sdc_value(s, cell[pr][pc]), v[pr][pc]);
+        assert_int_equal(national_sdc_suppress(s), 0);
+        bool det[32];
+        assert_true(national_sdc_determined(s, det) >= 0);
+        assert_true(national_sdc_hidden(s, cell[pr][pc]));
+        assert_false(det[cell[pr][pc]]);
+        int hidden = 0;
+        for (int i = 0; i < national_sdc_cells(s); i++)
+            hidden += national_sdc_hidden(s, i);
+        assert_true(hidden >= 4 && hidden < national_sdc_cells(s)); // a cycle, not the table
+        assert_false(national_sdc_hidden(s, totals[3]));
+        national_sdc_destroy(&s);
+    }
+    national_sdc_t *s = national_sdc_new(); // unprotected, the same table publishes everything
+    int a = national_sdc_cell(s, 7, false), b = national_sdc_cell(s, 9, false),
+        ab = national_sdc_cell(s, 16, false);
+    int parts[] = {a, b};
+    assert_int_equal(national_sdc_line(s, parts, 2, ab), 0);
+    assert_int_equal(national_sdc_suppress(s), 0);
+    assert_false(national_sdc_hidden(s, a) || national_sdc_hidden(s, b) ||
+                 national_sdc_hidden(s, ab));
+    national_sdc_destroy(&s);
+}
+
 static void test_age_bands_and_ethnic_groups(void **state) {
     (void)state;
     assert_string_equal(national_age_band(18), "18-24");
@@ -378,6 +440,7 @@ int main(void) {
         cmocka_unit_test(test_exhaustive_small_tables),
         cmocka_unit_test(test_random_tables_never_leak),
         cmocka_unit_test(test_linked_tables),
+        cmocka_unit_test(test_protected_cells_are_hidden_like_small_counts),
         cmocka_unit_test(test_age_bands_and_ethnic_groups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
