@@ -70,6 +70,31 @@ typedef struct {
     int n;
 } s_labels_t;
 
+// A cohort delivered (Part B in the year, not cancelled): its month, whether it is a
+// telephone cohort, and its seats and participants (group cohorts with a known capacity).
+typedef struct {
+    char provider[LABEL], month[LABEL];
+    bool telephone;
+    int64_t seats, participants;
+} s_cohort_t;
+
+// The financial year's facts.
+typedef struct {
+    s_case_t *cases;
+    int n_cases;
+    s_cohort_t *cohorts;
+    int n_cohorts;
+} s_facts_t;
+
+// Cohorts per provider (the providers with a cohort in the year; [n] is all of them).
+// Participants are head counts: a cell each, with the line to their total, and the fill rate
+// is shown only where its participants are published.
+typedef struct {
+    s_labels_t providers;
+    int64_t *delivered, *telephone, *seats, *participants;
+    int *cells;
+} s_cohorts_t;
+
 // A reason breakdown: rows = the force rows, columns = the reasons found.
 typedef struct {
     s_labels_t reasons;
@@ -89,6 +114,9 @@ typedef struct {
     s_labels_t labels[N_DIMS];
     s_row_t *rows[N_DIMS];
     s_reasons_t returned, non_compliant;
+    const s_cohort_t *cohort_facts;
+    int n_cohort_facts;
+    s_cohorts_t cohorts;
     national_sdc_t *sdc;        // this period's values
     const national_sdc_t *hide; // the year's solution: which cells are withheld
     bool all_hidden;
@@ -316,10 +344,80 @@ cleanup:
     return rc;
 }
 
+// Loads the cohorts delivered in from..to (Part B in it, not cancelled) into f. Returns 0 or -1.
+static int s_load_cohorts(db_t *db, s_facts_t *f, const char *from, const char *to) {
+    const char *values[] = {from, to};
+    PGresult *res = db_query(
+        db,
+        "SELECT coalesce(provider, 'unknown'), to_char(part_b_date, 'YYYY-MM'),"
+        " cohort_type IS NOT DISTINCT FROM 'telephone',"
+        " CASE WHEN cohort_type <> 'telephone' AND capacity > 0 THEN capacity ELSE 0 END,"
+        " CASE WHEN cohort_type <> 'telephone' AND capacity > 0 THEN participants ELSE 0 END"
+        " FROM cohort_fact WHERE NOT cancelled AND participants IS NOT NULL AND part_b_date"
+        " BETWEEN $1::date AND $2::date ORDER BY cohort_key",
+        2, values);
+    if (!res)
+        return -1;
+    f->n_cohorts = PQntuples(res);
+    if (!(f->cohorts = calloc((size_t)f->n_cohorts + 1, sizeof *f->cohorts))) {
+        PQclear(res);
+        return -1;
+    }
+    for (int i = 0; i < f->n_cohorts; i++) {
+        s_cohort_t *c = &f->cohorts[i];
+        snprintf(c->provider, LABEL, "%s", PQgetvalue(res, i, 0));
+        snprintf(c->month, LABEL, "%s", PQgetvalue(res, i, 1));
+        c->telephone = *PQgetvalue(res, i, 2) == 't';
+        c->seats = atoll(PQgetvalue(res, i, 3));
+        c->participants = atoll(PQgetvalue(res, i, 4));
+    }
+    PQclear(res);
+    return 0;
+}
+
+// The period's cohorts per provider of the year, and their participants cells: one per
+// provider, with the line to the total (so a provider's head count is no more recoverable
+// from the national one than any other count). Returns 0 or -1.
+static int s_cohorts(s_ret_t *r) {
+    s_cohorts_t *co = &r->cohorts;
+    const s_cohort_t *f = r->cohort_facts;
+    int n = r->n_cohort_facts;
+    if (!(co->providers.labels = calloc((size_t)n + 1, sizeof *co->providers.labels)))
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (s_find(&co->providers, f[i].provider) < 0)
+            snprintf(co->providers.labels[co->providers.n++], LABEL, "%s", f[i].provider);
+    qsort(co->providers.labels, (size_t)co->providers.n, LABEL, s_cmp_label);
+    int np = co->providers.n;
+    co->delivered = calloc((size_t)np + 1, sizeof *co->delivered);
+    co->telephone = calloc((size_t)np + 1, sizeof *co->telephone);
+    co->seats = calloc((size_t)np + 1, sizeof *co->seats);
+    co->participants = calloc((size_t)np + 1, sizeof *co->participants);
+    co->cells = calloc((size_t)np + 1, sizeof *co->cells);
+    if (!co->delivered || !co->telephone || !co->seats || !co->participants || !co->cells)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (s_find(&r->labels[3], f[i].month) < 0)
+            continue;
+        int k = s_find(&co->providers, f[i].provider);
+        for (int j = 0; j < 2; j++, k = np) { // the provider, then all
+            co->delivered[k]++;
+            co->telephone[k] += f[i].telephone;
+            co->seats[k] += f[i].seats;
+            co->participants[k] += f[i].participants;
+        }
+    }
+    if (np == 0)
+        return 0;
+    for (int k = 0; k <= np; k++)
+        if ((co->cells[k] = national_sdc_cell(r->sdc, co->participants[k], false)) < 0)
+            return -1;
+    return national_sdc_line(r->sdc, co->cells, np, co->cells[np]);
+}
+
 // Builds the period from..to's rows and reason breakdowns from the year's cases, and its cells
 // and lines (not suppressed). Returns 0 or -1.
-static int s_build(s_ret_t *r, const s_case_t *cases, int n_cases, const char *from,
-                   const char *to) {
+static int s_build(s_ret_t *r, const s_facts_t *facts, const char *from, const char *to) {
     const char *const *fixed[N_DIMS] = {NULL,
                                         NULL,
                                         s_pathway_rows,
@@ -327,9 +425,11 @@ static int s_build(s_ret_t *r, const s_case_t *cases, int n_cases, const char *f
                                         national_sexes,
                                         national_age_bands,
                                         national_ethnic_groups};
-    r->cases = cases;
-    r->n_cases = n_cases;
-    if (!(r->in = calloc((size_t)n_cases + 1, sizeof *r->in)))
+    r->cases = facts->cases;
+    r->n_cases = facts->n_cases;
+    r->cohort_facts = facts->cohorts;
+    r->n_cohort_facts = facts->n_cohorts;
+    if (!(r->in = calloc((size_t)r->n_cases + 1, sizeof *r->in)))
         return -1;
     for (int d = 0; d < N_DIMS; d++) {
         int rc = d == 3 ? s_months(&r->labels[d], from, to)
@@ -409,7 +509,9 @@ static int s_build(s_ret_t *r, const s_case_t *cases, int n_cases, const char *f
             return -1;
     }
     if (s_reasons(r, &r->returned, offsetof(s_case_t, returned), OUT_RETURNED) != 0 ||
-        s_reasons(r, &r->non_compliant, offsetof(s_case_t, non_compliant), OUT_NON_COMPLIANT) != 0)
+        s_reasons(r, &r->non_compliant, offsetof(s_case_t, non_compliant), OUT_NON_COMPLIANT) !=
+            0 ||
+        s_cohorts(r) != 0)
         return -1;
     // A month row is the month's totals row: in every return of the year it is withheld
     // exactly where the totals are (the year's solution is the same for every period).
@@ -511,41 +613,35 @@ static json_t *s_reasons_json(const s_ret_t *r, const s_reasons_t *rs) {
     return json_pack("{s:o, s:o, s:o}", "reasons", reasons, "by_force", rows, "totals", totals);
 }
 
+// Participants over seats as a percentage to one decimal, shown on 10 seats or more whose
+// participants are published: with the seats (a cohort has 12 or so) the rate is the head
+// count.
+static json_t *s_fill_rate(const s_ret_t *r, int k) {
+    const s_cohorts_t *co = &r->cohorts;
+    int64_t p = co->participants[k], seats = co->seats[k];
+    if (r->all_hidden || seats < 10 || co->providers.n == 0 ||
+        national_sdc_hidden(r->hide, co->cells[k]))
+        return json_null();
+    return json_real((double)((2000 * p + seats) / (2 * seats)) / 10.0);
+}
+
 // Cohorts delivered (Part B in the period, not cancelled) and their fill rate (participants
-// over seats, group cohorts with a known capacity), per provider.
-static json_t *s_cohorts(db_t *db, const char *from, const char *to) {
-    const char *values[] = {from, to};
-    PGresult *res = db_query(
-        db,
-        "SELECT coalesce(provider, 'unknown'), count(*),"
-        " count(*) FILTER (WHERE cohort_type = 'telephone'),"
-        " coalesce(sum(participants) FILTER (WHERE cohort_type <> 'telephone' AND capacity > 0),"
-        "  0), coalesce(sum(capacity) FILTER (WHERE cohort_type <> 'telephone' AND capacity > 0),"
-        "  0) FROM cohort_fact WHERE NOT cancelled AND participants IS NOT NULL AND part_b_date"
-        " BETWEEN $1::date AND $2::date GROUP BY ROLLUP (coalesce(provider, 'unknown'))"
-        " ORDER BY GROUPING(coalesce(provider, 'unknown')), 1",
-        2, values);
-    if (!res)
-        return NULL;
+// over seats, group cohorts with a known capacity), per provider with a cohort in the year.
+// Returns a new object.
+static json_t *s_cohorts_json(const s_ret_t *r) {
+    const s_cohorts_t *co = &r->cohorts;
+    int np = co->providers.n;
     json_t *rows = json_array(), *total = NULL;
-    for (int i = 0; i < PQntuples(res); i++) {
-        bool all = PQgetisnull(res, i, 0);
-        int64_t participants = atoll(PQgetvalue(res, i, 3)), seats = atoll(PQgetvalue(res, i, 4));
-        json_t *o = json_pack(
-            "{s:s, s:I, s:I, s:o}", "label", all ? "all" : PQgetvalue(res, i, 0),
-            "cohorts_delivered", (json_int_t)atoll(PQgetvalue(res, i, 1)), "telephone_cohorts",
-            (json_int_t)atoll(PQgetvalue(res, i, 2)), "fill_rate_percent",
-            seats > 0 ? json_real((double)((2000 * participants + seats) / (2 * seats)) / 10.0)
-                      : json_null());
-        if (all)
-            total = o;
-        else
+    for (int k = 0; k <= np; k++) {
+        json_t *o =
+            json_pack("{s:s, s:I, s:I, s:o}", "label", k < np ? co->providers.labels[k] : "all",
+                      "cohorts_delivered", (json_int_t)co->delivered[k], "telephone_cohorts",
+                      (json_int_t)co->telephone[k], "fill_rate_percent", s_fill_rate(r, k));
+        if (k < np)
             json_array_append_new(rows, o);
+        else
+            total = o;
     }
-    PQclear(res);
-    if (!total)
-        total = json_pack("{s:s, s:i, s:i, s:n}", "label", "all", "cohorts_delivered", 0,
-                          "telephone_cohorts", 0, "fill_rate_percent");
     return json_pack("{s:o, s:o}", "by_provider", rows, "totals", total);
 }
 
@@ -601,6 +697,12 @@ static void s_free(s_ret_t *r) {
         free(rs[i]->total_cells);
     }
     free(r->in);
+    free(r->cohorts.providers.labels);
+    free(r->cohorts.delivered);
+    free(r->cohorts.telephone);
+    free(r->cohorts.seats);
+    free(r->cohorts.participants);
+    free(r->cohorts.cells);
     national_sdc_destroy(&r->sdc);
     memset(r, 0, sizeof *r);
 }
@@ -613,7 +715,7 @@ static void s_free(s_ret_t *r) {
 // in that month, its quarter and the year at once without changing anything published or any
 // sum between periods: no combination of the year's returns determines a protected count.
 // Deterministic: the solution depends only on the year's facts. Returns 0 or -1.
-static int s_year(s_ret_t *year, const s_case_t *cases, int n, int fy) {
+static int s_year(s_ret_t *year, const s_facts_t *facts, int fy) {
     char from[16], to[16], text[16];
     const char *kind;
     for (int p = 0; p < 16; p++) { // 12 months, then 4 quarters
@@ -625,7 +727,7 @@ static int s_year(s_ret_t *year, const s_case_t *cases, int n, int fy) {
             return -1;
         s_ret_t sub;
         memset(&sub, 0, sizeof sub);
-        int rc = s_build(&sub, cases, n, from, to);
+        int rc = s_build(&sub, facts, from, to);
         if (rc == 0 && national_sdc_cells(sub.sdc) != national_sdc_cells(year->sdc))
             rc = -1; // a programming error: the periods' cells must line up
         for (int i = 0; rc == 0 && i < national_sdc_cells(sub.sdc); i++) {
@@ -648,13 +750,14 @@ json_t *national_return_build(db_t *db, const char *period) {
     char from[16], to[16], fy_text[16], fy_from[16], fy_to[16];
     const char *kind, *fy_kind;
     json_t *doc = NULL;
-    s_case_t *cases = NULL;
-    int n_cases = 0, y;
+    s_facts_t facts;
+    int y;
     unsigned m, d;
     int32_t day;
     s_ret_t r, year;
     memset(&r, 0, sizeof r);
     memset(&year, 0, sizeof year);
+    memset(&facts, 0, sizeof facts);
     if (national_period(period, from, to, &kind) != 0 || time_parse_date(from, &day) != 0)
         return NULL;
     time_civil_from_days(day, &y, &m, &d);
@@ -663,10 +766,10 @@ json_t *national_return_build(db_t *db, const char *period) {
     if (national_period(fy_text, fy_from, fy_to, &fy_kind) != 0)
         return NULL;
     bool is_year = strcmp(fy_text, period) == 0;
-    if (s_load(db, &cases, &n_cases, fy_from, fy_to) != 0 ||
-        s_build(&year, cases, n_cases, fy_from, fy_to) != 0 ||
-        s_year(&year, cases, n_cases, fy) != 0 ||
-        (!is_year && s_build(&r, cases, n_cases, from, to) != 0)) {
+    if (s_load(db, &facts.cases, &facts.n_cases, fy_from, fy_to) != 0 ||
+        s_load_cohorts(db, &facts, fy_from, fy_to) != 0 ||
+        s_build(&year, &facts, fy_from, fy_to) != 0 || s_year(&year, &facts, fy) != 0 ||
+        (!is_year && s_build(&r, &facts, from, to) != 0)) {
         log_error("national_return_failed", "period", period);
         goto cleanup;
     }
@@ -677,7 +780,7 @@ json_t *national_return_build(db_t *db, const char *period) {
         r.hide = year.sdc;
         r.all_hidden = year.all_hidden;
     }
-    json_t *cohorts = s_cohorts(db, from, to);
+    json_t *cohorts = s_cohorts_json(&r);
     if (!cohorts)
         goto cleanup;
     doc = json_object();
@@ -704,6 +807,7 @@ json_t *national_return_build(db_t *db, const char *period) {
 cleanup:
     s_free(&r);
     s_free(&year);
-    free(cases);
+    free(facts.cases);
+    free(facts.cohorts);
     return doc;
 }

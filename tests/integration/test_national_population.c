@@ -358,7 +358,7 @@ static void s_generate(void) {
         }
     }
     // Cohorts (Part B in Q2): p1 delivers 3 group cohorts (one corrected) and a telephone
-    // cohort; p2 delivers 2 and cancels 1.
+    // cohort; p2 delivers 2 and cancels 1; in Q3 p2 one, p3 and p4 one small one each.
     const struct {
         const char *provider, *type, *part_b;
         unsigned capacity, participants, corrected;
@@ -372,6 +372,9 @@ static void s_generate(void) {
         {"p2", "male_intimate", "2025-06-25", 12, 9, 0, false},
         {"p2", "male_intimate", "2025-06-28", 12, 0, 0, true},
         {"p2", "male_intimate", "2025-07-20", 12, 7, 0, false}, // Q3
+        // Two providers with one small cohort each in August: 3 and 2 of 12 seats.
+        {"p3", "female_intimate", "2025-08-10", 12, 3, 0, false},
+        {"p4", "male_intimate", "2025-08-12", 12, 2, 0, false},
     };
     for (size_t k = 0; k < sizeof cohorts / sizeof *cohorts; k++) {
         char id[UUID_STR_LEN];
@@ -1096,9 +1099,15 @@ static void test_measures_match_an_independent_computation(void **state) {
         json_dump_file(q2, getenv("CARA_NATIONAL_DUMP"), JSON_INDENT(1) | JSON_PRESERVE_ORDER);
     s_check_return(q2, "2025Q2", time_days_from_civil(2025, 4, 1),
                    time_days_from_civil(2025, 6, 30));
-    // Cohorts in Q2: p1 4 delivered (1 telephone; fill (11+8+6)/(12+12+10)), p2 2 ((12+9)/24).
+    // Cohorts in Q2: p1 4 delivered (1 telephone; fill (11+8+6)/(12+12+10)), p2 2 ((12+9)/24);
+    // p3 and p4 (the year's providers) none.
     json_t *cp = json_object_get(json_object_get(q2, "cohorts"), "by_provider");
-    assert_int_equal(json_array_size(cp), 2);
+    assert_int_equal(json_array_size(cp), 4);
+    for (size_t k = 2; k < 4; k++) {
+        assert_int_equal(
+            json_integer_value(json_object_get(json_array_get(cp, k), "cohorts_delivered")), 0);
+        assert_true(json_is_null(json_object_get(json_array_get(cp, k), "fill_rate_percent")));
+    }
     assert_int_equal(
         json_integer_value(json_object_get(json_array_get(cp, 0), "cohorts_delivered")), 4);
     assert_int_equal(
@@ -1122,6 +1131,48 @@ static void test_measures_match_an_independent_computation(void **state) {
     char *bad = national_export(h, "2025Q5", "json", 0, &status);
     assert_null(bad);
     assert_int_equal(status, CARA__REPLY__STATUS__INVALID);
+}
+
+// A fill rate is participants over seats, and a cohort has about 12 seats: the rate of a
+// provider with one cohort is its head count. p3 (3 of 12 seats) and p4 (2 of 12) in August:
+// their rates are withheld in every return that has them (the month, Q3, the year), and the
+// national rate, published, gives only their sum (5) away; p2's July cohort (7 of 12) is
+// published.
+static json_t *s_cohort_row(json_t *rows, const char *label) {
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) {
+        if (strcmp(json_string_value(json_object_get(row, "label")), label) == 0)
+            return row;
+    }
+    fail_msg("no cohort row %s", label);
+    return NULL;
+}
+
+static void test_fill_rates_give_no_head_count_away(void **state) {
+    (void)state;
+    const char *periods[] = {"2025-08", "2025Q3", "FY2025"};
+    const double p2_rate[] = {-1, 100.0 * 7 / 12, 100.0 * (12 + 9 + 7) / 36};
+    const double all_rate[] = {100.0 * 5 / 24, 100.0 * 12 / 36, 100.0 * (25 + 21 + 12) / 94};
+    for (int p = 0; p < 3; p++) {
+        json_t *doc = s_export_json(periods[p]);
+        json_t *co = json_object_get(doc, "cohorts");
+        json_t *rows = json_object_get(co, "by_provider");
+        for (int k = 0; k < 2; k++) {
+            json_t *row = s_cohort_row(rows, k == 0 ? "p3" : "p4");
+            assert_int_equal(json_integer_value(json_object_get(row, "cohorts_delivered")), 1);
+            assert_true(json_is_null(json_object_get(row, "fill_rate_percent")));
+        }
+        assert_int_equal(json_array_size(rows), 4); // the year's providers, p1 and p2 too
+        json_t *p2 = json_object_get(s_cohort_row(rows, "p2"), "fill_rate_percent");
+        if (p2_rate[p] < 0)
+            assert_true(json_is_null(p2)); // no cohort in August: no seats
+        else
+            assert_true(fabs(json_real_value(p2) - p2_rate[p]) < 0.051);
+        json_t *all = json_object_get(json_object_get(co, "totals"), "fill_rate_percent");
+        assert_true(fabs(json_real_value(all) - all_rate[p]) < 0.051);
+        json_decref(doc);
+    }
 }
 
 static void test_no_personal_data_reaches_national(void **state) {
@@ -1330,6 +1381,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_measures_match_an_independent_computation),
         cmocka_unit_test(test_a_year_of_returns_together_gives_no_small_count_away),
+        cmocka_unit_test(test_fill_rates_give_no_head_count_away),
         cmocka_unit_test(test_no_personal_data_reaches_national),
         cmocka_unit_test(test_rebuild_is_byte_identical),
         cmocka_unit_test(test_csv_carries_the_json),
