@@ -200,7 +200,10 @@ static int s_row_alloc(s_row_t *row, int n) {
 }
 
 // Loads the cases whose caution date falls in from..to (the financial year) into *cases (the
-// caller frees) and *n. Returns 0 or -1.
+// caller frees) and *n. A case counts as returned only if the return came after its latest
+// triage (or it was never triaged): one returned, corrected by the police and triaged again
+// goes on to its later outcome. The facts keep both times (the triage's statement leaves the
+// return alone, so the writes commute), and the order is decided here. Returns 0 or -1.
 static int s_load(db_t *db, s_case_t **cases, int *n, const char *from, const char *to) {
     const char *values[] = {from, to};
     PGresult *res = db_query(
@@ -208,7 +211,8 @@ static int s_load(db_t *db, s_case_t **cases, int *n, const char *from, const ch
         "SELECT coalesce(force, 'unknown'), coalesce(provider, ''), coalesce(pathway, ''),"
         " to_char(caution_date, 'YYYY-MM'), coalesce(sex, 'unknown'),"
         " coalesce(age_band, 'unknown'), coalesce(ethnicity, 'unknown'),"
-        " CASE WHEN returned_reason IS NOT NULL THEN 3 WHEN withdrawn THEN 4"
+        " CASE WHEN returned_reason IS NOT NULL AND (triaged_at IS NULL OR returned_at >"
+        "  triaged_at) THEN 3 WHEN withdrawn THEN 4"
         "  WHEN completed_at IS NOT NULL THEN 0 WHEN non_compliant_reason IS NOT NULL THEN 1"
         "  ELSE 2 END,"
         " booked_at IS NOT NULL, started_on IS NOT NULL, victim_offered, victim_accepted,"

@@ -17,6 +17,7 @@
 #include "harness.h"
 #include "intake.pb-c.h"
 #include "national_facts.h"
+#include "national_return.h"
 #include "test_national_support.h"
 #include "triage.pb-c.h"
 
@@ -452,6 +453,80 @@ static void test_cohort_revisions_latest_wins(void **state) {
              "9/10");
 }
 
+// A referral the triage rules return, corrected by the police and then triaged and
+// completed, is completed in the return, not returned for ever: the return counts only when
+// it came after the case's triage. Six go that way (three with the triage applied before the
+// return: the facts commute, the times decide); six more are triaged and then returned, and
+// stay returned. All cautioned in June 2024, so in no other test's period.
+static void test_a_return_corrected_and_triaged_is_not_returned(void **state) {
+    (void)state;
+    for (int i = 0; i < 12; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "44444444-4444-4444-8444-4444444444%02d", i);
+        bool corrected = i < 6;
+        s_referral_t x;
+        s_referral(&x, "dyfed-powys", "male", "white_british", NULL, 40);
+        x.caution.given_at = "2024-06-03T10:00:00Z";
+        Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
+        sub.referral_id = id;
+        sub.received_at = "2024-06-04T09:00:00Z";
+        sub.referral = &x.r;
+        s_ok(&sub.base);
+        Cara__ReasonCode rc = CARA__REASON_CODE__INIT, *rcs[] = {&rc};
+        rc.code = "dash_high";
+        Cara__ReferralReturned ret = CARA__REFERRAL_RETURNED__INIT;
+        ret.referral_id = id;
+        ret.force = "dyfed-powys";
+        ret.reasons = rcs;
+        ret.n_reasons = 1;
+        ret.returned_at = corrected ? "2024-06-04T10:00:00Z" : "2024-06-12T10:00:00Z";
+        Cara__ReferralTriaged t = CARA__REFERRAL_TRIAGED__INIT;
+        t.referral_id = id;
+        t.force = "dyfed-powys";
+        t.provider_id = "p1";
+        t.pathway = "male_intimate";
+        t.triaged_at = corrected ? "2024-06-06T10:00:00Z" : "2024-06-05T10:00:00Z";
+        t.received_at = t.triaged_at;
+        if (i % 2 == 0) {
+            s_ok(&ret.base);
+            if (corrected) { // the police correct the referral
+                Cara__ReferralAmended am = CARA__REFERRAL_AMENDED__INIT;
+                am.referral_id = id;
+                am.referral = &x.r;
+                s_ok(&am.base);
+            }
+            s_ok(&t.base);
+        } else { // the same facts, applied the other way round
+            s_ok(&t.base);
+            s_ok(&ret.base);
+        }
+        if (corrected) {
+            Cara__CaseCompleted cc = CARA__CASE_COMPLETED__INIT;
+            cc.referral_id = id;
+            cc.provider_id = "p1";
+            cc.completed_at = "2024-07-20T15:00:00Z";
+            s_ok(&cc.base);
+        }
+    }
+    const char *periods[] = {"2024-06", "2024Q2", "FY2024"};
+    for (int p = 0; p < 3; p++) {
+        json_t *doc = national_return_build(harness_db(h, "national"), periods[p]);
+        assert_non_null(doc);
+        json_t *totals = json_object_get(doc, "totals");
+        json_t *outcome = json_object_get(totals, "outcome");
+        assert_int_equal(json_integer_value(json_object_get(totals, "referred")), 12);
+        assert_int_equal(json_integer_value(json_object_get(outcome, "completed")), 6);
+        assert_int_equal(json_integer_value(json_object_get(outcome, "returned")), 6);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(totals, "stage"), "completed")), 6);
+        json_t *by_reason = json_object_get(doc, "returned_by_reason");
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(by_reason, "totals"), "dash_high")),
+            6);
+        json_decref(doc);
+    }
+}
+
 static void test_poison_and_unknown(void **state) {
     (void)state;
     db_t *db = harness_db(h, "national");
@@ -481,6 +556,7 @@ int main(void) {
         cmocka_unit_test(test_any_order_makes_the_same_facts),
         cmocka_unit_test(test_merged_batches_make_the_same_facts_as_one_by_one),
         cmocka_unit_test(test_cohort_revisions_latest_wins),
+        cmocka_unit_test(test_a_return_corrected_and_triaged_is_not_returned),
         cmocka_unit_test(test_poison_and_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
