@@ -14,18 +14,26 @@ int money_parse(const char *text, int64_t *pence) {
         p++;
     }
     int64_t pounds = 0;
-    int digits = 0;
+    int digits = 0, group = 0, commas = 0;
     for (; *p && *p != '.'; p++) {
-        if (*p == ',' && digits > 0)
+        // A comma separates thousands only: 1-3 digits before the first, 3 between and after
+        // ("12,50" is a decimal comma, not GBP 1,250, and is refused).
+        if (*p == ',') {
+            if (group == 0 || group > 3 || (commas > 0 && group != 3))
+                return -1;
+            commas++;
+            group = 0;
             continue;
+        }
         if (!isdigit((unsigned char)*p))
             return -1;
         if (pounds > (INT64_MAX / 100 - 9) / 10)
             return -1;
         pounds = pounds * 10 + (*p - '0');
         digits++;
+        group++;
     }
-    if (digits == 0)
+    if (digits == 0 || (commas > 0 && group != 3))
         return -1;
     int64_t frac = 0;
     if (*p == '.') {

@@ -5,7 +5,8 @@
 #include <stdint.h>
 
 // Parses "2500", "2500.00", "2,500.5", "-12.34" (pounds) into pence. Returns 0 or -1 if
-// malformed, more than two decimals, or out of range.
+// malformed (a comma that does not separate thousands, as in "12,50"), more than two decimals,
+// or out of range.
 int money_parse(const char *text, int64_t *pence);
 // Writes pounds with two decimals, e.g. "2500.00" or "-0.05". Returns buf.
 char *money_format(int64_t pence, char *buf, size_t size);

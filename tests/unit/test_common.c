@@ -63,6 +63,13 @@ static void test_money_is_exact_pence(void **state) {
     assert_int_equal(p, -1234);
     assert_int_equal(money_parse("1.234", &p), -1);
     assert_int_equal(money_parse("abc", &p), -1);
+    // A comma separates thousands only.
+    assert_int_equal(money_parse("12,50", &p), -1);
+    assert_int_equal(money_parse("1,2345", &p), -1);
+    assert_int_equal(money_parse("1234,567", &p), -1);
+    assert_int_equal(money_parse(",500", &p), -1);
+    assert_int_equal(money_parse("1,000,000.01", &p), 0);
+    assert_int_equal(p, 100000001);
     assert_int_equal(money_parse("", &p), -1);
     assert_string_equal(money_format(6000000, buf, sizeof buf), "60000.00");
     assert_string_equal(money_format(-5, buf, sizeof buf), "-0.05");
