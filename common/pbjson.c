@@ -1,6 +1,7 @@
 // JSON <-> protobuf by the .proto field names, driven by protobuf-c descriptors (jansson at
 // the edge). See include/cara/pbjson.h for the mapping.
 #include "cara/pbjson.h"
+#include "cara/utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -17,52 +18,6 @@
 #define PBJSON_PATH_MAX 256
 
 // --- shared helpers ----------------------------------------------------------------------
-
-// Returns the length of the valid UTF-8 sequence starting at s (1-4), or 0 if it is invalid.
-static size_t s_utf8_char(const unsigned char *s, size_t len) {
-    if (s[0] < 0x80)
-        return 1;
-    size_t need;
-    uint32_t cp;
-    if ((s[0] & 0xE0) == 0xC0) {
-        need = 2;
-        cp = s[0] & 0x1F;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        need = 3;
-        cp = s[0] & 0x0F;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        need = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (need > len)
-        return 0;
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    // Overlong forms, surrogates and code points above U+10FFFF are not UTF-8.
-    if ((need == 2 && cp < 0x80) || (need == 3 && cp < 0x800) || (need == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-        return 0;
-    return need;
-}
-
-// True when the len bytes at s are valid UTF-8 without NUL bytes.
-static bool s_utf8_valid(const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        if (p[i] == 0)
-            return false;
-        size_t n = s_utf8_char(p + i, len - i);
-        if (n == 0)
-            return false;
-        i += n;
-    }
-    return true;
-}
 
 // Appends ".name" (or "name" at the root) to a path, into out (truncated if very long).
 static void s_path_field(char *out, size_t size, const char *path, const char *name) {
@@ -130,7 +85,7 @@ static size_t s_elem_size(ProtobufCType type) {
 // malformed message received from the network can still be shown. NULL on allocation failure.
 static json_t *s_json_text(const char *s) {
     size_t len = strlen(s);
-    if (s_utf8_valid(s, len))
+    if (utf8_valid_n(s, len))
         return json_stringn(s, len);
     char *clean = malloc(len * 3 + 1);
     if (!clean)
@@ -138,7 +93,7 @@ static json_t *s_json_text(const char *s) {
     size_t o = 0;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
-        size_t n = s_utf8_char(p + i, len - i);
+        size_t n = utf8_char(p + i, len - i);
         if (n == 0) {
             memcpy(clean + o, "\xEF\xBF\xBD", 3);
             o += 3;
@@ -177,7 +132,7 @@ static json_t *s_from_value(const ProtobufCFieldDescriptor *f, const void *v, in
             return json_integer((json_int_t)u);
         char text[24];
         snprintf(text, sizeof text, "%" PRIu64, u);
-        return json_string(text);  // beyond a JSON integer: a decimal string
+        return json_string(text); // beyond a JSON integer: a decimal string
     }
     case PROTOBUF_C_TYPE_FLOAT:
         return isfinite(*(const float *)v) ? json_real(*(const float *)v) : json_null();
@@ -187,9 +142,8 @@ static json_t *s_from_value(const ProtobufCFieldDescriptor *f, const void *v, in
         return json_boolean(*(const protobuf_c_boolean *)v);
     case PROTOBUF_C_TYPE_ENUM: {
         int value = *(const int *)v;
-        const ProtobufCEnumValue *ev =
-            protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)f->descriptor,
-                                                 value);
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+            (const ProtobufCEnumDescriptor *)f->descriptor, value);
         return ev ? json_string(ev->name) : json_integer(value);
     }
     case PROTOBUF_C_TYPE_STRING: {
@@ -407,8 +361,8 @@ static int s_to_value(const ProtobufCFieldDescriptor *f, json_t *v, void *dst, c
             char names[160] = "";
             size_t used = 0;
             for (unsigned k = 0; k < ed->n_values && used < sizeof names; k++)
-                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
-                                         k ? ", " : "", ed->values[k].name);
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s", k ? ", " : "",
+                                         ed->values[k].name);
             return s_fail(err, err_size, path, "must be one of %s", names);
         }
         *(int *)dst = ev->value;
@@ -419,7 +373,7 @@ static int s_to_value(const ProtobufCFieldDescriptor *f, json_t *v, void *dst, c
             return s_fail(err, err_size, path, "must be a string, not %s", s_json_type_name(v));
         const char *s = json_string_value(v);
         size_t len = json_string_length(v);
-        if (!s_utf8_valid(s, len))
+        if (!utf8_valid_n(s, len))
             return s_fail(err, err_size, path, "must be valid UTF-8 text without NUL characters");
         char *copy = malloc(len + 1);
         if (!copy)
@@ -434,7 +388,7 @@ static int s_to_value(const ProtobufCFieldDescriptor *f, json_t *v, void *dst, c
                           s_json_type_name(v));
         const char *s = json_string_value(v);
         size_t len = json_string_length(v);
-        uint8_t *bin = malloc(len + 1);  // decoded data is never longer than its base64
+        uint8_t *bin = malloc(len + 1); // decoded data is never longer than its base64
         size_t bin_len = 0;
         const char *end = NULL;
         if (!bin)
@@ -484,8 +438,8 @@ static int s_to_repeated(ProtobufCMessage *msg, const ProtobufCFieldDescriptor *
     for (size_t k = 0; k < n; k++) {
         char item_path[PBJSON_PATH_MAX];
         s_path_index(item_path, sizeof item_path, path, k);
-        if (s_to_value(f, json_array_get(v, k), *arr + k * elem, item_path, depth, err,
-                       err_size) != 0)
+        if (s_to_value(f, json_array_get(v, k), *arr + k * elem, item_path, depth, err, err_size) !=
+            0)
             return -1;
         *count = k + 1;
     }
@@ -511,14 +465,14 @@ static int s_to_message(const ProtobufCMessageDescriptor *desc, json_t *json,
     json_object_foreach(json, key, value) {
         char field_path[PBJSON_PATH_MAX];
         s_path_field(field_path, sizeof field_path, path, key);
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(desc,
-                                                                                          key);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(desc, key);
         if (!f) {
             s_fail(err, err_size, field_path, "unknown field");
             goto cleanup;
         }
         if (json_is_null(value))
-            continue;  // null = absent = the field's default
+            continue; // null = absent = the field's default
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             if (s_to_repeated(msg, f, value, field_path, depth, err, err_size) != 0)
                 goto cleanup;
@@ -548,8 +502,8 @@ cleanup:
     return rc;
 }
 
-ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, json_t *json,
-                                    char *err, size_t err_size) {
+ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, json_t *json, char *err,
+                                    size_t err_size) {
     ProtobufCMessage *msg = NULL;
     if (err && err_size)
         err[0] = '\0';

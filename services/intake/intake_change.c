@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cara/utf8.h"
 #include "intake_commands.h"
 
 #define S_MAX_REASON 1000
@@ -14,9 +15,9 @@ int intake_change_check(const Cara__Envelope *env, const char *referral_id, cons
         reply_field_error(reply, "referral_id", "must be a referral id (UUID)");
     if (!*reason)
         reply_field_error(reply, "reason", "is required");
-    else if (strlen(reason) > S_MAX_REASON || !intake_utf8_valid(reason))
+    else if (strlen(reason) > S_MAX_REASON || !utf8_valid(reason))
         reply_field_error(reply, "reason", "must be UTF-8 text of at most %d bytes", S_MAX_REASON);
-    if (!intake_utf8_valid(env->event_id))
+    if (!utf8_valid(env->event_id))
         reply_field_error(reply, "event_id", "is not valid UTF-8");
     return (int)reply_error_count(reply);
 }

@@ -10,6 +10,7 @@
 #include "cara/log.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
+#include "cara/utf8.h"
 #include "cara/uuid.h"
 #include "intake.pb-c.h"
 #include "intake_validate.h"
@@ -208,7 +209,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
             used += (size_t)snprintf(text + used, sizeof text - used, "%s%s%s%s", i ? "; " : "",
                                      m->reasons[i]->code, *m->reasons[i]->detail ? ": " : "",
                                      m->reasons[i]->detail);
-        intake_utf8_cut(text);
+        utf8_cut(text);
         ch.status = "returned";
         ch.reason = text;
         ch.set_booking = 1; // a booking the return ended is gone: no dates
@@ -223,7 +224,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
         char text[600];
         snprintf(text, sizeof text, "%s%s%.500s", m->reason_code, *m->reason ? ": " : "",
                  m->reason);
-        intake_utf8_cut(text);
+        utf8_cut(text);
         ch.status = "withdrawn";
         ch.reason = text;
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,

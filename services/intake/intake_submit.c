@@ -7,13 +7,14 @@
 #include "cara/request_log.h"
 #include "cara/stream.h"
 #include "cara/timeutil.h"
+#include "cara/utf8.h"
 #include "intake_commands.h"
 #include "intake_outcome.h"
 #include "intake_store.h"
 
 // A text value safe to keep in a text column (valid UTF-8, bounded), or "".
 static const char *s_safe(const char *text, size_t max) {
-    return text && strlen(text) <= max && intake_utf8_valid(text) ? text : "";
+    return text && strlen(text) <= max && utf8_valid(text) ? text : "";
 }
 
 // Keeps a refused submission and its errors for the force to review. Returns

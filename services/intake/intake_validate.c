@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cara/timeutil.h"
+#include "cara/utf8.h"
 
 static const char *const s_offence[] = {
     "common_assault", "criminal_damage", "harassment", "threatening_behaviour",
@@ -103,53 +104,6 @@ size_t intake_max_length(const char *path) {
     return intake_vocabulary(path) ? 32 : 200;
 }
 
-void intake_utf8_cut(char *text) {
-    size_t len = strlen(text), start = len;
-    // The last character starts at the last byte that is not a continuation byte (10xxxxxx).
-    while (start > 0 && len - start < 4 && ((unsigned char)text[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    unsigned char lead = (unsigned char)text[start - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    if (len - (start - 1) < need)
-        text[start - 1] = '\0';
-}
-
-int intake_utf8_valid(const char *text) {
-    const unsigned char *p = (const unsigned char *)text;
-    while (*p) {
-        unsigned c = *p;
-        int n;
-        unsigned cp;
-        if (c < 0x80) {
-            p++;
-            continue;
-        } else if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return 0;
-        }
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        p += n + 1;
-    }
-    return 1;
-}
-
 static int s_in(const char *const *words, const char *value) {
     for (size_t i = 0; words[i]; i++)
         if (strcmp(words[i], value) == 0)
@@ -179,7 +133,7 @@ static void s_error(s_ctx_t *ctx, const char *path, const char *reason) {
 
 // Checks one string value's encoding, characters and length.
 static void s_check_text(s_ctx_t *ctx, const char *path, const char *value) {
-    if (!intake_utf8_valid(value)) {
+    if (!utf8_valid(value)) {
         s_error(ctx, path, "is not valid UTF-8");
         return;
     }
@@ -234,7 +188,7 @@ static void s_walk_strings(s_ctx_t *ctx, const ProtobufCMessage *msg, const char
             for (size_t k = 0; k < n; k++) {
                 char item[160];
                 snprintf(item, sizeof item, "%.100s[%zu]", path, k);
-                if (!intake_utf8_valid(values[k]))
+                if (!utf8_valid(values[k]))
                     s_error(ctx, item, "is not valid UTF-8");
                 else if (strlen(values[k]) > intake_max_length(path))
                     s_error(ctx, item, "is too long");

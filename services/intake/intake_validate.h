@@ -22,11 +22,6 @@ typedef struct {
 const char *const *intake_vocabulary(const char *path);
 // The longest value (in bytes) a string field at path may hold.
 size_t intake_max_length(const char *path);
-// True if text is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-int intake_utf8_valid(const char *text);
-// Drops a multi-byte character that a cut to length left incomplete at the end of text, so a
-// well-formed text cut short stays well-formed.
-void intake_utf8_cut(char *text);
 
 // Checks every field of r and adds one field error per problem to reply, with paths relative to
 // the referral document prefixed by prefix (e.g. "" or "referral."). Returns the error count.

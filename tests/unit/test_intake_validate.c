@@ -21,6 +21,7 @@
 #include "cara/envelope.h"
 #include "cara/pbjson.h"
 #include "cara/timeutil.h"
+#include "cara/utf8.h"
 
 static json_t *s_sample_json(void) {
     json_t *doc = json_load_file("examples/referral.json", 0, NULL);
@@ -224,13 +225,13 @@ static void test_text_rules(void **state) {
 
 static void test_utf8(void **state) {
     (void)state;
-    assert_true(intake_utf8_valid("Siân Llŷr 😀"));
-    assert_false(intake_utf8_valid("\xff"));
-    assert_false(intake_utf8_valid("\xc0\xaf"));         // overlong '/'
-    assert_false(intake_utf8_valid("\xe0\x80\xaf"));     // overlong, 3 bytes
-    assert_false(intake_utf8_valid("\xed\xa0\x80"));     // surrogate
-    assert_false(intake_utf8_valid("\xf4\x90\x80\x80")); // past U+10FFFF
-    assert_false(intake_utf8_valid("\xe2\x82"));         // truncated
+    assert_true(utf8_valid("Siân Llŷr 😀"));
+    assert_false(utf8_valid("\xff"));
+    assert_false(utf8_valid("\xc0\xaf"));         // overlong '/'
+    assert_false(utf8_valid("\xe0\x80\xaf"));     // overlong, 3 bytes
+    assert_false(utf8_valid("\xed\xa0\x80"));     // surrogate
+    assert_false(utf8_valid("\xf4\x90\x80\x80")); // past U+10FFFF
+    assert_false(utf8_valid("\xe2\x82"));         // truncated
     Cara__Referral *r = s_sample();
     s_set(&r->victim->safe_contact_times, "after \xed\xa0\x80 six");
     s_expect_only(r, "victim.safe_contact_times");
