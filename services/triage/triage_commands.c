@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "cara/timeutil.h"
+#include "cara/utf8.h"
+#include "cara/utf8.h"
 #include "cara/uuid.h"
 #include "triage.pb-c.h"
 #include "triage_case.h"
@@ -38,6 +40,14 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
         reply_field_error(reply, "pathway", "unknown pathway \"%s\"", req->pathway);
     if ((*req->pathway || !approve) && !*req->reason)
         reply_field_error(reply, "reason", "required for an override or a return");
+    else if (strlen(req->reason) > 1000 || !utf8_valid(req->reason))
+        reply_field_error(reply, "reason", "at most 1000 bytes of UTF-8 text");
+    // A return's code is a category in the police's outcome and national's counts, not text.
+    size_t code_len = strlen(req->return_reason_code);
+    if (code_len > 32 ||
+        strspn(req->return_reason_code, "abcdefghijklmnopqrstuvwxyz0123456789_") != code_len)
+        reply_field_error(reply, "return_reason_code",
+                          "a code of at most 32 lower-case letters, digits and _");
     if (reply_error_count(reply))
         goto cleanup;
     const char *values[] = {req->referral_id};
