@@ -119,6 +119,8 @@ static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *vi
             view->transform = s_intake_view;
         else if (strcmp(who->org, "billing") == 0 || strcmp(who->org, "national") == 0)
             view->transform = s_downstream_view;
+        else
+            return -1; // no other service reads the provider's stream (booking itself neither)
         return 0;
     }
     if (identity_is(who, "provider") && *who->org) {

@@ -399,6 +399,7 @@ static void test_streams_only_to_those_entitled(void **state) {
         {"triage", "police", "gwent"},      {"booking", "police", "gwent"},
         {"intake", "provider", "p1"},       {"triage", "provider", "p1"},
         {"intake", "service", "billing"},   {"national", "provider", "p1"},
+        {"booking", "service", "booking"},
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
         Cara__Fetch fetch = CARA__FETCH__INIT;
