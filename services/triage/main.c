@@ -32,6 +32,13 @@ static void s_blank(char **field) {
     *field = (char *)protobuf_c_empty_string;
 }
 
+// Onward referrals keep their dates; the service named is staff free text.
+static void s_blank_onward(Cara__OnwardReferral **onward, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (onward[i])
+            s_blank(&onward[i]->service);
+}
+
 // For the national service: the decision without the person or anyone's words. ReferralTriaged
 // loses the referral and the pathway reason (an override's is staff free text), returns the
 // details of their reason codes, TriageCaseUpdated its changes and referral, withdrawals their
@@ -47,6 +54,7 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         cara__referral__free_unpacked(t->referral, NULL);
         t->referral = NULL;
         s_blank(&t->pathway_reason);
+        s_blank_onward(t->onward, t->n_onward);
     } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0 &&
                (msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
         Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
@@ -57,6 +65,7 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         free(u->changes);
         u->changes = NULL;
         u->n_changes = 0;
+        s_blank_onward(u->onward, u->n_onward);
     } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0 &&
                (msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor))) {
         s_blank(&((Cara__TriageCaseWithdrawn *)msg)->reason);

@@ -224,6 +224,16 @@ static void test_staff_return_goes_back_to_the_police(void **state) {
     assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
     assert_true(ti_has_error(reply, "reason"));
     cara__reply__free_unpacked(reply, NULL);
+    // A reason that is not UTF-8, and a code that is free text, are field errors (they were
+    // answered "unavailable, retry" for ever, or became a category of national's counts).
+    reply = s_decide(id, "return", "", "caf\xe9 owner", "not_suitable");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "reason"));
+    cara__reply__free_unpacked(reply, NULL);
+    reply = s_decide(id, "return", "", "offender already on a DAPP order", "Already on DAPP!");
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "return_reason_code"));
+    cara__reply__free_unpacked(reply, NULL);
     s_decide_ok(id, "return", "", "offender already on a DAPP order", "not_suitable");
     tt_wait_case(h, id, "returned/-/-");
     Cara__ReferralReturned *ev = (Cara__ReferralReturned *)tt_stream_event(
@@ -456,6 +466,10 @@ static void test_stream_views(void **state) {
     assert_string_equal(ev->provider_id, "p1");
     assert_null(ev->referral);
     assert_int_equal(ev->n_needs, 1); // national counts needs, not people
+    // An onward referral keeps its date, not the service staff typed (free text).
+    assert_int_equal(ev->n_onward, 1);
+    assert_string_equal(ev->onward[0]->service, "");
+    assert_string_equal(ev->onward[0]->date, "2026-01-09");
     cara__referral_triaged__free_unpacked(ev, NULL);
     // National: a withdrawal without its free text; also one that came without any (published
     // by hand, as intake always gives one: protobuf-c's static empty string is not freed).
