@@ -79,7 +79,7 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         return 0; // anything else, or anything undecodable: not for national
     }
     pbstrip_unknown(msg, NULL);
-    int keep = envelope_encode_message(msg, payload, len) == 0;
+    int keep = envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
     protobuf_c_message_free_unpacked(msg, NULL);
     return keep;
 }
@@ -111,15 +111,48 @@ static int s_intake(service_t *svc, const identity_t *who, const Cara__Envelope 
     t->needs = NULL;
     t->onward = NULL;
     t->n_needs = t->n_onward = 0;
-    int keep = envelope_encode_message(&t->base, payload, len) == 0;
+    int keep = envelope_encode_message(&t->base, payload, len) == 0 ? 1 : -1;
     cara__referral_triaged__free_unpacked(t, NULL);
     return keep;
 }
 
+// Drops the victim's details from a referral going to the provider when the victim does not
+// consent to contact: the provider has no use for them (the consent flag stays).
+// Returns 1 if it dropped them.
+static int s_without_victim(Cara__Referral *r) {
+    if (!r || !r->victim || r->victim->consents_to_contact)
+        return 0;
+    cara__victim__free_unpacked(r->victim, NULL);
+    r->victim = NULL;
+    return 1;
+}
+
+// For booking (the provider side): every event, but a referral whose victim does not consent
+// to contact comes without the victim's details.
+static int s_booking(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                     uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    ProtobufCMessage *msg = NULL;
+    int dropped = 0;
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0 &&
+        (msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
+        dropped = s_without_victim(((Cara__ReferralTriaged *)msg)->referral);
+    else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0 &&
+             (msg = envelope_payload(env, &cara__triage_case_updated__descriptor)))
+        dropped = s_without_victim(((Cara__TriageCaseUpdated *)msg)->referral);
+    // Served as it is when nothing was dropped (an undecodable one goes to booking's dead
+    // letters).
+    int keep = !dropped || envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+    return keep;
+}
+
 // Booking (the provider side, which acts on the decisions) and operators read the whole
-// stream; intake reads the outcomes only; national reads it de-identified; everyone else
-// (providers' and police systems, Hampton Trust, staff keys) is refused: they read the
-// streams of the services that serve them.
+// stream (booking without the details of a victim who does not consent); intake reads the outcomes
+// only; national reads it de-identified; everyone else (providers' and police systems, Hampton
+// Trust, staff keys) is refused: they read the streams of the services that serve them.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
     if (identity_is(who, "operator"))
@@ -134,7 +167,10 @@ static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *vi
         view->transform = s_intake;
         return 0;
     }
-    return strcmp(who->org, "booking") == 0 ? 0 : -1;
+    if (strcmp(who->org, "booking") != 0)
+        return -1;
+    view->transform = s_booking;
+    return 0;
 }
 
 static const service_spec_t s_spec = {

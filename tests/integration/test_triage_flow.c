@@ -186,6 +186,14 @@ static void test_routing_by_force_and_date_and_victim_consent(void **state) {
     char *v = harness_value(h, "triage", sql);
     assert_string_equal(v, "f");
     free(v);
+    // The provider gets the referral without the details of a victim who did not consent.
+    Cara__ReferralTriaged *ev = (Cara__ReferralTriaged *)tt_stream_event(
+        h, "service", "booking", "cara.ReferralTriaged", &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    assert_non_null(ev->referral);
+    assert_null(ev->referral->victim);
+    assert_false(ev->victim_contact);
+    cara__referral_triaged__free_unpacked(ev, NULL);
     char *tel = tt_submit(h, "gwent", "TF-5", s_interpreter);
     tt_wait_case(h, tel, "triaged/telephone/p2");
     free(tel);
