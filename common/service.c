@@ -132,25 +132,34 @@ static int s_handle_fetch(service_t *svc, const identity_t *who, const Cara__Env
             Cara__Envelope *e = envelope_unpack(ev->envelope.data, ev->envelope.len);
             uint8_t *payload = NULL;
             size_t len = 0;
-            int keep = e && view.transform(svc, who, e, &payload, &len);
-            if (keep && payload) {
+            int keep = e ? view.transform(svc, who, e, &payload, &len) : 0;
+            if (keep > 0 && payload) {
                 ProtobufCBinaryData old = e->payload;
                 e->payload.data = payload;
                 e->payload.len = len;
                 free(ev->envelope.data);
                 ev->envelope.data = NULL;
                 if (envelope_encode_message(&e->base, &ev->envelope.data, &ev->envelope.len) != 0)
-                    keep = 0;
+                    keep = -1;
                 e->payload = old;
                 free(payload);
             }
             if (e)
                 cara__envelope__free_unpacked(e, NULL);
-            if (keep) {
+            if (keep > 0) {
                 batch.events[kept++] = ev;
             } else {
                 free(ev->envelope.data);
                 free(ev);
+            }
+            if (keep < 0) {
+                // The events not looked at yet are freed with the batch.
+                for (size_t k = i + 1; k < batch.n_events; k++)
+                    batch.events[kept + k - i - 1] = batch.events[k];
+                batch.n_events = kept + batch.n_events - i - 1;
+                reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                             "stream view unavailable; retry");
+                goto cleanup;
             }
         }
         batch.n_events = kept;

@@ -60,7 +60,9 @@ typedef struct {
 typedef struct {
     char scope[64]; // "" = every event; otherwise only events with this scope
     // Optional per-event rewrite: return 1 to serve (with *payload replaced if set, malloc'd),
-    // 0 to leave the event out (its seq is still passed over).
+    // 0 to leave the event out (its seq is still passed over), -1 if the view could not be
+    // built (out of memory): the whole fetch is answered UNAVAILABLE and the subscriber asks
+    // again, so no event is passed over that should have been served.
     int (*transform)(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                      uint8_t **payload, size_t *len);
 } stream_view_t;

@@ -98,7 +98,7 @@ static int s_downstream_view(service_t *svc, const identity_t *who, const Cara__
     else if (msg->descriptor == &cara__attendance_recorded__descriptor)
         s_blank(&((Cara__AttendanceRecorded *)msg)->correction_reason);
     pbstrip_unknown(msg, NULL);
-    int keep = envelope_encode_message(msg, payload, len) == 0;
+    int keep = envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
     protobuf_c_message_free_unpacked(msg, NULL);
     return keep;
 }

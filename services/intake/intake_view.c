@@ -136,7 +136,7 @@ static int s_national_field(const char *field) {
 }
 
 static int s_encode(const ProtobufCMessage *msg, uint8_t **payload, size_t *len) {
-    return envelope_encode_message(msg, payload, len) == 0 ? 1 : 0;
+    return envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
 }
 
 int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t **payload,
