@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cara/envelope.h"
+#include "cara/utf8.h"
 #include "cara/reply.h"
 #include "cara/uuid.h"
 #include "intake.pb-c.h"
@@ -51,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Cara__Envelope *env = envelope_unpack(data, size);
     if (!env)
         return 0;
-    (void)intake_utf8_valid(env->event_id);
+    (void)utf8_valid(env->event_id);
     Cara__SubmitReferral *submit =
         (Cara__SubmitReferral *)envelope_payload(env, &cara__submit_referral__descriptor);
     if (submit) {
@@ -63,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (Cara__AmendReferral *)envelope_payload(env, &cara__amend_referral__descriptor);
     if (amend) {
         (void)uuid_valid(amend->referral_id);
-        (void)intake_utf8_valid(amend->reason);
+        (void)utf8_valid(amend->reason);
         if (amend->referral)
             s_referral(amend->referral, "referral.");
         cara__amend_referral__free_unpacked(amend, NULL);
@@ -72,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (Cara__WithdrawReferral *)envelope_payload(env, &cara__withdraw_referral__descriptor);
     if (withdraw) {
         (void)uuid_valid(withdraw->referral_id);
-        (void)intake_utf8_valid(withdraw->reason);
-        (void)intake_utf8_valid(withdraw->reason_code);
+        (void)utf8_valid(withdraw->reason);
+        (void)utf8_valid(withdraw->reason_code);
         cara__withdraw_referral__free_unpacked(withdraw, NULL);
     }
     cara__envelope__free_unpacked(env, NULL);

@@ -59,7 +59,7 @@ else
 fi
 libs="$(pkg-config --libs jansson libsodium) -lm"
 gen="build/gen/envelope.pb-c.c build/gen/intake.pb-c.c build/gen/triage.pb-c.c build/gen/booking.pb-c.c build/gen/billing.pb-c.c build/gen/national.pb-c.c"
-common="common/envelope.c common/uuid.c common/timeutil.c common/pbjson.c common/reply.c common/log.c"
+common="common/envelope.c common/uuid.c common/timeutil.c common/pbjson.c common/reply.c common/log.c common/utf8.c"
 intake="services/intake/intake_validate.c services/intake/intake_diff.c"
 export ASAN_OPTIONS=detect_leaks=1
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$PWD/tests/fuzz/ubsan.supp"
