@@ -16,13 +16,15 @@
     "('cohort_fee', 'victim_liaison', 'telephone_fee', 'victim_contact', 'licence_recharge')"
 
 // Offenders: a cohort's latest report (cohort_delivery) counts, not only the participants its
-// line had when it was invoiced (an invoiced line's evidence is never changed).
+// line had when it was invoiced (an invoiced line's evidence is never changed); a credit line
+// (a removed cohort's) takes its own participants off.
 int billing_cap_usage(db_t *db, const char *contract_id, int64_t *money, int64_t *offenders) {
     const char *values[] = {contract_id};
     PGresult *r = db_query(db,
                            "SELECT coalesce(sum(amount_pence) FILTER (WHERE kind IN " S_CAP_KINDS
-                           "), 0), coalesce(sum(CASE WHEN kind = 'telephone_fee' THEN participants"
-                           " WHEN kind = 'cohort_fee' THEN greatest(participants, coalesce((SELECT"
+                           "), 0), coalesce(sum(CASE WHEN kind = 'telephone_fee' OR credits_line IS"
+                           " NOT NULL THEN participants WHEN kind = 'cohort_fee' THEN"
+                           " greatest(participants, coalesce((SELECT"
                            " d.participants FROM cohort_delivery d WHERE d.cohort_id = l.cohort_id"
                            " AND NOT d.removed AND l.delivery_key = 'cohort:' || d.cohort_id ||"
                            " ':g' || d.generation), 0)) END), 0) FROM billable_line l"

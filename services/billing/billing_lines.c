@@ -197,7 +197,8 @@ static apply_result_t s_wait(db_t *db, const Cara__Envelope *env, const char *pr
 // A billed cohort reported again with participants instead of had: the cohort_fee line not
 // yet invoiced takes the new count; an increase that takes the contract past its offender cap
 // holds the delivery's lines not yet invoiced (over_cap, "offenders"), as on a first report;
-// the cap alerts follow the new usage. Returns 0 or -1.
+// then every held delivery that now fits (this one revised down, say) is released, and the cap
+// alerts follow the new usage. Returns 0 or -1.
 static int s_revise_cohort(service_t *svc, const char *contract_id, const char *key, int64_t had,
                            int64_t participants) {
     db_t *db = service_db(svc);
@@ -220,7 +221,7 @@ static int s_revise_cohort(service_t *svc, const char *contract_id, const char *
         return -1;
     if (held)
         log_warn("delivery_held_over_cap", "contract", contract_id, "delivery", key, "cap", held);
-    return billing_cap_alerts(svc, contract_id);
+    return billing_cap_release(svc, contract_id);
 }
 
 static apply_result_t s_cohort_delivered(service_t *svc, const Cara__Envelope *env,

@@ -407,6 +407,28 @@ static void test_more_participants_count_against_the_offender_cap(void **state) 
              " WHERE cohort_id = '%s' AND kind = 'cohort_fee'",
              first);
     s_value_is(sql, "over_cap:11:offenders");
+    s_cohort_revision(first, 9, 3); // corrected back: fits again, released
+    s_caught_up();
+    snprintf(sql, sizeof sql,
+             "SELECT status || ':' || participants || ':' || coalesce(held_reason, '-') FROM"
+             " billable_line WHERE cohort_id = '%s' AND kind = 'cohort_fee'",
+             first);
+    s_value_is(sql, "pending:9:-");
+    // Both invoiced; the second cohort is then found not delivered (credited): its three come
+    // off the cap, and a third cohort of three fits.
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "invoice", "run",
+                                  "--period", "2028-06", NULL),
+                     0);
+    s_cohort_revision(second, 0, 2);
+    char third[UUID_STR_LEN];
+    uuid_new(third);
+    s_cohort_revision(third, 3, 1);
+    s_caught_up();
+    snprintf(sql, sizeof sql,
+             "SELECT string_agg(status || ':' || participants, ',' ORDER BY line_id) FROM"
+             " billable_line WHERE cohort_id IN ('%s', '%s') AND kind = 'cohort_fee'",
+             second, third);
+    s_value_is(sql, "invoiced:3,pending:-3,pending:3");
     s_value_is("SELECT string_agg(cap || ':' || percent, ',' ORDER BY cap, percent) FROM"
                " cap_alert WHERE contract_id = 'POWYS-SMALL'",
                "offenders:75,offenders:90,offenders:100");
