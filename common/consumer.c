@@ -329,6 +329,12 @@ static apply_result_t s_failed_write(db_t *db, char *reason, size_t size) {
     return APPLY_POISON;
 }
 
+// True when the last failure only says an earlier one aborted the transaction (25P02): what
+// that earlier one was is not known here, so the apply's "retry" stands.
+static bool s_after_failure(db_t *db) {
+    return strcmp(db_sqlstate(db), "25P02") == 0;
+}
+
 // Hands what the apply functions held back to the flush function: queued if rc is APPLY_OK,
 // forgotten otherwise. Returns rc, or what the flush returned.
 static apply_result_t s_flush(db_t *db, consumer_flush_fn flush, void *arg, apply_result_t rc) {
@@ -389,7 +395,8 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
             // the failure was; one that is not transient (a constraint, a value out of range)
             // fails the same way every time, and retrying it would hold back the whole stream:
             // the event is poison, with the SQLSTATE as its reason.
-            if (rc == APPLY_RETRY && careful && db_error_count(self->db) != errors)
+            if (rc == APPLY_RETRY && careful && db_error_count(self->db) != errors &&
+                !s_after_failure(self->db))
                 rc = s_failed_write(self->db, reason, sizeof reason);
             if (rc == APPLY_POISON && careful &&
                 db_exec(self->db, "ROLLBACK TO SAVEPOINT apply_event", 0, NULL) != 0)
@@ -836,7 +843,7 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
     rc = s_flush(db, flush, arg, rc);
     // A database failure behind a "retry" that is not transient: the event is still poison,
     // with that failure as its reason (as in the careful pass).
-    if (rc == APPLY_RETRY && db_error_count(db) != errors)
+    if (rc == APPLY_RETRY && db_error_count(db) != errors && !s_after_failure(db))
         rc = s_failed_write(db, reason, sizeof reason);
     // What the apply function queued (db_send) is read back here, so a failing write is this
     // event's reason, as in the consumer's careful pass.

@@ -726,8 +726,10 @@ const char *db_error(db_t *self) {
 
 bool db_error_transient(db_t *self) {
     const char *s = self->sqlstate;
+    // 53: insufficient resources (too many connections, out of memory, disk full); 57: operator
+    // intervention (a statement cancelled or timed out, a shutdown); 58: system errors (I/O).
     return !db_ok(self) || (self->stale_plan && strcmp(s, "0A000") == 0) ||
-           strncmp(s, "08", 2) == 0 || strncmp(s, "40", 2) == 0 || strncmp(s, "57P", 3) == 0 ||
-           strcmp(s, "53300") == 0 ||
+           strncmp(s, "08", 2) == 0 || strncmp(s, "40", 2) == 0 || strncmp(s, "53", 2) == 0 ||
+           strncmp(s, "57", 2) == 0 || strncmp(s, "58", 2) == 0 ||
            strcmp(s, "55P03") == 0; // lock_not_available: lock_timeout (db_set_timeouts)
 }

@@ -106,7 +106,9 @@ bool db_outcome_known(db_t *self);
 const char *db_sqlstate(db_t *self);
 const char *db_error(db_t *self);
 // True if the last error was a lost connection or another transient condition worth retrying:
-// a serialization failure or deadlock, a lock timeout, too many connections, or a statement
+// a serialization failure or deadlock, a lock timeout, insufficient resources (too many
+// connections, out of memory, disk full), a statement cancelled or timed out, an I/O error, or a
+// statement
 // whose prepared plan went stale ("cached plan must not change result type": a migration changed
 // its result's columns; it is prepared afresh on the next call). Any other 0A000 (feature not
 // supported) fails every time and is not transient.
