@@ -113,7 +113,10 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
                             change->part_b_date ? change->part_b_date : "",
                             change->town ? change->town : "",
                             change->status ? from : NULL,
-                            force && *force ? force : NULL};
+                            force && *force ? force : NULL,
+                            change->returned_at && *change->returned_at ? change->returned_at
+                                                                        : NULL,
+                            change->event_at && *change->event_at ? change->event_at : NULL};
     // One round trip: the row is locked and read as it stood (cur), and changed only if it
     // belongs to the force and the change is progress from its status (upd), returning the
     // outcome as it now stands; the event and the audit row are queued behind it.
@@ -124,11 +127,14 @@ int intake_outcome_change(db_t *db, const char *referral_id, const char *force,
         " compliance_deadline = coalesce($4::date, compliance_deadline),"
         " part_a_date = CASE WHEN $5 = '1' THEN NULLIF($6, '')::date ELSE part_a_date END,"
         " part_b_date = CASE WHEN $5 = '1' THEN NULLIF($7, '')::date ELSE part_b_date END,"
-        " town = CASE WHEN $5 = '1' THEN $8 ELSE town END, updated_at = now()"
+        " town = CASE WHEN $5 = '1' THEN $8 ELSE town END,"
+        " returned_at = coalesce($11::timestamptz, returned_at), updated_at = now()"
         " WHERE referral_id = $1::uuid AND ($9::text[] IS NULL OR status = ANY ($9::text[]))"
-        " AND ($10::text IS NULL OR force = $10) RETURNING " S_OUTCOME_COLUMNS ")"
+        " AND ($10::text IS NULL OR force = $10) AND ($12::timestamptz IS NULL OR"
+        " status <> 'returned' OR returned_at IS NULL OR $12::timestamptz > returned_at)"
+        " RETURNING " S_OUTCOME_COLUMNS ")"
         " SELECT upd.*, cur.force, cur.status FROM cur LEFT JOIN upd ON true",
-        10, values);
+        12, values);
     if (!res)
         return -1;
     int rc = -1;
@@ -213,6 +219,7 @@ apply_result_t intake_outcome_apply_triage(db_t *db, const Cara__Envelope *env, 
         ch.status = "returned";
         ch.reason = text;
         ch.set_booking = 1; // a booking the return ended is gone: no dates
+        ch.returned_at = *m->returned_at ? m->returned_at : env->occurred_at;
         rc = intake_outcome_change(db, m->referral_id, m->force, &ch, "service:triage", why,
                                    sizeof why);
         cara__referral_returned__free_unpacked(m, NULL);
@@ -288,6 +295,15 @@ cleanup:
     return rc;
 }
 
+// A change from a booking event, stamped with the event's time: one from before a return of the
+// referral (its booking, or its attendance, read after the return) changes nothing.
+static int s_booking_change(db_t *db, const Cara__Envelope *env, const char *referral_id,
+                            const char *force, intake_outcome_change_t *ch, char *why,
+                            size_t why_size) {
+    ch->event_at = env->occurred_at;
+    return intake_outcome_change(db, referral_id, force, ch, "service:booking", why, why_size);
+}
+
 apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env, uint64_t seq,
                                             void *arg, char *reason, size_t reason_size) {
     (void)seq;
@@ -295,7 +311,6 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
     char why[160] = "", text[300];
     int rc = 0;
     intake_outcome_change_t ch = {0};
-    const char *actor = "service:booking";
     if (strcmp(env->type, "cara.SeatBooked") == 0) {
         Cara__SeatBooked *m =
             (Cara__SeatBooked *)envelope_payload(env, &cara__seat_booked__descriptor);
@@ -308,7 +323,7 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
                                        .part_a_date = m->part_a_date,
                                        .part_b_date = m->part_b_date,
                                        .town = m->town};
-        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
         cara__seat_booked__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.AttendanceRecorded") == 0) {
         Cara__AttendanceRecorded *m = (Cara__AttendanceRecorded *)envelope_payload(
@@ -318,7 +333,7 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
         int part_a = strcmp(m->part, "A") == 0, part_b = strcmp(m->part, "B") == 0;
         if (strcmp(m->status, "attended") == 0 && (part_a || part_b)) {
             ch.status = part_a ? "attended_part_a" : "attended_part_b";
-            rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+            rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
         } else if (m->correction && (part_a || part_b)) {
             // A corrected attendance takes the status back one step, if it had counted.
             char cur[32] = "";
@@ -327,8 +342,7 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             } else if (strcmp(cur, part_a ? "attended_part_a" : "attended_part_b") == 0) {
                 ch.status = part_a ? "booked" : "attended_part_a";
                 ch.allow_back = 1;
-                rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why,
-                                           sizeof why);
+                rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
             }
         }
         cara__attendance_recorded__free_unpacked(m, NULL);
@@ -339,7 +353,7 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             return s_undecodable(env, reason, reason_size);
         ch.status = "completed";
         ch.reason = "";
-        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
         cara__case_completed__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.CaseNonCompliant") == 0) {
         Cara__CaseNonCompliant *m =
@@ -348,17 +362,18 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             return s_undecodable(env, reason, reason_size);
         ch.status = "non_compliant";
         ch.reason = m->reason;
-        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
         cara__case_non_compliant__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.BookingCancelled") == 0) {
         Cara__BookingCancelled *m =
             (Cara__BookingCancelled *)envelope_payload(env, &cara__booking_cancelled__descriptor);
         if (!m)
             return s_undecodable(env, reason, reason_size);
-        // A withdrawal reaches the police as its own status; anything else means awaiting a
-        // new booking.
+        // A withdrawal or a return reaches the police as its own status (from the triage
+        // stream, which may be read before or after this); anything else means awaiting a new
+        // booking.
         char cur[32] = "";
-        if (strcmp(m->reason, "withdrawn") != 0) {
+        if (strcmp(m->reason, "withdrawn") != 0 && strcmp(m->reason, "returned") != 0) {
             int found = s_current(db, m->referral_id, cur, sizeof cur);
             if (found < 0) {
                 rc = -1;
@@ -369,8 +384,7 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
                 snprintf(text, sizeof text, "booking cancelled: %.200s", m->reason);
                 ch = (intake_outcome_change_t){
                     .status = "triaged", .reason = text, .set_booking = 1, .allow_back = 1};
-                rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why,
-                                           sizeof why);
+                rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
             }
         }
         cara__booking_cancelled__free_unpacked(m, NULL);
@@ -381,7 +395,7 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             return s_undecodable(env, reason, reason_size);
         // A non-compliance undone by a corrected attendance: booked again (the dates follow).
         ch = (intake_outcome_change_t){.status = "booked", .reason = "", .allow_back = 1};
-        rc = intake_outcome_change(db, m->referral_id, m->force, &ch, actor, why, sizeof why);
+        rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
         cara__case_reopened__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.VictimContactRecorded") == 0) {
         Cara__VictimContactRecorded *m = (Cara__VictimContactRecorded *)envelope_payload(

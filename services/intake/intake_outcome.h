@@ -16,6 +16,8 @@ typedef struct {
     int set_booking;                              // replace part_a_date, part_b_date and town
     const char *part_a_date, *part_b_date, *town; // "" clears
     int allow_back;                               // may move the status back (a cancelled booking)
+    const char *returned_at; // a return: when triage returned it (NULL = unchanged)
+    const char *event_at;    // a booking event's time: one from before a return changes nothing
 } intake_outcome_change_t;
 
 // The order of statuses: an event never moves a referral back unless allow_back is set, so a

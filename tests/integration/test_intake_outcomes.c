@@ -48,13 +48,15 @@ static void s_submit(const char *force, const char *reference, char id[UUID_STR_
     cara__referral__free_unpacked(r, NULL);
 }
 
-// Applies msg as an event of stream (triage or booking) in its own transaction, as the
-// consumer would. Returns the apply result; the reason is in reason.
-static apply_result_t s_apply(const char *stream, const ProtobufCMessage *msg, char *reason,
-                              size_t size) {
+// Applies msg as an event of stream (triage or booking) that occurred at (ISO time, "" = not
+// given) in its own transaction, as the consumer would. Returns the apply result; the reason is
+// in reason.
+static apply_result_t s_apply_at(const char *stream, const ProtobufCMessage *msg, const char *at,
+                                 char *reason, size_t size) {
     Cara__Envelope env = CARA__ENVELOPE__INIT;
     char id[UUID_STR_LEN];
     env.event_id = uuid_new(id);
+    env.occurred_at = (char *)at;
     env.type = (char *)msg->descriptor->name;
     env.schema_version = 1;
     env.producer = (char *)stream;
@@ -72,6 +74,11 @@ static apply_result_t s_apply(const char *stream, const ProtobufCMessage *msg, c
         assert_int_equal(db_commit(db), 0);
     free(env.payload.data);
     return rc;
+}
+
+static apply_result_t s_apply(const char *stream, const ProtobufCMessage *msg, char *reason,
+                              size_t size) {
+    return s_apply_at(stream, msg, "", reason, size);
 }
 
 static void s_assert_outcome(const char *id, const char *expected) {
@@ -245,6 +252,88 @@ static void test_returned_cancelled_non_compliant(void **state) {
     free(v);
 }
 
+// Triage returns a booked case (an amendment made it ineligible) and booking cancels its seat:
+// the police see it returned whichever of the two streams intake reads first.
+static void test_a_return_after_booking_in_either_order(void **state) {
+    (void)state;
+    for (int triage_first = 0; triage_first <= 1; triage_first++) {
+        char id[UUID_STR_LEN], reason[200];
+        s_submit("dyfed-powys", triage_first ? "O-RB-1" : "O-RB-2", id);
+        Cara__ReferralTriaged triaged = CARA__REFERRAL_TRIAGED__INIT;
+        triaged.referral_id = id;
+        triaged.force = "dyfed-powys";
+        assert_int_equal(s_apply("triage", &triaged.base, reason, sizeof reason), APPLY_OK);
+        Cara__SeatBooked booked = CARA__SEAT_BOOKED__INIT;
+        booked.referral_id = id;
+        booked.force = "dyfed-powys";
+        booked.town = "Aberystwyth";
+        booked.part_a_date = "2025-05-01";
+        booked.part_b_date = "2025-05-29";
+        assert_int_equal(s_apply("booking", &booked.base, reason, sizeof reason), APPLY_OK);
+        Cara__ReasonCode code = CARA__REASON_CODE__INIT;
+        code.code = "dash_high";
+        code.detail = "";
+        Cara__ReasonCode *codes[] = {&code};
+        Cara__ReferralReturned returned = CARA__REFERRAL_RETURNED__INIT;
+        returned.referral_id = id;
+        returned.force = "dyfed-powys";
+        returned.reasons = codes;
+        returned.n_reasons = 1;
+        Cara__BookingCancelled cancelled = CARA__BOOKING_CANCELLED__INIT;
+        cancelled.referral_id = id;
+        cancelled.force = "dyfed-powys";
+        cancelled.reason = "returned";
+        const ProtobufCMessage *first = triage_first ? &returned.base : &cancelled.base;
+        const ProtobufCMessage *second = triage_first ? &cancelled.base : &returned.base;
+        assert_int_equal(s_apply(triage_first ? "triage" : "booking", first, reason, sizeof reason),
+                         APPLY_OK);
+        assert_int_equal(
+            s_apply(triage_first ? "booking" : "triage", second, reason, sizeof reason), APPLY_OK);
+        s_assert_outcome(id, "returned|dash_high|-|-|");
+    }
+    // Intake reads triage's return before booking's events from before it (the seat booked
+    // for the booking the return ended): they change nothing. Routed and booked again after,
+    // the case is booked.
+    char id[UUID_STR_LEN], reason[200];
+    s_submit("dyfed-powys", "O-RB-3", id);
+    Cara__ReferralTriaged triaged = CARA__REFERRAL_TRIAGED__INIT;
+    triaged.referral_id = id;
+    triaged.force = "dyfed-powys";
+    assert_int_equal(
+        s_apply_at("triage", &triaged.base, "2025-04-01T09:00:00Z", reason, sizeof reason),
+        APPLY_OK);
+    Cara__ReasonCode code = CARA__REASON_CODE__INIT;
+    code.code = "under_18";
+    code.detail = "";
+    Cara__ReasonCode *codes[] = {&code};
+    Cara__ReferralReturned returned = CARA__REFERRAL_RETURNED__INIT;
+    returned.referral_id = id;
+    returned.force = "dyfed-powys";
+    returned.reasons = codes;
+    returned.n_reasons = 1;
+    returned.returned_at = "2025-04-10T09:00:00Z";
+    assert_int_equal(
+        s_apply_at("triage", &returned.base, "2025-04-10T09:00:00Z", reason, sizeof reason),
+        APPLY_OK);
+    Cara__SeatBooked booked = CARA__SEAT_BOOKED__INIT;
+    booked.referral_id = id;
+    booked.force = "dyfed-powys";
+    booked.town = "Aberystwyth";
+    booked.part_a_date = "2025-05-01";
+    booked.part_b_date = "2025-05-29";
+    assert_int_equal(
+        s_apply_at("booking", &booked.base, "2025-04-05T09:00:00Z", reason, sizeof reason),
+        APPLY_OK);
+    s_assert_outcome(id, "returned|under_18|-|-|");
+    assert_int_equal(
+        s_apply_at("triage", &triaged.base, "2025-04-12T09:00:00Z", reason, sizeof reason),
+        APPLY_OK);
+    assert_int_equal(
+        s_apply_at("booking", &booked.base, "2025-04-13T09:00:00Z", reason, sizeof reason),
+        APPLY_OK);
+    s_assert_outcome(id, "booked||2025-05-01|2025-05-29|Aberystwyth");
+}
+
 // A long reason is cut to fit the police's outcome, never inside a character: a cut splitting
 // "\u2019" used to make the stored text invalid UTF-8, and the event was retried for ever, holding
 // back every force's outcomes behind it.
@@ -387,6 +476,7 @@ int main(void) {
         cmocka_unit_test(test_triage_then_booking_to_completion),
         cmocka_unit_test(test_returned_cancelled_non_compliant),
         cmocka_unit_test(test_long_reasons_are_cut_on_a_character),
+        cmocka_unit_test(test_a_return_after_booking_in_either_order),
         cmocka_unit_test(test_events_that_cannot_apply_are_poison),
         cmocka_unit_test(test_national_view_is_de_identified),
     };
