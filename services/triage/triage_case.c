@@ -393,8 +393,8 @@ static int s_has_code(const triage_reason_t *list, int n, const char *code) {
 //   returns the case to the police (ReferralReturned), and the provider stops (booking closes
 //   its case on that event);
 // - a pathway the rules now propose differently (a sex or relationship corrected) replaces the
-//   routed one, so nobody stays in the other sex's group; a pathway a person chose stands if
-//   the facts it came from did not change;
+//   routed one if the rules chose it, and any routed group for the other sex is replaced, so
+//   nobody stays in the other sex's group; a person's choice stands otherwise;
 // - the victim's consent to contact is taken as the amended referral states it.
 // The provider is told in TriageCaseUpdated (pathway, victim_contact). Returns 0 or -1.
 static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
@@ -419,9 +419,14 @@ static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
         free(text);
         goto cleanup;
     }
+    // The routed pathway moves when it was the rules' own choice and the facts it came from
+    // changed, or when it no longer fits the offender's sex, whoever chose it (a person's
+    // choice of another group, or of telephone, stands otherwise).
     const char *routed = pathway;
-    int moved = now.pathway && (!was.pathway || strcmp(was.pathway, now.pathway) != 0) &&
-                strcmp(now.pathway, pathway) != 0;
+    int rules_moved = was.pathway && now.pathway && strcmp(was.pathway, pathway) == 0 &&
+                      strcmp(was.pathway, now.pathway) != 0;
+    int misfit = !triage_rules_pathway_fits(ev->referral, pathway);
+    int moved = now.pathway && strcmp(now.pathway, pathway) != 0 && (rules_moved || misfit);
     if (moved)
         routed = now.pathway;
     int victim = ev->referral->victim && ev->referral->victim->consents_to_contact;
@@ -525,7 +530,9 @@ static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
         if (db_exec(db,
                     "UPDATE triage_case SET status = 'awaiting_decision', return_reasons = '[]',"
                     " decided_at = NULL, decided_by = NULL, decision_seconds = NULL,"
-                    " updated_at = now() WHERE referral_id = $1",
+                    // A pathway and provider chosen before the return are decided again.
+                    " pathway = NULL, provider_id = NULL, updated_at = now()"
+                    " WHERE referral_id = $1",
                     1, id) != 0 ||
             service_audit(svc, &s_intake, "reopened", "triage_case", ev->referral_id, NULL) != 0)
             return APPLY_RETRY;

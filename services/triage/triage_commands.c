@@ -6,7 +6,6 @@
 
 #include "cara/timeutil.h"
 #include "cara/utf8.h"
-#include "cara/utf8.h"
 #include "cara/uuid.h"
 #include "triage.pb-c.h"
 #include "triage_case.h"

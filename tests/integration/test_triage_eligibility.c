@@ -284,6 +284,39 @@ static void s_female(Cara__Referral *r) {
 static void s_no_consent(Cara__Referral *r) {
     r->victim->consents_to_contact = 0;
 }
+static void s_unknown_female(Cara__Referral *r) {
+    s_given_fixed_unknown(r);
+    s_female(r);
+}
+
+// A person routes a waiting case (previous DA not known) with an override of pathway; the police
+// then correct the offender's sex. Returns the pathway the provider is told ("" = unchanged).
+static char *s_override_then_female(const char *ref, const char *pathway) {
+    char *id = s_waits("dyfed-powys", ref, s_given_fixed_unknown, "previous_da_unknown");
+    Cara__TriageDecide cmd = CARA__TRIAGE_DECIDE__INIT;
+    cmd.referral_id = id;
+    cmd.decision = "approve";
+    cmd.pathway = (char *)pathway;
+    cmd.reason = "staff choice";
+    Cara__Reply *reply = tt_staff(h, &cmd.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    cara__reply__free_unpacked(reply, NULL);
+    s_amend(id, ref, s_given, s_unknown_female);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
+             id);
+    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 15000), 0);
+    Cara__TriageCaseUpdated *up = (Cara__TriageCaseUpdated *)tt_stream_event(
+        h, "service", "booking", "cara.TriageCaseUpdated", &cara__triage_case_updated__descriptor,
+        id);
+    assert_non_null(up);
+    char *moved = strdup(up->pathway);
+    cara__triage_case_updated__free_unpacked(up, NULL);
+    free(id);
+    return moved;
+}
 
 // The TriageCaseUpdated that the provider (booking) is served for the routed case id.
 static Cara__TriageCaseUpdated *s_update_served(const char *id) {
@@ -352,6 +385,14 @@ static void test_amendment_after_routing_is_worked_out_again(void **state) {
     assert_non_null(strstr(reply->message, "other sex"));
     cara__reply__free_unpacked(reply, NULL);
     tt_wait_case(h, waiting, "awaiting_decision/-/-");
+    // A person's choice of telephone stands through the correction; a person's choice of a
+    // men's group does not (it no longer fits): the rules' women's group replaces it.
+    char *kept = s_override_then_female("EL-AR-5", "telephone");
+    assert_string_equal(kept, "");
+    free(kept);
+    char *refit = s_override_then_female("EL-AR-6", "male_non_intimate");
+    assert_string_equal(refit, "female_intimate");
+    free(refit);
     free(moved);
     free(consent);
     free(risky);
