@@ -184,14 +184,21 @@ static int s_restore_booking(service_t *svc, booking_case_t *c, const char *book
                              const char *field, reply_t *reply) {
     db_t *db = service_db(svc);
     const char *cv[] = {c->case_id, booking_id};
-    char cohort_status[16] = "";
+    char cohort[48] = "";
     if (db_scalar(db,
-                  "SELECT c.status FROM booking b JOIN cohort c USING (cohort_id)"
-                  " WHERE b.booking_id = $2 AND b.case_id = $1",
-                  2, cv, cohort_status, sizeof cohort_status) != 1)
+                  "SELECT c.status || ':' || c.cohort_type FROM booking b JOIN cohort c"
+                  " USING (cohort_id) WHERE b.booking_id = $2 AND b.case_id = $1",
+                  2, cv, cohort, sizeof cohort) != 1)
         return -1;
-    if (strcmp(cohort_status, "cancelled") == 0) {
+    const char *type = strchr(cohort, ':');
+    if (strncmp(cohort, "cancelled:", 10) == 0) {
         reply_field_error(reply, field, "the cohort was cancelled: this booking cannot come back");
+        return 2;
+    }
+    if (!type || strcmp(type + 1, c->pathway) != 0) {
+        // The case has moved pathway since (an amended sex or relationship).
+        reply_field_error(reply, field, "the case is now on the %s pathway, not %s", c->pathway,
+                          type ? type + 1 : "?");
         return 2;
     }
     if (strcmp(c->status, "non_compliant") == 0) {

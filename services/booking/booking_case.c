@@ -210,7 +210,10 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
                      " ON CONFLICT (referral_id) DO UPDATE SET provider_id = $2, pathway = $4,"
                      " compliance_deadline = $5, caution_date = $6, first_contact_due = $7,"
                      " victim_contact = $8, referral = $9, status = 'open', closed_at = NULL,"
-                     " close_reason = NULL WHERE provider_case.status = 'withdrawn'"
+                     // another provider has yet to reach the offender
+                     " close_reason = NULL, first_contacted_at = CASE WHEN"
+                     " provider_case.provider_id = $2 THEN provider_case.first_contacted_at END"
+                     " WHERE provider_case.status = 'withdrawn'"
                      " AND provider_case.close_reason = 'returned' RETURNING case_id",
                      9, values, lengths, formats, 0);
     free(bytes);
