@@ -459,6 +459,53 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     free(id);
 }
 
+// A man misses Part A and is rebooked; the police then correct his sex (a woman): she moves to
+// a women's group. The men's-group miss corrected to attended is refused: it would bring back a
+// booking in the other sex's group.
+static void test_no_booking_comes_back_in_the_other_sexs_group(void **state) {
+    (void)state;
+    char ref[32];
+    snprintf(ref, sizeof ref, "BF-%d-SX", getpid());
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
+    assert_non_null(id);
+    char *men = s_cohort("p1", "male_intimate", 23, 51, 4);
+    char *later = s_cohort("p1", "male_intimate", 60, 88, 4);
+    char *women = s_cohort("p1", "female_intimate", 62, 90, 4);
+    char *got = s_book(s_p1(), id, men);
+    assert_non_null(got);
+    s_attend(men, "A", id, "absent");
+    s_booking_value("SELECT c.cohort_type || ':' || b.status FROM booking b JOIN cohort c"
+                    " USING (cohort_id) JOIN provider_case p USING (case_id)"
+                    " WHERE p.referral_id = '%s' ORDER BY b.booked_at DESC LIMIT 1",
+                    id, "male_intimate:booked");
+    s_amend(id, ref, s_female);
+    s_booking_value("SELECT pathway || '/' || status FROM provider_case WHERE referral_id = '%s'",
+                    id, "female_intimate/booked");
+    Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
+    e.referral_id = id;
+    e.status = "attended";
+    Cara__AttendanceEntry *entries[] = {&e};
+    Cara__RecordAttendance cmd = CARA__RECORD_ATTENDANCE__INIT;
+    cmd.cohort_id = men;
+    cmd.part = "A";
+    cmd.entries = entries;
+    cmd.n_entries = 1;
+    cmd.correction_reason = "signed in late";
+    Cara__Reply *reply = harness_call(s_p1(), &cmd.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    cara__reply__free_unpacked(reply, NULL);
+    s_booking_value("SELECT c.cohort_type || ':' || b.status FROM booking b JOIN cohort c"
+                    " USING (cohort_id) JOIN provider_case p USING (case_id)"
+                    " WHERE p.referral_id = '%s' AND b.status = 'booked'",
+                    id, "female_intimate:booked");
+    free(got);
+    free(men);
+    free(later);
+    free(women);
+    free(id);
+}
+
 static void test_provider_sees_only_its_own_bookings(void **state) {
     (void)state;
     char *gwent = s_case("gwent", 0, 0); // routed to p2
@@ -506,6 +553,7 @@ int main(void) {
         cmocka_unit_test(test_fifty_concurrent_bookings_into_twelve_seats),
         cmocka_unit_test(test_withdrawal_cancels_booking_and_frees_seat),
         cmocka_unit_test(test_amendments_move_or_stop_a_routed_case),
+        cmocka_unit_test(test_no_booking_comes_back_in_the_other_sexs_group),
         cmocka_unit_test(test_provider_sees_only_its_own_bookings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
