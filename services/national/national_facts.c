@@ -248,6 +248,24 @@ static apply_result_t s_triage(db_t *db, const char *secret, const Cara__Envelop
                           " triaged_at = EXCLUDED.triaged_at",
                           4, values);
         cara__referral_triaged__free_unpacked(m, NULL);
+    } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0) {
+        // An amendment that moved the routed pathway (sex or relationship corrected).
+        Cara__TriageCaseUpdated *m = (Cara__TriageCaseUpdated *)envelope_payload(
+            env, &cara__triage_case_updated__descriptor);
+        if (!m)
+            return s_undecodable(env, reason, reason_size);
+        const char *pathway = national_vocab(m->pathway, national_pathways);
+        const char *values[] = {key, pathway, s_time(env->occurred_at, at, sizeof at)};
+        if (strcmp(pathway, "unknown") != 0)
+            rc = national_key(secret, m->referral_id, key) != 0
+                     ? APPLY_RETRY
+                     : s_exec(db,
+                              "INSERT INTO case_fact (case_key, amended_pathway, amended_at)"
+                              " VALUES ($1, $2, $3) ON CONFLICT (case_key) DO UPDATE SET"
+                              " amended_pathway = EXCLUDED.amended_pathway,"
+                              " amended_at = EXCLUDED.amended_at",
+                              3, values);
+        cara__triage_case_updated__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
         Cara__ReferralReturned *m =
             (Cara__ReferralReturned *)envelope_payload(env, &cara__referral_returned__descriptor);

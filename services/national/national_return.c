@@ -208,7 +208,8 @@ static int s_load(db_t *db, s_case_t **cases, int *n, const char *from, const ch
     const char *values[] = {from, to};
     PGresult *res = db_query(
         db,
-        "SELECT coalesce(force, 'unknown'), coalesce(provider, ''), coalesce(pathway, ''),"
+        "SELECT coalesce(force, 'unknown'), coalesce(provider, ''), coalesce(CASE WHEN"
+        " amended_at > triaged_at THEN amended_pathway END, pathway, ''),"
         " to_char(caution_date, 'YYYY-MM'), coalesce(sex, 'unknown'),"
         " coalesce(age_band, 'unknown'), coalesce(ethnicity, 'unknown'),"
         " CASE WHEN returned_reason IS NOT NULL AND (triaged_at IS NULL OR returned_at >"

@@ -527,6 +527,63 @@ static void test_a_return_corrected_and_triaged_is_not_returned(void **state) {
     }
 }
 
+// The referred count of the pathway row label in the return of period, or -1 if withheld.
+static json_int_t s_pathway_referred(const char *period, const char *label) {
+    json_t *doc = national_return_build(harness_db(h, "national"), period);
+    assert_non_null(doc);
+    json_t *rows = json_object_get(json_object_get(doc, "breakdowns"), "pathway");
+    json_int_t n = -2;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *row = json_array_get(rows, i);
+        if (strcmp(json_string_value(json_object_get(row, "label")), label) == 0) {
+            json_t *v = json_object_get(row, "referred");
+            n = json_is_integer(v) ? json_integer_value(v) : -1;
+        }
+    }
+    json_decref(doc);
+    return n;
+}
+
+// A sex corrected after routing moves the case to a women's group (TriageCaseUpdated.pathway):
+// the national picture counts it there, not in the men's group it was first routed to.
+static void test_an_amended_pathway_is_counted(void **state) {
+    (void)state;
+    for (int i = 0; i < 10; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "55555555-5555-4555-8555-5555555555%02d", i);
+        s_referral_t x;
+        s_referral(&x, "gwent", "female", "white_british", NULL, 35);
+        x.caution.given_at = "2024-08-05T10:00:00Z";
+        Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
+        sub.referral_id = id;
+        sub.received_at = "2024-08-06T09:00:00Z";
+        sub.referral = &x.r;
+        s_ok(&sub.base);
+        Cara__ReferralTriaged t = CARA__REFERRAL_TRIAGED__INIT;
+        t.referral_id = id;
+        t.force = "gwent";
+        t.provider_id = "p2";
+        t.pathway = "male_intimate";
+        t.triaged_at = "2024-08-07T10:00:00Z";
+        t.received_at = t.triaged_at;
+        Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
+        up.referral_id = id;
+        up.force = "gwent";
+        up.provider_id = "p2";
+        up.pathway = "female_intimate";
+        up.reason = "amendment";
+        if (i % 2 == 0) {
+            s_ok(&t.base);
+            s_ok(&up.base);
+        } else { // the other way round: the amendment is still the later
+            s_ok(&up.base);
+            s_ok(&t.base);
+        }
+    }
+    assert_int_equal(s_pathway_referred("2024-08", "female_intimate"), 10);
+    assert_int_equal(s_pathway_referred("2024-08", "male_intimate"), 0);
+}
+
 static void test_poison_and_unknown(void **state) {
     (void)state;
     db_t *db = harness_db(h, "national");
@@ -557,6 +614,7 @@ int main(void) {
         cmocka_unit_test(test_merged_batches_make_the_same_facts_as_one_by_one),
         cmocka_unit_test(test_cohort_revisions_latest_wins),
         cmocka_unit_test(test_a_return_corrected_and_triaged_is_not_returned),
+        cmocka_unit_test(test_an_amended_pathway_is_counted),
         cmocka_unit_test(test_poison_and_unknown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
