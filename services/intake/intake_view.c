@@ -146,15 +146,18 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
         Cara__ReferralSubmitted *m =
             (Cara__ReferralSubmitted *)envelope_payload(env, &cara__referral_submitted__descriptor);
         pbstrip_unknown((ProtobufCMessage *)m, NULL); // a newer schema's field: as it came
-        if (m && m->referral && intake_deidentify(m->referral, secret) == 0)
-            keep = s_encode(&m->base, payload, len);
+        if (m && m->referral) // de-identified, or the fetch fails (out of memory)
+            keep =
+                intake_deidentify(m->referral, secret) == 0 ? s_encode(&m->base, payload, len) : -1;
         if (m)
             cara__referral_submitted__free_unpacked(m, NULL);
     } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
         Cara__ReferralAmended *m =
             (Cara__ReferralAmended *)envelope_payload(env, &cara__referral_amended__descriptor);
         pbstrip_unknown((ProtobufCMessage *)m, NULL);
-        if (m && m->referral && intake_deidentify(m->referral, secret) == 0) {
+        if (m && m->referral && intake_deidentify(m->referral, secret) != 0)
+            keep = -1;
+        else if (m && m->referral) {
             size_t kept = 0;
             for (size_t i = 0; i < m->n_changes; i++) {
                 if (s_national_field(m->changes[i]->field))
@@ -184,8 +187,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
             pbstrip_unknown(&m->base, NULL);
             s_blank(&m->outcome->caution_reference);
             // The reason is the police's withdrawal text or the triage staff's return detail.
-            if (s_reason_code(&m->outcome->reason) == 0)
-                keep = s_encode(&m->base, payload, len);
+            keep = s_reason_code(&m->outcome->reason) == 0 ? s_encode(&m->base, payload, len) : -1;
         }
         if (m)
             cara__outcome_updated__free_unpacked(m, NULL);

@@ -18,7 +18,7 @@ int intake_view_decide(service_t *svc, const identity_t *who, stream_view_t *vie
 int intake_pseudonym(const char *secret, const char *name, const char *date_of_birth, char out[65]);
 // Rewrites r for national in place: fills offender age_at_caution and pseudonym, then blanks
 // every name, date of birth, address, contact detail, free text and the whole victim.
-// r must own its strings (as unpacked). Returns 0 or -1.
+// r must own its strings (as unpacked). Returns 0 or -1 (out of memory).
 int intake_deidentify(Cara__Referral *r, const char *secret);
 // Re-encodes one intake event for national (de-identified: no unknown fields, no free text; an
 // outcome's reason keeps only its leading code), or leaves it out. Same contract as
