@@ -340,6 +340,20 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
                : APPLY_RETRY;
 }
 
+// Closes case c as withdrawn (close reason why: withdrawn or returned), its live booking
+// cancelled with why as the reason, audited as why. Returns APPLY_OK or APPLY_RETRY.
+static apply_result_t s_close_withdrawn(service_t *svc, booking_case_t *c, const char *why) {
+    const char *values[] = {c->case_id, why};
+    if (booking_cancel_live(svc, c, why) != 0 ||
+        db_exec(service_db(svc),
+                "UPDATE provider_case SET status = 'withdrawn', close_reason = $2,"
+                " closed_at = now() WHERE case_id = $1",
+                2, values) != 0 ||
+        service_audit(svc, &s_triage, why, "provider_case", c->referral_id, NULL) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
 static apply_result_t s_on_withdrawn(service_t *svc, const Cara__TriageCaseWithdrawn *ev) {
     booking_case_t c;
     int found = booking_case_load(service_db(svc), ev->referral_id, NULL, &c);
@@ -347,15 +361,7 @@ static apply_result_t s_on_withdrawn(service_t *svc, const Cara__TriageCaseWithd
         return APPLY_RETRY;
     if (found == 0)
         return APPLY_OK; // never routed here
-    const char *values[] = {c.case_id};
-    if (booking_cancel_live(svc, &c, "withdrawn") != 0 ||
-        db_exec(service_db(svc),
-                "UPDATE provider_case SET status = 'withdrawn', close_reason = 'withdrawn',"
-                " closed_at = now() WHERE case_id = $1",
-                1, values) != 0 ||
-        service_audit(svc, &s_triage, "withdrawn", "provider_case", ev->referral_id, NULL) != 0)
-        return APPLY_RETRY;
-    return APPLY_OK;
+    return s_close_withdrawn(svc, &c, "withdrawn");
 }
 
 // A case triage returned to the police after routing it (an amendment made it ineligible): the
@@ -369,15 +375,7 @@ static apply_result_t s_on_returned(service_t *svc, const Cara__ReferralReturned
         return APPLY_RETRY;
     if (found == 0 || (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
         return APPLY_OK;
-    const char *values[] = {c.case_id};
-    if (booking_cancel_live(svc, &c, "returned") != 0 ||
-        db_exec(service_db(svc),
-                "UPDATE provider_case SET status = 'withdrawn', close_reason = 'returned',"
-                " closed_at = now() WHERE case_id = $1",
-                1, values) != 0 ||
-        service_audit(svc, &s_triage, "returned", "provider_case", ev->referral_id, NULL) != 0)
-        return APPLY_RETRY;
-    return APPLY_OK;
+    return s_close_withdrawn(svc, &c, "returned");
 }
 
 apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,

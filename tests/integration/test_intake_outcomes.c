@@ -81,6 +81,43 @@ static apply_result_t s_apply(const char *stream, const ProtobufCMessage *msg, c
     return s_apply_at(stream, msg, "", reason, size);
 }
 
+// Triage routed referral id of dyfed-powys (the event at at, "" = not given).
+static void s_triaged_at(const char *id, const char *at) {
+    char reason[200];
+    Cara__ReferralTriaged triaged = CARA__REFERRAL_TRIAGED__INIT;
+    triaged.referral_id = (char *)id;
+    triaged.force = "dyfed-powys";
+    assert_int_equal(s_apply_at("triage", &triaged.base, at, reason, sizeof reason), APPLY_OK);
+}
+
+// Booking booked referral id in Aberystwyth, Part A 2025-05-01, Part B 2025-05-29.
+static void s_booked_at(const char *id, const char *at) {
+    char reason[200];
+    Cara__SeatBooked booked = CARA__SEAT_BOOKED__INIT;
+    booked.referral_id = (char *)id;
+    booked.force = "dyfed-powys";
+    booked.town = "Aberystwyth";
+    booked.part_a_date = "2025-05-01";
+    booked.part_b_date = "2025-05-29";
+    assert_int_equal(s_apply_at("booking", &booked.base, at, reason, sizeof reason), APPLY_OK);
+}
+
+// Triage returned referral id (reason code, at its time at).
+static void s_returned_at(const char *id, const char *code, const char *at) {
+    char reason[200];
+    Cara__ReasonCode rc = CARA__REASON_CODE__INIT;
+    rc.code = (char *)code;
+    rc.detail = "";
+    Cara__ReasonCode *codes[] = {&rc};
+    Cara__ReferralReturned returned = CARA__REFERRAL_RETURNED__INIT;
+    returned.referral_id = (char *)id;
+    returned.force = "dyfed-powys";
+    returned.reasons = codes;
+    returned.n_reasons = 1;
+    returned.returned_at = (char *)at;
+    assert_int_equal(s_apply_at("triage", &returned.base, at, reason, sizeof reason), APPLY_OK);
+}
+
 static void s_assert_outcome(const char *id, const char *expected) {
     char sql[300];
     snprintf(sql, sizeof sql,
@@ -210,17 +247,8 @@ static void test_returned_cancelled_non_compliant(void **state) {
     s_assert_outcome(id, "returned|dash_high: DASH high risk: not eligible|-|-|");
 
     // After an amendment triage accepts it; a booking is made and cancelled.
-    Cara__ReferralTriaged triaged = CARA__REFERRAL_TRIAGED__INIT;
-    triaged.referral_id = id;
-    triaged.force = "dyfed-powys";
-    assert_int_equal(s_apply("triage", &triaged.base, reason, sizeof reason), APPLY_OK);
-    Cara__SeatBooked booked = CARA__SEAT_BOOKED__INIT;
-    booked.referral_id = id;
-    booked.force = "dyfed-powys";
-    booked.town = "Aberystwyth";
-    booked.part_a_date = "2025-05-01";
-    booked.part_b_date = "2025-05-08";
-    assert_int_equal(s_apply("booking", &booked.base, reason, sizeof reason), APPLY_OK);
+    s_triaged_at(id, "");
+    s_booked_at(id, "");
     Cara__BookingCancelled cancelled = CARA__BOOKING_CANCELLED__INIT;
     cancelled.referral_id = id;
     cancelled.force = "dyfed-powys";
@@ -256,81 +284,34 @@ static void test_returned_cancelled_non_compliant(void **state) {
 // the police see it returned whichever of the two streams intake reads first.
 static void test_a_return_after_booking_in_either_order(void **state) {
     (void)state;
+    char reason[200];
     for (int triage_first = 0; triage_first <= 1; triage_first++) {
-        char id[UUID_STR_LEN], reason[200];
+        char id[UUID_STR_LEN];
         s_submit("dyfed-powys", triage_first ? "O-RB-1" : "O-RB-2", id);
-        Cara__ReferralTriaged triaged = CARA__REFERRAL_TRIAGED__INIT;
-        triaged.referral_id = id;
-        triaged.force = "dyfed-powys";
-        assert_int_equal(s_apply("triage", &triaged.base, reason, sizeof reason), APPLY_OK);
-        Cara__SeatBooked booked = CARA__SEAT_BOOKED__INIT;
-        booked.referral_id = id;
-        booked.force = "dyfed-powys";
-        booked.town = "Aberystwyth";
-        booked.part_a_date = "2025-05-01";
-        booked.part_b_date = "2025-05-29";
-        assert_int_equal(s_apply("booking", &booked.base, reason, sizeof reason), APPLY_OK);
-        Cara__ReasonCode code = CARA__REASON_CODE__INIT;
-        code.code = "dash_high";
-        code.detail = "";
-        Cara__ReasonCode *codes[] = {&code};
-        Cara__ReferralReturned returned = CARA__REFERRAL_RETURNED__INIT;
-        returned.referral_id = id;
-        returned.force = "dyfed-powys";
-        returned.reasons = codes;
-        returned.n_reasons = 1;
+        s_triaged_at(id, "");
+        s_booked_at(id, "");
         Cara__BookingCancelled cancelled = CARA__BOOKING_CANCELLED__INIT;
         cancelled.referral_id = id;
         cancelled.force = "dyfed-powys";
         cancelled.reason = "returned";
-        const ProtobufCMessage *first = triage_first ? &returned.base : &cancelled.base;
-        const ProtobufCMessage *second = triage_first ? &cancelled.base : &returned.base;
-        assert_int_equal(s_apply(triage_first ? "triage" : "booking", first, reason, sizeof reason),
-                         APPLY_OK);
-        assert_int_equal(
-            s_apply(triage_first ? "booking" : "triage", second, reason, sizeof reason), APPLY_OK);
+        if (triage_first)
+            s_returned_at(id, "dash_high", "");
+        assert_int_equal(s_apply("booking", &cancelled.base, reason, sizeof reason), APPLY_OK);
+        if (!triage_first)
+            s_returned_at(id, "dash_high", "");
         s_assert_outcome(id, "returned|dash_high|-|-|");
     }
     // Intake reads triage's return before booking's events from before it (the seat booked
     // for the booking the return ended): they change nothing. Routed and booked again after,
     // the case is booked.
-    char id[UUID_STR_LEN], reason[200];
+    char id[UUID_STR_LEN];
     s_submit("dyfed-powys", "O-RB-3", id);
-    Cara__ReferralTriaged triaged = CARA__REFERRAL_TRIAGED__INIT;
-    triaged.referral_id = id;
-    triaged.force = "dyfed-powys";
-    assert_int_equal(
-        s_apply_at("triage", &triaged.base, "2025-04-01T09:00:00Z", reason, sizeof reason),
-        APPLY_OK);
-    Cara__ReasonCode code = CARA__REASON_CODE__INIT;
-    code.code = "under_18";
-    code.detail = "";
-    Cara__ReasonCode *codes[] = {&code};
-    Cara__ReferralReturned returned = CARA__REFERRAL_RETURNED__INIT;
-    returned.referral_id = id;
-    returned.force = "dyfed-powys";
-    returned.reasons = codes;
-    returned.n_reasons = 1;
-    returned.returned_at = "2025-04-10T09:00:00Z";
-    assert_int_equal(
-        s_apply_at("triage", &returned.base, "2025-04-10T09:00:00Z", reason, sizeof reason),
-        APPLY_OK);
-    Cara__SeatBooked booked = CARA__SEAT_BOOKED__INIT;
-    booked.referral_id = id;
-    booked.force = "dyfed-powys";
-    booked.town = "Aberystwyth";
-    booked.part_a_date = "2025-05-01";
-    booked.part_b_date = "2025-05-29";
-    assert_int_equal(
-        s_apply_at("booking", &booked.base, "2025-04-05T09:00:00Z", reason, sizeof reason),
-        APPLY_OK);
+    s_triaged_at(id, "2025-04-01T09:00:00Z");
+    s_returned_at(id, "under_18", "2025-04-10T09:00:00Z");
+    s_booked_at(id, "2025-04-05T09:00:00Z");
     s_assert_outcome(id, "returned|under_18|-|-|");
-    assert_int_equal(
-        s_apply_at("triage", &triaged.base, "2025-04-12T09:00:00Z", reason, sizeof reason),
-        APPLY_OK);
-    assert_int_equal(
-        s_apply_at("booking", &booked.base, "2025-04-13T09:00:00Z", reason, sizeof reason),
-        APPLY_OK);
+    s_triaged_at(id, "2025-04-12T09:00:00Z");
+    s_booked_at(id, "2025-04-13T09:00:00Z");
     s_assert_outcome(id, "booked||2025-05-01|2025-05-29|Aberystwyth");
 }
 

@@ -289,6 +289,20 @@ static void s_unknown_female(Cara__Referral *r) {
     s_female(r);
 }
 
+// The TriageCaseUpdated that the provider (booking) is served for the routed case id.
+static Cara__TriageCaseUpdated *s_update_served(const char *id) {
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
+             id);
+    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 15000), 0);
+    Cara__TriageCaseUpdated *up = (Cara__TriageCaseUpdated *)tt_stream_event(
+        h, "service", "booking", "cara.TriageCaseUpdated", &cara__triage_case_updated__descriptor,
+        id);
+    assert_non_null(up);
+    return up;
+}
+
 // A person routes a waiting case (previous DA not known) with an override of pathway; the police
 // then correct the offender's sex. Returns the pathway the provider is told ("" = unchanged).
 static char *s_override_then_female(const char *ref, const char *pathway) {
@@ -303,33 +317,11 @@ static char *s_override_then_female(const char *ref, const char *pathway) {
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
     cara__reply__free_unpacked(reply, NULL);
     s_amend(id, ref, s_given, s_unknown_female);
-    char sql[300];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
-             id);
-    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 15000), 0);
-    Cara__TriageCaseUpdated *up = (Cara__TriageCaseUpdated *)tt_stream_event(
-        h, "service", "booking", "cara.TriageCaseUpdated", &cara__triage_case_updated__descriptor,
-        id);
-    assert_non_null(up);
+    Cara__TriageCaseUpdated *up = s_update_served(id);
     char *moved = strdup(up->pathway);
     cara__triage_case_updated__free_unpacked(up, NULL);
     free(id);
     return moved;
-}
-
-// The TriageCaseUpdated that the provider (booking) is served for the routed case id.
-static Cara__TriageCaseUpdated *s_update_served(const char *id) {
-    char sql[300];
-    snprintf(sql, sizeof sql,
-             "SELECT count(*) FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
-             id);
-    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 15000), 0);
-    Cara__TriageCaseUpdated *up = (Cara__TriageCaseUpdated *)tt_stream_event(
-        h, "service", "booking", "cara.TriageCaseUpdated", &cara__triage_case_updated__descriptor,
-        id);
-    assert_non_null(up);
-    return up;
 }
 
 // An amendment of a routed case is worked out again, not only passed on: the victim's consent
