@@ -41,3 +41,9 @@ void pbstrip_unknown(ProtobufCMessage *msg, ProtobufCAllocator *allocator) {
         pbstrip_unknown(*(ProtobufCMessage **)(base + field->offset), allocator);
     }
 }
+
+void pbstrip_text(char **field) {
+    if (*field && *field != protobuf_c_empty_string)
+        free(*field);
+    *field = (char *)protobuf_c_empty_string;
+}

@@ -53,14 +53,6 @@ static int s_intake_view(service_t *svc, const identity_t *who, const Cara__Enve
     return strcmp(env->type, "cara.ContactRecorded") != 0;
 }
 
-// Replaces *field with the empty string (freeing what it owned; protobuf-c leaves an empty
-// string pointing at its static protobuf_c_empty_string).
-static void s_blank(char **field) {
-    if (*field && *field != protobuf_c_empty_string)
-        free(*field);
-    *field = (char *)protobuf_c_empty_string;
-}
-
 // For billing and national: every booking event re-encoded from what this build knows of it
 // (unknown fields dropped), without the provider staff's free text: a cohort cancellation's
 // reason and an attendance correction's reason (up to 500 characters). Reasons that are codes
@@ -94,9 +86,9 @@ static int s_downstream_view(service_t *svc, const identity_t *who, const Cara__
     if (!msg)
         return 0; // not a booking event this build knows, or undecodable
     if (msg->descriptor == &cara__cohort_cancelled__descriptor)
-        s_blank(&((Cara__CohortCancelled *)msg)->reason);
+        pbstrip_text(&((Cara__CohortCancelled *)msg)->reason);
     else if (msg->descriptor == &cara__attendance_recorded__descriptor)
-        s_blank(&((Cara__AttendanceRecorded *)msg)->correction_reason);
+        pbstrip_text(&((Cara__AttendanceRecorded *)msg)->correction_reason);
     pbstrip_unknown(msg, NULL);
     int keep = envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
     protobuf_c_message_free_unpacked(msg, NULL);

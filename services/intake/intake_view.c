@@ -58,13 +58,6 @@ int intake_pseudonym(const char *secret, const char *name, const char *date_of_b
     return 0;
 }
 
-// Replaces *field with the empty string (freeing what it owned).
-static void s_blank(char **field) {
-    if (*field && *field != protobuf_c_empty_string)
-        free(*field);
-    *field = (char *)protobuf_c_empty_string;
-}
-
 int intake_deidentify(Cara__Referral *r, const char *secret) {
     Cara__Offender *o = r->offender;
     if (o) {
@@ -78,25 +71,25 @@ int intake_deidentify(Cara__Referral *r, const char *secret) {
         char *copy = strdup(pseudonym);
         if (!copy)
             return -1;
-        s_blank(&o->pseudonym);
+        pbstrip_text(&o->pseudonym);
         o->pseudonym = copy;
-        s_blank(&o->name);
-        s_blank(&o->date_of_birth);
-        s_blank(&o->address);
-        s_blank(&o->phone);
-        s_blank(&o->email);
-        s_blank(&o->access_needs);
+        pbstrip_text(&o->name);
+        pbstrip_text(&o->date_of_birth);
+        pbstrip_text(&o->address);
+        pbstrip_text(&o->phone);
+        pbstrip_text(&o->email);
+        pbstrip_text(&o->access_needs);
     }
     if (r->victim) {
         cara__victim__free_unpacked(r->victim, NULL);
         r->victim = NULL;
     }
-    s_blank(&r->officer);
-    s_blank(&r->caution_reference);
+    pbstrip_text(&r->officer);
+    pbstrip_text(&r->caution_reference);
     if (r->caution)
-        s_blank(&r->caution->condition_text);
+        pbstrip_text(&r->caution->condition_text);
     if (r->risk) {
-        s_blank(&r->risk->safeguarding_notes);
+        pbstrip_text(&r->risk->safeguarding_notes);
         for (size_t i = 0; i < r->risk->n_protective_orders; i++)
             free(r->risk->protective_orders[i]);
         free(r->risk->protective_orders);
@@ -117,13 +110,13 @@ static int s_reason_code(char **reason) {
         code = (r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') || r[i] == '_' ||
                r[i] == '-';
     if (!code) {
-        s_blank(reason);
+        pbstrip_text(reason);
         return 0;
     }
     char *copy = strndup(r, n);
     if (!copy)
         return -1;
-    s_blank(reason);
+    pbstrip_text(reason);
     *reason = copy;
     return 0;
 }
@@ -166,7 +159,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
                     cara__field_change__free_unpacked(m->changes[i], NULL);
             }
             m->n_changes = kept;
-            s_blank(&m->reason);
+            pbstrip_text(&m->reason);
             keep = s_encode(&m->base, payload, len);
         }
         if (m)
@@ -176,7 +169,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
             (Cara__ReferralWithdrawn *)envelope_payload(env, &cara__referral_withdrawn__descriptor);
         if (m) {
             pbstrip_unknown(&m->base, NULL);
-            s_blank(&m->reason);
+            pbstrip_text(&m->reason);
             keep = s_encode(&m->base, payload, len);
             cara__referral_withdrawn__free_unpacked(m, NULL);
         }
@@ -185,7 +178,7 @@ int intake_view_national(const Cara__Envelope *env, const char *secret, uint8_t 
             (Cara__OutcomeUpdated *)envelope_payload(env, &cara__outcome_updated__descriptor);
         if (m && m->outcome) {
             pbstrip_unknown(&m->base, NULL);
-            s_blank(&m->outcome->caution_reference);
+            pbstrip_text(&m->outcome->caution_reference);
             // The reason is the police's withdrawal text or the triage staff's return detail.
             keep = s_reason_code(&m->outcome->reason) == 0 ? s_encode(&m->base, payload, len) : -1;
         }

@@ -24,19 +24,11 @@ static const service_upstream_t s_upstreams[] = {{"intake", triage_case_apply, N
                                                  {"booking", triage_safety_apply, NULL},
                                                  {NULL, NULL, NULL}};
 
-// Replaces *field with the empty string (freeing what it owned; protobuf-c leaves an empty
-// string pointing at its static protobuf_c_empty_string).
-static void s_blank(char **field) {
-    if (*field && *field != protobuf_c_empty_string)
-        free(*field);
-    *field = (char *)protobuf_c_empty_string;
-}
-
 // Onward referrals keep their dates; the service named is staff free text.
 static void s_blank_onward(Cara__OnwardReferral **onward, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (onward[i])
-            s_blank(&onward[i]->service);
+            pbstrip_text(&onward[i]->service);
 }
 
 // For the national service: the decision without the person or anyone's words. ReferralTriaged
@@ -53,7 +45,7 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         Cara__ReferralTriaged *t = (Cara__ReferralTriaged *)msg;
         cara__referral__free_unpacked(t->referral, NULL);
         t->referral = NULL;
-        s_blank(&t->pathway_reason);
+        pbstrip_text(&t->pathway_reason);
         s_blank_onward(t->onward, t->n_onward);
     } else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0 &&
                (msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
@@ -68,13 +60,13 @@ static int s_national(service_t *svc, const identity_t *who, const Cara__Envelop
         s_blank_onward(u->onward, u->n_onward);
     } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0 &&
                (msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor))) {
-        s_blank(&((Cara__TriageCaseWithdrawn *)msg)->reason);
+        pbstrip_text(&((Cara__TriageCaseWithdrawn *)msg)->reason);
     } else if (strcmp(env->type, "cara.ReferralReturned") == 0 &&
                (msg = envelope_payload(env, &cara__referral_returned__descriptor))) {
         Cara__ReferralReturned *r = (Cara__ReferralReturned *)msg;
         for (size_t i = 0; i < r->n_reasons; i++)
             if (r->reasons[i])
-                s_blank(&r->reasons[i]->detail);
+                pbstrip_text(&r->reasons[i]->detail);
     } else {
         return 0; // anything else, or anything undecodable: not for national
     }

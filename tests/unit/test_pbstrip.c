@@ -168,10 +168,30 @@ static void test_unknown_fields_in_repeated_messages_are_stripped(void **state) 
     free(again);
 }
 
+// A blanked text field is empty and is freed once, whether it held text or was unpacked empty
+// (protobuf-c's static empty string, which must not be freed).
+static void test_text_fields_are_blanked(void **state) {
+    (void)state;
+    Cara__ReasonCode in = CARA__REASON_CODE__INIT;
+    in.code = "manual";
+    in.detail = "Marigold Vexley";
+    uint8_t buf[64];
+    size_t len = cara__reason_code__pack(&in, buf);
+    Cara__ReasonCode *out = cara__reason_code__unpack(NULL, len, buf);
+    assert_non_null(out);
+    pbstrip_text(&out->detail);
+    assert_string_equal(out->detail, "");
+    pbstrip_text(&out->detail); // the static empty string: left as it is
+    assert_string_equal(out->detail, "");
+    assert_string_equal(out->code, "manual");
+    cara__reason_code__free_unpacked(out, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_fields_in_sub_messages_are_stripped),
         cmocka_unit_test(test_unknown_fields_in_repeated_messages_are_stripped),
+        cmocka_unit_test(test_text_fields_are_blanked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
