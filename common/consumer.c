@@ -329,10 +329,16 @@ static apply_result_t s_failed_write(db_t *db, char *reason, size_t size) {
     return APPLY_POISON;
 }
 
-// True when the last failure only says an earlier one aborted the transaction (25P02): what
-// that earlier one was is not known here, so the apply's "retry" stands.
-static bool s_after_failure(db_t *db) {
-    return strcmp(db_sqlstate(db), "25P02") == 0;
+// An apply that met a database failure (db_error_count moved from errors) answers "retry"
+// whatever the failure was; one that is not transient (a constraint, a value out of range)
+// fails the same way every time, and retrying it would hold back the whole stream: the event
+// is poison, with the SQLSTATE as its reason. A last failure that only says an earlier one
+// aborted the transaction (25P02) does not say which: the "retry" stands. Returns rc otherwise.
+static apply_result_t s_settle_retry(db_t *db, uint64_t errors, apply_result_t rc, char *reason,
+                                     size_t size) {
+    if (rc != APPLY_RETRY || db_error_count(db) == errors || strcmp(db_sqlstate(db), "25P02") == 0)
+        return rc;
+    return s_failed_write(db, reason, size);
 }
 
 // Hands what the apply functions held back to the flush function: queued if rc is APPLY_OK,
@@ -391,13 +397,9 @@ static int s_apply_events(consumer_t *self, const Cara__Batch *batch, int carefu
             if (rc == APPLY_OK && careful &&
                 db_exec(self->db, "RELEASE SAVEPOINT apply_event", 0, NULL) != 0)
                 rc = APPLY_RETRY;
-            // An apply (or the RELEASE) that met a database failure answers "retry" whatever
-            // the failure was; one that is not transient (a constraint, a value out of range)
-            // fails the same way every time, and retrying it would hold back the whole stream:
-            // the event is poison, with the SQLSTATE as its reason.
-            if (rc == APPLY_RETRY && careful && db_error_count(self->db) != errors &&
-                !s_after_failure(self->db))
-                rc = s_failed_write(self->db, reason, sizeof reason);
+            // The apply or the RELEASE: a failure that is not transient is poison.
+            if (careful)
+                rc = s_settle_retry(self->db, errors, rc, reason, sizeof reason);
             if (rc == APPLY_POISON && careful &&
                 db_exec(self->db, "ROLLBACK TO SAVEPOINT apply_event", 0, NULL) != 0)
                 rc = APPLY_RETRY;
@@ -841,10 +843,8 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
     apply_result_t rc =
         env ? apply(db, env, be64toh(seq_be), arg, reason, sizeof reason) : APPLY_POISON;
     rc = s_flush(db, flush, arg, rc);
-    // A database failure behind a "retry" that is not transient: the event is still poison,
-    // with that failure as its reason (as in the careful pass).
-    if (rc == APPLY_RETRY && db_error_count(db) != errors && !s_after_failure(db))
-        rc = s_failed_write(db, reason, sizeof reason);
+    // As in the careful pass: a failure that is not transient is poison.
+    rc = s_settle_retry(db, errors, rc, reason, sizeof reason);
     // What the apply function queued (db_send) is read back here, so a failing write is this
     // event's reason, as in the consumer's careful pass.
     if (rc == APPLY_OK && db_sync(db) != 0)

@@ -153,10 +153,10 @@ static int s_handle_fetch(service_t *svc, const identity_t *who, const Cara__Env
                 free(ev);
             }
             if (keep < 0) {
-                // The events not looked at yet are freed with the batch.
-                for (size_t k = i + 1; k < batch.n_events; k++)
-                    batch.events[kept + k - i - 1] = batch.events[k];
-                batch.n_events = kept + batch.n_events - i - 1;
+                // The events not looked at yet are freed with the batch (kept ones too).
+                size_t rest = batch.n_events - i - 1;
+                memmove(&batch.events[kept], &batch.events[i + 1], rest * sizeof *batch.events);
+                batch.n_events = kept + rest;
                 reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
                              "stream view unavailable; retry");
                 goto cleanup;
