@@ -261,19 +261,24 @@ static void s_propose(service_t *svc, const Cara__Referral *r, int64_t at_us, s_
     json_decref(review);
 }
 
+// Returns the case to the police with the rules it fails (fail, n). Returns 0 or -1.
+static int s_return_by_rules(service_t *svc, const char *referral_id, const triage_reason_t *fail,
+                             int n, int64_t at_us) {
+    json_t *fails = s_reasons_json(fail, n);
+    char *text = json_dumps(fails, JSON_COMPACT);
+    json_decref(fails);
+    int rc = text ? triage_case_return(svc, referral_id, text, "triage:rules", at_us) : -1;
+    free(text);
+    return rc;
+}
+
 // Acts on the proposal recorded on the case: returns it to the police (a rule failed), approves
 // it (auto-triage, nothing to review) or leaves it for a person. fresh as s_approve.
 // Returns 0 or -1.
 static int s_act(service_t *svc, const char *referral_id, const s_proposal_t *p, int64_t at_us,
                  int fresh) {
-    if (p->verdict.n_fail > 0) {
-        json_t *fails = s_reasons_json(p->verdict.fail, p->verdict.n_fail);
-        char *text = json_dumps(fails, JSON_COMPACT);
-        json_decref(fails);
-        int rc = text ? triage_case_return(svc, referral_id, text, "triage:rules", at_us) : -1;
-        free(text);
-        return rc;
-    }
+    if (p->verdict.n_fail > 0)
+        return s_return_by_rules(svc, referral_id, p->verdict.fail, p->verdict.n_fail, at_us);
     // Auto-triage or not: see the comment on triage_rules_evaluate in triage_rules.c.
     int auto_triage = config_int(service_config(svc), "auto_triage", 1) != 0;
     json_t *flag = config_get(service_config(svc), "auto_triage");
@@ -412,11 +417,7 @@ static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
         if (!s_has_code(was.verdict.fail, was.verdict.n_fail, now.verdict.fail[i].code))
             fresh.fail[fresh.n_fail++] = now.verdict.fail[i];
     if (fresh.n_fail > 0) {
-        json_t *fails = s_reasons_json(fresh.fail, fresh.n_fail);
-        char *text = json_dumps(fails, JSON_COMPACT);
-        json_decref(fails);
-        rc = text ? triage_case_return(svc, ev->referral_id, text, "triage:rules", at_us) : -1;
-        free(text);
+        rc = s_return_by_rules(svc, ev->referral_id, fresh.fail, fresh.n_fail, at_us);
         goto cleanup;
     }
     // The routed pathway moves when it was the rules' own choice and the facts it came from
@@ -459,33 +460,8 @@ cleanup:
     return rc;
 }
 
-static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
-                              const Cara__Referral *old, const char *was, const char *pathway,
-                              const char *provider, int64_t at_us);
-
-static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, int64_t at_us,
-                                   char *reason, size_t reason_size) {
-    db_t *db = service_db(svc);
-    PGresult *row = NULL;
-    Cara__Referral *old = s_load_referral(db, ev->referral_id, &row);
-    if (!old || !ev->referral || !ev->referral->caution) {
-        if (row)
-            PQclear(row);
-        if (old)
-            cara__referral__free_unpacked(old, NULL);
-        snprintf(reason, reason_size, "amendment of an unknown referral");
-        return APPLY_POISON;
-    }
-    char status[32], provider[64], pathway[32];
-    snprintf(status, sizeof status, "%s", PQgetvalue(row, 0, 2));
-    snprintf(pathway, sizeof pathway, "%s", PQgetvalue(row, 0, 3));
-    snprintf(provider, sizeof provider, "%s", PQgetvalue(row, 0, 5));
-    PQclear(row);
-    apply_result_t rc = s_amend(svc, ev, old, status, pathway, provider, at_us);
-    cara__referral__free_unpacked(old, NULL);
-    return rc;
-}
-
+// An amendment of a case whose status was was (the old referral, its pathway and provider as
+// they stood): stored, audited, and acted on as the status asks.
 static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
                               const Cara__Referral *old, const char *was, const char *pathway,
                               const char *provider, int64_t at_us) {
@@ -543,6 +519,29 @@ static apply_result_t s_amend(service_t *svc, const Cara__ReferralAmended *ev,
     if (strcmp(status, "triaged") == 0)
         return s_amend_routed(svc, ev, old, pathway, provider, at_us) == 0 ? APPLY_OK : APPLY_RETRY;
     return APPLY_OK;
+}
+
+static apply_result_t s_on_amended(service_t *svc, const Cara__ReferralAmended *ev, int64_t at_us,
+                                   char *reason, size_t reason_size) {
+    db_t *db = service_db(svc);
+    PGresult *row = NULL;
+    Cara__Referral *old = s_load_referral(db, ev->referral_id, &row);
+    if (!old || !ev->referral || !ev->referral->caution) {
+        if (row)
+            PQclear(row);
+        if (old)
+            cara__referral__free_unpacked(old, NULL);
+        snprintf(reason, reason_size, "amendment of an unknown referral");
+        return APPLY_POISON;
+    }
+    char status[32], provider[64], pathway[32];
+    snprintf(status, sizeof status, "%s", PQgetvalue(row, 0, 2));
+    snprintf(pathway, sizeof pathway, "%s", PQgetvalue(row, 0, 3));
+    snprintf(provider, sizeof provider, "%s", PQgetvalue(row, 0, 5));
+    PQclear(row);
+    apply_result_t rc = s_amend(svc, ev, old, status, pathway, provider, at_us);
+    cara__referral__free_unpacked(old, NULL);
+    return rc;
 }
 
 static apply_result_t s_on_withdrawn(service_t *svc, const Cara__ReferralWithdrawn *ev,
