@@ -243,6 +243,23 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
     return APPLY_OK;
 }
 
+// Cancels case c's live booking if it is booked (why: the BookingCancelled reason), opens it on
+// pathway (NULL: its own), and places it in the earliest cohort that fits, or leaves it open
+// (and so on the shortfall report). Returns 0 or -1.
+static int s_rebook(service_t *svc, booking_case_t *c, const char *why, const char *pathway) {
+    if (pathway)
+        snprintf(c->pathway, sizeof c->pathway, "%s", pathway);
+    const char *values[] = {c->case_id, c->pathway};
+    char err[200];
+    if ((strcmp(c->status, "booked") == 0 && booking_cancel_live(svc, c, why) != 0) ||
+        db_exec(service_db(svc),
+                "UPDATE provider_case SET status = 'open', pathway = $2 WHERE case_id = $1", 2,
+                values) != 0)
+        return -1;
+    snprintf(c->status, sizeof c->status, "open");
+    return booking_allocate(svc, c, NULL, NULL, NULL, err, sizeof err) < 0 ? -1 : 0;
+}
+
 // After a deadline change: a booking whose Part B no longer ends before the deadline is
 // cancelled ("rebooked") and the case placed in the earliest cohort that still fits, or left
 // open (and so on the shortfall report). Returns 0 or -1.
@@ -263,11 +280,7 @@ static int s_refit(service_t *svc, const char *referral_id) {
         return -1;
     if (strcmp(late, "0") == 0)
         return 0;
-    char err[200];
-    if (booking_cancel_live(svc, &c, "rebooked") != 0 ||
-        db_exec(db, "UPDATE provider_case SET status = 'open' WHERE case_id = $1", 1, values) != 0)
-        return -1;
-    return booking_allocate(svc, &c, NULL, NULL, NULL, err, sizeof err) < 0 ? -1 : 0;
+    return s_rebook(svc, &c, "rebooked", NULL);
 }
 
 // An amendment that changed the pathway (the offender's sex or the relationship corrected): a
@@ -281,17 +294,10 @@ static int s_repath(service_t *svc, const char *referral_id, const char *pathway
     if (found <= 0 || strcmp(c.pathway, pathway) == 0 ||
         (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
         return found < 0 ? -1 : 0;
-    const char *values[] = {c.case_id, pathway};
-    char err[200];
-    if ((strcmp(c.status, "booked") == 0 && booking_cancel_live(svc, &c, "pathway_changed") != 0) ||
-        db_exec(db, "UPDATE provider_case SET status = 'open', pathway = $2 WHERE case_id = $1", 2,
-                values) != 0 ||
-        service_audit(svc, &s_triage, "pathway_changed", "provider_case", referral_id,
+    if (service_audit(svc, &s_triage, "pathway_changed", "provider_case", referral_id,
                       json_pack("{s:s, s:s}", "from", c.pathway, "to", pathway)) != 0)
         return -1;
-    snprintf(c.pathway, sizeof c.pathway, "%s", pathway);
-    snprintf(c.status, sizeof c.status, "open");
-    return booking_allocate(svc, &c, NULL, NULL, NULL, err, sizeof err) < 0 ? -1 : 0;
+    return s_rebook(svc, &c, "pathway_changed", pathway);
 }
 
 // An amendment: the new deadline and the amended referral (personal data for contact).
