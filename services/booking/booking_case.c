@@ -346,42 +346,39 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
                : APPLY_RETRY;
 }
 
-// Closes case c as withdrawn (close reason why: withdrawn or returned), its live booking
-// cancelled with why as the reason, audited as why. Returns APPLY_OK or APPLY_RETRY.
-static apply_result_t s_close_withdrawn(service_t *svc, booking_case_t *c, const char *why) {
-    const char *values[] = {c->case_id, why};
-    if (booking_cancel_live(svc, c, why) != 0 ||
-        db_exec(service_db(svc),
-                "UPDATE provider_case SET status = 'withdrawn', close_reason = $2,"
-                " closed_at = now() WHERE case_id = $1",
-                2, values) != 0 ||
-        service_audit(svc, &s_triage, why, "provider_case", c->referral_id, NULL) != 0)
-        return APPLY_RETRY;
-    return APPLY_OK;
-}
-
-static apply_result_t s_on_withdrawn(service_t *svc, const Cara__TriageCaseWithdrawn *ev) {
+// Closes referral_id's case here as withdrawn (close reason why: "withdrawn", the police withdrew
+// the referral, or "returned", triage returned it to them after routing it): the provider stops.
+// Only an open or booked case is closed: its live booking is cancelled with why as the reason,
+// CaseWithdrawn tells the provider's system, and a later amendment that has a returned case
+// routed again opens it again (s_on_triaged). A case already over (completed, non-compliant) keeps
+// the provider's record of how it ended; intake tells the police of the withdrawal. A referral
+// withdrawn or returned before routing has no case here. Returns APPLY_OK or APPLY_RETRY.
+static apply_result_t s_close_withdrawn(service_t *svc, const char *referral_id, const char *why) {
     booking_case_t c;
-    int found = booking_case_load(service_db(svc), ev->referral_id, NULL, &c);
-    if (found < 0)
-        return APPLY_RETRY;
-    if (found == 0)
-        return APPLY_OK; // never routed here
-    return s_close_withdrawn(svc, &c, "withdrawn");
-}
-
-// A case triage returned to the police after routing it (an amendment made it ineligible): the
-// provider stops. An open or booked case loses its booking and is closed (withdrawn, close
-// reason "returned"); a later amendment that has it routed again opens it again (s_on_triaged).
-// A referral returned before routing has no case here.
-static apply_result_t s_on_returned(service_t *svc, const Cara__ReferralReturned *ev) {
-    booking_case_t c;
-    int found = booking_case_load(service_db(svc), ev->referral_id, NULL, &c);
+    int found = booking_case_load(service_db(svc), referral_id, NULL, &c);
     if (found < 0)
         return APPLY_RETRY;
     if (found == 0 || (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
         return APPLY_OK;
-    return s_close_withdrawn(svc, &c, "returned");
+    db_t *db = service_db(svc);
+    const char *values[] = {c.case_id, why};
+    char now[40];
+    Cara__CaseWithdrawn ev = CARA__CASE_WITHDRAWN__INIT;
+    ev.case_id = c.case_id;
+    ev.referral_id = c.referral_id;
+    ev.provider_id = c.provider;
+    ev.force = c.force;
+    ev.reason = (char *)why;
+    ev.at = time_format_iso(time_now_us(), now, sizeof now);
+    if (booking_cancel_live(svc, &c, why) != 0 ||
+        db_exec(db,
+                "UPDATE provider_case SET status = 'withdrawn', close_reason = $2,"
+                " closed_at = now() WHERE case_id = $1",
+                2, values) != 0 ||
+        outbox_append(db, &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
+        service_audit(svc, &s_triage, why, "provider_case", c.referral_id, NULL) != 0)
+        return APPLY_RETRY;
+    return APPLY_OK;
 }
 
 apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t seq, void *arg,
@@ -399,10 +396,12 @@ apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t 
             rc = s_on_updated(svc, (Cara__TriageCaseUpdated *)msg, reason, reason_size);
     } else if (strcmp(env->type, "cara.TriageCaseWithdrawn") == 0) {
         if ((msg = envelope_payload(env, &cara__triage_case_withdrawn__descriptor)))
-            rc = s_on_withdrawn(svc, (Cara__TriageCaseWithdrawn *)msg);
+            rc = s_close_withdrawn(svc, ((Cara__TriageCaseWithdrawn *)msg)->referral_id,
+                                   "withdrawn");
     } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
         if ((msg = envelope_payload(env, &cara__referral_returned__descriptor)))
-            rc = s_on_returned(svc, (Cara__ReferralReturned *)msg);
+            rc = s_close_withdrawn(svc, ((Cara__ReferralReturned *)msg)->referral_id,
+                                   "returned");
     } else {
         return APPLY_OK;
     }

@@ -323,27 +323,98 @@ static void test_fifty_concurrent_bookings_into_twelve_seats(void **state) {
     free(cohort);
 }
 
-static void test_withdrawal_cancels_booking_and_frees_seat(void **state) {
-    (void)state;
-    char *id = s_case("dyfed-powys", 0, 0);
-    char *c1 = s_cohort("p1", "male_intimate", 21, 49, 3);
-    char *got = s_book(s_p1(), id, c1);
-    assert_non_null(got);
+// What provider p1's system reads on the booking stream about referral id: the event types in
+// order, comma-separated, and the last CaseWithdrawn's reason (or "-").
+static void s_provider_events(const char *id, char *types, size_t size, char *withdrawn) {
+    int status;
+    size_t used = 0;
+    types[0] = '\0';
+    strcpy(withdrawn, "-");
+    Cara__Batch *b = harness_fetch(s_p1(), "booking", 0, 5000, &status);
+    assert_non_null(b);
+    for (size_t i = 0; i < b->n_events; i++) {
+        Cara__Envelope *e = envelope_unpack(b->events[i]->envelope.data, b->events[i]->envelope.len);
+        assert_non_null(e);
+        if (strcmp(e->correlation_id, id) == 0) {
+            used += (size_t)snprintf(types + used, size - used, "%s%s", used ? "," : "", e->type);
+            assert_true(used < size);
+        }
+        if (strcmp(e->correlation_id, id) == 0 && strcmp(e->type, "cara.CaseWithdrawn") == 0) {
+            Cara__CaseWithdrawn *w =
+                (Cara__CaseWithdrawn *)envelope_payload(e, &cara__case_withdrawn__descriptor);
+            assert_non_null(w);
+            assert_string_equal(w->provider_id, "p1");
+            snprintf(withdrawn, 16, "%s", w->reason);
+            cara__case_withdrawn__free_unpacked(w, NULL);
+        }
+        cara__envelope__free_unpacked(e, NULL);
+    }
+    cara__batch__free_unpacked(b, NULL);
+}
+
+static void s_withdraw(const char *id) {
     Cara__WithdrawReferral w = CARA__WITHDRAW_REFERRAL__INIT;
-    w.referral_id = id;
+    w.referral_id = (char *)id;
     w.reason_code = "caution_rescinded";
     w.reason = "rescinded";
     Cara__Reply *reply =
         harness_call(harness_client(h, "intake", "police", "dyfed-powys"), &w.base);
     assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
     cara__reply__free_unpacked(reply, NULL);
+}
+
+// The police withdraw a booked referral: the seat is freed and the provider's system reads that
+// the booking is cancelled and the case closed, so it stops contacting the offender. A case
+// still waiting for a booking is closed the same way.
+static void test_withdrawal_cancels_booking_and_frees_seat(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0, 0);
+    char *waiting = s_case("dyfed-powys", 0, 0);
+    char *c1 = s_cohort("p1", "male_intimate", 21, 49, 3);
+    char *got = s_book(s_p1(), id, c1);
+    assert_non_null(got);
+    s_withdraw(id);
+    s_withdraw(waiting);
+    s_expect(id, "withdrawn/withdrawn", "withdrawn");
+    s_expect(waiting, "withdrawn/withdrawn", "withdrawn");
     char sql[200];
-    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'", id);
-    assert_int_equal(harness_wait_value(h, "booking", sql, "withdrawn", 15000), 0);
     snprintf(sql, sizeof sql, "SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", c1);
     char *seats = harness_value(h, "booking", sql);
     assert_string_equal(seats, "0");
     free(seats);
+    char types[600], why[16];
+    s_provider_events(id, types, sizeof types, why);
+    assert_string_equal(types, "cara.CaseOpened,cara.SeatBooked,cara.BookingCancelled,"
+                               "cara.CaseWithdrawn");
+    assert_string_equal(why, "withdrawn");
+    s_provider_events(waiting, types, sizeof types, why);
+    assert_string_equal(types, "cara.CaseOpened,cara.CaseWithdrawn");
+    assert_string_equal(why, "withdrawn");
+    free(got);
+    free(c1);
+    free(waiting);
+    free(id);
+}
+
+// A caution withdrawn after the offender completed CARA: the police see the withdrawal; the
+// provider's case keeps how it ended (completed), and its system is told nothing new.
+static void test_withdrawal_after_completion_keeps_the_provider_record(void **state) {
+    (void)state;
+    char *id = s_case("dyfed-powys", 0, 0);
+    char *c1 = s_cohort("p1", "male_intimate", 9, 37, 12);
+    char *got = s_book(s_p1(), id, c1);
+    assert_string_equal(got, c1);
+    s_attend(c1, "A", id, "attended");
+    s_attend(c1, "B", id, "attended");
+    s_expect(id, "completed/completed", "completed");
+    s_withdraw(id);
+    s_expect(id, "completed/completed", "withdrawn");
+    assert_int_equal(harness_wait_caught_up(h, "booking", "triage", 10000), 0);
+    s_expect(id, "completed/completed", "withdrawn");
+    char types[600], why[16];
+    s_provider_events(id, types, sizeof types, why);
+    assert_null(strstr(types, "cara.CaseWithdrawn"));
+    assert_string_equal(why, "-");
     free(got);
     free(c1);
     free(id);
@@ -448,6 +519,9 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     s_amend(id, ref, s_female_high);
     s_expect(id, "withdrawn/returned", "returned");
     s_booking_value("SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", women, "0");
+    char types[600], why[16];
+    s_provider_events(id, types, sizeof types, why);
+    assert_string_equal(why, "returned");
     s_amend(id, ref, s_female_no_consent);
     s_expect(id, "open/-", "triaged");
     s_booking_value("SELECT pathway || '/' || victim_contact FROM provider_case"
@@ -552,6 +626,7 @@ int main(void) {
         cmocka_unit_test(test_telephone_pathway),
         cmocka_unit_test(test_fifty_concurrent_bookings_into_twelve_seats),
         cmocka_unit_test(test_withdrawal_cancels_booking_and_frees_seat),
+        cmocka_unit_test(test_withdrawal_after_completion_keeps_the_provider_record),
         cmocka_unit_test(test_amendments_move_or_stop_a_routed_case),
         cmocka_unit_test(test_no_booking_comes_back_in_the_other_sexs_group),
         cmocka_unit_test(test_provider_sees_only_its_own_bookings),
