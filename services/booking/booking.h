@@ -5,6 +5,9 @@
 #include "cara/consumer.h"
 #include "cara/service.h"
 
+// Seats in a CARA group at most (single-sex groups of up to 12; migration 008 holds it too).
+#define BOOKING_MAX_SEATS 12
+
 typedef struct {
     char case_id[40], referral_id[40], provider[64], force[64], pathway[32], status[16];
     char deadline[16];

@@ -400,8 +400,7 @@ apply_result_t booking_case_apply(db_t *db, const Cara__Envelope *env, uint64_t 
                                    "withdrawn");
     } else if (strcmp(env->type, "cara.ReferralReturned") == 0) {
         if ((msg = envelope_payload(env, &cara__referral_returned__descriptor)))
-            rc = s_close_withdrawn(svc, ((Cara__ReferralReturned *)msg)->referral_id,
-                                   "returned");
+            rc = s_close_withdrawn(svc, ((Cara__ReferralReturned *)msg)->referral_id, "returned");
     } else {
         return APPLY_OK;
     }

@@ -48,9 +48,11 @@ int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara_
             reply_field_error(reply, field, "required, at most 80 characters");
         }
     }
-    int64_t max = booking_setting(cfg, who->org, NULL, "max_capacity", 12);
-    if (max < 1 || max > 100)
-        max = 12;
+    // CARA's groups seat at most BOOKING_MAX_SEATS; a provider may set a lower maximum, never
+    // a higher one (a contract pricing 10 seats sets capacity 10).
+    int64_t max = booking_setting(cfg, who->org, NULL, "max_capacity", BOOKING_MAX_SEATS);
+    if (max < 1 || max > BOOKING_MAX_SEATS)
+        max = BOOKING_MAX_SEATS;
     int64_t fallback = booking_setting(cfg, who->org, NULL, "capacity", max);
     uint32_t capacity = req->capacity ? req->capacity : (uint32_t)(fallback > max ? max : fallback);
     if (capacity < 1 || capacity > (uint32_t)max)

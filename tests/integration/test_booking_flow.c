@@ -333,7 +333,8 @@ static void s_provider_events(const char *id, char *types, size_t size, char *wi
     Cara__Batch *b = harness_fetch(s_p1(), "booking", 0, 5000, &status);
     assert_non_null(b);
     for (size_t i = 0; i < b->n_events; i++) {
-        Cara__Envelope *e = envelope_unpack(b->events[i]->envelope.data, b->events[i]->envelope.len);
+        Cara__Envelope *e =
+            envelope_unpack(b->events[i]->envelope.data, b->events[i]->envelope.len);
         assert_non_null(e);
         if (strcmp(e->correlation_id, id) == 0) {
             used += (size_t)snprintf(types + used, size - used, "%s%s", used ? "," : "", e->type);

@@ -27,7 +27,10 @@ static int setup(void **state) {
         return -1;
     today = (int32_t)(time_now_us() / 1000000 / 86400);
     ti_route(h, 1);
-    harness_config(h, "booking", "providers", "{\"p1\": {\"contact_at_risk_days\": 13}}");
+    // p1 asks for 20 seats a group: CARA's 12 stays the most; p2 lowers it to 10.
+    harness_config(h, "booking", "providers",
+                   "{\"p1\": {\"contact_at_risk_days\": 13, \"max_capacity\": 20},"
+                   " \"p2\": {\"max_capacity\": 10}}");
     harness_config(h, "booking", "forces", "{\"gwent\": {\"first_contact_days\": 7}}");
     return harness_start(h, "intake") == 0 && harness_start(h, "triage") == 0 &&
                    harness_start(h, "booking") == 0
@@ -462,6 +465,32 @@ static void test_cohort_validation(void **state) {
                         ref->cohort_id, "");
     assert_string_equal(cap, "12"); // the default
     free(cap);
+    cara__cohort_ref__free_unpacked(ref, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    // A provider's lower maximum holds, and is its default.
+    cmd.capacity = 11;
+    assert_int_equal(s_call(s_p2(), &cmd.base, &reply), CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "capacity"));
+    cara__reply__free_unpacked(reply, NULL);
+    cmd.capacity = 0;
+    assert_int_equal(s_call(s_p2(), &cmd.base, &reply), CARA__REPLY__STATUS__OK);
+    ref = cara__cohort_ref__unpack(NULL, reply->payload.len, reply->payload.data);
+    cap = s_value("booking", "SELECT capacity FROM cohort WHERE cohort_id = '%s'%s", ref->cohort_id,
+                  "");
+    assert_string_equal(cap, "10");
+    free(cap);
+    // The schema holds 12 too, for a new cohort and a capacity changed.
+    db_t *db = harness_db(h, "booking");
+    const char *insert = "INSERT INTO cohort (provider_id, cohort_type, town, capacity,"
+                         " part_a_date, part_b_date) VALUES ('p1', 'telephone', 'Rhyl', $1,"
+                         " current_date + 3, current_date + 10)";
+    const char *update = "UPDATE cohort SET capacity = $2 WHERE cohort_id = $1";
+    const char *twelve[] = {"12"}, *thirteen[] = {"13"};
+    const char *to12[] = {ref->cohort_id, "12"}, *to13[] = {ref->cohort_id, "13"};
+    assert_int_equal(db_exec(db, insert, 1, twelve), 0);
+    assert_int_not_equal(db_exec(db, insert, 1, thirteen), 0);
+    assert_int_equal(db_exec(db, update, 2, to12), 0);
+    assert_int_not_equal(db_exec(db, update, 2, to13), 0);
     cara__cohort_ref__free_unpacked(ref, NULL);
     cara__reply__free_unpacked(reply, NULL);
     // Other roles may not.
