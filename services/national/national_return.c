@@ -201,9 +201,11 @@ static int s_row_alloc(s_row_t *row, int n) {
 
 // Loads the cases whose caution date falls in from..to (the financial year) into *cases (the
 // caller frees) and *n. A case counts as returned only if the return came after its latest
-// triage (or it was never triaged): one returned, corrected by the police and triaged again
-// goes on to its later outcome. The facts keep both times (the triage's statement leaves the
-// return alone, so the writes commute), and the order is decided here. Returns 0 or -1.
+// triage (or it was never triaged), and the provider had not finished it by then: one returned,
+// corrected by the police and triaged again goes on to its later outcome, and one completed or
+// non-compliant before an amendment had it returned keeps how it ended (booking and intake
+// ignore a return of a case that is over). The facts keep both times (the triage's statement leaves
+// the return alone, so the writes commute), and the order is decided here. Returns 0 or -1.
 static int s_load(db_t *db, s_case_t **cases, int *n, const char *from, const char *to) {
     const char *values[] = {from, to};
     PGresult *res = db_query(
@@ -213,7 +215,8 @@ static int s_load(db_t *db, s_case_t **cases, int *n, const char *from, const ch
         " to_char(caution_date, 'YYYY-MM'), coalesce(sex, 'unknown'),"
         " coalesce(age_band, 'unknown'), coalesce(ethnicity, 'unknown'),"
         " CASE WHEN returned_reason IS NOT NULL AND (triaged_at IS NULL OR returned_at >"
-        "  triaged_at) THEN 3 WHEN withdrawn THEN 4"
+        "  triaged_at) AND completed_at IS NULL AND non_compliant_reason IS NULL THEN 3"
+        "  WHEN withdrawn THEN 4"
         "  WHEN completed_at IS NOT NULL THEN 0 WHEN non_compliant_reason IS NOT NULL THEN 1"
         "  ELSE 2 END,"
         " booked_at IS NOT NULL, started_on IS NOT NULL, victim_offered, victim_accepted,"

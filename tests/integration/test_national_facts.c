@@ -527,6 +527,68 @@ static void test_a_return_corrected_and_triaged_is_not_returned(void **state) {
     }
 }
 
+// A case the provider finished (completed or non-compliant) before an amendment had triage
+// return it is counted by how it ended: booking and intake ignore a return of a case that is
+// over, so the national picture does too. Ten cases cautioned in November 2024, five completed
+// and five non-compliant, all returned after; half with the return applied first.
+static void test_a_return_after_the_case_ended_is_not_counted(void **state) {
+    (void)state;
+    for (int i = 0; i < 10; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "55555555-5555-4555-8555-5555555555%02d", i);
+        s_referral_t x;
+        s_referral(&x, "dyfed-powys", "male", "white_british", NULL, 40);
+        x.caution.given_at = "2024-11-04T10:00:00Z";
+        Cara__ReferralSubmitted sub = CARA__REFERRAL_SUBMITTED__INIT;
+        sub.referral_id = id;
+        sub.received_at = "2024-11-04T12:00:00Z";
+        sub.referral = &x.r;
+        s_ok(&sub.base);
+        Cara__ReferralTriaged t = CARA__REFERRAL_TRIAGED__INIT;
+        t.referral_id = id;
+        t.force = "dyfed-powys";
+        t.provider_id = "p1";
+        t.pathway = "male_intimate";
+        t.triaged_at = t.received_at = "2024-11-05T10:00:00Z";
+        s_ok(&t.base);
+        Cara__ReasonCode rc = CARA__REASON_CODE__INIT, *rcs[] = {&rc};
+        rc.code = "dash_high";
+        Cara__ReferralReturned ret = CARA__REFERRAL_RETURNED__INIT;
+        ret.referral_id = id;
+        ret.force = "dyfed-powys";
+        ret.reasons = rcs;
+        ret.n_reasons = 1;
+        ret.returned_at = "2024-11-25T10:00:00Z";
+        Cara__CaseCompleted cc = CARA__CASE_COMPLETED__INIT;
+        cc.referral_id = id;
+        cc.provider_id = "p1";
+        cc.completed_at = "2024-11-20T15:00:00Z";
+        Cara__CaseNonCompliant nc = CARA__CASE_NON_COMPLIANT__INIT;
+        nc.referral_id = id;
+        nc.provider_id = "p1";
+        nc.reason = "did_not_attend";
+        nc.at = "2024-11-21T15:00:00Z";
+        ProtobufCMessage *ended = i < 5 ? &cc.base : &nc.base;
+        if (i % 2 == 0)
+            s_ok(&ret.base);
+        s_ok(ended);
+        if (i % 2 == 1)
+            s_ok(&ret.base);
+    }
+    const char *periods[] = {"2024-11", "2024Q4"};
+    for (int p = 0; p < 2; p++) {
+        json_t *doc = national_return_build(harness_db(h, "national"), periods[p]);
+        assert_non_null(doc);
+        json_t *totals = json_object_get(doc, "totals");
+        json_t *outcome = json_object_get(totals, "outcome");
+        assert_int_equal(json_integer_value(json_object_get(totals, "referred")), 10);
+        assert_int_equal(json_integer_value(json_object_get(outcome, "completed")), 5);
+        assert_int_equal(json_integer_value(json_object_get(outcome, "non_compliant")), 5);
+        assert_int_equal(json_integer_value(json_object_get(outcome, "returned")), 0);
+        json_decref(doc);
+    }
+}
+
 // The referred count of the pathway row label in the return of period, or -1 if withheld.
 static json_int_t s_pathway_referred(const char *period, const char *label) {
     json_t *doc = national_return_build(harness_db(h, "national"), period);
@@ -614,6 +676,7 @@ int main(void) {
         cmocka_unit_test(test_merged_batches_make_the_same_facts_as_one_by_one),
         cmocka_unit_test(test_cohort_revisions_latest_wins),
         cmocka_unit_test(test_a_return_corrected_and_triaged_is_not_returned),
+        cmocka_unit_test(test_a_return_after_the_case_ended_is_not_counted),
         cmocka_unit_test(test_an_amended_pathway_is_counted),
         cmocka_unit_test(test_poison_and_unknown),
     };
