@@ -94,6 +94,7 @@ static const ProtobufCMessageDescriptor *const s_descriptors[] = {
     &cara__victim_contact_recorded__descriptor,
     &cara__case_reopened__descriptor,
     &cara__case_withdrawn__descriptor,
+    &cara__case_updated__descriptor,
     &cara__cohort_ref__descriptor,
     &cara__cohort_list__descriptor,
     &cara__seat_result__descriptor,

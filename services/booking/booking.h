@@ -11,6 +11,7 @@
 typedef struct {
     char case_id[40], referral_id[40], provider[64], force[64], pathway[32], status[16];
     char deadline[16];
+    char stopped[16]; // "" or why a case already over was stopped: withdrawn | returned
 } booking_case_t;
 
 // Loads (and locks) a case by referral id, for one provider (NULL: any). Returns 1 if found,
@@ -36,6 +37,10 @@ int booking_case_close(service_t *svc, const booking_case_t *c, const char *stat
 // Cancels the case's live booking (if any), frees its seat and emits BookingCancelled.
 // Returns 0 or -1.
 int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *reason);
+// As booking_cancel_live, only if the live booking is in cohort_id. Returns the number of
+// bookings cancelled (0 or 1), or -1.
+int booking_cancel_in_cohort(service_t *svc, const booking_case_t *c, const char *reason,
+                             const char *cohort_id);
 // Books a seat: in cohort_id if given, else the earliest scheduled cohort of the case's pathway
 // starting after `after` (YYYY-MM-DD, may be NULL) whose Part B ends before the deadline and
 // has a free seat. Emits SeatBooked. Returns 1 booked (result filled), 0 nothing fits (why in

@@ -143,7 +143,7 @@ static int s_closed_by_miss(db_t *db, const booking_case_t *c, const char *booki
 static int s_recorrected_miss(service_t *svc, booking_case_t *c, const char *booking_id,
                               const char *cohort_id, const char *previous, const char *status) {
     const char *was = booking_miss_reason(previous), *now = booking_miss_reason(status);
-    if (strcmp(was, now) == 0 || strcmp(c->status, "non_compliant") != 0)
+    if (strcmp(was, now) == 0 || strcmp(c->status, "non_compliant") != 0 || *c->stopped)
         return 0;
     int closed = s_closed_by_miss(service_db(svc), c, booking_id, was);
     if (closed <= 0)
@@ -161,7 +161,9 @@ static int s_corrected_miss(service_t *svc, booking_case_t *c, const char *booki
     // A booking no longer live (missed on its other part, or cancelled: the person moved to
     // another cohort) has its register corrected and nothing more: the case goes on with the
     // booking it has.
-    if (strcmp(bstatus, "missed") == 0 || strcmp(bstatus, "cancelled") == 0)
+    // Nor does one whose referral was withdrawn or returned once the case was over: it stays
+    // as it ended.
+    if (strcmp(bstatus, "missed") == 0 || strcmp(bstatus, "cancelled") == 0 || *c->stopped)
         return 0;
     if (strcmp(bstatus, "completed") == 0 && strcmp(c->status, "completed") == 0 &&
         s_reopen(svc, c) != 0)
@@ -191,6 +193,11 @@ static int s_restore_booking(service_t *svc, booking_case_t *c, const char *book
                   2, cv, cohort, sizeof cohort) != 1)
         return -1;
     const char *type = strchr(cohort, ':');
+    if (*c->stopped) {
+        reply_field_error(reply, field, "the referral was %s: this booking cannot come back",
+                          c->stopped);
+        return 2;
+    }
     if (strncmp(cohort, "cancelled:", 10) == 0) {
         reply_field_error(reply, field, "the cohort was cancelled: this booking cannot come back");
         return 2;
@@ -305,13 +312,19 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
     }
     if (reply_error_count(reply))
         goto cleanup;
+    // The cohort row is locked for the rest of the request: a CancelCohort in the other lane
+    // waits for this record (and its restores and rebookings) to commit, and this one for a
+    // cancellation under way, so neither acts on bookings the other has moved. (Not FOR SHARE:
+    // two records of one cohort would both hold it and then both update it, a deadlock.)
     char date[16] = "", now[40];
     const char *cv[] = {req->cohort_id, who->org};
     if (db_scalar(
             db,
             part_b
                 ? "SELECT part_b_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2"
-                : "SELECT part_a_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2",
+                  " FOR NO KEY UPDATE"
+                : "SELECT part_a_date::text FROM cohort WHERE cohort_id = $1 AND provider_id = $2"
+                  " FOR NO KEY UPDATE",
             2, cv, date, sizeof date) != 1) {
         // Another provider's cohort is answered as a missing one, and the attempt kept.
         int foreign = booking_cohort_audit_foreign(svc, who, req->cohort_id);
@@ -399,8 +412,11 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         }
         // A miss corrected to attended (either part): the original booking comes back before
         // the record is published, so the police read booked (original dates) then the part.
+        // Only a booking its corrected part ended comes back: one whose Part B is recorded as
+        // a miss stays missed when its Part A is corrected to attended (register only).
         int restored = 0;
-        if (correction && strcmp(e->status, "attended") == 0 && strcmp(bstatus, "missed") == 0) {
+        if (correction && strcmp(e->status, "attended") == 0 && strcmp(bstatus, "missed") == 0 &&
+            (part_b || !*bpart || strcmp(bpart, "attended") == 0)) {
             restored = s_restore_booking(svc, &c, booking_id, field, reply);
             if (restored < 0)
                 goto cleanup;

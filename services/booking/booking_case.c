@@ -37,7 +37,8 @@ int booking_case_load(db_t *db, const char *referral_id, const char *provider,
     const char *values[] = {referral_id, provider};
     PGresult *r = db_query(db,
                            "SELECT case_id, referral_id, provider_id, force, pathway, status,"
-                           " compliance_deadline::text FROM provider_case WHERE referral_id = $1"
+                           " compliance_deadline::text, coalesce(stopped, '') FROM provider_case"
+                           " WHERE referral_id = $1"
                            " AND ($2::text IS NULL OR provider_id = $2) FOR UPDATE",
                            2, values);
     if (!r)
@@ -51,6 +52,7 @@ int booking_case_load(db_t *db, const char *referral_id, const char *provider,
         snprintf(out->pathway, sizeof out->pathway, "%s", PQgetvalue(r, 0, 4));
         snprintf(out->status, sizeof out->status, "%s", PQgetvalue(r, 0, 5));
         snprintf(out->deadline, sizeof out->deadline, "%s", PQgetvalue(r, 0, 6));
+        snprintf(out->stopped, sizeof out->stopped, "%s", PQgetvalue(r, 0, 7));
     }
     PQclear(r);
     return found;
@@ -126,17 +128,23 @@ int booking_case_close(service_t *svc, const booking_case_t *c, const char *stat
 }
 
 int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *reason) {
+    return booking_cancel_in_cohort(svc, c, reason, NULL) < 0 ? -1 : 0;
+}
+
+int booking_cancel_in_cohort(service_t *svc, const booking_case_t *c, const char *reason,
+                             const char *cohort_id) {
     db_t *db = service_db(svc);
-    const char *values[] = {c->case_id, reason};
+    const char *values[] = {c->case_id, reason, cohort_id};
     PGresult *r = db_query(db,
                            "UPDATE booking SET status = 'cancelled', ended_reason = $2"
                            " WHERE case_id = $1 AND status = 'booked'"
+                           " AND ($3::uuid IS NULL OR cohort_id = $3::uuid)"
                            " RETURNING booking_id, cohort_id",
-                           2, values);
+                           3, values);
     if (!r)
         return -1;
-    int rc = 0;
-    for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+    int rc = PQntuples(r);
+    for (int i = 0; i < PQntuples(r) && rc >= 0; i++) {
         const char *cohort[] = {PQgetvalue(r, i, 1)};
         if (db_exec(db, "UPDATE cohort SET seats_taken = seats_taken - 1 WHERE cohort_id = $1", 1,
                     cohort) != 0) {
@@ -158,6 +166,28 @@ int booking_cancel_live(service_t *svc, const booking_case_t *c, const char *rea
     return rc;
 }
 
+// The day first contact is due for a case cautioned on day caution: first_contact_days (default
+// 14) after it, in calendar or working days as the provider's settings for force say. Writes
+// YYYY-MM-DD to due. Returns 0, or -1 if the calendar is malformed (logged).
+static int s_first_contact_due(config_t *cfg, const char *provider, const char *force,
+                               int32_t caution, char *due, size_t due_size) {
+    int64_t days = booking_setting(cfg, provider, force, "first_contact_days", 14);
+    int32_t due_day = (int32_t)(caution + days);
+    if (booking_contact_in_working_days(cfg, provider, force)) {
+        booking_calendar_t cal;
+        char err[200];
+        if (booking_calendar_load(cfg, provider, force, &cal, err, sizeof err) != 0) {
+            log_error("booking_calendar_invalid", "provider", provider, "force", force, "reason",
+                      err);
+            return -1;
+        }
+        due_day = booking_calendar_add(&cal, caution, days);
+        booking_calendar_clear(&cal);
+    }
+    time_format_date(due_day, due, due_size);
+    return 0;
+}
+
 static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *ev, char *reason,
                                    size_t reason_size) {
     db_t *db = service_db(svc);
@@ -174,21 +204,9 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
         return APPLY_POISON;
     }
     char due[16];
-    config_t *cfg = service_config(svc);
-    int64_t days = booking_setting(cfg, ev->provider_id, ev->force, "first_contact_days", 14);
-    int32_t due_day = (int32_t)(caution + days);
-    if (booking_contact_in_working_days(cfg, ev->provider_id, ev->force)) {
-        booking_calendar_t cal;
-        char err[200];
-        if (booking_calendar_load(cfg, ev->provider_id, ev->force, &cal, err, sizeof err) != 0) {
-            log_error("booking_calendar_invalid", "provider", ev->provider_id, "force", ev->force,
-                      "reason", err);
-            return APPLY_RETRY; // a configuration error: nothing is opened until it is fixed
-        }
-        due_day = booking_calendar_add(&cal, caution, days);
-        booking_calendar_clear(&cal);
-    }
-    time_format_date(due_day, due, sizeof due);
+    if (s_first_contact_due(service_config(svc), ev->provider_id, ev->force, caution, due,
+                            sizeof due) != 0)
+        return APPLY_RETRY; // a configuration error: nothing is opened until it is fixed
     uint8_t *bytes = NULL;
     size_t len = 0;
     if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
@@ -220,8 +238,16 @@ static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *
     if (!r)
         return APPLY_RETRY;
     if (PQntuples(r) == 0) {
+        // A case over before triage returned it stays over; routed again, it is live again
+        // for corrections. (A repeat of a routing changes nothing.)
         PQclear(r);
-        return APPLY_OK;
+        const char *id[] = {ev->referral_id};
+        return db_exec(db,
+                       "UPDATE provider_case SET stopped = NULL WHERE referral_id = $1"
+                       " AND stopped = 'returned'",
+                       1, id) == 0
+                   ? APPLY_OK
+                   : APPLY_RETRY;
     }
     char case_id[40], now[40];
     snprintf(case_id, sizeof case_id, "%s", PQgetvalue(r, 0, 0));
@@ -283,31 +309,39 @@ static int s_refit(service_t *svc, const char *referral_id) {
     return s_rebook(svc, &c, "rebooked", NULL);
 }
 
-// An amendment that changed the pathway (the offender's sex or the relationship corrected): a
-// case still open or booked moves to the new pathway; its booking in a cohort of the old type is
-// cancelled ("pathway_changed") and it is placed in the earliest cohort of the new type that
-// fits, or left open. A closed case is left as it is. Returns 0 or -1.
-static int s_repath(service_t *svc, const char *referral_id, const char *pathway) {
-    db_t *db = service_db(svc);
-    booking_case_t c;
-    int found = booking_case_load(db, referral_id, NULL, &c);
-    if (found <= 0 || strcmp(c.pathway, pathway) == 0 ||
-        (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
-        return found < 0 ? -1 : 0;
-    if (service_audit(svc, &s_triage, "pathway_changed", "provider_case", referral_id,
-                      json_pack("{s:s, s:s}", "from", c.pathway, "to", pathway)) != 0)
-        return -1;
-    return s_rebook(svc, &c, "pathway_changed", pathway);
-}
-
-// An amendment: the new deadline and the amended referral (personal data for contact).
+// An amendment after routing: the amended referral (personal data for contact), and what it
+// changed of the case: the deadline, the caution date (and so the first contact's due date), the
+// victim's consent, and the pathway (the offender's sex or the relationship corrected), which is
+// stored whatever the case's state, so no correction brings back a booking of the old type. A
+// change is told to the provider's system (CaseUpdated) before what follows from it: a live
+// case on a new pathway has its booking in a cohort of the old type cancelled
+// ("pathway_changed") and is placed in the earliest cohort of the new type that fits, or left
+// open; a booking that no longer ends before the deadline is cancelled ("rebooked") and the case
+// placed again (s_refit).
 static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated *ev, char *reason,
                                    size_t reason_size) {
-    int32_t day;
+    int32_t day, caution;
     if (!uuid_valid(ev->referral_id) ||
         (*ev->compliance_deadline && time_parse_date(ev->compliance_deadline, &day) != 0)) {
         snprintf(reason, reason_size, "case update without id or with a malformed deadline");
         return APPLY_POISON;
+    }
+    if (*ev->pathway && !booking_cohort_type_valid(ev->pathway)) {
+        snprintf(reason, reason_size, "case update with pathway \"%.40s\"", ev->pathway);
+        return APPLY_POISON;
+    }
+    db_t *db = service_db(svc);
+    booking_case_t c;
+    int found = booking_case_load(db, ev->referral_id, NULL, &c);
+    if (found <= 0)
+        return found < 0 ? APPLY_RETRY : APPLY_OK; // not found: never routed here
+    char caution_date[16] = "", due[16] = "";
+    if (ev->referral && ev->referral->caution &&
+        time_written_date(ev->referral->caution->given_at, &caution) == 0) {
+        time_format_date(caution, caution_date, sizeof caution_date);
+        if (s_first_contact_due(service_config(svc), c.provider, c.force, caution, due,
+                                sizeof due) != 0)
+            return APPLY_RETRY;
     }
     uint8_t *bytes = NULL;
     size_t len = 0;
@@ -317,51 +351,93 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
     const char *consent = strcmp(ev->victim_contact, "yes") == 0  ? "true"
                           : strcmp(ev->victim_contact, "no") == 0 ? "false"
                                                                   : NULL;
-    const char *values[] = {ev->referral_id, ev->compliance_deadline, (const char *)bytes, consent};
-    int lengths[] = {0, 0, (int)len, 0};
-    int formats[] = {0, 0, 1, 0};
-    PGresult *r = db_query_bin(service_db(svc),
-                               "UPDATE provider_case SET compliance_deadline ="
-                               " coalesce(nullif($2, '')::date, compliance_deadline),"
-                               " referral = coalesce($3, referral),"
-                               " victim_contact = coalesce($4::boolean, victim_contact)"
-                               " WHERE referral_id = $1 RETURNING case_id",
-                               4, values, lengths, formats, 0);
+    const char *values[] = {
+        c.case_id,        ev->compliance_deadline,           (const char *)bytes,
+        consent,          *ev->pathway ? ev->pathway : NULL, *caution_date ? caution_date : NULL,
+        *due ? due : NULL};
+    int lengths[] = {0, 0, (int)len, 0, 0, 0, 0};
+    int formats[] = {0, 0, 1, 0, 0, 0, 0};
+    PGresult *r = db_query_bin(
+        db,
+        "UPDATE provider_case p SET compliance_deadline ="
+        " coalesce(nullif($2, '')::date, p.compliance_deadline),"
+        " referral = coalesce($3, p.referral),"
+        " victim_contact = coalesce($4::boolean, p.victim_contact),"
+        " pathway = coalesce($5, p.pathway), caution_date = coalesce($6::date, p.caution_date),"
+        " first_contact_due = coalesce($7::date, p.first_contact_due)"
+        " FROM (SELECT pathway, compliance_deadline, first_contact_due, victim_contact"
+        "  FROM provider_case WHERE case_id = $1) o WHERE p.case_id = $1"
+        " RETURNING p.pathway, p.compliance_deadline::text, p.first_contact_due::text,"
+        " p.victim_contact, (p.pathway, p.compliance_deadline, p.first_contact_due,"
+        " p.victim_contact) IS DISTINCT FROM (o.pathway, o.compliance_deadline,"
+        " o.first_contact_due, o.victim_contact)",
+        7, values, lengths, formats, 0);
     free(bytes);
     if (!r)
         return APPLY_RETRY;
-    int found = PQntuples(r);
-    PQclear(r);
-    if (found == 0)
-        return APPLY_OK; // never routed here
-    if (*ev->pathway && !booking_cohort_type_valid(ev->pathway)) {
-        snprintf(reason, reason_size, "case update with pathway \"%.40s\"", ev->pathway);
-        return APPLY_POISON;
-    }
-    if ((*ev->pathway && s_repath(svc, ev->referral_id, ev->pathway) != 0) ||
-        s_refit(svc, ev->referral_id) != 0)
+    if (PQntuples(r) != 1) {
+        PQclear(r);
         return APPLY_RETRY;
+    }
+    char was[32], now[40];
+    snprintf(was, sizeof was, "%s", c.pathway);
+    snprintf(c.pathway, sizeof c.pathway, "%s", PQgetvalue(r, 0, 0));
+    snprintf(c.deadline, sizeof c.deadline, "%s", PQgetvalue(r, 0, 1));
+    Cara__CaseUpdated out = CARA__CASE_UPDATED__INIT;
+    out.case_id = c.case_id;
+    out.referral_id = c.referral_id;
+    out.provider_id = c.provider;
+    out.force = c.force;
+    out.pathway = c.pathway;
+    out.compliance_deadline = c.deadline;
+    out.first_contact_due = PQgetvalue(r, 0, 2);
+    out.victim_contact = strcmp(PQgetvalue(r, 0, 3), "t") == 0;
+    out.at = time_format_iso(time_now_us(), now, sizeof now);
+    int changed = strcmp(PQgetvalue(r, 0, 4), "t") == 0 && strcmp(c.status, "withdrawn") != 0;
+    int rc =
+        changed
+            ? (outbox_append(db, &out.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ? -1
+                                                                                                : 0)
+            : 0;
+    PQclear(r);
+    if (rc != 0)
+        return APPLY_RETRY;
+    if (strcmp(was, c.pathway) != 0) {
+        int live = strcmp(c.status, "open") == 0 || strcmp(c.status, "booked") == 0;
+        if (service_audit(svc, &s_triage, "pathway_changed", "provider_case", c.referral_id,
+                          json_pack("{s:s, s:s}", "from", was, "to", c.pathway)) != 0 ||
+            (live && s_rebook(svc, &c, "pathway_changed", NULL) != 0))
+            return APPLY_RETRY;
+    } else if (s_refit(svc, ev->referral_id) != 0) {
+        return APPLY_RETRY;
+    }
     return service_audit(svc, &s_triage, "amended", "provider_case", ev->referral_id, NULL) == 0
                ? APPLY_OK
                : APPLY_RETRY;
 }
 
-// Closes referral_id's case here as withdrawn (close reason why: "withdrawn", the police withdrew
-// the referral, or "returned", triage returned it to them after routing it): the provider stops.
-// Only an open or booked case is closed: its live booking is cancelled with why as the reason,
+// An open or booked case is closed: its live booking is cancelled with why as the reason,
 // CaseWithdrawn tells the provider's system, and a later amendment that has a returned case
 // routed again opens it again (s_on_triaged). A case already over (completed, non-compliant) keeps
-// the provider's record of how it ended; intake tells the police of the withdrawal. A referral
-// withdrawn or returned before routing has no case here. Returns APPLY_OK or APPLY_RETRY.
+// the provider's record of how it ended, marked stopped (why), so that no attendance correction
+// reopens or rebooks it; intake tells the police of the withdrawal. A referral withdrawn or
+// returned before routing has no case here. Returns APPLY_OK or APPLY_RETRY.
 static apply_result_t s_close_withdrawn(service_t *svc, const char *referral_id, const char *why) {
     booking_case_t c;
     int found = booking_case_load(service_db(svc), referral_id, NULL, &c);
     if (found < 0)
         return APPLY_RETRY;
-    if (found == 0 || (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0))
+    if (found == 0 || strcmp(c.status, "withdrawn") == 0)
         return APPLY_OK;
     db_t *db = service_db(svc);
     const char *values[] = {c.case_id, why};
+    if (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0)
+        return db_exec(db, "UPDATE provider_case SET stopped = $2 WHERE case_id = $1", 2, values) ==
+                           0 &&
+                       service_audit(svc, &s_triage, why, "provider_case", c.referral_id,
+                                     json_pack("{s:s}", "ended", c.status)) == 0
+                   ? APPLY_OK
+                   : APPLY_RETRY;
     char now[40];
     Cara__CaseWithdrawn ev = CARA__CASE_WITHDRAWN__INIT;
     ev.case_id = c.case_id;

@@ -156,15 +156,20 @@ int booking_cmd_cancel_cohort(service_t *svc, const identity_t *who, const Cara_
                                1, values);
     if (!cases)
         goto cleanup;
+    // Each case is locked, then its booking cancelled only if it is still live in this cohort:
+    // an attendance record committing meanwhile (the other lane) may have moved it on.
     int ok = 1;
     for (int i = 0; ok && i < PQntuples(cases); i++) {
         booking_case_t c;
-        const char *upd[] = {NULL};
-        ok = booking_case_load(db, PQgetvalue(cases, i, 0), NULL, &c) == 1 &&
-             booking_cancel_live(svc, &c, "cohort_cancelled") == 0;
-        upd[0] = c.case_id;
-        ok = ok && db_exec(db, "UPDATE provider_case SET status = 'open' WHERE case_id = $1", 1,
-                           upd) == 0;
+        ok = booking_case_load(db, PQgetvalue(cases, i, 0), NULL, &c) == 1;
+        int cancelled =
+            ok ? booking_cancel_in_cohort(svc, &c, "cohort_cancelled", req->cohort_id) : -1;
+        const char *upd[] = {c.case_id};
+        ok = cancelled == 0 ||
+             (cancelled == 1 && db_exec(db,
+                                        "UPDATE provider_case SET status = 'open' WHERE"
+                                        " case_id = $1",
+                                        1, upd) == 0);
     }
     PQclear(cases);
     Cara__CohortCancelled ev = CARA__COHORT_CANCELLED__INIT;

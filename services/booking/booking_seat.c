@@ -30,7 +30,8 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
     " AND seats_taken < capacity"                                                                  \
     " RETURNING cohort_id, cohort_type, town, part_a_date::text, part_b_date::text),"              \
     " b AS (INSERT INTO booking (case_id, cohort_id) SELECT $5::uuid, cohort_id FROM seat"         \
-    " RETURNING booking_id, booked_at::text)"                                                      \
+    " RETURNING booking_id, to_char(booked_at AT TIME ZONE 'UTC',"                                 \
+    " 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS booked_at)"                                          \
     " SELECT seat.*, b.booking_id, b.booked_at FROM seat, b"
     PGresult *r = db_query(db, chosen ? S_TAKE_SEAT(" AND cohort_id = $6::uuid") : S_TAKE_SEAT(""),
                            chosen ? 6 : 5, values);

@@ -537,6 +537,81 @@ static void test_no_booking_comes_back_into_a_cancelled_cohort(void **state) {
     free(id);
 }
 
+// Part A attended and Part B missed in the first cohort (rebooked into another); Part A is then
+// corrected to a miss and back to attended: the first booking stays missed (its Part B is still
+// a miss), and the rebooking stands.
+static void test_part_a_corrected_twice_leaves_a_part_b_miss_missed(void **state) {
+    (void)state;
+    char *id = s_case(120, 0);
+    char *first = s_cohort("male_intimate", 3, 31);
+    char *next = s_cohort("male_intimate", 45, 73);
+    s_book(id, first);
+    s_held(first, "A");
+    assert_int_equal(s_attend(first, "A", id, "attended", NULL), CARA__REPLY__STATUS__OK);
+    s_held(first, "B");
+    assert_int_equal(s_attend(first, "B", id, "absent", NULL), CARA__REPLY__STATUS__OK);
+    const char *bookings = "SELECT string_agg(b.status, ',' ORDER BY booked_at) FROM booking b"
+                           " JOIN provider_case p USING (case_id) WHERE p.referral_id = '%s'";
+    s_expect("booking", bookings, id, "missed,booked");
+    assert_int_equal(s_attend(first, "A", id, "excluded", "wrong person marked"),
+                     CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_attend(first, "A", id, "attended", "it was the right person"),
+                     CARA__REPLY__STATUS__OK);
+    s_expect("booking", bookings, id, "missed,booked");
+    s_expect("booking", s_case_sql, id, "booked:-");
+    free(next);
+    free(first);
+    free(id);
+}
+
+static void s_withdraw(const char *id) {
+    Cara__WithdrawReferral w = CARA__WITHDRAW_REFERRAL__INIT;
+    w.referral_id = (char *)id;
+    w.reason_code = "caution_rescinded";
+    w.reason = "rescinded";
+    assert_int_equal(s_call(harness_client(h, "intake", "police", "dyfed-powys"), &w.base),
+                     CARA__REPLY__STATUS__OK);
+    free(s_police_reads(id, "withdrawn"));
+    s_expect("booking", "SELECT stopped FROM provider_case WHERE referral_id = '%s'", id,
+             "withdrawn");
+}
+
+// The police withdraw a referral after its case was over. A completed case whose Part B is then
+// corrected to absent has its register corrected and nothing more: it is not reopened or booked
+// again. A non-compliant case whose miss is corrected to attended is refused.
+static void test_a_withdrawn_referral_is_not_brought_back_by_a_correction(void **state) {
+    (void)state;
+    char *done = s_case(120, 0), *missed = s_case(33, 0);
+    char *first = s_cohort("male_intimate", 2, 30);
+    s_book(done, first);
+    s_book(missed, first);
+    s_held(first, "A");
+    assert_int_equal(s_attend(first, "A", done, "attended", NULL), CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_attend(first, "A", missed, "absent", NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, missed, "non_compliant:did_not_attend");
+    s_held(first, "B");
+    assert_int_equal(s_attend(first, "B", done, "attended", NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking", s_case_sql, done, "completed:completed");
+    s_withdraw(done);
+    s_withdraw(missed);
+    assert_int_equal(s_attend(first, "B", done, "absent", "signed the wrong sheet"),
+                     CARA__REPLY__STATUS__OK);
+    assert_int_equal(s_attend(first, "A", missed, "attended", "late entry on the register"),
+                     CARA__REPLY__STATUS__INVALID);
+    const char *bookings = "SELECT string_agg(b.status || ':' || coalesce(b.part_b, '-'), ','"
+                           " ORDER BY booked_at) FROM booking b JOIN provider_case p"
+                           " USING (case_id) WHERE p.referral_id = '%s'";
+    s_expect("booking", bookings, done, "completed:absent");
+    s_expect("booking", s_case_sql, done, "completed:completed");
+    s_expect("booking", s_case_sql, missed, "non_compliant:did_not_attend");
+    s_expect("booking",
+             "SELECT count(*) FROM outbox WHERE type = 'cara.CaseReopened' AND key = '%s'", done,
+             "0");
+    free(first);
+    free(missed);
+    free(done);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_part_b_absence_corrected_reopens_and_completes),
@@ -546,6 +621,8 @@ int main(void) {
         cmocka_unit_test(test_second_correction_after_a_restore_completes),
         cmocka_unit_test(test_correction_on_a_cancelled_booking_changes_only_the_register),
         cmocka_unit_test(test_no_booking_comes_back_into_a_cancelled_cohort),
+        cmocka_unit_test(test_part_a_corrected_twice_leaves_a_part_b_miss_missed),
+        cmocka_unit_test(test_a_withdrawn_referral_is_not_brought_back_by_a_correction),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -324,12 +324,16 @@ static void test_fifty_concurrent_bookings_into_twelve_seats(void **state) {
 }
 
 // What provider p1's system reads on the booking stream about referral id: the event types in
-// order, comma-separated, and the last CaseWithdrawn's reason (or "-").
-static void s_provider_events(const char *id, char *types, size_t size, char *withdrawn) {
+// order, comma-separated; the last CaseWithdrawn's reason (or "-"); and, if update is not NULL,
+// the last CaseUpdated as "pathway deadline first_contact_due victim_contact" (or "-").
+static void s_provider_view(const char *id, char *types, size_t size, char *withdrawn, char *update,
+                            size_t update_size) {
     int status;
     size_t used = 0;
     types[0] = '\0';
     strcpy(withdrawn, "-");
+    if (update)
+        snprintf(update, update_size, "-");
     Cara__Batch *b = harness_fetch(s_p1(), "booking", 0, 5000, &status);
     assert_non_null(b);
     for (size_t i = 0; i < b->n_events; i++) {
@@ -348,9 +352,22 @@ static void s_provider_events(const char *id, char *types, size_t size, char *wi
             snprintf(withdrawn, 16, "%s", w->reason);
             cara__case_withdrawn__free_unpacked(w, NULL);
         }
+        if (update && strcmp(e->correlation_id, id) == 0 &&
+            strcmp(e->type, "cara.CaseUpdated") == 0) {
+            Cara__CaseUpdated *u =
+                (Cara__CaseUpdated *)envelope_payload(e, &cara__case_updated__descriptor);
+            assert_non_null(u);
+            snprintf(update, update_size, "%s %s %s %s", u->pathway, u->compliance_deadline,
+                     u->first_contact_due, u->victim_contact ? "yes" : "no");
+            cara__case_updated__free_unpacked(u, NULL);
+        }
         cara__envelope__free_unpacked(e, NULL);
     }
     cara__batch__free_unpacked(b, NULL);
+}
+
+static void s_provider_events(const char *id, char *types, size_t size, char *withdrawn) {
+    s_provider_view(id, types, size, withdrawn, NULL, 0);
 }
 
 static void s_withdraw(const char *id) {
@@ -506,6 +523,12 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     s_amend(id, ref, s_female);
     s_booking_value("SELECT pathway || '/' || status FROM provider_case WHERE referral_id = '%s'",
                     id, "female_intimate/booked");
+    // The provider's system reads the new pathway before the move it causes.
+    char types[800], why[16], update[80];
+    s_provider_view(id, types, sizeof types, why, update, sizeof update);
+    assert_non_null(strstr(types, "cara.CaseUpdated,cara.BookingCancelled,cara.SeatBooked"));
+    assert_non_null(strstr(update, "female_intimate "));
+    assert_non_null(strstr(update, " yes"));
     s_booking_value("SELECT string_agg(c.cohort_type || ':' || b.status, ',' ORDER BY b.status)"
                     " FROM booking b JOIN cohort c USING (cohort_id) JOIN provider_case p"
                     " USING (case_id) WHERE p.referral_id = '%s'",
@@ -514,13 +537,15 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     s_amend(id, ref, s_female_no_consent);
     s_booking_value("SELECT victim_contact::text FROM provider_case WHERE referral_id = '%s'", id,
                     "false");
+    s_provider_view(id, types, sizeof types, why, update, sizeof update);
+    assert_non_null(strstr(update, "female_intimate "));
+    assert_non_null(strstr(update, " no"));
     // No more contact, and the victim's details are no longer shown; the record stays.
     assert_int_equal(s_victim_worker(id, &recorded), 0);
     assert_int_equal(recorded, CARA__REPLY__STATUS__CONFLICT);
     s_amend(id, ref, s_female_high);
     s_expect(id, "withdrawn/returned", "returned");
     s_booking_value("SELECT seats_taken FROM cohort WHERE cohort_id = '%s'", women, "0");
-    char types[600], why[16];
     s_provider_events(id, types, sizeof types, why);
     assert_string_equal(why, "returned");
     s_amend(id, ref, s_female_no_consent);
@@ -531,6 +556,75 @@ static void test_amendments_move_or_stop_a_routed_case(void **state) {
     free(got);
     free(men);
     free(women);
+    free(id);
+}
+
+// The police correct the caution date of an open case (cautioned five days ago, not two): the
+// first contact is due three days earlier, and the provider's system is told (CaseUpdated).
+static void s_cautioned_five_days_ago(Cara__Referral *r) {
+    char when[40];
+    ti_set(&r->caution->given_at,
+           time_format_iso(time_now_us() - 5LL * 86400 * 1000000, when, sizeof when));
+}
+
+static void test_a_corrected_caution_date_moves_first_contact(void **state) {
+    (void)state;
+    char ref[32];
+    snprintf(ref, sizeof ref, "BF-%d-CD", getpid());
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
+    assert_non_null(id);
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT (first_contact_due - 3)::text FROM provider_case WHERE referral_id = '%s'",
+             id);
+    char *earlier = harness_value(h, "booking", sql);
+    assert_non_null(earlier);
+    s_amend(id, ref, s_cautioned_five_days_ago);
+    s_booking_value("SELECT first_contact_due::text FROM provider_case WHERE referral_id = '%s'",
+                    id, earlier);
+    char types[600], why[16], update[80];
+    s_provider_view(id, types, sizeof types, why, update, sizeof update);
+    assert_string_equal(types, "cara.CaseOpened,cara.CaseUpdated");
+    assert_non_null(strstr(update, earlier));
+    free(earlier);
+    free(id);
+}
+
+// A man misses Part A with no later group before his deadline: the case is closed non-compliant.
+// The police then correct his sex (a woman): the closed case takes the women's pathway, so the
+// men's-group miss corrected to attended is refused, not brought back.
+static void test_a_closed_case_takes_the_new_pathway(void **state) {
+    (void)state;
+    char ref[32], deadline[16];
+    snprintf(ref, sizeof ref, "BF-%d-CP", getpid());
+    s_date(33, deadline);
+    char *id = ti_open_case(h, "dyfed-powys", ref, deadline, 0);
+    assert_non_null(id);
+    char *men = s_cohort("p1", "male_intimate", 2, 30, 4);
+    char *got = s_book(s_p1(), id, men);
+    assert_non_null(got);
+    s_attend(men, "A", id, "absent");
+    s_expect(id, "non_compliant/did_not_attend", "non_compliant");
+    s_amend(id, ref, s_female);
+    s_booking_value("SELECT pathway FROM provider_case WHERE referral_id = '%s'", id,
+                    "female_intimate");
+    Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
+    e.referral_id = id;
+    e.status = "attended";
+    Cara__AttendanceEntry *entries[] = {&e};
+    Cara__RecordAttendance cmd = CARA__RECORD_ATTENDANCE__INIT;
+    cmd.cohort_id = men;
+    cmd.part = "A";
+    cmd.entries = entries;
+    cmd.n_entries = 1;
+    cmd.correction_reason = "signed in late on the sheet";
+    Cara__Reply *reply = harness_call(s_p1(), &cmd.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
+    cara__reply__free_unpacked(reply, NULL);
+    s_expect(id, "non_compliant/did_not_attend", "non_compliant");
+    free(got);
+    free(men);
     free(id);
 }
 
@@ -556,6 +650,12 @@ static void test_no_booking_comes_back_in_the_other_sexs_group(void **state) {
     s_amend(id, ref, s_female);
     s_booking_value("SELECT pathway || '/' || status FROM provider_case WHERE referral_id = '%s'",
                     id, "female_intimate/booked");
+    // The provider's system reads the new pathway before the move it causes.
+    char types[800], why[16], update[80];
+    s_provider_view(id, types, sizeof types, why, update, sizeof update);
+    assert_non_null(strstr(types, "cara.CaseUpdated,cara.BookingCancelled,cara.SeatBooked"));
+    assert_non_null(strstr(update, "female_intimate "));
+    assert_non_null(strstr(update, " yes"));
     Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
     e.referral_id = id;
     e.status = "attended";
@@ -630,6 +730,8 @@ int main(void) {
         cmocka_unit_test(test_withdrawal_after_completion_keeps_the_provider_record),
         cmocka_unit_test(test_amendments_move_or_stop_a_routed_case),
         cmocka_unit_test(test_no_booking_comes_back_in_the_other_sexs_group),
+        cmocka_unit_test(test_a_corrected_caution_date_moves_first_contact),
+        cmocka_unit_test(test_a_closed_case_takes_the_new_pathway),
         cmocka_unit_test(test_provider_sees_only_its_own_bookings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
