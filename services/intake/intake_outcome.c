@@ -330,8 +330,11 @@ apply_result_t intake_outcome_apply_booking(db_t *db, const Cara__Envelope *env,
             env, &cara__attendance_recorded__descriptor);
         if (!m)
             return s_undecodable(env, reason, reason_size);
+        // A correction of a booking that is not the live one moves nothing the police see.
         int part_a = strcmp(m->part, "A") == 0, part_b = strcmp(m->part, "B") == 0;
-        if (strcmp(m->status, "attended") == 0 && (part_a || part_b)) {
+        if (m->register_only) {
+            rc = 0;
+        } else if (strcmp(m->status, "attended") == 0 && (part_a || part_b)) {
             ch.status = part_a ? "attended_part_a" : "attended_part_b";
             rc = s_booking_change(db, env, m->referral_id, m->force, &ch, why, sizeof why);
         } else if (m->correction && (part_a || part_b)) {

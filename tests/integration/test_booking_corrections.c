@@ -537,9 +537,10 @@ static void test_no_booking_comes_back_into_a_cancelled_cohort(void **state) {
     free(id);
 }
 
-// Part A attended and Part B missed in the first cohort (rebooked into another); Part A is then
-// corrected to a miss and back to attended: the first booking stays missed (its Part B is still
-// a miss), and the rebooking stands.
+// Part A attended and Part B missed in the first cohort (rebooked into another, whose Part A is
+// attended); the first cohort's Part A is then corrected to a miss and back to attended: the
+// first booking stays missed (its Part B is still a miss), the rebooking stands, and the police
+// go on reading Part A attended (of the rebooking).
 static void test_part_a_corrected_twice_leaves_a_part_b_miss_missed(void **state) {
     (void)state;
     char *id = s_case(120, 0);
@@ -553,12 +554,31 @@ static void test_part_a_corrected_twice_leaves_a_part_b_miss_missed(void **state
     const char *bookings = "SELECT string_agg(b.status, ',' ORDER BY booked_at) FROM booking b"
                            " JOIN provider_case p USING (case_id) WHERE p.referral_id = '%s'";
     s_expect("booking", bookings, id, "missed,booked");
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT b.cohort_id FROM booking b JOIN provider_case p USING (case_id)"
+             " WHERE p.referral_id = '%s' AND b.status = 'booked'",
+             id);
+    char *now_in = harness_value(h, "booking", sql);
+    assert_non_null(now_in);
+    s_held(now_in, "A");
+    assert_int_equal(s_attend(now_in, "A", id, "attended", NULL), CARA__REPLY__STATUS__OK);
+    assert_int_equal(harness_wait_caught_up(h, "intake", "booking", 10000), 0);
+    char *before = s_police_reads(id, "attended_part_a");
+    assert_string_equal(before, "received,triaged,booked,attended_part_a,triaged,booked,"
+                                "attended_part_a");
     assert_int_equal(s_attend(first, "A", id, "excluded", "wrong person marked"),
                      CARA__REPLY__STATUS__OK);
     assert_int_equal(s_attend(first, "A", id, "attended", "it was the right person"),
                      CARA__REPLY__STATUS__OK);
     s_expect("booking", bookings, id, "missed,booked");
     s_expect("booking", s_case_sql, id, "booked:-");
+    assert_int_equal(harness_wait_caught_up(h, "intake", "booking", 10000), 0);
+    char *after = s_police_statuses(id);
+    assert_string_equal(after, before);
+    free(after);
+    free(before);
+    free(now_in);
     free(next);
     free(first);
     free(id);
