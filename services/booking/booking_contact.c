@@ -34,6 +34,8 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
     int64_t us = time_now_us();
     if (*req->at && time_parse_iso(req->at, &us) != 0)
         reply_field_error(reply, "at", "must be an ISO 8601 time with a zone");
+    else if (us > time_now_us() + 5LL * 60 * 1000000) // a clock a little ahead is tolerated
+        reply_field_error(reply, "at", "must not be in the future");
     time_format_iso(us, at, sizeof at);
     booking_case_t c;
     if (reply_error_count(reply))
@@ -41,6 +43,18 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
     int found = booking_case_load(service_db(svc), req->referral_id, who->org, &c);
     if (found != 1) {
         rc = booking_case_refuse(svc, who, req->referral_id, found, reply);
+        goto cleanup;
+    }
+    // No contact before the caution (a day's margin: the caution date is a UK date).
+    const char *when[] = {c.case_id, at};
+    char early[8] = "";
+    if (db_scalar(service_db(svc),
+                  "SELECT $2::timestamptz < (caution_date - 1)::timestamptz FROM provider_case"
+                  " WHERE case_id = $1",
+                  2, when, early, sizeof early) != 1)
+        goto cleanup;
+    if (strcmp(early, "t") == 0) {
+        reply_field_error(reply, "at", "is before the caution");
         goto cleanup;
     }
     char actor[128];
@@ -53,8 +67,9 @@ int booking_cmd_contact(service_t *svc, const identity_t *who, const Cara__Envel
         goto cleanup;
     if (strcmp(req->outcome, "contacted") == 0 &&
         db_exec(service_db(svc),
-                "UPDATE provider_case SET first_contacted_at = coalesce(first_contacted_at, $2)"
-                " WHERE case_id = $1",
+                // the earliest contact recorded, whatever order the records come in
+                "UPDATE provider_case SET first_contacted_at ="
+                " least(coalesce(first_contacted_at, $2), $2) WHERE case_id = $1",
                 2, values) != 0)
         goto cleanup;
     Cara__ContactRecorded ev = CARA__CONTACT_RECORDED__INIT;

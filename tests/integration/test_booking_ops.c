@@ -271,6 +271,25 @@ static void test_at_risk_list_and_per_force_contact_target(void **state) {
     risk = s_cases(s_p1(), "", 1);
     assert_false(s_listed(risk, p1case));
     cara__case_list__free_unpacked(risk, NULL);
+    // A contact recorded late, but made earlier (yesterday), is the first contact; one dated
+    // tomorrow, or before the caution, is refused.
+    char when[40];
+    contact.at = time_format_iso(time_now_us() - 86400LL * 1000000, when, sizeof when);
+    assert_int_equal(s_call(s_p1(), &contact.base, NULL), CARA__REPLY__STATUS__OK);
+    s_expect("booking",
+             "SELECT (first_contacted_at AT TIME ZONE 'UTC')::date = current_date - 1"
+             " FROM provider_case WHERE referral_id = '%s'%s",
+             p1case, "", "t");
+    Cara__Reply *reply = NULL;
+    contact.at = time_format_iso(time_now_us() + 86400LL * 1000000, when, sizeof when);
+    assert_int_equal(s_call(s_p1(), &contact.base, &reply), CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "at"));
+    cara__reply__free_unpacked(reply, NULL);
+    contact.at = time_format_iso(time_now_us() - 30 * 86400LL * 1000000, when, sizeof when);
+    assert_int_equal(s_call(s_p1(), &contact.base, &reply), CARA__REPLY__STATUS__INVALID);
+    assert_true(ti_has_error(reply, "at"));
+    cara__reply__free_unpacked(reply, NULL);
+    contact.at = "";
     // p2 cannot record contact on p1's case.
     assert_int_equal(s_call(s_p2(), &contact.base, NULL), CARA__REPLY__STATUS__NOT_FOUND);
     Cara__ListCases bad = CARA__LIST_CASES__INIT;
