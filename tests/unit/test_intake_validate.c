@@ -437,8 +437,13 @@ static void test_schema_agrees_with_proto_and_validator(void **state) {
         if ((size_t)required != n)
             fprintf(stderr, "%s: schema required %d, intake errors %zu\n", strings[i], required, n);
         assert_int_equal(n, (size_t)required);
-        if (required)
+        if (required) {
             assert_true(s_has(&reply, strings[i]));
+            // ... and the schema refuses the empty text too (a word list has no empty word).
+            json_t *prop = s_schema_node(schema, strings[i]);
+            assert_true(json_integer_value(json_object_get(prop, "minLength")) >= 1 ||
+                        json_object_get(prop, "enum"));
+        }
         reply_clear(&reply);
         cara__referral__free_unpacked(r, NULL);
         json_decref(doc);
