@@ -10,6 +10,7 @@
 struct config_t {
     json_t *root;
     json_t *env_cache; // path -> value parsed from the environment
+    json_t *warned;    // path -> true once a value of the wrong type was logged
     char *path;
 };
 
@@ -21,6 +22,11 @@ config_t *config_from_json(json_t *root) {
         return NULL;
     self->root = json_incref(root);
     self->env_cache = json_object();
+    self->warned = json_object();
+    if (!self->env_cache || !self->warned) {
+        config_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -51,6 +57,7 @@ void config_destroy(config_t **self_p) {
     config_t *self = *self_p;
     json_decref(self->root);
     json_decref(self->env_cache);
+    json_decref(self->warned);
     free(self->path);
     free(self);
     *self_p = NULL;
@@ -119,11 +126,31 @@ static json_t *s_from_file(config_t *self, const char *path) {
     return NULL;
 }
 
+// Logs once per setting that its value has the wrong type and the default is used instead.
+static void s_ignored(config_t *self, const char *path, const char *wanted) {
+    if (json_object_get(self->warned, path))
+        return;
+    json_object_set_new(self->warned, path, json_true());
+    log_warn("config_ignored", "field", path, "reason", wanted);
+}
+
 const char *config_str(config_t *self, const char *path, const char *fallback) {
     json_t *v = config_get(self, path);
     if (!v)
         v = s_from_file(self, path);
-    return json_is_string(v) ? json_string_value(v) : fallback;
+    if (json_is_string(v))
+        return json_string_value(v);
+    // An environment value is JSON where it parses as JSON: a password of digits, given for a
+    // text, is the text it was written as.
+    char name[128];
+    s_env_name(path, name, sizeof name);
+    const char *env = v ? getenv(name) : NULL;
+    json_t *raw = env ? json_string(env) : NULL;
+    if (raw && json_object_set_new(self->env_cache, path, raw) == 0)
+        return json_string_value(json_object_get(self->env_cache, path));
+    if (v)
+        s_ignored(self, path, "not a text: the default is used");
+    return fallback;
 }
 
 int64_t config_int(config_t *self, const char *path, int64_t fallback) {
@@ -138,6 +165,8 @@ int64_t config_int(config_t *self, const char *path, int64_t fallback) {
         if (*json_string_value(v) && !*end)
             return n;
     }
+    if (v)
+        s_ignored(self, path, "not a whole number: the default is used");
     return fallback;
 }
 

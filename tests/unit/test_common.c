@@ -139,6 +139,20 @@ static void test_config_env_overrides(void **state) {
     assert_int_equal(config_int(cfg2, "max_message_bytes", 0), 20);
     unsetenv("CARA_DB_CONNINFO");
     unsetenv("CARA_MAX_MESSAGE_BYTES");
+    // A password of digits in the environment is the text it was written as; a setting of the
+    // wrong type in the file falls back to the default.
+    setenv("CARA_DB_PASSWORD", "20250401", 1);
+    assert_string_equal(config_str(cfg2, "db.password", NULL), "20250401");
+    assert_string_equal(config_str(cfg2, "db.password", NULL), "20250401");
+    assert_int_equal(config_int(cfg2, "db.password", 0), 20250401);
+    unsetenv("CARA_DB_PASSWORD");
+    json_t *typed = json_pack("{s:f, s:i}", "capacity", 10.0, "name", 7);
+    config_t *cfg3 = config_from_json(typed);
+    json_decref(typed);
+    assert_non_null(cfg3);
+    assert_int_equal(config_int(cfg3, "capacity", 12), 12);
+    assert_string_equal(config_str(cfg3, "name", "x"), "x");
+    config_destroy(&cfg3);
     config_destroy(&cfg);
     config_destroy(&cfg2);
     assert_null(cfg);
