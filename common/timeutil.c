@@ -170,3 +170,29 @@ int time_years_between(int32_t from_days, int32_t to_days) {
         years--;
     return years;
 }
+
+// Floor division for the negative times before 1970.
+static int64_t s_floor_div(int64_t a, int64_t b) {
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+// The last Sunday of month m (March or October: 31 days) of year y, as a day number.
+static int32_t s_last_sunday(int y, unsigned m) {
+    int32_t last = time_days_from_civil(y, m, 31);
+    int32_t weekday = (int32_t)(((last % 7) + 7 + 4) % 7); // 0 = Sunday; 1970-01-01 a Thursday
+    return last - weekday;
+}
+
+int32_t time_uk_day(int64_t us) {
+    int64_t secs = s_floor_div(us, 1000000);
+    int y;
+    unsigned m, d;
+    time_civil_from_days((int32_t)s_floor_div(secs, 86400), &y, &m, &d);
+    // British Summer Time: from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last
+    // Sunday of October, an hour ahead of UTC.
+    int64_t from = (int64_t)s_last_sunday(y, 3) * 86400 + 3600;
+    int64_t to = (int64_t)s_last_sunday(y, 10) * 86400 + 3600;
+    if (secs >= from && secs < to)
+        secs += 3600;
+    return (int32_t)s_floor_div(secs, 86400);
+}

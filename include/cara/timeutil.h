@@ -26,6 +26,9 @@ char *time_format_date(int32_t days, char *buf, size_t size);
 int32_t time_days_from_civil(int y, unsigned m, unsigned d);
 // Civil date for days since the epoch.
 void time_civil_from_days(int32_t days, int *y, unsigned *m, unsigned *d);
+// The day number of the date in the UK (Europe/London: UTC, or UTC+1 in British Summer Time)
+// at time us. CARA's dates (sessions, deadlines, "today") are UK dates.
+int32_t time_uk_day(int64_t us);
 // Whole years between two day numbers (age at a date).
 int time_years_between(int32_t from_days, int32_t to_days);
 

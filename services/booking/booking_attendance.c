@@ -335,7 +335,7 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         goto cleanup;
     }
     // Attendance is a fact about a session that has taken place.
-    int32_t session, today = (int32_t)(time_now_us() / 1000000 / 86400);
+    int32_t session, today = time_uk_day(time_now_us());
     if (time_parse_date(date, &session) != 0 || session > today) {
         reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "Part %s (%s) has not taken place yet",
                      part_b ? "B" : "A", date);

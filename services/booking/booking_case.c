@@ -502,7 +502,8 @@ void booking_case_tick(service_t *svc) {
                  " WHERE a.case_id = p.case_id ORDER BY a.at DESC, a.id DESC LIMIT 1)"
                  " = 'refused' THEN 'refused' WHEN p.first_contacted_at IS NULL"
                  " THEN 'not_contactable' ELSE 'not_booked' END FROM provider_case p"
-                 " WHERE p.status = 'open' AND p.compliance_deadline < current_date"
+                 " WHERE p.status = 'open' AND p.compliance_deadline"
+                 " < (now() AT TIME ZONE 'Europe/London')::date"
                  " LIMIT 100 FOR UPDATE OF p SKIP LOCKED",
                  0, NULL);
     int ok = r != NULL;

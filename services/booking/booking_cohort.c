@@ -61,7 +61,7 @@ int booking_cmd_create_cohort(service_t *svc, const identity_t *who, const Cara_
     int a_ok = time_parse_date(req->part_a_date, &a) == 0;
     int b_ok = time_parse_date(req->part_b_date, &b) == 0;
     char err[160];
-    int32_t today = (int32_t)(time_now_us() / 1000000 / 86400);
+    int32_t today = time_uk_day(time_now_us());
     if (!a_ok)
         reply_field_error(reply, "part_a_date", "must be a date YYYY-MM-DD");
     else if (a < today)

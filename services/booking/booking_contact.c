@@ -116,7 +116,7 @@ int booking_cmd_list_cases(service_t *svc, const identity_t *who, const Cara__En
     if (req->at_risk) {
         config_t *cfg = service_config(svc);
         int64_t margin = booking_setting(cfg, who->org, NULL, "contact_at_risk_days", 3);
-        int32_t today = (int32_t)(time_now_us() / 1000000 / 86400), limit = today + (int32_t)margin;
+        int32_t today = time_uk_day(time_now_us()), limit = today + (int32_t)margin;
         if (booking_contact_in_working_days(cfg, who->org, NULL)) {
             booking_calendar_t cal;
             char err[200];

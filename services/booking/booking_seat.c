@@ -25,7 +25,8 @@ int booking_allocate(service_t *svc, const booking_case_t *c, const char *cohort
     "WITH seat AS (UPDATE cohort SET seats_taken = seats_taken + 1 WHERE cohort_id = ("            \
     " SELECT cohort_id FROM cohort WHERE provider_id = $1" chosen_cohort                           \
     " AND cohort_type = $2 AND status = 'scheduled' AND NOT is_full AND seats_taken < capacity"    \
-    " AND part_a_date > greatest(current_date, $4::date) AND part_b_date < $3::date"               \
+    " AND part_a_date > greatest((now() AT TIME ZONE 'Europe/London')::date, $4::date)"            \
+    " AND part_b_date < $3::date"                                                                  \
     " ORDER BY part_a_date, cohort_id LIMIT 1 FOR UPDATE)"                                         \
     " AND seats_taken < capacity"                                                                  \
     " RETURNING cohort_id, cohort_type, town, part_a_date::text, part_b_date::text),"              \

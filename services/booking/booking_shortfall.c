@@ -31,7 +31,8 @@ int booking_cmd_shortfall(service_t *svc, const identity_t *who, const Cara__Env
     PGresult *cohorts = db_query(db,
                                  "SELECT cohort_type, part_b_date::text, capacity - seats_taken"
                                  " FROM cohort WHERE provider_id = $1 AND status = 'scheduled'"
-                                 " AND NOT is_full AND part_a_date > current_date",
+                                 " AND NOT is_full"
+                                 " AND part_a_date > (now() AT TIME ZONE 'Europe/London')::date",
                                  1, values);
     if (!cases || !cohorts) {
         reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");

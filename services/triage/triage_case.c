@@ -251,7 +251,7 @@ static void s_propose(service_t *svc, const Cara__Referral *r, int64_t at_us, s_
             offences[force_rules.n_eligible++] = json_string_value(v);
         force_rules.eligible_offences = offences;
     }
-    triage_rules_evaluate(r, (int32_t)(at_us / 1000000 / 86400), at_us, &force_rules, &p->verdict);
+    triage_rules_evaluate(r, time_uk_day(at_us), at_us, &force_rules, &p->verdict);
     p->pathway = triage_rules_pathway(r, p->reason, sizeof p->reason);
     json_t *review = s_reasons_json(p->verdict.review, p->verdict.n_review);
     if (!p->pathway)

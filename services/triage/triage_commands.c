@@ -68,7 +68,8 @@ int triage_cmd_decide(service_t *svc, const identity_t *who, const Cara__Envelop
         // A case that waited past its compliance deadline can no longer be routed.
         char late[8] = "";
         if (db_scalar(service_db(svc),
-                      "SELECT compliance_deadline <= current_date FROM triage_case"
+                      "SELECT compliance_deadline <= (now() AT TIME ZONE 'Europe/London')::date"
+                      " FROM triage_case"
                       " WHERE referral_id = $1",
                       1, values, late, sizeof late) != 1) {
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
@@ -377,7 +378,7 @@ int triage_cmd_alerts(service_t *svc, const identity_t *who, const Cara__Envelop
         goto cleanup;
     }
     if (!*req->since)
-        day = (int32_t)(time_now_us() / 1000000 / 86400) - 30;
+        day = time_uk_day(time_now_us()) - 30;
     time_format_date(day, since, sizeof since);
     const char *values[] = {since};
     PGresult *rows = db_query(service_db(svc),

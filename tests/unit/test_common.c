@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "cara/config.h"
 #include "cara/envelope.h"
@@ -47,6 +49,39 @@ static void test_dates_and_ages(void **state) {
     assert_int_equal(time_years_between(d1, d2), 17); // one day short of 18
     assert_int_equal(time_years_between(d1, d2 + 1), 18);
     assert_string_equal(time_format_date(d2 + 16 * 7, buf, sizeof buf), "2025-07-22");
+}
+
+// The UK date agrees with the C library's Europe/London zone every half hour over four years,
+// its clock changes included: 00:30 BST on 2026-06-01 is the 1st in the UK, still the 31st in UTC.
+static void test_uk_dates(void **state) {
+    (void)state;
+    int64_t t;
+    char buf[16];
+    assert_int_equal(time_parse_iso("2026-05-31T23:30:00Z", &t), 0);
+    assert_string_equal(time_format_date(time_uk_day(t), buf, sizeof buf), "2026-06-01");
+    assert_int_equal(time_parse_iso("2026-12-31T23:30:00Z", &t), 0);
+    assert_string_equal(time_format_date(time_uk_day(t), buf, sizeof buf), "2026-12-31");
+    if (setenv("TZ", "Europe/London", 1) != 0)
+        fail();
+    tzset();
+    int64_t from, to;
+    assert_int_equal(time_parse_iso("2024-01-01T00:15:00Z", &from), 0);
+    assert_int_equal(time_parse_iso("2028-01-01T00:00:00Z", &to), 0);
+    int checked = 0;
+    for (int64_t us = from; us < to; us += 1800LL * 1000000) {
+        time_t secs = (time_t)(us / 1000000);
+        struct tm local;
+        assert_non_null(localtime_r(&secs, &local));
+        int32_t expect = time_days_from_civil(local.tm_year + 1900, (unsigned)local.tm_mon + 1,
+                                              (unsigned)local.tm_mday);
+        if (time_uk_day(us) != expect)
+            fail_msg("%s: UK day %d, libc %d", time_format_iso(us, buf, sizeof buf),
+                     time_uk_day(us), expect);
+        checked++;
+    }
+    unsetenv("TZ");
+    tzset();
+    assert_true(checked > 70000);
 }
 
 static void test_money_is_exact_pence(void **state) {
@@ -232,6 +267,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_round_trip_and_offsets),
         cmocka_unit_test(test_dates_and_ages),
+        cmocka_unit_test(test_uk_dates),
         cmocka_unit_test(test_money_is_exact_pence),
         cmocka_unit_test(test_uuid),
         cmocka_unit_test(test_config_env_overrides),
