@@ -205,6 +205,64 @@ static int s_national_transform(service_t *svc, const identity_t *who, const Car
                                 payload, len);
 }
 
+// Blanks the victim's personal fields of a referral for an operator (name, contact details, safe
+// contact times, language, any field of a newer schema), whatever the victim's consent: victim
+// contact details go to no role but the provider's victim_contact. The consent flag stays.
+static void s_victim_blanked(Cara__Referral *r) {
+    if (!r || !r->victim)
+        return;
+    Cara__Victim *v = r->victim;
+    pbstrip_text(&v->name);
+    pbstrip_text(&v->phone);
+    pbstrip_text(&v->email);
+    pbstrip_text(&v->address);
+    pbstrip_text(&v->safe_contact_times);
+    pbstrip_text(&v->preferred_language);
+    pbstrip_unknown(&v->base, NULL);
+}
+
+// For operators (health checks, diagnosis, replay): every event with its ids, types, codes and
+// the offender's referral, but no victim's details: ReferralSubmitted and ReferralAmended come
+// with the victim blanked but for the consent flag, and an amendment without the changes of
+// victim.* fields (their old and new values). Such an event that does not decode here (a newer
+// schema_version, a damaged row) is served with its envelope only (id, type, schema_version,
+// correlation id; the payload emptied): the operator sees it is there, and nothing of the
+// victim. Same contract as stream_view_t.transform.
+static int s_operator_transform(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                                uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    ProtobufCMessage *msg = NULL;
+    if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
+        if ((msg = envelope_payload(env, &cara__referral_submitted__descriptor)))
+            s_victim_blanked(((Cara__ReferralSubmitted *)msg)->referral);
+    } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
+        Cara__ReferralAmended *m =
+            (Cara__ReferralAmended *)envelope_payload(env, &cara__referral_amended__descriptor);
+        if ((msg = (ProtobufCMessage *)m)) {
+            s_victim_blanked(m->referral);
+            size_t kept = 0;
+            for (size_t i = 0; i < m->n_changes; i++) {
+                if (strncmp(m->changes[i]->field, "victim.", 7) != 0)
+                    m->changes[kept++] = m->changes[i];
+                else
+                    cara__field_change__free_unpacked(m->changes[i], NULL);
+            }
+            m->n_changes = kept;
+        }
+    } else {
+        return 1; // no referral in it: as it is
+    }
+    if (!msg) {
+        *payload = malloc(1);
+        *len = 0;
+        return *payload ? 1 : -1;
+    }
+    int keep = s_encode(msg, payload, len);
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return keep;
+}
+
 int intake_view_decide(service_t *svc, const identity_t *who, stream_view_t *view) {
     if (identity_is(who, "service") && strcmp(who->org, "national") == 0) {
         const char *secret = config_str(service_config(svc), "pseudonym_secret", NULL);
@@ -216,11 +274,14 @@ int intake_view_decide(service_t *svc, const identity_t *who, stream_view_t *vie
         view->transform = s_national_transform;
         return 0;
     }
-    // Personal data goes only where it is needed (DESIGN.md section 4): to triage, and to
-    // operators replaying the stream; billing and booking have no business here.
-    if ((identity_is(who, "service") && strcmp(who->org, "triage") == 0) ||
-        identity_is(who, "operator"))
+    // Personal data goes only where it is needed (DESIGN.md section 4): to triage whole; to
+    // operators without the victim's details; billing and booking have no business here.
+    if (identity_is(who, "service") && strcmp(who->org, "triage") == 0)
         return 0;
+    if (identity_is(who, "operator")) {
+        view->transform = s_operator_transform;
+        return 0;
+    }
     if (identity_is(who, "police") && who->org[0]) {
         snprintf(view->scope, sizeof view->scope, "%s", who->org);
         view->transform = s_police_transform;

@@ -1,6 +1,8 @@
 // intake: who may read the intake stream, and what each reader sees of it.
 //   service:national            de-identified referral events (keyed pseudonym, age at caution)
-//   service:triage, operators   everything
+//   service:triage              everything
+//   operators                   everything but the victim's details (blanked, consent kept;
+//                               no victim.* amendment changes)
 //   other services              refused (billing and booking never read referrals)
 //   police                      OutcomeUpdated and SafetyConcernRaised of its own force only
 //   anyone else                 refused

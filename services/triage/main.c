@@ -4,6 +4,7 @@
 
 #include "triage.pb-c.h"
 
+#include "cara/log.h"
 #include "cara/pbstrip.h"
 #include "cara/service.h"
 #include "triage_case.h"
@@ -119,36 +120,124 @@ static int s_without_victim(Cara__Referral *r) {
     return 1;
 }
 
+// Drops every change of a victim.* field (old and new values of the victim's name, phone,
+// email, address, safe contact times, consent) from an amendment's changes, in place.
+// Returns the number dropped.
+static size_t s_without_victim_changes(Cara__FieldChange **changes, size_t *n) {
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (changes[i] && changes[i]->field && strncmp(changes[i]->field, "victim.", 7) != 0)
+            changes[kept++] = changes[i];
+        else
+            cara__field_change__free_unpacked(changes[i], NULL);
+    }
+    size_t dropped = *n - kept;
+    *n = kept;
+    return dropped;
+}
+
+// Blanks the victim's personal fields in a referral for an operator (name, contact details,
+// safe contact times, language, and any field of a newer schema), whatever the victim's
+// consent: victim contact details go to no role but the provider's victim_contact. The consent
+// flag stays (it says how the case was routed). Returns 1 if there was a victim.
+static int s_victim_blanked(Cara__Referral *r) {
+    if (!r || !r->victim)
+        return 0;
+    Cara__Victim *v = r->victim;
+    pbstrip_text(&v->name);
+    pbstrip_text(&v->phone);
+    pbstrip_text(&v->email);
+    pbstrip_text(&v->address);
+    pbstrip_text(&v->safe_contact_times);
+    pbstrip_text(&v->preferred_language);
+    pbstrip_unknown(&v->base, NULL);
+    return 1;
+}
+
+// Whether an event of this type can carry a referral (and so the victim's details).
+static int s_carries_referral(const char *type) {
+    return strcmp(type, "cara.ReferralTriaged") == 0 || strcmp(type, "cara.TriageCaseUpdated") == 0;
+}
+
 // For booking (the provider side): every event, but a referral whose victim does not consent
-// to contact comes without the victim's details.
+// to contact comes without the victim's details, and an amendment never carries the changes of
+// the victim's fields (booking takes the victim from the referral, so it loses nothing).
+// An event that can carry a referral but that this build cannot decode (a newer schema_version
+// during a rolling upgrade, or a damaged row) fails the whole fetch (-1, UNAVAILABLE) rather
+// than going out as it is (victim and all) or being left out: left out, booking's cursor would
+// pass over it and the provider would never hear of the referral, with no dead letter to show
+// it. Failed, booking asks again and stops at that event, visible in its health as an upstream
+// error, until a triage that can read it serves it or an operator repairs the row: nothing is
+// lost and nothing leaks.
 static int s_booking(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                      uint8_t **payload, size_t *len) {
     (void)svc;
     (void)who;
+    if (!s_carries_referral(env->type))
+        return 1;
     ProtobufCMessage *msg = NULL;
-    int dropped = 0;
-    if (strcmp(env->type, "cara.ReferralTriaged") == 0 &&
-        (msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
-        dropped = s_without_victim(((Cara__ReferralTriaged *)msg)->referral);
-    else if (strcmp(env->type, "cara.TriageCaseUpdated") == 0 &&
-             (msg = envelope_payload(env, &cara__triage_case_updated__descriptor)))
-        dropped = s_without_victim(((Cara__TriageCaseUpdated *)msg)->referral);
-    // Served as it is when nothing was dropped (an undecodable one goes to booking's dead
-    // letters).
+    size_t dropped = 0;
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
+        if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
+            dropped = (size_t)s_without_victim(((Cara__ReferralTriaged *)msg)->referral);
+    } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
+        Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
+        dropped = (size_t)s_without_victim(u->referral) +
+                  s_without_victim_changes(u->changes, &u->n_changes);
+    }
+    if (!msg) {
+        log_warn("stream_view_undecodable", "type", env->type, "event_id", env->event_id, "reader",
+                 "service:booking");
+        return -1;
+    }
     int keep = !dropped || envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
-    if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
+    protobuf_c_message_free_unpacked(msg, NULL);
     return keep;
 }
 
-// Booking (the provider side, which acts on the decisions) and operators read the whole
-// stream (booking without the details of a victim who does not consent); intake reads the outcomes
-// only; national reads it de-identified; everyone else (providers' and police systems, Hampton
-// Trust, staff keys) is refused: they read the streams of the services that serve them.
+// For operators (health checks, diagnosis, dead-letter replay): every event with its ids,
+// types, codes, pathway and needs, but no victim's details: a referral's victim is blanked but
+// for the consent flag, and an amendment's victim.* changes are dropped. An event that can
+// carry a referral but does not decode here is served with its envelope only (id, type,
+// schema_version, correlation id; the payload emptied), so the operator still sees that it is
+// there and what it is, and nothing else.
+static int s_operator(service_t *svc, const identity_t *who, const Cara__Envelope *env,
+                      uint8_t **payload, size_t *len) {
+    (void)svc;
+    (void)who;
+    if (!s_carries_referral(env->type))
+        return 1;
+    ProtobufCMessage *msg = NULL;
+    size_t changed = 0;
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
+        if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
+            changed = (size_t)s_victim_blanked(((Cara__ReferralTriaged *)msg)->referral);
+    } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
+        Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
+        changed = (size_t)s_victim_blanked(u->referral) +
+                  s_without_victim_changes(u->changes, &u->n_changes);
+    }
+    if (!msg) {
+        *payload = malloc(1);
+        *len = 0;
+        return *payload ? 1 : -1;
+    }
+    int keep = !changed || envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return keep;
+}
+
+// Booking (the provider side, which acts on the decisions) reads the whole stream without the
+// details of a victim who does not consent; operators read every event without any victim's
+// details; intake reads the outcomes only; national reads it de-identified; everyone else
+// (providers' and police systems, Hampton Trust, staff keys) is refused: they read the streams
+// of the services that serve them.
 static int s_fetch_view(service_t *svc, const identity_t *who, stream_view_t *view) {
     (void)svc;
-    if (identity_is(who, "operator"))
+    if (identity_is(who, "operator")) {
+        view->transform = s_operator;
         return 0;
+    }
     if (!identity_is(who, "service"))
         return -1;
     if (strcmp(who->org, "national") == 0) {

@@ -409,6 +409,7 @@ static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
     s_proposal_t was, now;
     s_propose(svc, old, at_us, &was);
     s_propose(svc, ev->referral, at_us, &now);
+    Cara__FieldChange **changes = NULL;
     int rc = -1;
     if (!was.review_text || !now.review_text)
         goto cleanup;
@@ -442,12 +443,22 @@ static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
     if (moved && service_audit(svc, &s_intake, "pathway_changed", "triage_case", ev->referral_id,
                                json_pack("{s:s, s:s}", "from", pathway, "to", routed)) != 0)
         goto cleanup;
+    // The changes go to the provider without the victim's fields (old and new name, phone,
+    // address...): booking takes the victim from the referral, which its view of the stream
+    // keeps only for a victim who consents to contact.
+    changes = calloc(ev->n_changes ? ev->n_changes : 1, sizeof *changes);
+    if (!changes)
+        goto cleanup;
+    size_t n_changes = 0;
+    for (size_t i = 0; i < ev->n_changes; i++)
+        if (strncmp(ev->changes[i]->field, "victim.", 7) != 0)
+            changes[n_changes++] = ev->changes[i];
     Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
     up.referral_id = ev->referral_id;
     up.force = ev->referral->force;
     up.provider_id = (char *)provider;
-    up.changes = ev->changes;
-    up.n_changes = ev->n_changes;
+    up.changes = changes;
+    up.n_changes = n_changes;
     up.referral = ev->referral;
     up.compliance_deadline = ev->referral->caution->compliance_deadline;
     up.reason = "amendment";
@@ -455,6 +466,7 @@ static int s_amend_routed(service_t *svc, const Cara__ReferralAmended *ev,
     up.victim_contact = victim ? "yes" : "no";
     rc = outbox_append(db, &up.base, ev->referral_id, provider, ev->referral_id, NULL) < 0 ? -1 : 0;
 cleanup:
+    free(changes);
     free(was.review_text);
     free(now.review_text);
     return rc;

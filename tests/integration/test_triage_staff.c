@@ -494,12 +494,27 @@ static void test_stream_views(void **state) {
         assert_string_equal(got->reason_code, "caution_rescinded");
         cara__triage_case_withdrawn__free_unpacked(got, NULL);
     }
-    // Operators see it whole.
+    // Operators see the decision, its codes and the referral, but none of the victim's details
+    // (the victim consented to contact here: that goes to the provider, not to operators).
     ev = (Cara__ReferralTriaged *)tt_stream_event(h, "operator", "ops", "cara.ReferralTriaged",
                                                   &cara__referral_triaged__descriptor, id);
     assert_non_null(ev);
-    assert_non_null(ev->referral);
+    assert_string_equal(ev->pathway, "male_intimate");
+    assert_string_equal(ev->provider_id, "p1");
     assert_int_equal(ev->n_needs, 1);
+    assert_non_null(ev->referral);
+    assert_string_equal(ev->referral->caution_reference, "ST-10");
+    assert_non_null(ev->referral->victim);
+    assert_true(ev->referral->victim->consents_to_contact);
+    assert_string_equal(ev->referral->victim->name, "");
+    assert_string_equal(ev->referral->victim->phone, "");
+    assert_string_equal(ev->referral->victim->safe_contact_times, "");
+    cara__referral_triaged__free_unpacked(ev, NULL);
+    // Booking (the provider) still gets the victim who consents.
+    ev = (Cara__ReferralTriaged *)tt_stream_event(h, "service", "booking", "cara.ReferralTriaged",
+                                                  &cara__referral_triaged__descriptor, id);
+    assert_non_null(ev);
+    assert_string_equal(ev->referral->victim->name, "Sian Pryce");
     cara__referral_triaged__free_unpacked(ev, NULL);
     // Providers, police and Hampton Trust read their own services' streams, not triage's.
     const char *refused[][2] = {{"provider", "p1"},
@@ -517,6 +532,145 @@ static void test_stream_views(void **state) {
     free(id);
 }
 
+// Puts an envelope of type holding payload, with schema_version, straight into triage's outbox
+// (as a newer triage, or a damaged row, would leave it). Returns its seq.
+static int64_t s_plant(const char *type, uint32_t schema_version, const ProtobufCMessage *payload,
+                       const char *id) {
+    uint8_t *inner = NULL, *data = NULL;
+    size_t inner_len = 0, len = 0;
+    assert_int_equal(envelope_encode_message(payload, &inner, &inner_len), 0);
+    char event_id[UUID_STR_LEN];
+    uuid_new(event_id);
+    Cara__Envelope env = CARA__ENVELOPE__INIT;
+    env.event_id = event_id;
+    env.type = (char *)type;
+    env.schema_version = schema_version;
+    env.occurred_at = "2026-01-05T10:00:00.000000Z";
+    env.producer = "triage";
+    env.correlation_id = (char *)id;
+    env.payload.data = inner;
+    env.payload.len = inner_len;
+    assert_int_equal(envelope_encode_message(&env.base, &data, &len), 0);
+    const char *values[] = {event_id, type, id, "p1", (const char *)data};
+    int lengths[] = {0, 0, 0, 0, (int)len}, formats[] = {0, 0, 0, 0, 1};
+    PGresult *r = db_query_bin(harness_db(h, "triage"),
+                               "INSERT INTO outbox (event_id, type, key, scope, payload)"
+                               " VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+                               5, values, lengths, formats, 0);
+    assert_non_null(r);
+    int64_t seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    free(inner);
+    free(data);
+    return seq;
+}
+
+// Whether any event of the triage stream served to role:org holds text (anywhere in its
+// envelope); *status is the fetch's status (the batch is NULL unless OK).
+static int s_served_holds(const char *role, const char *org, const char *text, int *status) {
+    *status = 0;
+    Cara__Batch *b =
+        harness_fetch(harness_client(h, "triage", role, org), "triage", 0, 10000, status);
+    if (!b)
+        return 0;
+    int found = 0;
+    size_t k = strlen(text);
+    for (size_t i = 0; i < b->n_events; i++) {
+        const ProtobufCBinaryData *e = &b->events[i]->envelope;
+        for (size_t j = 0; j + k <= e->len && !found; j++)
+            found = memcmp(e->data + j, text, k) == 0;
+    }
+    *status = CARA__REPLY__STATUS__OK;
+    cara__batch__free_unpacked(b, NULL);
+    return found;
+}
+
+// The victim's details never leave triage for a reader that should not have them: an amendment
+// event that carries the changes of a non-consenting victim's fields (as triage wrote them
+// before they were left out) reaches booking and operators without them; an event that can
+// carry a referral but does not decode here (a newer schema_version) fails booking's fetch
+// (UNAVAILABLE: booking waits for a triage that can read it, nothing passed over) and reaches
+// operators as a bare envelope, instead of going out with the victim in it.
+static void test_victim_details_never_leak_from_the_stream(void **state) {
+    (void)state;
+    char id[UUID_STR_LEN];
+    uuid_new(id);
+    Cara__Referral *r = ti_referral("dyfed-powys", "ST-LEAK");
+    assert_non_null(r);
+    r->victim->consents_to_contact = 0;
+    ti_set(&r->victim->name, "Angharad Wyddgrug");
+    ti_set(&r->victim->phone, "07700 900777");
+    Cara__FieldChange phone = CARA__FIELD_CHANGE__INIT, theirs = CARA__FIELD_CHANGE__INIT;
+    phone.field = "victim.phone";
+    phone.old_value = "07700 900666";
+    phone.new_value = "07700 900777";
+    theirs.field = "offender.phone";
+    theirs.old_value = "07700 900123";
+    theirs.new_value = "07700 900124";
+    Cara__FieldChange *changes[] = {&phone, &theirs};
+    Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
+    up.referral_id = id;
+    up.force = "dyfed-powys";
+    up.provider_id = "p1";
+    up.changes = changes;
+    up.n_changes = 2;
+    up.referral = r;
+    up.reason = "amendment";
+    up.victim_contact = "no";
+    int64_t seq = s_plant("cara.TriageCaseUpdated", ENVELOPE_SCHEMA_VERSION, &up.base, id);
+    (void)seq;
+    const char *const readers[][2] = {{"service", "booking"}, {"operator", "ops"}};
+    for (size_t i = 0; i < 2; i++) {
+        Cara__TriageCaseUpdated *got = (Cara__TriageCaseUpdated *)tt_stream_event(
+            h, readers[i][0], readers[i][1], "cara.TriageCaseUpdated",
+            &cara__triage_case_updated__descriptor, id);
+        assert_non_null(got);
+        assert_int_equal(got->n_changes, 1); // the offender's change stays
+        assert_string_equal(got->changes[0]->field, "offender.phone");
+        assert_string_equal(got->victim_contact, "no");
+        assert_non_null(got->referral);
+        assert_true(!got->referral->victim || strcmp(got->referral->victim->name, "") == 0);
+        cara__triage_case_updated__free_unpacked(got, NULL);
+        int status;
+        assert_false(s_served_holds(readers[i][0], readers[i][1], "900777", &status));
+        assert_false(s_served_holds(readers[i][0], readers[i][1], "900666", &status));
+        assert_false(s_served_holds(readers[i][0], readers[i][1], "Wyddgrug", &status));
+        assert_int_equal(status, CARA__REPLY__STATUS__OK);
+    }
+    // A newer schema's ReferralTriaged with the same victim.
+    Cara__ReferralTriaged t = CARA__REFERRAL_TRIAGED__INIT;
+    t.referral_id = id;
+    t.force = "dyfed-powys";
+    t.provider_id = "p1";
+    t.pathway = "male_intimate";
+    t.referral = r;
+    int64_t newer = s_plant("cara.ReferralTriaged", ENVELOPE_SCHEMA_VERSION + 1, &t.base, id);
+    int status;
+    assert_false(s_served_holds("service", "booking", "Wyddgrug", &status));
+    assert_int_equal(status, CARA__REPLY__STATUS__UNAVAILABLE);
+    assert_false(s_served_holds("operator", "ops", "Wyddgrug", &status));
+    assert_int_equal(status, CARA__REPLY__STATUS__OK);
+    Cara__Batch *b = harness_fetch(harness_client(h, "triage", "operator", "ops"), "triage",
+                                   (uint64_t)newer - 1, 1, &status);
+    assert_non_null(b);
+    assert_int_equal(b->n_events, 1);
+    Cara__Envelope *e = envelope_unpack(b->events[0]->envelope.data, b->events[0]->envelope.len);
+    assert_non_null(e);
+    assert_string_equal(e->type, "cara.ReferralTriaged");
+    assert_string_equal(e->correlation_id, id);
+    assert_int_equal(e->schema_version, ENVELOPE_SCHEMA_VERSION + 1);
+    assert_int_equal(e->payload.len, 0);
+    cara__envelope__free_unpacked(e, NULL);
+    cara__batch__free_unpacked(b, NULL);
+    // Repaired (here: removed), booking reads on.
+    char sql[120];
+    snprintf(sql, sizeof sql, "DELETE FROM outbox WHERE seq = %lld", (long long)newer);
+    assert_int_equal(db_exec(harness_db(h, "triage"), sql, 0, NULL), 0);
+    assert_false(s_served_holds("service", "booking", "Wyddgrug", &status));
+    assert_int_equal(status, CARA__REPLY__STATUS__OK);
+    cara__referral__free_unpacked(r, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clean_case_waits_needs_then_approval_carries_them),
@@ -527,6 +681,7 @@ int main(void) {
         cmocka_unit_test(test_needs_validation_and_roles),
         cmocka_unit_test(test_repeated_requests_change_nothing),
         cmocka_unit_test(test_stream_views),
+        cmocka_unit_test(test_victim_details_never_leak_from_the_stream),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,7 +7,11 @@
 // billing or national schemas does, and no event of the streams national and billing are served
 // (intake's, triage's and booking's as service:national, booking's as service:billing) does.
 // The same scans find it in intake's schema and in the operators' view of each stream (so the
-// scans can fail).
+// scans can fail), except the victims' details: no operator's view of the intake or triage
+// stream holds any victim's name, phone or address (victim contact details go to the
+// provider's victim_contact only), and booking's view of triage's stream holds none of a victim
+// who does not consent to contact, even after an amendment changed them (their old and new
+// values).
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,7 +64,23 @@ static const char *const s_pii[] = {
     "Cwmystwyth",
     "Ysbyty Gwynedd",
     "943 476 5919",
+    // A victim who does not consent to contact, before and after the police amend her details.
+    "Gwenllian Tregaron",
+    "7700 900874",
+    "7700900874",
+    "7700 900875",
+    "7700900875",
+    "Tyddyn Heulog",
+    "Hafod Uchaf",
 };
+// The victims' details among them (the consenting victims' phone, then the one who does not
+// consent): on no operator's view of the intake and triage streams.
+static const char *const s_victim[] = {"7700 900873",   "7700900873",  "7700 900874",
+                                       "7700900874",    "7700 900875", "7700900875",
+                                       "Tyddyn Heulog", "Hafod Uchaf", "Gwenllian Tregaron"};
+// Those of the victim who does not consent: not on booking's view of the triage stream either.
+#define NO_CONSENT_FROM 2
+#define VICTIM_N (sizeof s_victim / sizeof *s_victim)
 #define PII_N (sizeof s_pii / sizeof *s_pii)
 // The same as one PostgreSQL regular expression (none holds a metacharacter but '.' and '@').
 static char s_regex[2048];
@@ -362,8 +382,40 @@ static void test_no_personal_data_in_logs_billing_or_national(void **state) {
     withdraw.reason = "Marigold Vexley moved away from Cwm Tawelwch";
     s_ok(police, &withdraw.base, NULL);
 
-    // The provider: every open case contacted (victim too), booked, both parts attended.
+    // A victim who does not consent to contact: the police correct her phone and address after
+    // the case reached the provider (TriageCaseUpdated).
+    Cara__Referral *quiet = s_referral(8);
+    quiet->victim->consents_to_contact = 0;
+    ti_set(&quiet->victim->name, "Gwenllian Tregaron");
+    ti_set(&quiet->victim->phone, "07700 900874");
+    ti_set(&quiet->victim->address, "Tyddyn Heulog, Cwm Tawelwch");
+    Cara__SubmitReferral submit = CARA__SUBMIT_REFERRAL__INIT;
+    submit.referral = quiet;
+    ProtobufCBinaryData accepted;
+    s_ok(police, &submit.base, &accepted);
+    Cara__ReferralAccepted *qok =
+        cara__referral_accepted__unpack(NULL, accepted.len, accepted.data);
+    assert_non_null(qok);
+    char *quiet_id = strdup(qok->referral_id);
+    cara__referral_accepted__free_unpacked(qok, NULL);
+    free(accepted.data);
     char sql[300];
+    snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'",
+             quiet_id);
+    assert_int_equal(harness_wait_value(h, "booking", sql, "open", 20000), 0);
+    ti_set(&quiet->victim->phone, "07700 900875");
+    ti_set(&quiet->victim->address, "Hafod Uchaf, Brynhyfryd");
+    amend.referral_id = quiet_id;
+    amend.reason = "victim moved";
+    amend.referral = quiet;
+    s_ok(police, &amend.base, NULL);
+    cara__referral__free_unpacked(quiet, NULL);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM outbox WHERE type = 'cara.TriageCaseUpdated' AND key = '%s'",
+             quiet_id);
+    assert_int_equal(harness_wait_value(h, "triage", sql, "1", 20000), 0);
+
+    // The provider: every open case contacted (victim too), booked, both parts attended.
     for (int i = 0; i < CASES - 1; i++) {
         snprintf(sql, sizeof sql, "SELECT status FROM provider_case WHERE referral_id = '%s'",
                  ids[i]);
@@ -491,7 +543,9 @@ static void test_no_personal_data_in_logs_billing_or_national(void **state) {
     assert_int_equal(harness_wait_value(h, "intake", sql, "returned", 20000), 0);
 
     // The streams as national and billing are served them: none of it. As operators read them
-    // (everything): each planted text is there, so the scan finds what it looks for.
+    // (everything but the victims' details): each planted text they may see is there (the
+    // offender's address, staff free text, a field of a newer schema), so the scan finds what it
+    // looks for; no victim's detail is.
     long hits[PII_N], served = 0, leaked = 0;
     const char *const views[][2] = {{"intake", "national"},
                                     {"triage", "national"},
@@ -505,10 +559,46 @@ static void test_no_personal_data_in_logs_billing_or_national(void **state) {
     assert_true(s_hits_of(hits, "Cwm Tawelwch") > 0);  // the police's withdrawal reason
     assert_true(s_hits_of(hits, "Penrhiwceiber") > 0); // the return detail, in an outcome
     assert_true(s_hits_of(hits, "943 476 5919") > 0);  // the unknown field
+    assert_true(s_hits_of(hits, "Thaddeus") > 0);      // the offender, in the referral
+    long victim_hits = 0;
+    for (size_t k = 0; k < VICTIM_N; k++)
+        victim_hits += s_hits_of(hits, s_victim[k]);
     s_stream_hits("triage", "operator", "ops", 0, hits);
     assert_true(s_hits_of(hits, "Penrhiwceiber") > 0);
     assert_true(s_hits_of(hits, "Llanwrtyd") > 0);
     assert_true(s_hits_of(hits, "943 476 5919") > 0);
+    assert_true(s_hits_of(hits, "Thaddeus") > 0);
+    for (size_t k = 0; k < VICTIM_N; k++)
+        victim_hits += s_hits_of(hits, s_victim[k]);
+    // Booking (the provider) has the consenting victims' phone, not the other victim's details.
+    s_stream_hits("triage", "service", "booking", 0, hits);
+    assert_true(s_hits_of(hits, "7700 900873") > 0);
+    for (size_t k = NO_CONSENT_FROM; k < VICTIM_N; k++)
+        victim_hits += s_hits_of(hits, s_victim[k]);
+    if (victim_hits)
+        for (int v = 0; v < 3; v++) {
+            const char *const who[][3] = {{"intake", "operator", "ops"},
+                                          {"triage", "operator", "ops"},
+                                          {"triage", "service", "booking"}};
+            s_stream_hits(who[v][0], who[v][1], who[v][2], 1, hits); // name them
+        }
+    assert_int_equal(victim_hits, 0);
+    // The scan would find them: intake's stream holds each as the police wrote it, the
+    // amendment's old and new values too.
+    const char *const planted[] = {"7700 900873",   "7700 900874", "7700 900875",
+                                   "Tyddyn Heulog", "Hafod Uchaf", "Gwenllian Tregaron"};
+    for (size_t k = 0; k < sizeof planted / sizeof *planted; k++) {
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) > 0 FROM (SELECT encode(payload, 'escape') AS p FROM outbox) o"
+                 " WHERE p ~* '%s'",
+                 planted[k]);
+        char *v = harness_value(h, "intake", sql);
+        assert_non_null(v);
+        if (strcmp(v, "t") != 0)
+            fprintf(stderr, "victim detail %s not on intake's stream at all\n", planted[k]);
+        assert_string_equal(v, "t");
+        free(v);
+    }
     s_stream_hits("booking", "operator", "ops", 0, hits);
     assert_true(s_hits_of(hits, "Cwmystwyth") > 0);
     assert_true(s_hits_of(hits, "Ysbyty Gwynedd") > 0);
@@ -560,6 +650,7 @@ static void test_no_personal_data_in_logs_billing_or_national(void **state) {
         free(ids[i]);
     free(returned);
     free(overridden);
+    free(quiet_id);
     free(cohort_id);
     free(a);
     free(b);
