@@ -149,6 +149,29 @@ int billing_cmd_add_contract(service_t *svc, const identity_t *who, const Cara__
                      "only the commissioner (%s) may add this contract", c->commissioner);
         goto cleanup;
     }
+    // Deliveries go to the latest-starting contract covering their date for the provider, so a
+    // contract of another commissioner over the same days would take over the provider's
+    // billing (its deliveries billed at that commissioner's fees, to that commissioner). Over
+    // any day, a provider has contracts of one commissioner only: the commissioner's own renewal
+    // may overlap its old contract, another commissioner's contract starts after the last day
+    // of the one before. Contracts are added one at a time (the lock is released at commit) so
+    // that two overlapping contracts of different commissioners cannot both pass the check.
+    if (db_exec(db, "LOCK TABLE contract IN SHARE ROW EXCLUSIVE MODE", 0, NULL) != 0)
+        goto unavailable;
+    const char *span[] = {c->provider_id, c->commissioner, c->starts_on, c->ends_on};
+    char other[4];
+    int taken = db_scalar(db,
+                          "SELECT 1 FROM contract WHERE provider_id = $1 AND commissioner <> $2"
+                          " AND starts_on <= $4::date AND ends_on >= $3::date LIMIT 1",
+                          4, span, other, sizeof other);
+    if (taken < 0)
+        goto unavailable;
+    if (taken > 0) {
+        reply_status(reply, CARA__REPLY__STATUS__FORBIDDEN,
+                     "provider %s has a contract with another commissioner between %s and %s",
+                     c->provider_id, c->starts_on, c->ends_on);
+        goto cleanup;
+    }
     char v[10][24];
     snprintf(v[0], 24, "%lld", (long long)c->cohort_fee_pence);
     snprintf(v[1], 24, "%lld", (long long)c->victim_liaison_pence);

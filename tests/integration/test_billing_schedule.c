@@ -435,6 +435,53 @@ static void test_more_participants_count_against_the_offender_cap(void **state) 
     s_value_is("SELECT count(*) FROM dead_letter", "0");
 }
 
+// Another commissioner (its commissioner or its finance staff) names itself commissioner of a
+// contract for p7 over days POWYS-2Y covers, at fees of its own, to take p7's billing: refused
+// (and audited), and p7's deliveries on those days stay billed to opcc-x under POWYS-2Y.
+static void test_another_commissioner_cannot_take_over_a_providers_billing(void **state) {
+    (void)state;
+    Cara__Contract c = CARA__CONTRACT__INIT;
+    c.contract_id = "RIVAL-P7";
+    c.commissioner = "opcc-rival";
+    c.provider_id = "p7";
+    c.licence_holder = "hampton-trust";
+    c.starts_on = "2025-09-01";
+    c.ends_on = "2026-08-31";
+    c.telephone_fee_pence = 1;
+    c.delivery_cap_pence = 10000000;
+    c.offender_cap = 500;
+    Cara__AddContract add = CARA__ADD_CONTRACT__INIT;
+    add.contract = &c;
+    const char *roles[] = {"commissioner", "finance"};
+    for (int i = 0; i < 2; i++) {
+        Cara__Reply *reply =
+            harness_call(harness_client(h, "billing", roles[i], "opcc-rival"), &add.base);
+        assert_non_null(reply);
+        assert_int_equal(reply->status, CARA__REPLY__STATUS__FORBIDDEN);
+        cara__reply__free_unpacked(reply, NULL);
+    }
+    s_value_is("SELECT count(*) FROM contract WHERE contract_id = 'RIVAL-P7'", "0");
+    assert_int_equal(harness_wait_value(h, "billing",
+                                        "SELECT count(*) FROM audit WHERE action = 'refused' AND"
+                                        " actor LIKE '%:opcc-rival' AND entity_id ="
+                                        " 'cara.AddContract'",
+                                        "2", 5000),
+                     0);
+    Cara__CaseCompleted phone = CARA__CASE_COMPLETED__INIT;
+    phone.case_id = "case-rival-1";
+    phone.referral_id = "ref-rival-1";
+    phone.provider_id = "p7";
+    phone.force = "dyfed-powys";
+    phone.pathway = "telephone";
+    phone.completed_at = "2025-10-15T11:00:00Z";
+    s_publish(&phone.base, "case-rival-1");
+    s_caught_up();
+    s_value_is("SELECT contract_id || ':' || issuer || '>' || payer || ':' || amount_pence FROM"
+               " billable_line WHERE delivery_key = 'case:case-rival-1'",
+               "POWYS-2Y:p7>opcc-x:40000");
+    s_value_is("SELECT count(*) FROM dead_letter", "0");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_events_before_the_contract_wait_for_it),
@@ -444,6 +491,7 @@ int main(void) {
         cmocka_unit_test(test_show_and_export),
         cmocka_unit_test(test_victim_contact_is_billed_once_across_a_renewal),
         cmocka_unit_test(test_more_participants_count_against_the_offender_cap),
+        cmocka_unit_test(test_another_commissioner_cannot_take_over_a_providers_billing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
