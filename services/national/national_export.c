@@ -88,6 +88,14 @@ int national_cmd_export(service_t *svc, const identity_t *who, const Cara__Envel
             goto cleanup;
         }
     }
+    // Every disclosure is audited (who read which period, in which form), a repeat's and a
+    // plain read's too, in the request's transaction: no return goes out unrecorded.
+    if (service_audit(svc, who, "national_return_exported", "period", req->period,
+                      json_pack("{s:s, s:b}", "format", format, "publish", req->publish ? 1 : 0)) !=
+        0) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "could not audit the export");
+        goto cleanup;
+    }
     Cara__NationalExportResult res = CARA__NATIONAL_EXPORT_RESULT__INIT;
     res.media_type = strcmp(format, "json") == 0  ? "application/json"
                      : strcmp(format, "csv") == 0 ? "text/csv"

@@ -431,6 +431,47 @@ static void test_unknown_key_gets_nothing_from_any_service(void **state) {
     }
 }
 
+// Every national return that goes out is recorded (who, which period, in which form): a plain
+// read and a published one alike, a published one's repeat too, by Hampton Trust and operators.
+static void test_every_national_return_read_is_audited(void **state) {
+    (void)state;
+    const char *count = "SELECT count(*) || ':' || count(*) FILTER (WHERE detail->>'format' ="
+                        " 'csv') FROM audit WHERE action = 'national_return_exported' AND"
+                        " entity = 'period' AND entity_id = '2026Q1'";
+    char *before = harness_value(h, "national", count);
+    assert_non_null(before);
+    assert_string_equal(before, "0:0");
+    free(before);
+    char published[UUID_STR_LEN];
+    uuid_new(published);
+    const struct {
+        const char *role, *org, *format;
+        int publish;
+        const char *request_id; // NULL: a fresh one
+    } reads[] = {{"hampton_trust", "ht", "json", 0, NULL},
+                 {"operator", "ops", "csv", 0, NULL},
+                 {"hampton_trust", "ht", "html", 1, published},
+                 {"hampton_trust", "ht", "html", 1, published}}; // a repeat: disclosed again
+    for (size_t i = 0; i < sizeof reads / sizeof *reads; i++) {
+        Cara__NationalExport exp = CARA__NATIONAL_EXPORT__INIT;
+        exp.period = "2026Q1";
+        exp.format = (char *)reads[i].format;
+        exp.publish = reads[i].publish;
+        Cara__Reply *reply = client_call(harness_client(h, "national", reads[i].role, reads[i].org),
+                                         &exp.base, reads[i].request_id, NULL, 5000, 2);
+        assert_non_null(reply);
+        assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+        cara__reply__free_unpacked(reply, NULL);
+    }
+    assert_int_equal(harness_wait_value(h, "national", count, "4:1", 5000), 0);
+    char *actors = harness_value(h, "national",
+                                 "SELECT string_agg(DISTINCT actor, ',' ORDER BY actor) FROM audit"
+                                 " WHERE action = 'national_return_exported'");
+    assert_non_null(actors);
+    assert_string_equal(actors, "hampton_trust:ht,operator:ops");
+    free(actors);
+}
+
 static void test_database_roles_stay_in_their_schemas(void **state) {
     (void)state;
     // Each schema's case-level (or, for billing and national, main) table.
@@ -473,6 +514,7 @@ int main(void) {
         cmocka_unit_test(test_providers_see_their_own_cases_only),
         cmocka_unit_test(test_streams_only_to_those_entitled),
         cmocka_unit_test(test_unknown_key_gets_nothing_from_any_service),
+        cmocka_unit_test(test_every_national_return_read_is_audited),
         cmocka_unit_test(test_database_roles_stay_in_their_schemas),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
