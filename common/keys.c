@@ -1,5 +1,6 @@
 #include "cara/keys.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -12,35 +13,80 @@
 #include "cara/log.h"
 
 struct keyring_t {
-    json_t *keys;  // array of entries
+    json_t *keys; // array of entries
 };
 
 int keys_generate(keypair_t *kp) {
     return zmq_curve_keypair(kp->public_key, kp->secret_key) == 0 ? 0 : -1;
 }
 
-// Writes JSON to path atomically with the given mode. Returns 0 or -1.
-static int s_write_json(const char *path, json_t *doc, mode_t mode) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
+// Writes all of text to fd. Returns 0 or -1 (errno set).
+static int s_write_all(int fd, const char *text, size_t len) {
+    while (len > 0) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+// Flushes the directory holding path, so that a rename into it survives a crash. Returns 0 or -1.
+static int s_sync_dir(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    int rc = -1;
-    if (text) {
-        size_t len = strlen(text);
-        if (write(fd, text, len) == (ssize_t)len && write(fd, "\n", 1) == 1)
-            rc = 0;
-        free(text);
-    }
-    if (close(fd) != 0)
-        rc = -1;
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = -1;
-    if (rc != 0)
-        unlink(tmp);
+    int rc = fsync(fd);
+    close(fd);
     return rc;
+}
+
+// Writes JSON to path atomically with exactly the given mode, whatever the umask: a fresh temp
+// file of its own in the same directory (mkstemp: O_EXCL, so a file or symlink planted there is
+// never opened or followed), fchmod, fsync, rename. Returns 0, or -1 with the reason logged.
+static int s_write_json(const char *path, json_t *doc, mode_t mode) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp) {
+        log_error("key_file_write_failed", "path", path, "reason", "path too long");
+        return -1;
+    }
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        log_error("key_file_write_failed", "path", path, "reason", strerror(errno));
+        return -1;
+    }
+    const char *failed = NULL;
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text)
+        failed = "out of memory";
+    else if (fchmod(fd, mode) != 0 || s_write_all(fd, text, strlen(text)) != 0 ||
+             s_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0)
+        failed = strerror(errno);
+    free(text);
+    if (close(fd) != 0 && !failed)
+        failed = strerror(errno);
+    if (!failed && rename(tmp, path) != 0)
+        failed = strerror(errno);
+    if (failed) {
+        log_error("key_file_write_failed", "path", path, "reason", failed);
+        unlink(tmp);
+        return -1;
+    }
+    if (s_sync_dir(path) != 0)
+        log_warn("key_file_dir_sync_failed", "path", path, "reason", strerror(errno));
+    return 0;
 }
 
 int keys_save(const keypair_t *kp, const char *path) {
@@ -58,15 +104,55 @@ static int s_copy_key(json_t *value, char out[KEY_Z85_LEN]) {
     return 0;
 }
 
+// Opens path for reading and checks who else can reach it. A secret key file we own must be
+// ours alone (no group or other bits: chmod 600). A file owned by someone else can only be
+// read through its group or other bits, so it was shared with this process on purpose (a
+// Compose secret, bind-mounted with the host user as owner; a root-owned orchestrator secret):
+// it is accepted if no one but its owner can change it. A ring must not be writable by group or
+// other (anyone who can write it can admit a key of any role). Returns the descriptor, or -1
+// with the reason logged as event.
+static int s_open_checked(const char *path, int secret, const char *event) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        log_error(event, "path", path, "reason", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", (unsigned)(st.st_mode & 07777));
+    const char *refused = NULL;
+    if (!S_ISREG(st.st_mode))
+        refused = "not a regular file";
+    else if (secret && st.st_uid == geteuid() && (st.st_mode & 077))
+        refused = "a secret key file must be readable by its owner only (chmod 600 it)";
+    else if (secret && (st.st_mode & 022))
+        refused = "a secret key file must not be writable by group or other";
+    else if (!secret && (st.st_mode & 022))
+        refused = "the key ring must not be writable by group or other (chmod 644 it)";
+    if (refused) {
+        log_error(event, "path", path, "mode", mode, "reason", refused);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 int keys_load(const char *path, keypair_t *kp) {
+    int fd = s_open_checked(path, 1, "keys_load_failed");
+    if (fd < 0)
+        return -1;
     json_error_t err;
-    json_t *doc = json_load_file(path, 0, &err);
+    json_t *doc = json_loadfd(fd, 0, &err);
+    close(fd);
     int rc = -1;
     if (doc && s_copy_key(json_object_get(doc, "public"), kp->public_key) == 0 &&
         s_copy_key(json_object_get(doc, "secret"), kp->secret_key) == 0)
         rc = 0;
     if (rc != 0)
-        log_error("keys_load_failed", "path", path, "reason", doc ? "missing or bad key" : err.text);
+        log_error("keys_load_failed", "path", path, "reason",
+                  doc ? "missing or bad key" : err.text);
     json_decref(doc);
     return rc;
 }
@@ -87,11 +173,17 @@ char *identity_format(const identity_t *id, char *buf, size_t size) {
     return buf;
 }
 
-bool identity_is(const identity_t *id, const char *role) { return strcmp(id->role, role) == 0; }
+bool identity_is(const identity_t *id, const char *role) {
+    return strcmp(id->role, role) == 0;
+}
 
 keyring_t *keyring_load(const char *path) {
+    int fd = s_open_checked(path, 0, "keyring_invalid");
+    if (fd < 0)
+        return NULL;
     json_error_t err;
-    json_t *doc = json_load_file(path, 0, &err);
+    json_t *doc = json_loadfd(fd, 0, &err);
+    close(fd);
     json_t *keys = doc ? json_object_get(doc, "keys") : NULL;
     if (!json_is_array(keys)) {
         log_error("keyring_invalid", "path", path, "reason", doc ? "no \"keys\" array" : err.text);
@@ -182,7 +274,8 @@ int keyring_file_remove(const char *path, const char *key_or_name) {
         json_t *entry = json_array_get(keys, i);
         const char *key = json_string_value(json_object_get(entry, "public"));
         const char *name = json_string_value(json_object_get(entry, "name"));
-        if ((key && strcmp(key, key_or_name) == 0) || (name && *name && strcmp(name, key_or_name) == 0)) {
+        if ((key && strcmp(key, key_or_name) == 0) ||
+            (name && *name && strcmp(name, key_or_name) == 0)) {
             json_array_remove(keys, i);
             removed++;
         }

@@ -23,9 +23,13 @@ typedef struct keyring_t keyring_t;
 
 // Generates a new CURVE key pair. Returns 0 or -1.
 int keys_generate(keypair_t *kp);
-// Writes a key pair file with mode 0600. Returns 0 or -1.
+// Writes a key pair file with mode 0600 whatever the umask, atomically (a fresh O_EXCL temp
+// file, fsync, rename). Returns 0, or -1 with the reason logged.
 int keys_save(const keypair_t *kp, const char *path);
-// Reads a key pair file. Returns 0 or -1 with the reason logged.
+// Reads a key pair file. Refuses a file this user owns that group or other may read (it must be
+// 0600 or 0400), and any that group or other may write; a file owned by another user (a
+// container secret mounted from the host) may be readable by others, as it must be for this
+// process to read it. Returns 0, or -1 with the reason (file, mode) logged.
 int keys_load(const char *path, keypair_t *kp);
 
 // Parses "role:org". Returns 0 or -1 if malformed.
@@ -34,14 +38,16 @@ int identity_parse(const char *user_id, identity_t *out);
 char *identity_format(const identity_t *id, char *buf, size_t size);
 bool identity_is(const identity_t *id, const char *role);
 
-// Loads the key ring. Returns NULL with the reason logged.
+// Loads the key ring. Refuses a ring group or other may write. Returns NULL with the reason
+// logged.
 keyring_t *keyring_load(const char *path);
 void keyring_destroy(keyring_t **self_p);
 // Looks up a public key. Returns 0 and fills who, or -1 if the key is not in the ring.
 int keyring_find(keyring_t *self, const char *public_key, identity_t *who);
 // Finds the public key of an identity (e.g. service:triage, to connect to it). Returns 0 or -1.
 int keyring_key_of(keyring_t *self, const char *role, const char *org, char out[KEY_Z85_LEN]);
-// Adds (or replaces) an entry in the key ring file, atomically (write + rename). Returns 0/-1.
+// Adds (or replaces) an entry in the key ring file, atomically (as keys_save), mode 0644
+// whatever the umask (the services read it as another user). Returns 0/-1.
 int keyring_file_add(const char *path, const char *public_key, const char *role, const char *org,
                      const char *name);
 // Removes entries matching a public key or a name. Returns the number removed, or -1.
