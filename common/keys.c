@@ -224,15 +224,18 @@ int keyring_find(keyring_t *self, const char *public_key, identity_t *who) {
 }
 
 int keyring_key_of(keyring_t *self, const char *role, const char *org, char out[KEY_Z85_LEN]) {
+    // The newest entry wins: a rotation appends the new key (keyring_file_add), and the old one
+    // stays admitted until it is revoked, so peers must connect with the new one at once.
+    json_t *found = NULL;
     size_t i;
     json_t *entry;
     json_array_foreach(self->keys, i, entry) {
         const char *r = json_string_value(json_object_get(entry, "role"));
         const char *o = json_string_value(json_object_get(entry, "org"));
         if (r && o && strcmp(r, role) == 0 && strcmp(o, org) == 0)
-            return s_copy_key(json_object_get(entry, "public"), out);
+            found = entry;
     }
-    return -1;
+    return found ? s_copy_key(json_object_get(found, "public"), out) : -1;
 }
 
 static json_t *s_load_or_new(const char *path) {

@@ -44,10 +44,11 @@ keyring_t *keyring_load(const char *path);
 void keyring_destroy(keyring_t **self_p);
 // Looks up a public key. Returns 0 and fills who, or -1 if the key is not in the ring.
 int keyring_find(keyring_t *self, const char *public_key, identity_t *who);
-// Finds the public key of an identity (e.g. service:triage, to connect to it). Returns 0 or -1.
+// Finds the public key of an identity (e.g. service:triage, to connect to it): of several
+// entries for it (a rotation in progress), the newest, i.e. the last in the ring. Returns 0 or -1.
 int keyring_key_of(keyring_t *self, const char *role, const char *org, char out[KEY_Z85_LEN]);
-// Adds (or replaces) an entry in the key ring file, atomically (as keys_save), mode 0644
-// whatever the umask (the services read it as another user). Returns 0/-1.
+// Adds (or replaces) an entry at the end of the key ring file, atomically (as keys_save),
+// mode 0644 whatever the umask (the services read it as another user). Returns 0/-1.
 int keyring_file_add(const char *path, const char *public_key, const char *role, const char *org,
                      const char *name);
 // Removes entries matching a public key or a name. Returns the number removed, or -1.

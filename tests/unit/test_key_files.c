@@ -1,7 +1,7 @@
 // Key files and the key ring on disk: a secret key is written 0600 and the ring 0644 whatever
 // the operator's umask; a planted temp file or symlink is never written through; a secret key
 // others may read, or a ring others may write, is refused with the file and its mode in the
-// error; after a rotation the newest key of an identity is the one peers connect to.
+// error; during a rotation the newest key of an identity is the one peers connect to.
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -211,6 +211,53 @@ static void test_ring_writable_by_others_is_refused(void **state) {
     keyring_destroy(&ring);
 }
 
+// Rotating a service's key: `keys new` appends the second key for service:triage; from then on
+// peers that look triage up (consumers at start, `cara` on every run) get the new key, and after
+// the new key is revoked again they get the old one back.
+static void test_newest_key_of_an_identity_wins(void **state) {
+    s_files_t *f = *state;
+    keypair_t old_kp, new_kp, other;
+    assert_int_equal(keys_generate(&old_kp), 0);
+    assert_int_equal(keys_generate(&new_kp), 0);
+    assert_int_equal(keys_generate(&other), 0);
+    assert_int_equal(keyring_file_add(f->ring, old_kp.public_key, "service", "triage", "triage"),
+                     0);
+    assert_int_equal(keyring_file_add(f->ring, other.public_key, "service", "booking", "booking"),
+                     0);
+    char key[KEY_Z85_LEN];
+    keyring_t *ring = keyring_load(f->ring);
+    assert_int_equal(keyring_key_of(ring, "service", "triage", key), 0);
+    assert_string_equal(key, old_kp.public_key);
+    keyring_destroy(&ring);
+    assert_int_equal(keyring_file_add(f->ring, new_kp.public_key, "service", "triage", "triage-2"),
+                     0);
+    ring = keyring_load(f->ring);
+    assert_int_equal(keyring_key_of(ring, "service", "triage", key), 0);
+    assert_string_equal(key, new_kp.public_key);
+    // Both stay admitted until the old one is revoked.
+    identity_t who;
+    assert_int_equal(keyring_find(ring, old_kp.public_key, &who), 0);
+    assert_int_equal(keyring_find(ring, new_kp.public_key, &who), 0);
+    assert_int_equal(keyring_key_of(ring, "service", "booking", key), 0);
+    assert_string_equal(key, other.public_key);
+    assert_int_equal(keyring_key_of(ring, "service", "national", key), -1);
+    keyring_destroy(&ring);
+    assert_int_equal(keyring_file_remove(f->ring, "triage"), 1);
+    ring = keyring_load(f->ring);
+    assert_int_equal(keyring_key_of(ring, "service", "triage", key), 0);
+    assert_string_equal(key, new_kp.public_key);
+    assert_int_equal(keyring_find(ring, old_kp.public_key, &who), -1);
+    keyring_destroy(&ring);
+    // Backing out a rotation (revoking the new key) gives the old key back.
+    assert_int_equal(keyring_file_add(f->ring, old_kp.public_key, "service", "triage", "triage"),
+                     0);
+    assert_int_equal(keyring_file_remove(f->ring, "triage-2"), 1);
+    ring = keyring_load(f->ring);
+    assert_int_equal(keyring_key_of(ring, "service", "triage", key), 0);
+    assert_string_equal(key, old_kp.public_key);
+    keyring_destroy(&ring);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_modes_do_not_depend_on_the_umask, s_setup, s_teardown),
@@ -222,6 +269,7 @@ int main(void) {
             test_secret_key_shared_by_its_owner_is_accepted_if_not_writable, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_ring_writable_by_others_is_refused, s_setup,
                                         s_teardown),
+        cmocka_unit_test_setup_teardown(test_newest_key_of_an_identity_wins, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
