@@ -36,6 +36,12 @@ struct consumer_t {
     int64_t due_at; // next fetch when idle
     int backoff_ms;
     char last_error[160];
+    // The producer's stream went back below the cursor (s_check_head): said in last_error until
+    // the consumer restarts. below_since: when the current run of heads below began (0: none).
+    bool went_back;
+    char went_back_error[160];
+    uint64_t pub_head; // the last head heard on PUB, as it was
+    int64_t below_since_ms;
     // Overlapped batches (spec.lanes): the batch whose COMMIT is in flight, if any.
     db_t *lanes[2];
     int lane;      // the lane the next batch goes on
@@ -84,6 +90,50 @@ static void s_forget_seen(consumer_t *self) {
 static void s_error(consumer_t *self, const char *what) {
     snprintf(self->last_error, sizeof self->last_error, "%s", what);
     log_warn("consumer_error", "stream", self->stream, "reason", what);
+}
+
+// After a batch went well: no error, unless the producer's stream went back (that one stays).
+static void s_clear_error(consumer_t *self) {
+    snprintf(self->last_error, sizeof self->last_error, "%s",
+             self->went_back ? self->went_back_error : "");
+}
+
+// A head heard on PUB. A producer restored to an older point without moving its outbox_seq past
+// every seq it had served announces a head below this consumer's cursor, and its next events
+// reuse the seqs up to the cursor, which fetching after the cursor never asks for: they would be
+// skipped without a word (Batch.head is never below the position asked from, so only PUB shows
+// it). One head below the cursor may be a stale one, overtaken by a Fetch reply on the other
+// socket; the producer announces its head every second, so heads below it for 1.5 s with none at
+// or past it in between are not. Then it is logged as an error and kept in last_error (Health)
+// until the consumer restarts, whatever the producer does next: an operator must look.
+static void s_check_head(consumer_t *self, uint64_t head) {
+    self->pub_head = head;
+    if (head >= self->cursor) {
+        self->below_since_ms = 0;
+        return;
+    }
+    int64_t now = time_mono_ms();
+    if (!self->below_since_ms) {
+        self->below_since_ms = now;
+        return;
+    }
+    if (self->went_back || now - self->below_since_ms < 1500)
+        return;
+    self->went_back = true;
+    snprintf(self->went_back_error, sizeof self->went_back_error,
+             "upstream head %" PRIu64 " is below cursor %" PRIu64
+             ": producer restored without moving outbox_seq? its new events up to %" PRIu64
+             " are skipped",
+             head, self->cursor, self->cursor);
+    snprintf(self->last_error, sizeof self->last_error, "%s", self->went_back_error);
+    char head_s[24], cursor_s[24];
+    snprintf(head_s, sizeof head_s, "%" PRIu64, head);
+    snprintf(cursor_s, sizeof cursor_s, "%" PRIu64, self->cursor);
+    log_error("upstream_head_below_cursor", "stream", self->stream, "head", head_s, "cursor",
+              cursor_s, "reason",
+              "the producer's stream went back (restored without setval of its outbox_seq past "
+              "every served seq?): events it numbers up to the cursor will not be fetched; see "
+              "OPERATIONS.md, Backup and restore");
 }
 
 static int s_load_cursor(consumer_t *self) {
@@ -720,7 +770,7 @@ static int s_on_reply(consumer_t *self) {
     int64_t now = time_mono_ms();
     if (rc >= 0) {
         self->backoff_ms = 0;
-        self->last_error[0] = '\0';
+        s_clear_error(self);
         // More waiting upstream: fetch again at once; else wait for a Head or the timer.
         self->due_at = self->cursor < self->head ? now : now + self->spec.poll_interval_ms;
     } else {
@@ -748,6 +798,7 @@ static void s_on_head(consumer_t *self) {
         zmq_msg_close(&msg);
         Cara__Head *head = (Cara__Head *)envelope_payload(env, &cara__head__descriptor);
         if (head && strcmp(head->stream, self->stream) == 0) {
+            s_check_head(self, head->seq);
             s_saw_head(self, head->seq);
             if (head->seq > self->cursor && !self->pending[0])
                 self->due_at = 0;
@@ -804,7 +855,8 @@ int64_t consumer_oldest_unapplied_s(consumer_t *self) {
 }
 
 uint64_t consumer_upstream_head(consumer_t *self) {
-    return self->head;
+    // Once the stream went back, the head as the producer announces it, not the highest seen.
+    return self->went_back ? self->pub_head : self->head;
 }
 const char *consumer_stream(consumer_t *self) {
     return self->stream;
