@@ -29,6 +29,7 @@ typedef struct {
 struct db_t {
     PGconn *conn;
     char *conninfo;
+    char *password; // db.password, passed beside conninfo (NULL: none)
     char *schema;
     char sqlstate[6];
     char *error;
@@ -219,7 +220,11 @@ static int s_open(db_t *self) {
         insert_batch_clear(self->gathered);
     if (self->held)
         insert_batch_clear(self->held);
-    self->conn = PQconnectdb(self->conninfo);
+    // conninfo as dbname with expand_dbname: key=value pairs or a postgresql:// URI alike; the
+    // password keyword comes after it, so it is never spliced into either form, and wins.
+    const char *keywords[] = {"dbname", self->password ? "password" : NULL, NULL};
+    const char *values[] = {self->conninfo, self->password, NULL};
+    self->conn = PQconnectdbParams(keywords, values, 1);
     if (!self->conn || PQstatus(self->conn) != CONNECTION_OK) {
         s_set_error(self, "08006", self->conn ? PQerrorMessage(self->conn) : "out of memory");
         if (self->conn)
@@ -243,17 +248,64 @@ static int s_open(db_t *self) {
     return 0;
 }
 
+// The first line of the last error, for a connection failure: libpq's own message (which host,
+// which user or database, refused, authentication failed, ...). It names servers, roles and
+// databases, never a password, and no referral data can be in it. Writes into buf; returns it.
+// After a failed set-up statement on a connection that was made, only the SQLSTATE is logged.
+static const char *s_connect_reason(db_t *self, char *buf, size_t size) {
+    if (self->conn)
+        snprintf(buf, size, "connected, but setting up the session failed (see sqlstate)");
+    else
+        snprintf(buf, size, "%s", self->error && *self->error ? self->error : "unknown");
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return buf;
+}
+
+// Whether conninfo parses as key=value pairs or a URI (a plain word is a database name). Its
+// parse error is not logged: it may quote the string, and the string may hold a password.
+static bool s_conninfo_parses(const char *conninfo) {
+    if (!strchr(conninfo, '=') && strncmp(conninfo, "postgresql://", 13) != 0 &&
+        strncmp(conninfo, "postgres://", 11) != 0)
+        return true;
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+    PQfreemem(err);
+    if (!opts)
+        return false;
+    PQconninfoFree(opts);
+    return true;
+}
+
 db_t *db_connect(const char *conninfo, const char *schema, int wait_ms) {
+    return db_connect_password(conninfo, NULL, schema, wait_ms);
+}
+
+db_t *db_connect_password(const char *conninfo, const char *password, const char *schema,
+                          int wait_ms) {
+    if (!s_conninfo_parses(conninfo ? conninfo : "")) {
+        log_error("db_connect_failed", "schema", schema, "reason",
+                  "db.conninfo is neither key=value pairs nor a postgresql:// URI (libpq's"
+                  " message is not logged: it may quote the string); try it with psql");
+        return NULL;
+    }
     db_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->conninfo = strdup(conninfo ? conninfo : "");
+    self->password = password ? strdup(password) : NULL;
     self->schema = schema ? strdup(schema) : NULL;
+    if (!self->conninfo || (password && !self->password) || (schema && !self->schema)) {
+        log_error("db_connect_failed", "schema", schema, "reason", "out of memory");
+        db_destroy(&self);
+        return NULL;
+    }
     int64_t deadline = time_mono_ms() + wait_ms;
     int backoff = 50;
     while (s_open(self) != 0) {
         if (time_mono_ms() + backoff > deadline) {
-            log_error("db_connect_failed", "schema", schema, "sqlstate", self->sqlstate);
+            char reason[512];
+            log_error("db_connect_failed", "schema", schema, "sqlstate", self->sqlstate, "reason",
+                      s_connect_reason(self, reason, sizeof reason));
             db_destroy(&self);
             return NULL;
         }
@@ -270,6 +322,10 @@ void db_destroy(db_t **self_p) {
     if (self->conn)
         PQfinish(self->conn);
     free(self->conninfo);
+    if (self->password) {
+        explicit_bzero(self->password, strlen(self->password));
+        free(self->password);
+    }
     free(self->schema);
     free(self->error);
     s_stmts_clear(self);
@@ -298,6 +354,9 @@ int db_ensure(db_t *self) {
         log_info("db_reconnected", "schema", self->schema);
         return 0;
     }
+    char reason[512];
+    log_warn("db_reconnect_failed", "schema", self->schema, "sqlstate", self->sqlstate, "reason",
+             s_connect_reason(self, reason, sizeof reason));
     self->backoff_ms = self->backoff_ms ? self->backoff_ms * 2 : 100;
     if (self->backoff_ms > 5000)
         self->backoff_ms = 5000;

@@ -843,36 +843,21 @@ static int s_setup(service_t *svc, int migrate_only) {
         log_error("config_missing", "field", "db.conninfo");
         return -1;
     }
-    // A password from the configuration (or db.password_file, a Compose secret) is added as a
-    // quoted conninfo keyword, so it never has to sit in the connection string itself.
-    char *with_password = NULL;
+    // A password from the configuration (or db.password_file, a Compose secret) goes to libpq
+    // as a keyword of its own beside conninfo, so conninfo may be key=value pairs or a URI.
     const char *password = config_str(svc->config, "db.password", NULL);
-    if (password) {
-        size_t len = strlen(conninfo) + 2 * strlen(password) + 16;
-        with_password = malloc(len);
-        if (!with_password)
-            return -1;
-        size_t n = (size_t)snprintf(with_password, len, "%s password='", conninfo);
-        for (const char *p = password; *p && n + 3 < len; p++) {
-            if (*p == '\'' || *p == '\\')
-                with_password[n++] = '\\';
-            with_password[n++] = *p;
-        }
-        snprintf(with_password + n, len - n, "'");
-        conninfo = with_password;
-    }
     int wait_ms = (int)config_int(svc->config, "db.connect_wait_ms", 30000);
-    svc->db = db_connect(conninfo, svc->spec->name, wait_ms);
+    svc->db = db_connect_password(conninfo, password, svc->spec->name, wait_ms);
     // A second connection lets one request batch run while the last one commits (lanes).
     if (svc->db && !migrate_only && config_int(svc->config, "db.overlap_commits", 1)) {
-        svc->lane_db = db_connect(conninfo, svc->spec->name, wait_ms);
+        svc->lane_db = db_connect_password(conninfo, password, svc->spec->name, wait_ms);
         int n = 0;
         for (const service_upstream_t *u = svc->spec->upstreams;
              svc->spec->consumer_lanes && u && u->stream && n < SERVICE_MAX_CONSUMERS; u++, n++)
             for (int k = 0; k < 2; k++)
-                svc->consumer_lanes[n][k] = db_connect(conninfo, svc->spec->name, wait_ms);
+                svc->consumer_lanes[n][k] =
+                    db_connect_password(conninfo, password, svc->spec->name, wait_ms);
     }
-    free(with_password);
     if (!svc->db)
         return -1;
     if (migrate_run(svc->db, "core", core_migrations) < 0 ||

@@ -1,7 +1,9 @@
 // A PostgreSQL connection (libpq) that reconnects with back-off, prepares each distinct
 // statement once per connection (then PQexecPrepared; unnamed PQexecParams past a bound),
 // and keeps the last error for the caller. Errors are logged with the SQLSTATE and constraint
-// only: PostgreSQL messages can quote values, and values can be personal data.
+// only: PostgreSQL messages can quote values, and values can be personal data. Connection
+// failures are the exception: their reason is logged as libpq gives it (first line: server,
+// role or database, refused, authentication failed), which holds no data and no password.
 #ifndef CARA_DB_H
 #define CARA_DB_H
 #include <libpq-fe.h>
@@ -13,6 +15,11 @@ typedef struct db_t db_t;
 // Connects to conninfo and sets search_path to schema (may be NULL), retrying with back-off
 // for up to wait_ms. Returns NULL if no connection could be made in time.
 db_t *db_connect(const char *conninfo, const char *schema, int wait_ms);
+// As db_connect, with a password kept beside conninfo (NULL: none; it overrides one in
+// conninfo), so conninfo may be key=value pairs or a postgresql:// URI alike. A conninfo that
+// does not parse fails at once. The reason of a failure is logged (db_connect_failed).
+db_t *db_connect_password(const char *conninfo, const char *password, const char *schema,
+                          int wait_ms);
 void db_destroy(db_t **self_p);
 // Backstops against a transaction that never ends (a bug that leaves one open holding its
 // locks): a statement that waits longer than lock_ms for a lock fails (SQLSTATE 55P03, which is
