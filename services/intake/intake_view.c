@@ -8,6 +8,7 @@
 #include "cara/log.h"
 #include "cara/pbstrip.h"
 #include "cara/timeutil.h"
+#include "cara/victim_strip.h"
 #include "intake_validate.h"
 
 // Fields of an amendment that national may see (none of them identify anyone).
@@ -205,22 +206,6 @@ static int s_national_transform(service_t *svc, const identity_t *who, const Car
                                 payload, len);
 }
 
-// Blanks the victim's personal fields of a referral for an operator (name, contact details, safe
-// contact times, language, any field of a newer schema), whatever the victim's consent: victim
-// contact details go to no role but the provider's victim_contact. The consent flag stays.
-static void s_victim_blanked(Cara__Referral *r) {
-    if (!r || !r->victim)
-        return;
-    Cara__Victim *v = r->victim;
-    pbstrip_text(&v->name);
-    pbstrip_text(&v->phone);
-    pbstrip_text(&v->email);
-    pbstrip_text(&v->address);
-    pbstrip_text(&v->safe_contact_times);
-    pbstrip_text(&v->preferred_language);
-    pbstrip_unknown(&v->base, NULL);
-}
-
 // For operators (health checks, diagnosis, replay): every event with its ids, types, codes and
 // the offender's referral, but no victim's details: ReferralSubmitted and ReferralAmended come
 // with the victim blanked but for the consent flag, and an amendment without the changes of
@@ -235,20 +220,13 @@ static int s_operator_transform(service_t *svc, const identity_t *who, const Car
     ProtobufCMessage *msg = NULL;
     if (strcmp(env->type, "cara.ReferralSubmitted") == 0) {
         if ((msg = envelope_payload(env, &cara__referral_submitted__descriptor)))
-            s_victim_blanked(((Cara__ReferralSubmitted *)msg)->referral);
+            victim_strip_details(((Cara__ReferralSubmitted *)msg)->referral);
     } else if (strcmp(env->type, "cara.ReferralAmended") == 0) {
         Cara__ReferralAmended *m =
             (Cara__ReferralAmended *)envelope_payload(env, &cara__referral_amended__descriptor);
         if ((msg = (ProtobufCMessage *)m)) {
-            s_victim_blanked(m->referral);
-            size_t kept = 0;
-            for (size_t i = 0; i < m->n_changes; i++) {
-                if (strncmp(m->changes[i]->field, "victim.", 7) != 0)
-                    m->changes[kept++] = m->changes[i];
-                else
-                    cara__field_change__free_unpacked(m->changes[i], NULL);
-            }
-            m->n_changes = kept;
+            victim_strip_details(m->referral);
+            victim_strip_changes(m->changes, &m->n_changes);
         }
     } else {
         return 1; // no referral in it: as it is

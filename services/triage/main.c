@@ -7,6 +7,7 @@
 #include "cara/log.h"
 #include "cara/pbstrip.h"
 #include "cara/service.h"
+#include "cara/victim_strip.h"
 #include "triage_case.h"
 
 extern const migration_t triage_migrations[];
@@ -120,40 +121,6 @@ static int s_without_victim(Cara__Referral *r) {
     return 1;
 }
 
-// Drops every change of a victim.* field (old and new values of the victim's name, phone,
-// email, address, safe contact times, consent) from an amendment's changes, in place.
-// Returns the number dropped.
-static size_t s_without_victim_changes(Cara__FieldChange **changes, size_t *n) {
-    size_t kept = 0;
-    for (size_t i = 0; i < *n; i++) {
-        if (changes[i] && changes[i]->field && strncmp(changes[i]->field, "victim.", 7) != 0)
-            changes[kept++] = changes[i];
-        else
-            cara__field_change__free_unpacked(changes[i], NULL);
-    }
-    size_t dropped = *n - kept;
-    *n = kept;
-    return dropped;
-}
-
-// Blanks the victim's personal fields in a referral for an operator (name, contact details,
-// safe contact times, language, and any field of a newer schema), whatever the victim's
-// consent: victim contact details go to no role but the provider's victim_contact. The consent
-// flag stays (it says how the case was routed). Returns 1 if there was a victim.
-static int s_victim_blanked(Cara__Referral *r) {
-    if (!r || !r->victim)
-        return 0;
-    Cara__Victim *v = r->victim;
-    pbstrip_text(&v->name);
-    pbstrip_text(&v->phone);
-    pbstrip_text(&v->email);
-    pbstrip_text(&v->address);
-    pbstrip_text(&v->safe_contact_times);
-    pbstrip_text(&v->preferred_language);
-    pbstrip_unknown(&v->base, NULL);
-    return 1;
-}
-
 // Whether an event of this type can carry a referral (and so the victim's details).
 static int s_carries_referral(const char *type) {
     return strcmp(type, "cara.ReferralTriaged") == 0 || strcmp(type, "cara.TriageCaseUpdated") == 0;
@@ -182,8 +149,8 @@ static int s_booking(service_t *svc, const identity_t *who, const Cara__Envelope
             dropped = (size_t)s_without_victim(((Cara__ReferralTriaged *)msg)->referral);
     } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
         Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
-        dropped = (size_t)s_without_victim(u->referral) +
-                  s_without_victim_changes(u->changes, &u->n_changes);
+        dropped =
+            (size_t)s_without_victim(u->referral) + victim_strip_changes(u->changes, &u->n_changes);
     }
     if (!msg) {
         log_warn("stream_view_undecodable", "type", env->type, "event_id", env->event_id, "reader",
@@ -211,11 +178,11 @@ static int s_operator(service_t *svc, const identity_t *who, const Cara__Envelop
     size_t changed = 0;
     if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
         if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
-            changed = (size_t)s_victim_blanked(((Cara__ReferralTriaged *)msg)->referral);
+            changed = (size_t)victim_strip_details(((Cara__ReferralTriaged *)msg)->referral);
     } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
         Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
-        changed = (size_t)s_victim_blanked(u->referral) +
-                  s_without_victim_changes(u->changes, &u->n_changes);
+        changed = (size_t)victim_strip_details(u->referral) +
+                  victim_strip_changes(u->changes, &u->n_changes);
     }
     if (!msg) {
         *payload = malloc(1);
