@@ -118,6 +118,7 @@ int main(int argc, char **argv) {
     cli = cli_new(config_path, request_id);
     if (!cli)
         goto cleanup;
+    cli_set_argv(cli, argc, argv);
     rc = command->run(cli, n, args);
 cleanup:
     cli_destroy(&cli);

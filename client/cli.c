@@ -13,6 +13,7 @@
 #include "booking.pb-c.h"
 #include "cara/keys.h"
 #include "cara/pbjson.h"
+#include "cara/uuid.h"
 #include "envelope.pb-c.h"
 #include "intake.pb-c.h"
 #include "national.pb-c.h"
@@ -26,6 +27,8 @@ struct cli_t {
     config_t *config;  // loaded on first use
     int config_failed;
     char *request_id;
+    int argc; // the command line, for the retry line (cli_set_argv)
+    char **argv;
     void *ctx;
     keypair_t keys;
     int keys_loaded;
@@ -197,6 +200,48 @@ void cli_destroy(cli_t **self_p) {
     *self_p = NULL;
 }
 
+void cli_set_argv(cli_t *self, int argc, char **argv) {
+    self->argc = argc;
+    self->argv = argv;
+}
+
+// Prints one argument for a POSIX shell: as it is if it is plain, else in single quotes.
+static void s_print_shell_word(FILE *out, const char *word) {
+    if (*word && strspn(word, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                              "-_./:=@,+%") == strlen(word)) {
+        fputs(word, out);
+        return;
+    }
+    fputc('\'', out);
+    for (const char *p = word; *p; p++) {
+        if (*p == '\'')
+            fputs("'\\''", out);
+        else
+            fputc(*p, out);
+    }
+    fputc('\'', out);
+}
+
+// Tells the user the request id of a request whose outcome is unknown, and how to retry it so
+// that it is not carried out twice: the command line again, with --request-id ID.
+static void s_print_retry(const cli_t *self, const char *request_id) {
+    fprintf(stderr,
+            "cara: request id %s; to retry, give the same request id (a repeat is not carried"
+            " out twice):\n  cara --request-id %s",
+            request_id, request_id);
+    if (self->argc < 2)
+        fputs(" ...", stderr);
+    for (int i = 1; i < self->argc; i++) {
+        if (strcmp(self->argv[i], "--request-id") == 0 && i + 1 < self->argc) {
+            i++;
+            continue;
+        }
+        fputc(' ', stderr);
+        s_print_shell_word(stderr, self->argv[i]);
+    }
+    fputc('\n', stderr);
+}
+
 config_t *cli_config(cli_t *self) {
     if (self->config || self->config_failed)
         return self->config;
@@ -292,9 +337,19 @@ Cara__Reply *cli_call(cli_t *self, const char *service, const ProtobufCMessage *
         timeout_ms = 10000;
     if (retries < 0)
         retries = 0;
-    Cara__Reply *reply = client_call(client, msg, self->request_id, NULL, timeout_ms, retries);
-    if (!reply)
-        fprintf(stderr, "cara: no reply from %s after %d attempts\n", service, retries + 1);
+    // The id is chosen here, not in client_call, so that the user can be told it.
+    char generated[UUID_STR_LEN];
+    const char *request_id = self->request_id ? self->request_id : uuid_new(generated);
+    Cara__Reply *reply = client_call(client, msg, request_id, NULL, timeout_ms, retries);
+    if (!reply) {
+        fprintf(stderr,
+                "cara: no reply from %s after %d attempts (the request may still have been"
+                " carried out)\n",
+                service, retries + 1);
+        s_print_retry(self, request_id);
+    } else if (reply->status == CARA__REPLY__STATUS__UNAVAILABLE) {
+        s_print_retry(self, request_id);
+    }
     return reply;
 }
 

@@ -19,8 +19,8 @@
 typedef struct cli_t cli_t;
 
 typedef struct {
-    const char *name;  // first word after `cara`
-    int (*run)(cli_t *cli, int argc, char **argv);  // argv[0] is the command name
+    const char *name;                              // first word after `cara`
+    int (*run)(cli_t *cli, int argc, char **argv); // argv[0] is the command name
     const char *usage;
 } cli_command_t;
 
@@ -28,8 +28,11 @@ typedef struct {
 // (reason printed on stderr).
 client_t *cli_client(cli_t *cli, const char *service);
 config_t *cli_config(cli_t *cli);
-// Sends msg to a service and waits (timeout from config "timeout_ms", default 10 s).
-// Returns the reply or NULL (printed "no reply"). Caller frees with cara__reply__free_unpacked.
+// Sends msg to a service and waits (timeout from config "timeout_ms", default 10 s), with the
+// --request-id given, else a new one for this call. Returns the reply or NULL (printed "no
+// reply"). On no reply and on an UNAVAILABLE answer, prints on stderr the request id used and
+// the command line that retries with it (a repeat of a request id is never carried out twice).
+// Caller frees with cara__reply__free_unpacked.
 Cara__Reply *cli_call(cli_t *cli, const char *service, const ProtobufCMessage *msg);
 // Prints a reply as JSON on stdout: {"status": "...", "message": ..., "errors": [...],
 // "result": <payload as JSON via pbjson, if payload_desc given>}. Returns the exit code for it.
@@ -45,6 +48,9 @@ void cli_print_json(json_t *doc);
 // commands sent (a repeat with the same id returns the first answer). NULL on failure.
 cli_t *cli_new(const char *config_path, const char *request_id);
 void cli_destroy(cli_t **self_p);
+// The command line as the user typed it (main's argc/argv, kept by reference: they must outlive
+// cli), for the retry line printed when a request went unanswered.
+void cli_set_argv(cli_t *cli, int argc, char **argv);
 // The generated descriptor of a message by its full name ("cara.ReferralSubmitted"), from the
 // table in cli.c (add a line there for new messages). NULL if unknown.
 const ProtobufCMessageDescriptor *cli_descriptor(const char *type);
@@ -57,8 +63,8 @@ int cmd_deadletter(cli_t *cli, int argc, char **argv);
 int cmd_fetch(cli_t *cli, int argc, char **argv);
 // triage, cohort, booking, attendance, contact, victim, cases (client/cmd_areas.c).
 int cmd_area(cli_t *cli, int argc, char **argv);
-int cmd_referral(cli_t *cli, int argc, char **argv);  // client/cmd_referral.c (intake)
-int cmd_outcomes(cli_t *cli, int argc, char **argv);  // client/cmd_referral.c (intake)
-int cmd_invoice(cli_t *cli, int argc, char **argv);   // client/cmd_billing.c (show, export)
+int cmd_referral(cli_t *cli, int argc, char **argv); // client/cmd_referral.c (intake)
+int cmd_outcomes(cli_t *cli, int argc, char **argv); // client/cmd_referral.c (intake)
+int cmd_invoice(cli_t *cli, int argc, char **argv);  // client/cmd_billing.c (show, export)
 
 #endif

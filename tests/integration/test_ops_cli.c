@@ -1,0 +1,140 @@
+// What a script driving `cara` relies on when things go wrong, run as a child process against
+// real intake and triage: an unanswered command prints the request id it used and the command
+// line that retries with it.
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cara/uuid.h"
+#include "harness.h"
+
+static harness_t *h;
+static char s_out[65536]; // the last cara command's stdout (unless sent elsewhere)
+static char s_err[16384]; // and its stderr
+static char s_ops[400], s_police[400];
+
+static int setup(void **state) {
+    (void)state;
+    h = harness_new("ops_cli");
+    if (!h)
+        return -1;
+    harness_config(h, "intake", "pseudonym_secret", "\"ops-cli-test-secret-0123456789abc\"");
+    if (harness_start(h, "intake") != 0 || harness_start(h, "triage") != 0)
+        return -1;
+    if (harness_client_config(h, "operator", "ops", NULL, 3000, 1, s_ops, sizeof s_ops) != 0)
+        return -1;
+    // Short waits: the no-reply case should not take long.
+    return harness_client_config(h, "police", "dyfed-powys", NULL, 300, 1, s_police,
+                                 sizeof s_police);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    harness_destroy(&h);
+    return 0;
+}
+
+// Reads a whole file into buf (truncated to size).
+static void s_slurp(const char *path, char *buf, size_t size) {
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, size - 1, f) : 0;
+    buf[n] = '\0';
+    if (f)
+        fclose(f);
+}
+
+// Runs bin/cara with the NULL-terminated arguments, stdout to stdout_path (NULL: captured in
+// s_out), stderr captured in s_err. Fails the test if cara did not exit normally or reported a
+// sanitizer error. Returns its exit code.
+static int s_cara(const char *stdout_path, const char *arg, ...) {
+    const char *bindir = getenv("CARA_BIN_DIR");
+    char bin[300], out_path[400], err_path[400];
+    snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
+    snprintf(out_path, sizeof out_path, "%s/cara.out", harness_dir(h));
+    snprintf(err_path, sizeof err_path, "%s/cara.err", harness_dir(h));
+    const char *argv[40] = {bin};
+    int n = 1;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a && n < 39; a = va_arg(ap, const char *))
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int out = open(stdout_path ? stdout_path : out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+            _exit(126);
+        unsetenv("CARA_CLIENT_CONFIG");
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    s_slurp(err_path, s_err, sizeof s_err);
+    if (stdout_path)
+        s_out[0] = '\0';
+    else
+        s_slurp(out_path, s_out, sizeof s_out);
+    if (!WIFEXITED(status) || strstr(s_err, "Sanitizer") || strstr(s_err, "runtime error:"))
+        fail_msg("cara %s: did not exit cleanly:\n%.3000s", argv[n - 1], s_err);
+    return WEXITSTATUS(status);
+}
+
+static void test_no_reply_tells_the_request_id_to_retry_with(void **state) {
+    (void)state;
+    // billing is not running: no reply. The id used is printed with the line that retries it.
+    assert_int_equal(s_cara(NULL, "--config", s_police, "training", "record", "--contract_id",
+                            "c-1", "--facilitators", "2", "--actual_cost_pence", "1200",
+                            "--delivered_on", "2026-01-05", NULL),
+                     1);
+    assert_non_null(strstr(s_err, "no reply from billing"));
+    const char *at = strstr(s_err, "request id ");
+    assert_non_null(at);
+    char id[UUID_STR_LEN];
+    snprintf(id, sizeof id, "%s", at + strlen("request id "));
+    assert_true(uuid_valid(id));
+    char retry[1000];
+    snprintf(retry, sizeof retry,
+             "cara --request-id %s --config %s training record --contract_id c-1 --facilitators"
+             " 2 --actual_cost_pence 1200 --delivered_on 2026-01-05\n",
+             id, s_police);
+    assert_non_null(strstr(s_err, retry));
+
+    // The retry uses the id given, and names it once (no second --request-id).
+    assert_int_equal(s_cara(NULL, "--config", s_police, "--request-id", id, "training", "record",
+                            "--contract_id", "c-1", "--facilitators", "2", "--actual_cost_pence",
+                            "1200", "--delivered_on", "2026-01-05", NULL),
+                     1);
+    assert_non_null(strstr(s_err, retry));
+    char twice[100];
+    snprintf(twice, sizeof twice, "--request-id %s --request-id", id);
+    assert_null(strstr(s_err, twice));
+
+    // An argument the shell would split is quoted, so the line can be pasted as it is.
+    assert_int_equal(s_cara(NULL, "--config", s_police, "contact", "record", "--referral_id", "x",
+                            "--channel", "phone", "--outcome", "no answer, left message", NULL),
+                     1);
+    assert_non_null(strstr(s_err, "--outcome 'no answer, left message'\n"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_no_reply_tells_the_request_id_to_retry_with),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
