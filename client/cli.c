@@ -2,6 +2,7 @@
 // Lazy-Pirate retries, option parsing and JSON output.
 #include "cli.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,7 +388,8 @@ int cli_print_reply(const Cara__Reply *reply, const ProtobufCMessageDescriptor *
         if (payload)
             protobuf_c_message_free_unpacked(payload, NULL);
     }
-    cli_print_json(doc);
+    if (cli_print_json(doc) != 0)
+        return CLI_FAIL;
     switch (reply->status) {
     case CARA__REPLY__STATUS__OK:
         return CLI_OK;
@@ -412,15 +414,26 @@ int cli_flag(int argc, char **argv, const char *name) {
     return 0;
 }
 
-void cli_print_json(json_t *doc) {
-    if (!doc)
-        return;
-    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    if (text) {
-        fputs(text, stdout);
-        fputc('\n', stdout);
-        free(text);
+int cli_stdout_flush(void) {
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "cara: cannot write to stdout: %s\n", strerror(errno));
+    return -1;
+}
+
+int cli_print_json(json_t *doc) {
+    if (!doc) {
+        fprintf(stderr, "cara: out of memory\n");
+        return -1;
     }
-    fflush(stdout);
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     json_decref(doc);
+    if (!text) {
+        fprintf(stderr, "cara: out of memory\n");
+        return -1;
+    }
+    fputs(text, stdout);
+    fputc('\n', stdout);
+    free(text);
+    return cli_stdout_flush();
 }

@@ -40,8 +40,12 @@ int cli_print_reply(const Cara__Reply *reply, const ProtobufCMessageDescriptor *
 // Finds "--name VALUE" in argv; returns VALUE or fallback.
 const char *cli_opt(int argc, char **argv, const char *name, const char *fallback);
 int cli_flag(int argc, char **argv, const char *name);
-// Prints JSON to stdout (steals the reference).
-void cli_print_json(json_t *doc);
+// Prints JSON to stdout (steals the reference) and flushes it. Returns 0, or -1 if stdout could
+// not be written (reason printed on stderr).
+int cli_print_json(json_t *doc);
+// Flushes stdout. Returns 0, or -1 if anything written to it since the start was lost (a full
+// disk, a closed pipe): reason printed on stderr.
+int cli_stdout_flush(void);
 
 // Creates the client state. config_path NULL: $CARA_CLIENT_CONFIG, else var/etc/client.json
 // (environment only if that default is absent). request_id (may be NULL) is used for the

@@ -152,7 +152,7 @@ static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
         reply->status == CARA__REPLY__STATUS__OK) {
         Cara__NationalExportResult *res =
             cara__national_export_result__unpack(NULL, reply->payload.len, reply->payload.data);
-        int ok = res && fputs(res->content, stdout) >= 0;
+        int ok = res && fputs(res->content, stdout) >= 0 && cli_stdout_flush() == 0;
         if (res)
             cara__national_export_result__free_unpacked(res, NULL);
         cara__reply__free_unpacked(reply, NULL);

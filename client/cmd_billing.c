@@ -87,7 +87,7 @@ static int s_export_csv(const Cara__InvoiceList *list) {
                 s_csv(stdout, row[k], k + 1 == n);
         }
     }
-    return fflush(stdout) == 0 ? CLI_OK : CLI_FAIL;
+    return cli_stdout_flush() == 0 ? CLI_OK : CLI_FAIL;
 }
 
 static int s_export_json(const Cara__InvoiceList *list) {
@@ -107,8 +107,7 @@ static int s_export_json(const Cara__InvoiceList *list) {
             json_object_set_new(json_array_get(lines, j), "amount", json_string(pounds));
         }
     }
-    cli_print_json(doc);
-    return CLI_OK;
+    return cli_print_json(doc) == 0 ? CLI_OK : CLI_FAIL;
 }
 
 int cmd_invoice(cli_t *cli, int argc, char **argv) {
@@ -123,8 +122,8 @@ int cmd_invoice(cli_t *cli, int argc, char **argv) {
         if (!list)
             return rc;
         if (list->n_invoices == 1) {
-            cli_print_json(pbjson_from_message(&list->invoices[0]->base));
-            rc = CLI_OK;
+            rc = cli_print_json(pbjson_from_message(&list->invoices[0]->base)) == 0 ? CLI_OK
+                                                                                    : CLI_FAIL;
         } else {
             cli_print_json(json_pack("{s:s, s:s}", "status", "NOT_FOUND", "message",
                                      "no invoice with that number for this organisation"));

@@ -32,8 +32,8 @@ static json_t *s_event_json(const Cara__StreamEvent *ev) {
                          "not a valid cara.Envelope");
     json_t *line = json_pack("{s:I, s:s, s:s, s:i, s:s, s:s, s:s}", "seq", (json_int_t)ev->seq,
                              "event_id", env->event_id, "type", env->type, "schema_version",
-                             (int)env->schema_version, "occurred_at", env->occurred_at,
-                             "producer", env->producer, "correlation_id", env->correlation_id);
+                             (int)env->schema_version, "occurred_at", env->occurred_at, "producer",
+                             env->producer, "correlation_id", env->correlation_id);
     const ProtobufCMessageDescriptor *desc = cli_descriptor(env->type);
     ProtobufCMessage *payload = desc ? envelope_payload(env, desc) : NULL;
     json_t *decoded = payload ? pbjson_from_message(payload) : NULL;
@@ -58,7 +58,9 @@ static json_t *s_event_json(const Cara__StreamEvent *ev) {
 }
 
 // cara fetch SERVICE [--after N] [--max M]: prints up to M events (default 100) after seq N
-// (default 0), then on stderr where to continue: {"last": L, "head": H}.
+// (default 0), then on stderr where to continue: {"last": L, "head": H}. L is never past what
+// reached stdout: each page is flushed before the cursor moves over it, and a write error stops
+// the fetch with exit 1 and L the last seq known written.
 int cmd_fetch(cli_t *cli, int argc, char **argv) {
     const char *service = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
     uint64_t after = 0, max = 100;
@@ -67,9 +69,9 @@ int cmd_fetch(cli_t *cli, int argc, char **argv) {
         fprintf(stderr, "usage: cara fetch SERVICE [--after N] [--max M]  (M > 0)\n");
         return CLI_FAIL;
     }
-    uint64_t printed = 0, head = 0;
+    uint64_t printed = 0, head = 0, written = after;
     int rc = CLI_OK;
-    while (printed < max) {
+    while (printed < max && rc == CLI_OK) {
         Cara__Fetch req = CARA__FETCH__INIT;
         req.stream = (char *)service;
         req.after = after;
@@ -89,27 +91,33 @@ int cmd_fetch(cli_t *cli, int argc, char **argv) {
             return CLI_FAIL;
         }
         uint64_t before = after;
-        for (size_t i = 0; i < batch->n_events && printed < max; i++) {
+        size_t i = 0;
+        for (; i < batch->n_events && printed < max; i++) {
             json_t *line = s_event_json(batch->events[i]);
             char *text = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-            if (text)
-                printf("%s\n", text);
-            else
-                rc = CLI_FAIL;
-            free(text);
             json_decref(line);
+            if (!text) {
+                fprintf(stderr, "cara: out of memory at seq %" PRIu64 "\n", batch->events[i]->seq);
+                rc = CLI_FAIL; // stop before it: the cursor must not pass an unprinted event
+                break;
+            }
+            printf("%s\n", text);
+            free(text);
             printed++;
             after = batch->events[i]->seq;
         }
         // Events this identity may not see are passed over: continue after the last examined.
-        if (printed < max && batch->last > after)
+        if (rc == CLI_OK && printed < max && batch->last > after)
             after = batch->last;
         head = batch->head;
         cara__batch__free_unpacked(batch, NULL);
+        if (cli_stdout_flush() != 0)
+            rc = CLI_FAIL; // some of this page may be lost: the cursor stays before it
+        else
+            written = after;
         if (after == before || after >= head)
-            break;  // caught up (or no progress)
+            break; // caught up (or no progress)
     }
-    fflush(stdout);
-    fprintf(stderr, "{\"last\": %" PRIu64 ", \"head\": %" PRIu64 "}\n", after, head);
+    fprintf(stderr, "{\"last\": %" PRIu64 ", \"head\": %" PRIu64 "}\n", written, head);
     return rc;
 }

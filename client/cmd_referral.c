@@ -231,7 +231,8 @@ static int s_print_outcome(const Cara__StreamEvent *ev) {
 }
 
 // cara outcomes [--after N] [--max M]: the force's outcomes after seq N as JSON lines, then on
-// stderr where to continue: {"last": L, "head": H}.
+// stderr where to continue: {"last": L, "head": H}. L is never past what reached stdout: each
+// page is flushed before the cursor moves over it, and a write error stops with exit 1.
 int cmd_outcomes(cli_t *cli, int argc, char **argv) {
     uint64_t after = 0, max = 0;
     if (s_parse_u64(cli_opt(argc, argv, "--after", "0"), &after) != 0 ||
@@ -239,9 +240,9 @@ int cmd_outcomes(cli_t *cli, int argc, char **argv) {
         fprintf(stderr, "usage: cara outcomes [--after N] [--max M]\n");
         return CLI_FAIL;
     }
-    uint64_t printed = 0, head = 0;
+    uint64_t printed = 0, head = 0, written = after;
     int rc = CLI_OK;
-    for (;;) {
+    while (rc == CLI_OK) {
         Cara__Fetch req = CARA__FETCH__INIT;
         req.stream = "intake";
         req.after = after;
@@ -263,20 +264,26 @@ int cmd_outcomes(cli_t *cli, int argc, char **argv) {
         uint64_t before = after;
         size_t i = 0;
         for (; i < batch->n_events && (max == 0 || printed < max); i++) {
-            if (s_print_outcome(batch->events[i]) != 0)
-                rc = CLI_FAIL;
+            if (s_print_outcome(batch->events[i]) != 0) {
+                fprintf(stderr, "cara: out of memory at seq %" PRIu64 "\n", batch->events[i]->seq);
+                rc = CLI_FAIL; // stop before it: the cursor must not pass an unprinted event
+                break;
+            }
             printed++;
             after = batch->events[i]->seq;
         }
         // Events this force may not see are passed over: continue after the last examined.
-        if (i == batch->n_events && batch->last > after)
+        if (rc == CLI_OK && i == batch->n_events && batch->last > after)
             after = batch->last;
         head = batch->head;
         cara__batch__free_unpacked(batch, NULL);
+        if (cli_stdout_flush() != 0)
+            rc = CLI_FAIL; // some of this page may be lost: the cursor stays before it
+        else
+            written = after;
         if (after == before || after >= head || (max && printed >= max))
             break;
     }
-    fflush(stdout);
-    fprintf(stderr, "{\"last\": %" PRIu64 ", \"head\": %" PRIu64 "}\n", after, head);
+    fprintf(stderr, "{\"last\": %" PRIu64 ", \"head\": %" PRIu64 "}\n", written, head);
     return rc;
 }

@@ -1,6 +1,7 @@
 // What a script driving `cara` relies on when things go wrong, run as a child process against
 // real intake and triage: an unanswered command prints the request id it used and the command
-// line that retries with it.
+// line that retries with it; `cara fetch` and `cara outcomes` whose stdout cannot be written
+// exit 1 and never print a `last` cursor past what was written.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -95,6 +96,12 @@ static int s_cara(const char *stdout_path, const char *arg, ...) {
     return WEXITSTATUS(status);
 }
 
+// The "last" cursor cara printed on stderr ({"last": L, "head": H}), or -1 if none.
+static long long s_last(void) {
+    const char *at = strstr(s_err, "{\"last\": ");
+    return at ? atoll(at + strlen("{\"last\": ")) : -1;
+}
+
 static void test_no_reply_tells_the_request_id_to_retry_with(void **state) {
     (void)state;
     // billing is not running: no reply. The id used is printed with the line that retries it.
@@ -132,9 +139,39 @@ static void test_no_reply_tells_the_request_id_to_retry_with(void **state) {
     assert_non_null(strstr(s_err, "--outcome 'no answer, left message'\n"));
 }
 
+static void test_unwritable_stdout_exits_1_without_moving_the_cursor(void **state) {
+    (void)state;
+    assert_int_equal(
+        s_cara(NULL, "--config", s_police, "referral", "submit", "examples/referral.json", NULL),
+        0);
+    // Written: exit 0 and a cursor past the events.
+    assert_int_equal(s_cara(NULL, "--config", s_ops, "fetch", "intake", "--after", "0", NULL), 0);
+    assert_non_null(strstr(s_out, "cara.ReferralSubmitted"));
+    assert_true(s_last() >= 1);
+    assert_int_equal(s_cara(NULL, "--config", s_police, "outcomes", "--after", "0", NULL), 0);
+    assert_non_null(strstr(s_out, "\"outcome\""));
+    assert_true(s_last() >= 1);
+
+    // A full disk: exit 1, the reason said, and the cursor still where it started.
+    assert_int_equal(
+        s_cara("/dev/full", "--config", s_ops, "fetch", "intake", "--after", "0", NULL), 1);
+    assert_non_null(strstr(s_err, "cannot write to stdout"));
+    assert_true(s_last() == 0 || s_last() == -1);
+    assert_int_equal(s_cara("/dev/full", "--config", s_police, "outcomes", "--after", "0", NULL),
+                     1);
+    assert_non_null(strstr(s_err, "cannot write to stdout"));
+    assert_true(s_last() == 0 || s_last() == -1);
+
+    // A reply that cannot be printed is a failure too, whatever it said.
+    assert_int_equal(
+        s_cara("/dev/full", "--config", s_ops, "deadletter", "list", "--service", "triage", NULL),
+        1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_reply_tells_the_request_id_to_retry_with),
+        cmocka_unit_test(test_unwritable_stdout_exits_1_without_moving_the_cursor),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
