@@ -1,7 +1,8 @@
 // `cara triage|cohort|booking|attendance|contact|victim|cases`: the staff commands of triage
 // and booking. Each is one request message; its fields come from `--field value` options
 // (named as in the .proto; numbers, booleans, comma-separated lists and JSON for nested
-// fields) or from a whole JSON document with `--json FILE` ("-" = stdin).
+// fields) and/or a whole JSON document with `--json FILE` ("-" = stdin); an option overrides
+// the document's field of the same name.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,39 @@ static const char *s_wrap(const s_action_t *a) {
     return a->request == &cara__add_contract__descriptor ? "contract" : NULL;
 }
 
+// Sets the request fields named by `--field value` options in doc, over what doc already has
+// (a --json document's fields are overridden, and the user is told when a value changes).
+// Skips --json FILE and, if skip_first, argv[0] (a positional FILE.json). Returns 0, or the exit
+// code of the refusal it printed.
+static int s_merge_options(const s_action_t *a, json_t *doc, int argc, char **argv,
+                           int skip_first) {
+    for (int i = skip_first ? 1 : 0; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2) != 0)
+            continue;
+        if (strcmp(argv[i], "--json") == 0) {
+            i++;
+            continue;
+        }
+        char name[64];
+        snprintf(name, sizeof name, "%s", argv[i] + 2);
+        for (char *p = name; *p; p++)
+            if (*p == '-')
+                *p = '_';
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field_by_name(a->request, name);
+        if (!f || i + 1 >= argc)
+            return s_invalid(name, f ? "needs a value" : "no such field for this command");
+        json_t *v = s_value(f, argv[++i]);
+        if (!v)
+            return s_invalid(name, "value does not fit the field's type");
+        json_t *had = json_object_get(doc, name);
+        if (had && !json_equal(had, v))
+            fprintf(stderr, "cara: --%s overrides the document's %s\n", name, name);
+        json_object_set_new(doc, name, v);
+    }
+    return 0;
+}
+
 static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
     // argv[0] is already an option here (area and verb are consumed), so scan from 0.
     const char *json_path = NULL;
@@ -103,7 +137,8 @@ static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
             json_path = argv[i + 1];
     json_t *doc = NULL;
     json_error_t jerr;
-    if (s_wrap(a) && argc > 0 && strncmp(argv[0], "--", 2) != 0) {
+    int positional = s_wrap(a) && argc > 0 && strncmp(argv[0], "--", 2) != 0;
+    if (positional) {
         json_t *inner = json_load_file(argv[0], 0, &jerr);
         if (!inner)
             return s_invalid(argv[0], jerr.text);
@@ -114,29 +149,23 @@ static int s_run(cli_t *cli, const s_action_t *a, int argc, char **argv) {
                                           : json_load_file(json_path, 0, &jerr);
         if (!doc)
             return s_invalid("json", jerr.text);
+        if (!json_is_object(doc)) {
+            json_decref(doc);
+            return s_invalid("json", "the document must be a JSON object");
+        }
     } else {
         doc = json_object();
-        for (int i = 0; i < argc; i++) {
-            if (strncmp(argv[i], "--", 2) != 0)
-                continue;
-            char name[64];
-            snprintf(name, sizeof name, "%s", argv[i] + 2);
-            for (char *p = name; *p; p++)
-                if (*p == '-')
-                    *p = '_';
-            const ProtobufCFieldDescriptor *f =
-                protobuf_c_message_descriptor_get_field_by_name(a->request, name);
-            if (!f || i + 1 >= argc) {
-                json_decref(doc);
-                return s_invalid(name, f ? "needs a value" : "no such field for this command");
-            }
-            json_t *v = s_value(f, argv[++i]);
-            if (!v) {
-                json_decref(doc);
-                return s_invalid(name, "value does not fit the field's type");
-            }
-            json_object_set_new(doc, name, v);
-        }
+    }
+    if (!doc) {
+        fprintf(stderr, "cara: out of memory\n");
+        return CLI_FAIL;
+    }
+    // Options given with a document override its fields: `triage needs --referral_id ID --json
+    // FILE` records the needs on ID, whatever referral_id the file holds.
+    int refused = s_merge_options(a, doc, argc, argv, positional);
+    if (refused) {
+        json_decref(doc);
+        return refused;
     }
     char err[256];
     ProtobufCMessage *msg = pbjson_to_message(a->request, doc, err, sizeof err);

@@ -1,6 +1,7 @@
 // Triage staff through the `cara` client as a child process against real intake and triage:
-// cara triage show | needs (JSON document) | decide (refused override without a reason, then
-// accepted) | overdue; JSON out, exit 0 on OK and 2 on a refused request with the field errors.
+// cara triage show | needs (JSON document; --referral_id overrides the file's) | decide (refused
+// override without a reason, then accepted) | overdue; JSON out, exit 0 on OK and 2 on a refused
+// request with the field errors.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,16 +66,28 @@ static void test_staff_commands_through_the_client(void **state) {
     assert_string_equal(s_at(doc, "result.cases.0.proposed_pathway"), "male_intimate");
     json_decref(doc);
 
+    // The needs file is a copy made for another person's case: --referral_id wins, so the
+    // needs are recorded on the case named on the command line, never on the file's.
+    char *other = tt_submit(h, "dyfed-powys", "CLI-0", NULL);
+    tt_wait_case(h, other, "awaiting_decision/-/-");
     char needs_file[400];
     snprintf(needs_file, sizeof needs_file, "%s/needs.json", harness_dir(h));
-    json_t *needs = json_pack("{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "referral_id", id, "needs",
-                              "area", "drugs", "level", "medium", "onward", "service",
+    json_t *needs = json_pack("{s:s, s:[{s:s, s:s}], s:[{s:s, s:s}]}", "referral_id", other,
+                              "needs", "area", "drugs", "level", "medium", "onward", "service",
                               "Kaleidoscope", "date", "2026-02-02");
     assert_int_equal(json_dump_file(needs, needs_file, 0), 0);
     json_decref(needs);
     assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "needs",
                                   "--referral_id", id, "--json", needs_file, NULL),
                      0);
+    assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "show",
+                                  "--referral_id", other, NULL),
+                     0);
+    doc = s_json();
+    assert_string_equal(s_at(doc, "result.cases.0.referral_id"), other);
+    assert_string_equal(s_at(doc, "result.cases.0.needs.0.area"), "");
+    json_decref(doc);
+    free(other);
 
     // An override without a reason: exit 2 with the field named.
     assert_int_equal(harness_cara(h, s_out, sizeof s_out, "--config", s_config, "triage", "decide",
