@@ -233,6 +233,45 @@ static const service_upstream_t *s_upstream(service_t *svc, const char *stream) 
     return NULL;
 }
 
+// Replays the dead letters wanted (0: every one not yet replayed; > 0: that one, if not yet
+// replayed). Returns 0 with the counts, or -1 if the database failed (the caller rolls back:
+// nothing is half done, and a repeat replays again).
+static int s_replay_dead_letters(service_t *svc, int64_t wanted, int *matched, int *replayed,
+                                 int *still_failing) {
+    char id_s[24];
+    snprintf(id_s, sizeof id_s, "%" PRId64, wanted);
+    const char *values[] = {id_s};
+    PGresult *r = db_query(svc->db,
+                           "SELECT id, stream FROM dead_letter WHERE replayed_at IS NULL"
+                           " AND ($1::bigint = 0 OR id = $1::bigint) ORDER BY id",
+                           1, values);
+    if (!r)
+        return -1;
+    int rc = 0;
+    *matched = PQntuples(r);
+    for (int i = 0; i < *matched && rc == 0; i++) {
+        const service_upstream_t *up = s_upstream(svc, PQgetvalue(r, i, 1));
+        if (!up) {
+            (*still_failing)++; // a stream this service no longer consumes: nothing to apply it
+            continue;
+        }
+        int res = consumer_replay_dead_letter(svc->db, strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                                              up->apply, up->flush, svc);
+        if (res == 0)
+            (*replayed)++;
+        else if (res == 1)
+            (*still_failing)++; // poison again: its reason is updated
+        else
+            rc = -1; // transient, or the database failed: the whole replay is retried
+    }
+    PQclear(r);
+    return rc;
+}
+
+// Lists the dead letters (req.id < 0), or replays them (0: all not yet replayed; > 0: one) and
+// then lists them as they are after the replay. A replay answers OK only if everything it took
+// was applied: CONFLICT if any still fails (the successful ones are kept), NOT_FOUND if the id
+// names no dead letter waiting for replay.
 static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Cara__Envelope *env,
                                  reply_t *reply) {
     if (!identity_is(who, "operator")) {
@@ -243,9 +282,21 @@ static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Ca
         (Cara__DeadLetterReplay *)envelope_payload(env, &cara__dead_letter_replay__descriptor);
     if (!req)
         return reply_field_error(reply, "payload", "not a valid cara.DeadLetterReplay");
-    // id < 0: list; id 0: replay all; id > 0: replay one.
     int64_t wanted = req->id;
     cara__dead_letter_replay__free_unpacked(req, NULL);
+    int matched = 0, replayed = 0, still_failing = 0;
+    if (wanted >= 0 &&
+        s_replay_dead_letters(svc, wanted, &matched, &replayed, &still_failing) != 0) {
+        reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE,
+                     "the replay could not be completed; nothing was replayed; retry");
+        return -1;
+    }
+    if (wanted > 0 && matched == 0) {
+        reply_status(reply, CARA__REPLY__STATUS__NOT_FOUND,
+                     "no dead letter %" PRId64 " waiting for replay (unknown, or already replayed)",
+                     wanted);
+        return -1;
+    }
     PGresult *r = db_query(svc->db,
                            "SELECT id, stream, seq, coalesce(event_id, ''), coalesce(type, ''),"
                            " reason, created_at, coalesce(replayed_at::text, '')"
@@ -256,7 +307,6 @@ static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Ca
         return -1;
     }
     int rows = PQntuples(r);
-    int replayed = 0, still_poison = 0;
     Cara__DeadLetterList list = CARA__DEAD_LETTER_LIST__INIT;
     Cara__DeadLetter *items = calloc((size_t)rows + 1, sizeof *items);
     Cara__DeadLetter **ptrs = calloc((size_t)rows + 1, sizeof *ptrs);
@@ -264,17 +314,8 @@ static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Ca
     if (!items || !ptrs)
         goto cleanup;
     for (int i = 0; i < rows; i++) {
-        int64_t id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        const service_upstream_t *up = s_upstream(svc, PQgetvalue(r, i, 1));
-        if (wanted >= 0 && (wanted == 0 || wanted == id) && !*PQgetvalue(r, i, 7) && up) {
-            int res = consumer_replay_dead_letter(svc->db, id, up->apply, up->flush, svc);
-            if (res == 0)
-                replayed++;
-            else
-                still_poison++;
-        }
         cara__dead_letter__init(&items[i]);
-        items[i].id = id;
+        items[i].id = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         items[i].stream = PQgetvalue(r, i, 1);
         items[i].seq = strtoull(PQgetvalue(r, i, 2), NULL, 10);
         items[i].event_id = PQgetvalue(r, i, 3);
@@ -286,10 +327,17 @@ static int s_handle_dead_letters(service_t *svc, const identity_t *who, const Ca
     }
     list.items = ptrs;
     list.n_items = (size_t)rows;
-    rc = reply_ok(reply, &list.base);
-    if (wanted >= 0)
-        reply_status(reply, CARA__REPLY__STATUS__OK, "replayed %d, still failing %d", replayed,
-                     still_poison);
+    if (reply_ok(reply, &list.base) != 0)
+        goto cleanup;
+    rc = 0;
+    if (wanted >= 0 && still_failing > 0) {
+        // Not OK, but what was replayed (and the new reasons) is kept.
+        reply_status(reply, CARA__REPLY__STATUS__CONFLICT, "replayed %d, still failing %d",
+                     replayed, still_failing);
+        rc = SERVICE_KEEP_WRITES;
+    } else if (wanted >= 0) {
+        reply_status(reply, CARA__REPLY__STATUS__OK, "replayed %d, still failing 0", replayed);
+    }
 cleanup:
     free(items);
     free(ptrs);

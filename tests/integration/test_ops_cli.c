@@ -1,7 +1,9 @@
 // What a script driving `cara` relies on when things go wrong, run as a child process against
 // real intake and triage: an unanswered command prints the request id it used and the command
 // line that retries with it; `cara fetch` and `cara outcomes` whose stdout cannot be written
-// exit 1 and never print a `last` cursor past what was written.
+// exit 1 and never print a `last` cursor past what was written; `cara deadletter replay` exits
+// 0 only if everything it took was applied (CONFLICT if one still fails, NOT_FOUND for an id
+// that waits for no replay), and lists the dead letters as they are after the replay.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "cara/uuid.h"
+#include "envelope.pb-c.h"
 #include "harness.h"
 
 static harness_t *h;
@@ -168,10 +171,120 @@ static void test_unwritable_stdout_exits_1_without_moving_the_cursor(void **stat
         1);
 }
 
+// Adds a dead letter to triage (stream intake) with the given encoded envelope; returns its id.
+static long long s_dead_letter(const uint8_t *payload, size_t len) {
+    char hex[4096] = "\\x";
+    for (size_t i = 0; i < len && 2 + 2 * i + 2 < sizeof hex; i++)
+        snprintf(hex + 2 + 2 * i, 3, "%02x", payload[i]);
+    char sql[4400];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO dead_letter (stream, seq, reason, payload) VALUES ('intake', 90000,"
+             " 'test', '%s'::bytea) RETURNING id",
+             hex);
+    char *id = harness_value(h, "triage", sql);
+    assert_non_null(id);
+    long long n = atoll(id);
+    free(id);
+    return n;
+}
+
+// A dead letter triage applies on replay (an event not for triage), and one that fails again.
+static long long s_good_dead_letter(void) {
+    Cara__Head head = CARA__HEAD__INIT;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(envelope_pack(&head.base, NULL, NULL, &data, &len, NULL), 0);
+    long long id = s_dead_letter(data, len);
+    free(data);
+    return id;
+}
+
+static long long s_bad_dead_letter(void) {
+    static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01};
+    return s_dead_letter(garbage, sizeof garbage);
+}
+
+// The dead letter with that id in the last reply's list ("" if absent): its replayed_at.
+static const char *s_replayed_at(json_t *doc, long long id) {
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(json_object_get(doc, "result"), "items"), i, item) {
+        if (json_integer_value(json_object_get(item, "id")) == id) {
+            const char *at = json_string_value(json_object_get(item, "replayed_at"));
+            return at ? at : "";
+        }
+    }
+    fail_msg("dead letter %lld not in the list", id);
+    return "";
+}
+
+static void test_deadletter_replay_answers_what_happened(void **state) {
+    (void)state;
+    long long good = s_good_dead_letter(), bad = s_bad_dead_letter();
+    char good_s[24], bad_s[24];
+    snprintf(good_s, sizeof good_s, "%lld", good);
+    snprintf(bad_s, sizeof bad_s, "%lld", bad);
+
+    // One that applies: OK, and the list shows it replayed (the state after the replay).
+    assert_int_equal(s_cara(NULL, "--config", s_ops, "deadletter", "replay", good_s, "--service",
+                            "triage", NULL),
+                     0);
+    json_t *doc = json_loads(s_out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "OK");
+    assert_string_equal(json_string_value(json_object_get(doc, "message")),
+                        "replayed 1, still failing 0");
+    assert_string_not_equal(s_replayed_at(doc, good), "");
+    json_decref(doc);
+
+    // Again, or an id that does not exist: NOT_FOUND, exit 1.
+    assert_int_equal(s_cara(NULL, "--config", s_ops, "deadletter", "replay", good_s, "--service",
+                            "triage", NULL),
+                     1);
+    assert_non_null(strstr(s_out, "NOT_FOUND"));
+    assert_int_equal(s_cara(NULL, "--config", s_ops, "deadletter", "replay", "999999", "--service",
+                            "triage", NULL),
+                     1);
+    assert_non_null(strstr(s_out, "NOT_FOUND"));
+
+    // One that fails again: CONFLICT, exit 1, still waiting.
+    assert_int_equal(
+        s_cara(NULL, "--config", s_ops, "deadletter", "replay", bad_s, "--service", "triage", NULL),
+        1);
+    doc = json_loads(s_out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "CONFLICT");
+    assert_string_equal(json_string_value(json_object_get(doc, "message")),
+                        "replayed 0, still failing 1");
+    assert_string_equal(s_replayed_at(doc, bad), "");
+    json_decref(doc);
+
+    // All of them: one applies and one fails. CONFLICT, and the one that applied stays replayed.
+    long long other = s_good_dead_letter();
+    assert_int_equal(
+        s_cara(NULL, "--config", s_ops, "deadletter", "replay", "--service", "triage", NULL), 1);
+    doc = json_loads(s_out, 0, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "status")), "CONFLICT");
+    assert_string_equal(json_string_value(json_object_get(doc, "message")),
+                        "replayed 1, still failing 1");
+    assert_string_not_equal(s_replayed_at(doc, other), "");
+    assert_string_equal(s_replayed_at(doc, bad), "");
+    json_decref(doc);
+    char sql[120];
+    snprintf(sql, sizeof sql, "SELECT replayed_at IS NOT NULL FROM dead_letter WHERE id = %lld",
+             other);
+    char *kept = harness_value(h, "triage", sql);
+    assert_non_null(kept);
+    assert_string_equal(kept, "t");
+    free(kept);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_reply_tells_the_request_id_to_retry_with),
         cmocka_unit_test(test_unwritable_stdout_exits_1_without_moving_the_cursor),
+        cmocka_unit_test(test_deadletter_replay_answers_what_happened),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
