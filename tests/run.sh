@@ -10,6 +10,11 @@ for a in "$@"; do
   if [ "$a" = "--" ]; then seen_sep=1; elif [ $seen_sep = 0 ]; then unit+=("$a"); else integ+=("$a"); fi
 done
 limit=${CARA_TEST_TIMEOUT:-900}
+# Without these the check for leftover processes would silently count none.
+for tool in pgrep setsid timeout; do
+  command -v "$tool" >/dev/null ||
+    { echo "tests/run.sh: $tool not found (Debian: apt-get install procps util-linux coreutils)"; exit 1; }
+done
 failed=(); passed=0
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
