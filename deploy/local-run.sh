@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: the whole system on this machine, no Docker. A PostgreSQL cluster under ./var/pg
 # (private socket, own port), keys and configs under ./var, the five services in the
-# background, logs in ./var/log. Ctrl-C stops everything. A second run reuses the data.
+# background, logs in ./var/log. Ctrl-C stops everything (the cluster too, unless it was already
+# running or CARA_KEEP_PG=1). A second run reuses the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -11,17 +12,62 @@ base=${CARA_BASE_PORT:-7100}
 services=(intake triage booking billing national)
 mkdir -p "$var/etc" "$var/keys" "$var/log"
 
+# --- stopping ---------------------------------------------------------------------------
+# On any exit (a failed step under set -e, Ctrl-C, TERM, a service that died): stop the
+# services started, and the PostgreSQL cluster if this run started it (never one that was
+# already running: a CARA_KEEP_PG=1 run, or another `make run` of this checkout). pg_ctl starts
+# the postmaster in its own session, so an interrupt does not reach it: only this stops it.
+pids=()
+started_pg=0
+up=0
+stop_all() {
+  trap - INT TERM EXIT
+  if [ ${#pids[@]} -gt 0 ]; then
+    echo; echo "stopping services..."
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  fi
+  if [ "$started_pg" = 1 ] && [ "${CARA_KEEP_PG:-0}" != 1 ]; then
+    deploy/pg-cluster.sh stop "$pgdir"
+    echo "PostgreSQL stopped."
+  elif [ "$started_pg" = 1 ]; then
+    echo "PostgreSQL left running (CARA_KEEP_PG=1): deploy/pg-cluster.sh stop $pgdir"
+  fi
+}
+trap stop_all EXIT
+trap 'exit $(( up ? 0 : 130 ))' INT TERM
+
 # --- PostgreSQL -------------------------------------------------------------------------
 pgdir=$var/pg
 if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$var" 2>/dev/null; then
-  # The postgres user cannot reach ./var (e.g. the checkout is under /root): keep the cluster
-  # in a folder it can reach and link it from ./var/pg.
+  # The postgres user cannot reach ./var (e.g. the checkout is under /root or a 0700 home): keep
+  # the cluster in a folder it can reach and link it from ./var/pg.
   real=/var/tmp/cara-pg-$(printf '%s' "$top" | md5sum | cut -c1-12)
-  mkdir -p "$real"; [ -L "$var/pg" ] || { rm -rf "$var/pg"; ln -s "$real" "$var/pg"; }
+  if [ -e "$var/pg" ] && [ ! -L "$var/pg" ]; then
+    if [ -d "$var/pg" ] && [ -z "$(ls -A "$var/pg")" ]; then
+      rmdir "$var/pg"
+    else
+      # Never delete it: it is most likely the database of an earlier `make run` as its owner.
+      owner=$(stat -c %U "$var/pg")
+      echo "local-run: $var/pg already holds data (owner $owner), but the postgres user cannot" >&2
+      echo "  reach $var, so as root the cluster cannot be kept there. Left untouched. Either run" >&2
+      echo "  \`make run\` as $owner, let postgres reach $var (x on every folder above it), or move" >&2
+      echo "  $var/pg away first." >&2
+      exit 1
+    fi
+  fi
+  mkdir -p "$real"; [ -L "$var/pg" ] || ln -s "$real" "$var/pg"
   pgdir=$real
 fi
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+pg_as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if ! "$pgbin/pg_isready" -q -h "$pgdir/socket" -p "$pg_port" 2>/dev/null; then
+  if pg_as_owner "$pgbin/pg_ctl" -D "$pgdir/data" status >/dev/null 2>&1; then
+    echo "local-run: a PostgreSQL server runs on $pgdir/data but does not answer on port" >&2
+    echo "  $pg_port (another CARA_PG_PORT?); stop it (deploy/pg-cluster.sh stop $pgdir) or use its port." >&2
+    exit 1
+  fi
+  started_pg=1 # before the start, so that an interrupt during it still stops the cluster
   deploy/pg-cluster.sh start "$pgdir" "$pg_port"
 fi
 sock=$pgdir/socket
@@ -113,17 +159,7 @@ sed -e "s/\"given_at\": \"[^\"]*\"/\"given_at\": \"${yesterday}T16:20:00Z\"/" \
     examples/referral.json > "$var/examples/referral.json"
 
 # --- services ---------------------------------------------------------------------------
-pids=()
-stop_all() {
-  trap - INT TERM EXIT
-  echo; echo "stopping services..."
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  if [ "${CARA_KEEP_PG:-0}" != 1 ]; then deploy/pg-cluster.sh stop "$pgdir"; fi
-  echo "stopped."
-}
-trap stop_all EXIT
-trap 'stop_all; exit 0' INT TERM
+up=1 # from here Ctrl-C is the normal way to stop (exit 0)
 for s in "${services[@]}"; do
   bin/cara-"$s" --config "$var/etc/$s.json" >>"$var/log/$s.log" 2>&1 &
   pids+=($!)
