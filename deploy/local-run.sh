@@ -77,6 +77,12 @@ if [ -z "$(psql_su -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '
 fi
 psql_su -d cara -v db=cara -f deploy/init.sql >/dev/null
 
+# Keys, the pseudonym secret and the configs that name them are for this user only (also those
+# an earlier run left readable).
+umask 077
+chmod 0700 "$var/keys" "$var/etc"
+chmod 0600 "$var/keys/"* "$var/etc/"* 2>/dev/null || true
+
 # --- keys and key ring ------------------------------------------------------------------
 ring=$var/keys/keyring.json
 newkey() { # role org file
@@ -120,6 +126,9 @@ for i in "${!services[@]}"; do
     national) ups="$(upstream intake), $(upstream triage), $(upstream booking)" ;;
   esac
   extra=$(local_settings "$s")
+  # Only intake and national pseudonymise; the other services never get the secret.
+  pseudonym=""
+  case $s in intake|national) pseudonym="\"pseudonym_secret\": \"$(cat "$secret")\"," ;; esac
   cat > "$var/etc/$s.json" <<JSON
 {
   "service": "$s",
@@ -127,7 +136,7 @@ for i in "${!services[@]}"; do
   "bind": {"router": "$(ep "$s" 0)", "pub": "$(ep "$s" 1)"},
   "keys": {"secret_file": "$var/keys/$s.key", "keyring": "$ring"},
   "upstreams": {$ups},
-  "pseudonym_secret": "$(cat "$secret")",
+  $pseudonym
   "log_level": "info"${extra:+,
   $extra}
 }

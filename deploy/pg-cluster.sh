@@ -23,8 +23,10 @@ start() {
     as_owner "$pgbin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
   fi
+  # The cluster trusts every local connection (--auth=trust), so only its owner (and root) may
+  # reach the socket.
   as_owner mkdir -p "$dir/socket"
-  chmod 0755 "$dir/socket" 2>/dev/null || as_owner chmod 0755 "$dir/socket"
+  chmod 0700 "$dir/socket" 2>/dev/null || as_owner chmod 0700 "$dir/socket"
   local opts="-k $dir/socket -p $port -c listen_addresses= -c max_connections=300 $*"
   as_owner "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -o "$opts" -w -t 60 start >/dev/null
 }
