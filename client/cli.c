@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -419,6 +420,18 @@ int cli_stdout_flush(void) {
         return 0;
     fprintf(stderr, "cara: cannot write to stdout: %s\n", strerror(errno));
     return -1;
+}
+
+int cli_batch_went_back(const Cara__Batch *batch, const char *service, uint64_t after) {
+    if (!batch->head_below_after)
+        return 0;
+    fprintf(stderr,
+            "cara: %s's stream ends at seq %" PRIu64 ", below --after %" PRIu64
+            ": it went back (restored from a backup?), and the events it numbers up to %" PRIu64
+            " would be skipped from this cursor. Ask the operator (OPERATIONS.md, Backup and"
+            " restore) before fetching on.\n",
+            service, batch->stream_head, after, after);
+    return 1;
 }
 
 int cli_print_json(json_t *doc) {

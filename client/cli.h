@@ -46,6 +46,10 @@ int cli_print_json(json_t *doc);
 // Flushes stdout. Returns 0, or -1 if anything written to it since the start was lost (a full
 // disk, a closed pipe): reason printed on stderr.
 int cli_stdout_flush(void);
+// Whether a fetched batch says the service's stream went back below `after` (its producer
+// restored from a backup without moving its seqs on): then prints why on stderr, and the caller
+// stops (its cursor would skip the events the producer numbers up to `after`). Returns 1 or 0.
+int cli_batch_went_back(const Cara__Batch *batch, const char *service, uint64_t after);
 
 // Creates the client state. config_path NULL: $CARA_CLIENT_CONFIG, else var/etc/client.json
 // (environment only if that default is absent). request_id (may be NULL) is used for the

@@ -90,6 +90,11 @@ int cmd_fetch(cli_t *cli, int argc, char **argv) {
             fprintf(stderr, "cara: the reply is not a cara.Batch\n");
             return CLI_FAIL;
         }
+        if (cli_batch_went_back(batch, service, after)) {
+            cara__batch__free_unpacked(batch, NULL);
+            rc = CLI_FAIL;
+            break;
+        }
         uint64_t before = after;
         size_t i = 0;
         for (; i < batch->n_events && printed < max; i++) {

@@ -261,6 +261,11 @@ int cmd_outcomes(cli_t *cli, int argc, char **argv) {
             fprintf(stderr, "cara: the reply is not a cara.Batch\n");
             return CLI_FAIL;
         }
+        if (cli_batch_went_back(batch, "intake", after)) {
+            cara__batch__free_unpacked(batch, NULL);
+            rc = CLI_FAIL;
+            break;
+        }
         uint64_t before = after;
         size_t i = 0;
         for (; i < batch->n_events && (max == 0 || printed < max); i++) {

@@ -98,26 +98,12 @@ static void s_clear_error(consumer_t *self) {
              self->went_back ? self->went_back_error : "");
 }
 
-// A head heard on PUB. A producer restored to an older point without moving its outbox_seq past
-// every seq it had served announces a head below this consumer's cursor, and its next events
-// reuse the seqs up to the cursor, which fetching after the cursor never asks for: they would be
-// skipped without a word (Batch.head is never below the position asked from, so only PUB shows
-// it). One head below the cursor may be a stale one, overtaken by a Fetch reply on the other
-// socket; the producer announces its head every second, so heads below it for 1.5 s with none at
-// or past it in between are not. Then it is logged as an error and kept in last_error (Health)
-// until the consumer restarts, whatever the producer does next: an operator must look.
-static void s_check_head(consumer_t *self, uint64_t head) {
+// The producer's stream went back below the cursor (a head on PUB for 1.5 s, or a Fetch reply's
+// head_below_after, read in the same snapshot as its rows): logged as an error once, and kept
+// in last_error until the consumer restarts.
+static void s_went_back(consumer_t *self, uint64_t head) {
     self->pub_head = head;
-    if (head >= self->cursor) {
-        self->below_since_ms = 0;
-        return;
-    }
-    int64_t now = time_mono_ms();
-    if (!self->below_since_ms) {
-        self->below_since_ms = now;
-        return;
-    }
-    if (self->went_back || now - self->below_since_ms < 1500)
+    if (self->went_back)
         return;
     self->went_back = true;
     snprintf(self->went_back_error, sizeof self->went_back_error,
@@ -134,6 +120,29 @@ static void s_check_head(consumer_t *self, uint64_t head) {
               "the producer's stream went back (restored without setval of its outbox_seq past "
               "every served seq?): events it numbers up to the cursor will not be fetched; see "
               "OPERATIONS.md, Backup and restore");
+}
+
+// A head heard on PUB. A producer restored to an older point without moving its outbox_seq past
+// every seq it had served announces a head below this consumer's cursor, and its next events
+// reuse the seqs up to the cursor, which fetching after the cursor never asks for: they would be
+// skipped without a word (a Fetch reply says so too: Batch.head_below_after). One head below the
+// cursor may be a stale one, overtaken by a Fetch reply on the other socket; the producer
+// announces its head every second, so heads below it for 1.5 s with none at or past it in
+// between are not. Then it is logged as an error and kept in last_error (Health) until the
+// consumer restarts, whatever the producer does next: an operator must look.
+static void s_check_head(consumer_t *self, uint64_t head) {
+    self->pub_head = head;
+    if (head >= self->cursor) {
+        self->below_since_ms = 0;
+        return;
+    }
+    int64_t now = time_mono_ms();
+    if (!self->below_since_ms) {
+        self->below_since_ms = now;
+        return;
+    }
+    if (now - self->below_since_ms >= 1500)
+        s_went_back(self, head);
 }
 
 static int s_load_cursor(consumer_t *self) {
@@ -761,6 +770,8 @@ static int s_on_reply(consumer_t *self) {
         // is applied (the reply is used only if the cursor got to batch->last).
         if (batch->n_events > 0 && batch->last > s_next_from(self) && batch->last < batch->head)
             s_send_fetch(self, batch->last);
+        if (batch->head_below_after)
+            s_went_back(self, batch->stream_head);
         uint64_t head = batch->head;
         rc = self->lanes[0] ? s_apply_overlapped(self, &batch) : s_apply_batch(self, batch);
         s_saw_head(self, head);

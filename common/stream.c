@@ -128,6 +128,8 @@ int stream_fetch(db_t *db, uint64_t after, uint32_t max, const char *scope, Cara
         batch->events[batch->n_events++] = ev;
     }
     PQclear(r);
+    batch->head_below_after = head < after;
+    batch->stream_head = head;
     batch->head = head < after ? after : head;
     if (batch->n_events == (size_t)(max ? max : 1))
         batch->last = batch->events[batch->n_events - 1]->seq;

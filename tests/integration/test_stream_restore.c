@@ -73,6 +73,30 @@ static void test_head_below_cursor_is_reported_not_skipped_silently(void **state
     // One new event a second: seqs 16, 17, ... all below the consumer's cursor (40).
     harness_config(h, "intake", "chain", "{\"total\": 40, \"per_tx\": 1, \"per_tick\": 1}");
     assert_int_equal(harness_start_as(h, "intake", PRODUCER), 0);
+    // A subscriber fetching after its cursor (40) is told the stream went back, and where it
+    // ends (cara fetch and cara outcomes then stop with exit 1).
+    int status = 0;
+    Cara__Batch *b = harness_fetch(harness_client(h, "intake", "operator", "ops"), "intake", 40,
+                                   100, &status);
+    assert_non_null(b);
+    assert_true(b->head_below_after);
+    assert_true(b->stream_head >= 15 && b->stream_head < 40);
+    assert_int_equal(b->n_events, 0);
+    cara__batch__free_unpacked(b, NULL);
+    b = harness_fetch(harness_client(h, "intake", "operator", "ops"), "intake", 10, 100, &status);
+    assert_non_null(b);
+    assert_false(b->head_below_after);
+    cara__batch__free_unpacked(b, NULL);
+    char config[512], out[4096];
+    assert_int_equal(
+        harness_client_config(h, "operator", "ops", "intake", 3000, 1, config, sizeof config), 0);
+    assert_int_equal(harness_cara(h, out, sizeof out, "--config", config, "fetch", "intake",
+                                  "--after", "40", NULL),
+                     1);
+    assert_string_equal(out, "");
+    assert_int_equal(harness_cara(h, out, sizeof out, "--config", config, "fetch", "intake",
+                                  "--after", "10", "--max", "1", NULL),
+                     0);
     int logged = 0;
     for (int i = 0; i < 100 && !logged; i++) {
         usleep(100000);
