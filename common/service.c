@@ -194,6 +194,14 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
     int64_t head = stream_head(svc->db);
     health.db_ok = version >= 0 && head >= 0;
     health.schema_version = version > 0 ? (uint32_t)version : 0;
+    // Partners (police, providers, Hampton Trust) learn that the service is up and who they
+    // are to it; the stream's head, the consumers and the dead letters are the operators' (and
+    // the services'): a force following intake's head would learn the other forces' volumes.
+    if (!identity_is(who, "operator") && !identity_is(who, "service")) {
+        if (!health.db_ok)
+            reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
+        return reply_ok(reply, &health.base) == 0 && health.db_ok ? 0 : -1;
+    }
     health.stream_head = head > 0 ? (uint64_t)head : 0;
     s_count(svc, "SELECT count(*) FROM dead_letter WHERE replayed_at IS NULL",
             &health.dead_letters);

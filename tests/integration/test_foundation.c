@@ -47,6 +47,32 @@ static void test_health_reports_identity_from_zap(void **state) {
     cara__reply__free_unpacked(reply, NULL);
 }
 
+// A partner's key (a police force) is told the service is up and who it is, and nothing of the
+// stream's volume, the consumers or the dead letters, which are the operators'.
+static void test_health_tells_a_partner_only_that_it_is_up(void **state) {
+    (void)state;
+    Cara__HealthRequest req = CARA__HEALTH_REQUEST__INIT;
+    Cara__Reply *reply = harness_call(harness_client(h, "intake", "police", "gwent"), &req.base);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, CARA__REPLY__STATUS__OK);
+    Cara__Health *health = cara__health__unpack(NULL, reply->payload.len, reply->payload.data);
+    assert_non_null(health);
+    assert_true(health->db_ok);
+    assert_string_equal(health->identity, "police:gwent");
+    assert_int_equal(health->n_consumers, 0);
+    assert_int_equal(health->stream_head, 0);
+    cara__health__free_unpacked(health, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+    // The operator sees intake's consumers (of triage and booking).
+    reply = harness_call(harness_client(h, "intake", "operator", "ops-team"), &req.base);
+    assert_non_null(reply);
+    health = cara__health__unpack(NULL, reply->payload.len, reply->payload.data);
+    assert_non_null(health);
+    assert_true(health->n_consumers >= 1);
+    cara__health__free_unpacked(health, NULL);
+    cara__reply__free_unpacked(reply, NULL);
+}
+
 static void test_key_not_in_ring_gets_nothing(void **state) {
     (void)state;
     keypair_t stranger;
@@ -235,6 +261,7 @@ static void test_sigterm_stops_cleanly(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_health_reports_identity_from_zap),
+        cmocka_unit_test(test_health_tells_a_partner_only_that_it_is_up),
         cmocka_unit_test(test_key_not_in_ring_gets_nothing),
         cmocka_unit_test(test_a_req_client_gets_its_reply),
         cmocka_unit_test(test_unknown_command_and_newer_schema),
