@@ -323,6 +323,27 @@ static void test_fifty_concurrent_bookings_into_twelve_seats(void **state) {
     free(cohort);
 }
 
+// The provider corrects part of cohort's register for referral id to status, with reason.
+// Returns the reply's status.
+static Cara__Reply__Status s_correct(const char *cohort, const char *part, const char *id,
+                                     const char *status, const char *reason) {
+    Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
+    e.referral_id = (char *)id;
+    e.status = (char *)status;
+    Cara__AttendanceEntry *entries[] = {&e};
+    Cara__RecordAttendance cmd = CARA__RECORD_ATTENDANCE__INIT;
+    cmd.cohort_id = (char *)cohort;
+    cmd.part = (char *)part;
+    cmd.entries = entries;
+    cmd.n_entries = 1;
+    cmd.correction_reason = (char *)reason;
+    Cara__Reply *reply = harness_call(s_p1(), &cmd.base);
+    assert_non_null(reply);
+    Cara__Reply__Status got = reply->status;
+    cara__reply__free_unpacked(reply, NULL);
+    return got;
+}
+
 // What provider p1's system reads on the booking stream about referral id: the event types in
 // order, comma-separated; the last CaseWithdrawn's reason (or "-"); and, if update is not NULL,
 // the last CaseUpdated as "pathway deadline first_contact_due victim_contact" (or "-").
@@ -608,20 +629,8 @@ static void test_a_closed_case_takes_the_new_pathway(void **state) {
     s_amend(id, ref, s_female);
     s_booking_value("SELECT pathway FROM provider_case WHERE referral_id = '%s'", id,
                     "female_intimate");
-    Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
-    e.referral_id = id;
-    e.status = "attended";
-    Cara__AttendanceEntry *entries[] = {&e};
-    Cara__RecordAttendance cmd = CARA__RECORD_ATTENDANCE__INIT;
-    cmd.cohort_id = men;
-    cmd.part = "A";
-    cmd.entries = entries;
-    cmd.n_entries = 1;
-    cmd.correction_reason = "signed in late on the sheet";
-    Cara__Reply *reply = harness_call(s_p1(), &cmd.base);
-    assert_non_null(reply);
-    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
-    cara__reply__free_unpacked(reply, NULL);
+    assert_int_equal(s_correct(men, "A", id, "attended", "signed in late on the sheet"),
+                     CARA__REPLY__STATUS__INVALID);
     s_expect(id, "non_compliant/did_not_attend", "non_compliant");
     free(got);
     free(men);
@@ -656,20 +665,8 @@ static void test_no_booking_comes_back_in_the_other_sexs_group(void **state) {
     assert_non_null(strstr(types, "cara.CaseUpdated,cara.BookingCancelled,cara.SeatBooked"));
     assert_non_null(strstr(update, "female_intimate "));
     assert_non_null(strstr(update, " yes"));
-    Cara__AttendanceEntry e = CARA__ATTENDANCE_ENTRY__INIT;
-    e.referral_id = id;
-    e.status = "attended";
-    Cara__AttendanceEntry *entries[] = {&e};
-    Cara__RecordAttendance cmd = CARA__RECORD_ATTENDANCE__INIT;
-    cmd.cohort_id = men;
-    cmd.part = "A";
-    cmd.entries = entries;
-    cmd.n_entries = 1;
-    cmd.correction_reason = "signed in late";
-    Cara__Reply *reply = harness_call(s_p1(), &cmd.base);
-    assert_non_null(reply);
-    assert_int_equal(reply->status, CARA__REPLY__STATUS__INVALID);
-    cara__reply__free_unpacked(reply, NULL);
+    assert_int_equal(s_correct(men, "A", id, "attended", "signed in late"),
+                     CARA__REPLY__STATUS__INVALID);
     s_booking_value("SELECT c.cohort_type || ':' || b.status FROM booking b JOIN cohort c"
                     " USING (cohort_id) JOIN provider_case p USING (case_id)"
                     " WHERE p.referral_id = '%s' AND b.status = 'booked'",
