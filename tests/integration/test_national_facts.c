@@ -535,7 +535,7 @@ static void test_a_return_after_the_case_ended_is_not_counted(void **state) {
     (void)state;
     for (int i = 0; i < 10; i++) {
         char id[40];
-        snprintf(id, sizeof id, "55555555-5555-4555-8555-5555555555%02d", i);
+        snprintf(id, sizeof id, "66666666-6666-4666-8666-6666666666%02d", i);
         s_referral_t x;
         s_referral(&x, "dyfed-powys", "male", "white_british", NULL, 40);
         x.caution.given_at = "2024-11-04T10:00:00Z";
