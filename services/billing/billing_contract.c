@@ -344,7 +344,7 @@ int billing_cmd_contract_status(service_t *svc, const identity_t *who, const Car
         goto cleanup;
     }
     if (!*req->as_of)
-        as_of = (int32_t)(time_now_us() / 86400000000LL);
+        as_of = time_uk_day(time_now_us());
     if (billing_require_party(svc, who, req->contract_id, reply) != 1)
         goto cleanup;
     time_format_date(as_of, as_of_s, sizeof as_of_s);

@@ -442,9 +442,9 @@ int booking_cmd_attendance(service_t *svc, const identity_t *who, const Cara__En
         ev.recorded_at = now;
         ev.correction = correction;
         ev.correction_reason = req->correction_reason;
-        ev.register_only =
-            correction && restored != 1 &&
-            (strcmp(bstatus, "missed") == 0 || strcmp(bstatus, "cancelled") == 0 || *c.stopped);
+        ev.register_only = correction && restored != 1 &&
+                           (strcmp(bstatus, "missed") == 0 || strcmp(bstatus, "cancelled") == 0 ||
+                            *c.stopped || strcmp(c.status, "withdrawn") == 0);
         if (outbox_append(db, &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
             service_audit(svc, who, correction ? "attendance_corrected" : "attendance_recorded",
                           "provider_case", c.referral_id,

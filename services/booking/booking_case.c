@@ -188,87 +188,6 @@ static int s_first_contact_due(config_t *cfg, const char *provider, const char *
     return 0;
 }
 
-static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *ev, char *reason,
-                                   size_t reason_size) {
-    db_t *db = service_db(svc);
-    int32_t caution, deadline;
-    if (!uuid_valid(ev->referral_id) || !ev->referral ||
-        time_parse_date(ev->caution_date, &caution) != 0 ||
-        time_parse_date(ev->compliance_deadline, &deadline) != 0) {
-        snprintf(reason, reason_size, "triaged referral without id, caution date or deadline");
-        return APPLY_POISON;
-    }
-    if (!*ev->provider_id || !booking_cohort_type_valid(ev->pathway)) {
-        snprintf(reason, reason_size, "triaged referral without provider or with pathway \"%.40s\"",
-                 ev->pathway);
-        return APPLY_POISON;
-    }
-    char due[16];
-    if (s_first_contact_due(service_config(svc), ev->provider_id, ev->force, caution, due,
-                            sizeof due) != 0)
-        return APPLY_RETRY; // a configuration error: nothing is opened until it is fixed
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
-        return APPLY_RETRY;
-    const char *values[] = {
-        ev->referral_id,         ev->provider_id,  ev->force, ev->pathway,
-        ev->compliance_deadline, ev->caution_date, due,       ev->victim_contact ? "true" : "false",
-        (const char *)bytes};
-    int lengths[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)len};
-    int formats[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
-    PGresult *r =
-        db_query_bin(db,
-                     "INSERT INTO provider_case (referral_id, provider_id, force, pathway,"
-                     " compliance_deadline, caution_date, first_contact_due,"
-                     " victim_contact, referral)"
-                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                     // A case closed because triage returned it (an amendment made it
-                     // ineligible) opens again when a later amendment has it routed again.
-                     " ON CONFLICT (referral_id) DO UPDATE SET provider_id = $2, pathway = $4,"
-                     " compliance_deadline = $5, caution_date = $6, first_contact_due = $7,"
-                     " victim_contact = $8, referral = $9, status = 'open', closed_at = NULL,"
-                     // another provider has yet to reach the offender
-                     " close_reason = NULL, first_contacted_at = CASE WHEN"
-                     " provider_case.provider_id = $2 THEN provider_case.first_contacted_at END"
-                     " WHERE provider_case.status = 'withdrawn'"
-                     " AND provider_case.close_reason = 'returned' RETURNING case_id",
-                     9, values, lengths, formats, 0);
-    free(bytes);
-    if (!r)
-        return APPLY_RETRY;
-    if (PQntuples(r) == 0) {
-        // A case over before triage returned it stays over; routed again, it is live again
-        // for corrections. (A repeat of a routing changes nothing.)
-        PQclear(r);
-        const char *id[] = {ev->referral_id};
-        return db_exec(db,
-                       "UPDATE provider_case SET stopped = NULL WHERE referral_id = $1"
-                       " AND stopped = 'returned'",
-                       1, id) == 0
-                   ? APPLY_OK
-                   : APPLY_RETRY;
-    }
-    char case_id[40], now[40];
-    snprintf(case_id, sizeof case_id, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    Cara__CaseOpened out = CARA__CASE_OPENED__INIT;
-    out.case_id = case_id;
-    out.referral_id = ev->referral_id;
-    out.provider_id = ev->provider_id;
-    out.force = ev->force;
-    out.pathway = ev->pathway;
-    out.compliance_deadline = ev->compliance_deadline;
-    out.first_contact_due = due;
-    out.opened_at = time_format_iso(time_now_us(), now, sizeof now);
-    // Queued writes (db_send): the consumer reads them back with the batch.
-    if (outbox_send(db, &out.base, ev->referral_id, ev->provider_id, ev->referral_id, NULL) != 0 ||
-        service_audit_send(svc, &s_triage, "case_opened", "provider_case", ev->referral_id, NULL) !=
-            0)
-        return APPLY_RETRY;
-    return APPLY_OK;
-}
-
 // Cancels case c's live booking if it is booked (why: the BookingCancelled reason), opens it on
 // pathway (NULL: its own), and places it in the earliest cohort that fits, or leaves it open
 // (and so on the shortfall report). Returns 0 or -1.
@@ -364,7 +283,8 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
         " referral = coalesce($3, p.referral),"
         " victim_contact = coalesce($4::boolean, p.victim_contact),"
         " pathway = coalesce($5, p.pathway), caution_date = coalesce($6::date, p.caution_date),"
-        " first_contact_due = coalesce($7::date, p.first_contact_due)"
+        " first_contact_due = CASE WHEN $6::date IS DISTINCT FROM p.caution_date"
+        "  THEN coalesce($7::date, p.first_contact_due) ELSE p.first_contact_due END"
         " FROM (SELECT pathway, compliance_deadline, first_contact_due, victim_contact"
         "  FROM provider_case WHERE case_id = $1) o WHERE p.case_id = $1"
         " RETURNING p.pathway, p.compliance_deadline::text, p.first_contact_due::text,"
@@ -416,28 +336,149 @@ static apply_result_t s_on_updated(service_t *svc, const Cara__TriageCaseUpdated
                : APPLY_RETRY;
 }
 
+// A routing of a case booking already holds, not closed by a return (s_on_triaged): a case that
+// was over (completed, non-compliant) when triage returned it, now routed again by a later
+// amendment. It stays over, but takes the routing as an amendment would (the pathway, deadline,
+// caution date, consent and referral; CaseUpdated if they changed) and is no longer stopped, so
+// corrections of its register act again. Any other case (a repeat of a routing) is left alone.
+static apply_result_t s_on_rerouted(service_t *svc, const Cara__ReferralTriaged *ev, char *reason,
+                                    size_t reason_size) {
+    const char *id[] = {ev->referral_id};
+    char stopped[16] = "";
+    int got = db_scalar(service_db(svc),
+                        "SELECT coalesce(stopped, '') FROM provider_case WHERE referral_id = $1", 1,
+                        id, stopped, sizeof stopped);
+    if (got < 0)
+        return APPLY_RETRY;
+    if (got == 0 || strcmp(stopped, "returned") != 0)
+        return APPLY_OK;
+    Cara__TriageCaseUpdated up = CARA__TRIAGE_CASE_UPDATED__INIT;
+    up.referral_id = ev->referral_id;
+    up.force = ev->force;
+    up.provider_id = ev->provider_id;
+    up.referral = ev->referral;
+    up.compliance_deadline = ev->compliance_deadline;
+    up.pathway = ev->pathway;
+    up.victim_contact = ev->victim_contact ? "yes" : "no";
+    up.reason = "amendment";
+    apply_result_t rc = s_on_updated(svc, &up, reason, reason_size);
+    if (rc != APPLY_OK)
+        return rc;
+    return db_exec(service_db(svc),
+                   "UPDATE provider_case SET stopped = NULL WHERE referral_id = $1", 1, id) == 0
+               ? APPLY_OK
+               : APPLY_RETRY;
+}
+
+static apply_result_t s_on_triaged(service_t *svc, const Cara__ReferralTriaged *ev, char *reason,
+                                   size_t reason_size) {
+    db_t *db = service_db(svc);
+    int32_t caution, deadline;
+    if (!uuid_valid(ev->referral_id) || !ev->referral ||
+        time_parse_date(ev->caution_date, &caution) != 0 ||
+        time_parse_date(ev->compliance_deadline, &deadline) != 0) {
+        snprintf(reason, reason_size, "triaged referral without id, caution date or deadline");
+        return APPLY_POISON;
+    }
+    if (!*ev->provider_id || !booking_cohort_type_valid(ev->pathway)) {
+        snprintf(reason, reason_size, "triaged referral without provider or with pathway \"%.40s\"",
+                 ev->pathway);
+        return APPLY_POISON;
+    }
+    char due[16];
+    if (s_first_contact_due(service_config(svc), ev->provider_id, ev->force, caution, due,
+                            sizeof due) != 0)
+        return APPLY_RETRY; // a configuration error: nothing is opened until it is fixed
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (envelope_encode_message(&ev->referral->base, &bytes, &len) != 0)
+        return APPLY_RETRY;
+    const char *values[] = {
+        ev->referral_id,         ev->provider_id,  ev->force, ev->pathway,
+        ev->compliance_deadline, ev->caution_date, due,       ev->victim_contact ? "true" : "false",
+        (const char *)bytes};
+    int lengths[] = {0, 0, 0, 0, 0, 0, 0, 0, (int)len};
+    int formats[] = {0, 0, 0, 0, 0, 0, 0, 0, 1};
+    PGresult *r =
+        db_query_bin(db,
+                     "INSERT INTO provider_case (referral_id, provider_id, force, pathway,"
+                     " compliance_deadline, caution_date, first_contact_due,"
+                     " victim_contact, referral)"
+                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                     // A case closed because triage returned it (an amendment made it
+                     // ineligible) opens again when a later amendment has it routed again.
+                     " ON CONFLICT (referral_id) DO UPDATE SET provider_id = $2, pathway = $4,"
+                     " compliance_deadline = $5, caution_date = $6, first_contact_due = $7,"
+                     " victim_contact = $8, referral = $9, status = 'open', closed_at = NULL,"
+                     // another provider has yet to reach the offender
+                     " close_reason = NULL, first_contacted_at = CASE WHEN"
+                     " provider_case.provider_id = $2 THEN provider_case.first_contacted_at END"
+                     " WHERE provider_case.status = 'withdrawn'"
+                     " AND provider_case.close_reason = 'returned' RETURNING case_id",
+                     9, values, lengths, formats, 0);
+    free(bytes);
+    if (!r)
+        return APPLY_RETRY;
+    if (PQntuples(r) == 0) {
+        PQclear(r);
+        return s_on_rerouted(svc, ev, reason, reason_size);
+    }
+    char case_id[40], now[40];
+    snprintf(case_id, sizeof case_id, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    Cara__CaseOpened out = CARA__CASE_OPENED__INIT;
+    out.case_id = case_id;
+    out.referral_id = ev->referral_id;
+    out.provider_id = ev->provider_id;
+    out.force = ev->force;
+    out.pathway = ev->pathway;
+    out.compliance_deadline = ev->compliance_deadline;
+    out.first_contact_due = due;
+    out.opened_at = time_format_iso(time_now_us(), now, sizeof now);
+    // Queued writes (db_send): the consumer reads them back with the batch.
+    if (outbox_send(db, &out.base, ev->referral_id, ev->provider_id, ev->referral_id, NULL) != 0 ||
+        service_audit_send(svc, &s_triage, "case_opened", "provider_case", ev->referral_id, NULL) !=
+            0)
+        return APPLY_RETRY;
+    return APPLY_OK;
+}
+
 // An open or booked case is closed: its live booking is cancelled with why as the reason,
 // CaseWithdrawn tells the provider's system, and a later amendment that has a returned case
-// routed again opens it again (s_on_triaged). A case already over (completed, non-compliant) keeps
-// the provider's record of how it ended, marked stopped (why), so that no attendance correction
-// reopens or rebooks it; intake tells the police of the withdrawal. A referral withdrawn or
-// returned before routing has no case here. Returns APPLY_OK or APPLY_RETRY.
+// routed again opens it again, the same case (s_on_triaged). A case closed by a return that the
+// police then withdraw is closed for good (close reason withdrawn, CaseWithdrawn again). A case
+// already over (completed, non-compliant) keeps the provider's record of how it ended, marked
+// stopped (why), so that no attendance correction reopens or rebooks it; intake tells the police.
+// A referral withdrawn or returned before routing has no case here. Returns APPLY_OK or
+// APPLY_RETRY.
 static apply_result_t s_close_withdrawn(service_t *svc, const char *referral_id, const char *why) {
     booking_case_t c;
     int found = booking_case_load(service_db(svc), referral_id, NULL, &c);
     if (found < 0)
         return APPLY_RETRY;
-    if (found == 0 || strcmp(c.status, "withdrawn") == 0)
+    if (found == 0)
         return APPLY_OK;
     db_t *db = service_db(svc);
     const char *values[] = {c.case_id, why};
-    if (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0)
+    int closed = strcmp(c.status, "withdrawn") == 0;
+    if (closed) {
+        if (strcmp(why, "withdrawn") != 0)
+            return APPLY_OK;
+        char was[8] = "";
+        int got = db_scalar(db,
+                            "UPDATE provider_case SET close_reason = 'withdrawn' WHERE case_id = $1"
+                            " AND close_reason = 'returned' RETURNING 1",
+                            1, values, was, sizeof was);
+        if (got <= 0)
+            return got < 0 ? APPLY_RETRY : APPLY_OK; // withdrawn already
+    } else if (strcmp(c.status, "open") != 0 && strcmp(c.status, "booked") != 0) {
         return db_exec(db, "UPDATE provider_case SET stopped = $2 WHERE case_id = $1", 2, values) ==
                            0 &&
                        service_audit(svc, &s_triage, why, "provider_case", c.referral_id,
                                      json_pack("{s:s}", "ended", c.status)) == 0
                    ? APPLY_OK
                    : APPLY_RETRY;
+    }
     char now[40];
     Cara__CaseWithdrawn ev = CARA__CASE_WITHDRAWN__INIT;
     ev.case_id = c.case_id;
@@ -446,11 +487,11 @@ static apply_result_t s_close_withdrawn(service_t *svc, const char *referral_id,
     ev.force = c.force;
     ev.reason = (char *)why;
     ev.at = time_format_iso(time_now_us(), now, sizeof now);
-    if (booking_cancel_live(svc, &c, why) != 0 ||
-        db_exec(db,
-                "UPDATE provider_case SET status = 'withdrawn', close_reason = $2,"
-                " closed_at = now() WHERE case_id = $1",
-                2, values) != 0 ||
+    if ((!closed && (booking_cancel_live(svc, &c, why) != 0 ||
+                     db_exec(db,
+                             "UPDATE provider_case SET status = 'withdrawn', close_reason = $2,"
+                             " closed_at = now() WHERE case_id = $1",
+                             2, values) != 0)) ||
         outbox_append(db, &ev.base, c.referral_id, c.provider, c.referral_id, NULL) < 0 ||
         service_audit(svc, &s_triage, why, "provider_case", c.referral_id, NULL) != 0)
         return APPLY_RETRY;

@@ -128,7 +128,8 @@ int triage_rules_pathway_valid(const char *pathway) {
 }
 
 int triage_rules_working_days(int64_t from_us, int64_t to_us) {
-    int64_t from_day = from_us / 1000000 / 86400, to_day = to_us / 1000000 / 86400;
+    // UK dates: a referral received at 00:30 BST counts from that day.
+    int64_t from_day = time_uk_day(from_us), to_day = time_uk_day(to_us);
     int days = 0;
     for (int64_t d = from_day + 1; d <= to_day; d++) {
         int weekday = (int)((d + 4) % 7); // 1970-01-01 was a Thursday (4); 0 = Sunday

@@ -637,6 +637,58 @@ static void test_a_closed_case_takes_the_new_pathway(void **state) {
     free(id);
 }
 
+// A man completes his group; an amendment then has triage return the referral (a woman, DASH
+// high): the case stays completed, stopped. A later amendment has it routed again (a woman,
+// standard risk, the victim no longer consenting): the case takes the routing (the women's
+// pathway, no victim contact; CaseUpdated) and is no longer stopped.
+static void test_a_finished_case_returned_then_routed_again_takes_the_routing(void **state) {
+    (void)state;
+    char ref[32];
+    snprintf(ref, sizeof ref, "BF-%d-RR", getpid());
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
+    assert_non_null(id);
+    char *men = s_cohort("p1", "male_intimate", 11, 39, 4);
+    char *got = s_book(s_p1(), id, men);
+    assert_non_null(got);
+    s_attend(men, "A", id, "attended");
+    s_attend(men, "B", id, "attended");
+    s_expect(id, "completed/completed", "completed");
+    s_amend(id, ref, s_female_high);
+    s_booking_value("SELECT coalesce(stopped, '-') FROM provider_case WHERE referral_id = '%s'", id,
+                    "returned");
+    s_amend(id, ref, s_female_no_consent);
+    s_booking_value("SELECT pathway || '/' || victim_contact || '/' || coalesce(stopped, '-')"
+                    " FROM provider_case WHERE referral_id = '%s'",
+                    id, "female_intimate/false/-");
+    s_expect(id, "completed/completed", "completed");
+    char types[800], why[16], update[80];
+    s_provider_view(id, types, sizeof types, why, update, sizeof update);
+    assert_non_null(strstr(update, "female_intimate "));
+    assert_non_null(strstr(update, " no"));
+    free(got);
+    free(men);
+    free(id);
+}
+
+// A case closed because triage returned it, then withdrawn by the police: closed for good, and
+// the provider's system is told (CaseWithdrawn "withdrawn" after "returned").
+static void test_a_returned_case_withdrawn_is_closed_for_good(void **state) {
+    (void)state;
+    char ref[32];
+    snprintf(ref, sizeof ref, "BF-%d-RW", getpid());
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
+    assert_non_null(id);
+    s_amend(id, ref, s_female_high);
+    s_expect(id, "withdrawn/returned", "returned");
+    s_withdraw(id);
+    s_expect(id, "withdrawn/withdrawn", "withdrawn");
+    char types[600], why[16];
+    s_provider_events(id, types, sizeof types, why);
+    assert_string_equal(types, "cara.CaseOpened,cara.CaseWithdrawn,cara.CaseWithdrawn");
+    assert_string_equal(why, "withdrawn");
+    free(id);
+}
+
 // A man misses Part A and is rebooked; the police then correct his sex (a woman): she moves to
 // a women's group. The men's-group miss corrected to attended is refused: it would bring back a
 // booking in the other sex's group.
@@ -729,6 +781,8 @@ int main(void) {
         cmocka_unit_test(test_no_booking_comes_back_in_the_other_sexs_group),
         cmocka_unit_test(test_a_corrected_caution_date_moves_first_contact),
         cmocka_unit_test(test_a_closed_case_takes_the_new_pathway),
+        cmocka_unit_test(test_a_finished_case_returned_then_routed_again_takes_the_routing),
+        cmocka_unit_test(test_a_returned_case_withdrawn_is_closed_for_good),
         cmocka_unit_test(test_provider_sees_only_its_own_bookings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
