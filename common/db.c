@@ -30,6 +30,10 @@ struct db_t {
     PGconn *conn;
     char *conninfo;
     char *password; // db.password, passed beside conninfo (NULL: none)
+    // conninfo itself holds a password (user:pw@ in a URI, password=...): libpq's connection
+    // errors are then not logged, as a URI with an unencoded '@' or '/' in its password is read
+    // with part of the password as the host, port or database, which libpq quotes.
+    bool inline_password;
     char *schema;
     char sqlstate[6];
     char *error;
@@ -253,7 +257,11 @@ static int s_open(db_t *self) {
 // databases, never a password, and no referral data can be in it. Writes into buf; returns it.
 // After a failed set-up statement on a connection that was made, only the SQLSTATE is logged.
 static const char *s_connect_reason(db_t *self, char *buf, size_t size) {
-    if (self->conn)
+    if (self->inline_password && !self->conn)
+        snprintf(buf, size,
+                 "could not connect (libpq's message is not logged: db.conninfo holds a password,"
+                 " which it may quote; give the password in db.password instead)");
+    else if (self->conn)
         snprintf(buf, size, "connected, but setting up the session failed (see sqlstate)");
     else
         snprintf(buf, size, "%s", self->error && *self->error ? self->error : "unknown");
@@ -261,9 +269,11 @@ static const char *s_connect_reason(db_t *self, char *buf, size_t size) {
     return buf;
 }
 
-// Whether conninfo parses as key=value pairs or a URI (a plain word is a database name). Its
-// parse error is not logged: it may quote the string, and the string may hold a password.
-static bool s_conninfo_parses(const char *conninfo) {
+// Whether conninfo parses as key=value pairs or a URI (a plain word is a database name), and
+// whether it holds a password (*has_password). Its parse error is not logged: it may quote the
+// string, and the string may hold a password.
+static bool s_conninfo_parses(const char *conninfo, bool *has_password) {
+    *has_password = false;
     if (!strchr(conninfo, '=') && strncmp(conninfo, "postgresql://", 13) != 0 &&
         strncmp(conninfo, "postgres://", 11) != 0)
         return true;
@@ -272,6 +282,9 @@ static bool s_conninfo_parses(const char *conninfo) {
     PQfreemem(err);
     if (!opts)
         return false;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && *o->val)
+            *has_password = true;
     PQconninfoFree(opts);
     return true;
 }
@@ -282,7 +295,8 @@ db_t *db_connect(const char *conninfo, const char *schema, int wait_ms) {
 
 db_t *db_connect_password(const char *conninfo, const char *password, const char *schema,
                           int wait_ms) {
-    if (!s_conninfo_parses(conninfo ? conninfo : "")) {
+    bool inline_password;
+    if (!s_conninfo_parses(conninfo ? conninfo : "", &inline_password)) {
         log_error("db_connect_failed", "schema", schema, "reason",
                   "db.conninfo is neither key=value pairs nor a postgresql:// URI (libpq's"
                   " message is not logged: it may quote the string); try it with psql");
@@ -294,6 +308,7 @@ db_t *db_connect_password(const char *conninfo, const char *password, const char
     self->conninfo = strdup(conninfo ? conninfo : "");
     self->password = password ? strdup(password) : NULL;
     self->schema = schema ? strdup(schema) : NULL;
+    self->inline_password = inline_password;
     if (!self->conninfo || (password && !self->password) || (schema && !self->schema)) {
         log_error("db_connect_failed", "schema", schema, "reason", "out of memory");
         db_destroy(&self);

@@ -135,6 +135,17 @@ static void test_connection_failure_says_why_without_the_password(void **state) 
     assert_non_null(strstr(log, "db_connect_failed"));
     assert_non_null(strstr(log, "neither key=value pairs nor a postgresql:// URI"));
     assert_null(strstr(log, "hunter2"));
+    // A URI whose password holds an unencoded '@' and '/': libpq reads "ss" as the host and
+    // "w0rd@..." as the database, and would quote them; with a password in the conninfo its
+    // message is not logged.
+    snprintf(conninfo, sizeof conninfo, "postgresql://%s:p@ss/w0rd@127.0.0.1:1/%s", p.user,
+             p.dbname);
+    assert_null(s_connect_logged(h, conninfo, NULL, log, sizeof log));
+    printf("# %s", log);
+    assert_non_null(strstr(log, "db_connect_failed"));
+    assert_non_null(strstr(log, "db.conninfo holds a password"));
+    assert_null(strstr(log, "w0rd"));
+    assert_null(strstr(log, "\"ss\""));
     harness_destroy(&h);
 }
 
