@@ -36,6 +36,7 @@ struct consumer_t {
     int64_t due_at; // next fetch when idle
     int backoff_ms;
     char last_error[160];
+    unsigned errors; // s_error calls so far: whether an apply said why it failed
     // The producer's stream went back below the cursor (s_check_head): said in last_error until
     // the consumer restarts. below_since: when the current run of heads below began (0: none).
     bool went_back;
@@ -88,6 +89,7 @@ static void s_forget_seen(consumer_t *self) {
 }
 
 static void s_error(consumer_t *self, const char *what) {
+    self->errors++;
     snprintf(self->last_error, sizeof self->last_error, "%s", what);
     log_warn("consumer_error", "stream", self->stream, "reason", what);
 }
@@ -773,9 +775,10 @@ static int s_on_reply(consumer_t *self) {
         if (batch->head_below_after)
             s_went_back(self, batch->stream_head);
         uint64_t head = batch->head;
+        unsigned errors = self->errors;
         rc = self->lanes[0] ? s_apply_overlapped(self, &batch) : s_apply_batch(self, batch);
         s_saw_head(self, head);
-        if (rc < 0 && !self->last_error[0])
+        if (rc < 0 && self->errors == errors) // no more specific error was said
             s_error(self, "apply failed");
     }
     int64_t now = time_mono_ms();
@@ -891,10 +894,12 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
                                " AND replayed_at IS NULL FOR UPDATE",
                                1, values, NULL, NULL, 1);
     if (!r || PQntuples(r) != 1) {
+        int gone = r != NULL; // replayed meanwhile (another operator), or no such row
         if (r)
             PQclear(r);
-        db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL);
-        return -1;
+        if (db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL) != 0)
+            return -1;
+        return gone ? 3 : -1;
     }
     uint64_t seq_be;
     memcpy(&seq_be, PQgetvalue(r, 0, 0), sizeof seq_be);
@@ -918,11 +923,13 @@ int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
         if (db_append_flush(db) != 0 ||
             db_exec(db, "ROLLBACK TO SAVEPOINT replay_dead_letter", 0, NULL) != 0)
             return -1;
-        if (rc == APPLY_RETRY)
-            return -1;
+        // Poison again (1), or a retry (2: a transient failure, or an apply that waits for
+        // something else, a configuration value say): the reason is updated either way, and
+        // the other dead letters of the replay go on.
         const char *upd[] = {id_s, reason};
-        return db_exec(db, "UPDATE dead_letter SET reason = $2 WHERE id = $1", 2, upd) == 0 ? 1
-                                                                                            : -1;
+        if (db_exec(db, "UPDATE dead_letter SET reason = $2 WHERE id = $1", 2, upd) != 0)
+            return -1;
+        return rc == APPLY_RETRY ? 2 : 1;
     }
     if (db_exec(db, "UPDATE dead_letter SET replayed_at = now() WHERE id = $1", 1, values) != 0 ||
         db_exec(db, "RELEASE SAVEPOINT replay_dead_letter", 0, NULL) != 0)

@@ -195,8 +195,10 @@ static int s_handle_health(service_t *svc, const identity_t *who, const Cara__En
     health.db_ok = version >= 0 && head >= 0;
     health.schema_version = version > 0 ? (uint32_t)version : 0;
     // Partners (police, providers, Hampton Trust) learn that the service is up and who they
-    // are to it; the stream's head, the consumers and the dead letters are the operators' (and
-    // the services'): a force following intake's head would learn the other forces' volumes.
+    // are to it; the consumers, their errors and the dead letters are the operators' (and the
+    // services'). (The stream's head is not a secret kept from partners: a scoped Fetch reply
+    // carries the stream's own seqs, so a force reading its outcomes sees how far intake's
+    // stream has gone; ARCHITECTURE says so.)
     if (!identity_is(who, "operator") && !identity_is(who, "service")) {
         if (!health.db_ok)
             reply_status(reply, CARA__REPLY__STATUS__UNAVAILABLE, "database unavailable");
@@ -267,10 +269,12 @@ static int s_replay_dead_letters(service_t *svc, int64_t wanted, int *matched, i
                                               up->apply, up->flush, svc);
         if (res == 0)
             (*replayed)++;
-        else if (res == 1)
-            (*still_failing)++; // poison again: its reason is updated
+        else if (res == 1 || res == 2)
+            (*still_failing)++; // poison again, or a retry: its reason is updated
+        else if (res == 3)
+            (*matched)--; // replayed meanwhile by another request: not this one's
         else
-            rc = -1; // transient, or the database failed: the whole replay is retried
+            rc = -1; // the database failed: the whole replay is rolled back and retried
     }
     PQclear(r);
     return rc;

@@ -128,8 +128,19 @@ int stream_fetch(db_t *db, uint64_t after, uint32_t max, const char *scope, Cara
         batch->events[batch->n_events++] = ev;
     }
     PQclear(r);
-    batch->head_below_after = head < after;
-    batch->stream_head = head;
+    // Below `after` only if the sequence that numbers the stream is too: a producer restored as
+    // OPERATIONS says (outbox_seq moved past every seq served) has a head below a cursor until its
+    // first new event, and goes on past it.
+    if (head < after) {
+        char next[24] = "";
+        int got = db_scalar(db, "SELECT last_value FROM outbox_seq", 0, NULL, next, sizeof next);
+        if (got < 0) {
+            stream_batch_clear(batch);
+            return -1;
+        }
+        batch->head_below_after = got == 1 && strtoull(next, NULL, 10) < after;
+        batch->stream_head = head;
+    }
     batch->head = head < after ? after : head;
     if (batch->n_events == (size_t)(max ? max : 1))
         batch->last = batch->events[batch->n_events - 1]->seq;

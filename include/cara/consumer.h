@@ -81,7 +81,9 @@ const char *consumer_last_error(consumer_t *self);
 
 // Re-applies a dead letter by id inside the caller's transaction (under a savepoint) with the
 // given apply (and flush, may be NULL) functions and marks it replayed. Returns 0 on success, 1
-// if it is still poison (reason updated), -1 on error.
+// if it is still poison, 2 if it still fails for now (a retry: transient, or waiting for a
+// configuration value; reason updated either way), 3 if it is no longer waiting (replayed
+// meanwhile, or no such id), -1 if the database failed.
 int consumer_replay_dead_letter(db_t *db, int64_t id, consumer_apply_fn apply,
                                 consumer_flush_fn flush, void *arg);
 

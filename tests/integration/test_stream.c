@@ -404,9 +404,61 @@ static void test_failed_replay_takes_its_held_event_back(void **state) {
     db_destroy(&reader);
 }
 
+static apply_result_t s_wait_for_config(db_t *db, const Cara__Envelope *env, uint64_t seq,
+                                        void *arg, char *reason, size_t reason_size) {
+    (void)db;
+    (void)env;
+    (void)seq;
+    (void)arg;
+    snprintf(reason, reason_size, "calendar not configured");
+    return APPLY_RETRY;
+}
+
+// A dead letter whose apply still answers "retry" with no database failure (it waits for a
+// configuration value) stays waiting with that reason, and says so (2); one already replayed is
+// no longer waiting (3). Neither is a database failure that would roll a whole replay back.
+static void test_a_replay_that_waits_is_not_a_database_failure(void **state) {
+    (void)state;
+    db_t *db = s_connect();
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(envelope_pack(&msg.base, NULL, NULL, &data, &len, NULL), 0);
+    const char *v[] = {(const char *)data};
+    int lengths[] = {(int)len}, formats[] = {1};
+    PGresult *r = db_query_bin(db,
+                               "INSERT INTO dead_letter (stream, seq, reason, payload)"
+                               " VALUES ('t', 2, 'first failure', $1) RETURNING id",
+                               1, v, lengths, formats, 0);
+    free(data);
+    assert_non_null(r);
+    int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    assert_int_equal(db_begin(db), 0);
+    assert_int_equal(consumer_replay_dead_letter(db, id, s_wait_for_config, NULL, NULL), 2);
+    assert_int_equal(db_commit(db), 0);
+    char id_s[24], out[64];
+    snprintf(id_s, sizeof id_s, "%" PRId64, id);
+    const char *ids[] = {id_s};
+    assert_int_equal(db_scalar(db,
+                               "SELECT reason || '/' || (replayed_at IS NULL) FROM dead_letter"
+                               " WHERE id = $1",
+                               1, ids, out, sizeof out),
+                     1);
+    assert_string_equal(out, "calendar not configured/true");
+    assert_int_equal(
+        db_exec(db, "UPDATE dead_letter SET replayed_at = now() WHERE id = $1", 1, ids), 0);
+    assert_int_equal(db_begin(db), 0);
+    assert_int_equal(consumer_replay_dead_letter(db, id, s_wait_for_config, NULL, NULL), 3);
+    assert_int_equal(db_commit(db), 0);
+    db_destroy(&db);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_late_commit_is_not_skipped),
+        cmocka_unit_test(test_a_replay_that_waits_is_not_a_database_failure),
         cmocka_unit_test(test_concurrent_writers_never_skip),
         cmocka_unit_test(test_scope_filter_and_last),
         cmocka_unit_test(test_commit_sent_ahead_lets_another_connection_on),
