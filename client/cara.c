@@ -2,6 +2,7 @@
 //   cara [--config FILE] [--request-id ID] COMMAND [ARGS...]
 // The configuration is --config FILE, else $CARA_CLIENT_CONFIG, else var/etc/client.json
 // (see cli.h). Exit codes: 0 success, 2 validation error, 1 any other failure.
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,13 @@ int main(int argc, char **argv) {
     int n = 0;
     int rc = CLI_FAIL;
     cli_t *cli = NULL;
+    // A reader that closes the pipe (`cara fetch ... | head`) is a write error (EPIPE), handled
+    // like any other: exit 1, and fetch/outcomes still print the `last` cursor written.
+    if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        perror("cara: signal");
+        free(args);
+        return CLI_FAIL;
+    }
     if (!args)
         return CLI_FAIL;
     // Global options may appear anywhere; everything else goes to the command.

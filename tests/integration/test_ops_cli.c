@@ -3,7 +3,8 @@
 // line that retries with it; `cara fetch` and `cara outcomes` whose stdout cannot be written
 // exit 1 and never print a `last` cursor past what was written; `cara deadletter replay` exits
 // 0 only if everything it took was applied (CONFLICT if one still fails, NOT_FOUND for an id
-// that waits for no replay), and lists the dead letters as they are after the replay.
+// that waits for no replay), and lists the dead letters as they are after the replay. A closed
+// pipe is a write error like a full disk (exit 1, never death by SIGPIPE).
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,10 +59,9 @@ static void s_slurp(const char *path, char *buf, size_t size) {
         fclose(f);
 }
 
-// Runs bin/cara with the NULL-terminated arguments, stdout to stdout_path (NULL: captured in
-// s_out), stderr captured in s_err. Fails the test if cara did not exit normally or reported a
-// sanitizer error. Returns its exit code.
-static int s_cara(const char *stdout_path, const char *arg, ...) {
+// Starts bin/cara with the arguments in ap (NULL-terminated), stdout to stdout_fd if it is not
+// -1, else to stdout_path (NULL: captured in s_out), stderr captured in s_err. Returns its pid.
+static pid_t s_spawn(int stdout_fd, const char *stdout_path, const char *arg, va_list ap) {
     const char *bindir = getenv("CARA_BIN_DIR");
     char bin[300], out_path[400], err_path[400];
     snprintf(bin, sizeof bin, "%s/cara", bindir ? bindir : "bin");
@@ -69,17 +69,16 @@ static int s_cara(const char *stdout_path, const char *arg, ...) {
     snprintf(err_path, sizeof err_path, "%s/cara.err", harness_dir(h));
     const char *argv[40] = {bin};
     int n = 1;
-    va_list ap;
-    va_start(ap, arg);
     for (const char *a = arg; a && n < 39; a = va_arg(ap, const char *))
         argv[n++] = a;
-    va_end(ap);
     argv[n] = NULL;
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int out = open(stdout_path ? stdout_path : out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int out = stdout_fd >= 0 ? stdout_fd
+                                 : open(stdout_path ? stdout_path : out_path,
+                                        O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
             _exit(126);
@@ -87,16 +86,66 @@ static int s_cara(const char *stdout_path, const char *arg, ...) {
         execv(bin, (char *const *)argv);
         _exit(127);
     }
+    return pid;
+}
+
+// Waits for the cara started by s_spawn and reads its output. Fails the test if cara did not
+// exit normally (a signal such as SIGPIPE) or reported a sanitizer error. Returns its exit code.
+static int s_reap(pid_t pid, int captured) {
+    char out_path[400], err_path[400];
+    snprintf(out_path, sizeof out_path, "%s/cara.out", harness_dir(h));
+    snprintf(err_path, sizeof err_path, "%s/cara.err", harness_dir(h));
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     s_slurp(err_path, s_err, sizeof s_err);
-    if (stdout_path)
-        s_out[0] = '\0';
-    else
+    if (captured)
         s_slurp(out_path, s_out, sizeof s_out);
+    else
+        s_out[0] = '\0';
+    if (WIFSIGNALED(status))
+        fail_msg("cara was killed by signal %d:\n%.3000s", WTERMSIG(status), s_err);
     if (!WIFEXITED(status) || strstr(s_err, "Sanitizer") || strstr(s_err, "runtime error:"))
-        fail_msg("cara %s: did not exit cleanly:\n%.3000s", argv[n - 1], s_err);
+        fail_msg("cara did not exit cleanly:\n%.3000s", s_err);
     return WEXITSTATUS(status);
+}
+
+// Runs bin/cara with the NULL-terminated arguments, stdout to stdout_path (NULL: captured in
+// s_out), stderr captured in s_err. Returns its exit code (see s_reap).
+static int s_cara(const char *stdout_path, const char *arg, ...) {
+    va_list ap;
+    va_start(ap, arg);
+    pid_t pid = s_spawn(-1, stdout_path, arg, ap);
+    va_end(ap);
+    return s_reap(pid, stdout_path == NULL);
+}
+
+// Runs bin/cara with stdout into a pipe whose reader takes the first line, then closes it
+// while cara still has more to write: `cara ... | head -n 1`. The first line is left in s_out.
+// output_size is how much the same command writes in full: it must be more than the pipe and
+// the first line hold, so that cara is still writing when the reader goes.
+static int s_cara_into_closed_pipe(size_t output_size, const char *arg, ...) {
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);       // cara must not hold the read end open
+    int capacity = fcntl(fds[1], F_SETPIPE_SZ, 4096); // the smallest pipe (a page)
+    assert_true(capacity >= 4096);
+    if (output_size <= (size_t)capacity + 4096)
+        fail_msg("%zu bytes fit in a %d-byte pipe: nothing would be written after the close",
+                 output_size, capacity);
+    va_list ap;
+    va_start(ap, arg);
+    pid_t pid = s_spawn(fds[1], NULL, arg, ap);
+    va_end(ap);
+    assert_int_equal(close(fds[1]), 0);
+    char first[4096];
+    size_t n = 0;
+    char c;
+    while (n + 1 < sizeof first && read(fds[0], &c, 1) == 1 && c != '\n')
+        first[n++] = c;
+    first[n] = '\0';
+    assert_int_equal(close(fds[0]), 0);
+    int rc = s_reap(pid, 0);
+    snprintf(s_out, sizeof s_out, "%s", first);
+    return rc;
 }
 
 // The "last" cursor cara printed on stderr ({"last": L, "head": H}), or -1 if none.
@@ -169,6 +218,48 @@ static void test_unwritable_stdout_exits_1_without_moving_the_cursor(void **stat
     assert_int_equal(
         s_cara("/dev/full", "--config", s_ops, "deadletter", "list", "--service", "triage", NULL),
         1);
+}
+
+// `cara fetch | head -n 1`, `cara outcomes | ingest` where ingest stops early: the closed pipe
+// is a write error like a full disk (exit 1, the reason, the cursor before the lost page), not
+// a SIGPIPE death that leaves the script without a cursor.
+static void test_closed_pipe_exits_1_with_the_cursor(void **state) {
+    (void)state;
+    // Enough referrals (each its own caution) that each command writes well past what a pipe
+    // holds.
+    json_t *referral = json_load_file("examples/referral.json", 0, NULL);
+    assert_non_null(referral);
+    char file[400];
+    snprintf(file, sizeof file, "%s/pipe-referral.json", harness_dir(h));
+    size_t fetched = 0, outcomes = 0;
+    for (int i = 0; i < 200 && (fetched <= 16384 || outcomes <= 16384); i++) {
+        char caution[32];
+        snprintf(caution, sizeof caution, "DP-PIPE-%06d", i);
+        assert_int_equal(json_object_set_new(referral, "caution_reference", json_string(caution)),
+                         0);
+        assert_int_equal(json_dump_file(referral, file, 0), 0);
+        assert_int_equal(s_cara(NULL, "--config", s_police, "referral", "submit", file, NULL), 0);
+        assert_int_equal(s_cara(NULL, "--config", s_police, "outcomes", "--after", "0", NULL), 0);
+        outcomes = strlen(s_out);
+        assert_int_equal(s_cara(NULL, "--config", s_ops, "fetch", "intake", "--after", "0", NULL),
+                         0);
+        fetched = strlen(s_out);
+    }
+    json_decref(referral);
+    assert_true(fetched > 16384 && outcomes > 16384);
+    assert_int_equal(s_cara_into_closed_pipe(fetched, "--config", s_ops, "fetch", "intake",
+                                             "--after", "0", NULL),
+                     1);
+    assert_non_null(strstr(s_out, "{\"seq\":1,")); // the reader got the first line
+    assert_non_null(strstr(s_err, "cannot write to stdout"));
+    assert_int_equal(s_last(), 0); // the page was not all written: start again from 0
+
+    assert_int_equal(
+        s_cara_into_closed_pipe(outcomes, "--config", s_police, "outcomes", "--after", "0", NULL),
+        1);
+    assert_non_null(strstr(s_out, "\"outcome\""));
+    assert_non_null(strstr(s_err, "cannot write to stdout"));
+    assert_int_equal(s_last(), 0);
 }
 
 // Adds a dead letter to triage (stream intake) with the given encoded envelope; returns its id.
@@ -284,6 +375,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_no_reply_tells_the_request_id_to_retry_with),
         cmocka_unit_test(test_unwritable_stdout_exits_1_without_moving_the_cursor),
+        cmocka_unit_test(test_closed_pipe_exits_1_with_the_cursor),
         cmocka_unit_test(test_deadletter_replay_answers_what_happened),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
