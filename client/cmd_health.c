@@ -7,13 +7,13 @@
 #include "cara/pbjson.h"
 #include "cli.h"
 
-static const char *const s_services[] = {"intake", "triage", "booking", "billing", "national",
-                                         NULL};
+static const char *const s_services[] = {"intake",  "triage",   "booking",
+                                         "billing", "national", NULL};
 
 // Asks one service for its Health with the given timeout and retries. Returns the decoded
 // Health (free with cara__health__free_unpacked) or NULL with the reason in why.
-static Cara__Health *s_ask(cli_t *cli, const char *service, int timeout_ms, int retries,
-                           char *why, size_t why_size) {
+static Cara__Health *s_ask(cli_t *cli, const char *service, int timeout_ms, int retries, char *why,
+                           size_t why_size) {
     Cara__HealthRequest req = CARA__HEALTH_REQUEST__INIT;
     client_t *client = cli_client(cli, service);
     if (!client) {
@@ -35,7 +35,9 @@ static Cara__Health *s_ask(cli_t *cli, const char *service, int timeout_ms, int 
 }
 
 // A service is healthy when it answers and reaches its database.
-static int s_healthy(const Cara__Health *h) { return h && h->db_ok; }
+static int s_healthy(const Cara__Health *h) {
+    return h && h->db_ok;
+}
 
 // cara health SERVICE [--timeout MS]: prints the service's Health; exit 0 only if healthy.
 int cmd_health(cli_t *cli, int argc, char **argv) {
@@ -61,9 +63,9 @@ int cmd_health(cli_t *cli, int argc, char **argv) {
     int healthy = s_healthy(health);
     if (doc)
         json_object_set_new(doc, "healthy", json_boolean(healthy));
-    cli_print_json(doc);
+    int printed = cli_print_json(doc); // -1: not written (out of memory, full disk, closed pipe)
     cara__health__free_unpacked(health, NULL);
-    return healthy ? CLI_OK : CLI_FAIL;
+    return printed == 0 && healthy ? CLI_OK : CLI_FAIL;
 }
 
 // One service's line (and its consumers' lines) in the status table.
@@ -94,8 +96,8 @@ static void s_print_row(const char *service, const Cara__Health *h, const char *
 // The --json form of one service.
 static json_t *s_status_json(const char *service, const Cara__Health *h, const char *why) {
     if (!h)
-        return json_pack("{s:s, s:b, s:b, s:s}", "service", service, "up", 0, "healthy", 0,
-                         "error", why);
+        return json_pack("{s:s, s:b, s:b, s:s}", "service", service, "up", 0, "healthy", 0, "error",
+                         why);
     json_t *doc = pbjson_from_message(&h->base);
     if (!doc)
         return NULL;
@@ -121,7 +123,7 @@ int cmd_status(cli_t *cli, int argc, char **argv) {
     if (!cli_config(cli))
         return CLI_FAIL;
     json_t *all = as_json ? json_array() : NULL;
-    int unhealthy = 0;
+    int unhealthy = 0, lost = 0; // lost: a service left out of the --json array (out of memory)
     if (!as_json)
         printf("%-9s %-5s %-5s %-12s %6s %10s %6s %8s\n", "SERVICE", "UP", "DB", "VERSION",
                "SCHEMA", "HEAD", "DEAD", "OLDEST");
@@ -130,17 +132,23 @@ int cmd_status(cli_t *cli, int argc, char **argv) {
         Cara__Health *h = s_ask(cli, s_services[i], timeout_ms, 1, why, sizeof why);
         if (!s_healthy(h))
             unhealthy++;
-        if (as_json)
-            json_array_append_new(all, s_status_json(s_services[i], h, why));
-        else
+        if (as_json && json_array_append_new(all, s_status_json(s_services[i], h, why)) != 0)
+            lost++;
+        else if (!as_json)
             s_print_row(s_services[i], h, why);
         if (h)
             cara__health__free_unpacked(h, NULL);
     }
-    if (as_json)
-        cli_print_json(all);
-    else
+    int written;
+    if (as_json && lost) {
+        json_decref(all);
+        fprintf(stderr, "cara: out of memory\n");
+        written = 0;
+    } else if (as_json) {
+        written = cli_print_json(all) == 0;
+    } else {
         printf("%s\n", unhealthy ? "UNHEALTHY" : "all healthy");
-    fflush(stdout);
-    return unhealthy ? CLI_FAIL : CLI_OK;
+        written = cli_stdout_flush() == 0;
+    }
+    return written && !unhealthy ? CLI_OK : CLI_FAIL;
 }

@@ -105,8 +105,14 @@ static int s_keys_new(cli_t *cli, int argc, char **argv, const char *ring) {
         unlink(out);
         return CLI_FAIL;
     }
-    cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "public", kp.public_key, "role",
-                             role, "org", org, "name", name, "key_file", out, "keyring", ring));
+    if (cli_print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "public", kp.public_key, "role",
+                                 role, "org", org, "name", name, "key_file", out, "keyring",
+                                 ring)) != 0) {
+        // The key exists and the ring has it: say so where it can still be read.
+        fprintf(stderr, "cara: the key pair was written to %s and added to %s as \"%s\"\n", out,
+                ring, name);
+        return CLI_FAIL;
+    }
     return CLI_OK;
 }
 
@@ -135,10 +141,14 @@ static int s_keys_revoke(int argc, char **argv, const char *ring) {
         fprintf(stderr, "cara: cannot update the key ring %s\n", ring);
         return CLI_FAIL;
     }
-    cli_print_json(
+    int printed = cli_print_json(
         json_pack("{s:s, s:i, s:s}", "revoked", which, "removed", removed, "keyring", ring));
     if (removed == 0) {
         fprintf(stderr, "cara: no key or name \"%s\" in %s\n", which, ring);
+        return CLI_FAIL;
+    }
+    if (printed != 0) {
+        fprintf(stderr, "cara: removed %d key(s) matching \"%s\" from %s\n", removed, which, ring);
         return CLI_FAIL;
     }
     return CLI_OK;
@@ -156,8 +166,7 @@ static int s_keys_list(const char *ring) {
     }
     json_incref(keys);
     json_decref(doc);
-    cli_print_json(keys);
-    return CLI_OK;
+    return cli_print_json(keys) == 0 ? CLI_OK : CLI_FAIL;
 }
 
 // cara keys new|revoke|list ...

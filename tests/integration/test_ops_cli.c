@@ -4,7 +4,8 @@
 // exit 1 and never print a `last` cursor past what was written; `cara deadletter replay` exits
 // 0 only if everything it took was applied (CONFLICT if one still fails, NOT_FOUND for an id
 // that waits for no replay), and lists the dead letters as they are after the replay. A closed
-// pipe is a write error like a full disk (exit 1, never death by SIGPIPE).
+// pipe is a write error like a full disk (exit 1, never death by SIGPIPE), and `health` and
+// `keys` exit 1 when their reply was not written.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,6 +221,44 @@ static void test_unwritable_stdout_exits_1_without_moving_the_cursor(void **stat
         1);
 }
 
+// `cara health SERVICE > /full/disk/health.json` and the keys commands: a reply that was not
+// written is a failure, even when the service is healthy or the key was made.
+static void test_unwritable_stdout_fails_health_and_keys(void **state) {
+    (void)state;
+    assert_int_equal(s_cara(NULL, "--config", s_ops, "health", "intake", NULL), 0);
+    assert_non_null(strstr(s_out, "\"healthy\": true"));
+    assert_int_equal(s_cara("/dev/full", "--config", s_ops, "health", "intake", NULL), 1);
+    assert_non_null(strstr(s_err, "cannot write to stdout"));
+
+    // keys new: the key and the ring entry are made, and stderr says where (the only record
+    // of it that reached anyone), but the exit is 1.
+    char ring[400], key[400], other[400];
+    snprintf(ring, sizeof ring, "%s/scratch-ring.json", harness_dir(h));
+    snprintf(key, sizeof key, "%s/scratch-gwent.key", harness_dir(h));
+    snprintf(other, sizeof other, "%s/scratch-dp.key", harness_dir(h));
+    assert_int_equal(s_cara(NULL, "keys", "new", "--role", "police", "--org", "dyfed-powys",
+                            "--out", other, "--keyring", ring, "--name", "scratch-dp", NULL),
+                     0);
+    assert_int_equal(s_cara("/dev/full", "keys", "new", "--role", "police", "--org", "gwent",
+                            "--out", key, "--keyring", ring, "--name", "scratch-gwent", NULL),
+                     1);
+    assert_non_null(strstr(s_err, "cannot write to stdout"));
+    assert_non_null(strstr(s_err, key));
+    assert_non_null(strstr(s_err, "\"scratch-gwent\""));
+    assert_int_equal(access(key, R_OK), 0);
+
+    assert_int_equal(s_cara("/dev/full", "keys", "list", "--keyring", ring, NULL), 1);
+    assert_int_equal(s_cara(NULL, "keys", "list", "--keyring", ring, NULL), 0);
+    assert_non_null(strstr(s_out, "scratch-gwent"));
+
+    assert_int_equal(
+        s_cara("/dev/full", "keys", "revoke", "scratch-gwent", "--keyring", ring, NULL), 1);
+    assert_non_null(strstr(s_err, "removed 1 key(s) matching \"scratch-gwent\""));
+    assert_int_equal(s_cara(NULL, "keys", "list", "--keyring", ring, NULL), 0);
+    assert_null(strstr(s_out, "scratch-gwent"));
+    assert_non_null(strstr(s_out, "scratch-dp"));
+}
+
 // `cara fetch | head -n 1`, `cara outcomes | ingest` where ingest stops early: the closed pipe
 // is a write error like a full disk (exit 1, the reason, the cursor before the lost page), not
 // a SIGPIPE death that leaves the script without a cursor.
@@ -376,6 +415,7 @@ int main(void) {
         cmocka_unit_test(test_no_reply_tells_the_request_id_to_retry_with),
         cmocka_unit_test(test_unwritable_stdout_exits_1_without_moving_the_cursor),
         cmocka_unit_test(test_closed_pipe_exits_1_with_the_cursor),
+        cmocka_unit_test(test_unwritable_stdout_fails_health_and_keys),
         cmocka_unit_test(test_deadletter_replay_answers_what_happened),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
