@@ -56,9 +56,13 @@ if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$var" 2>/dev/null; th
       exit 1
     fi
   fi
-  mkdir -p "$real"; [ -L "$var/pg" ] || ln -s "$real" "$var/pg"
+  # The name can be guessed and /var/tmp is open to all: pg-cluster.sh refuses it if anyone but
+  # postgres or root made it or may write it, and makes it 0700 if it is new.
+  [ -L "$var/pg" ] || ln -s "$real" "$var/pg"
   pgdir=$real
 fi
+# Before anything talks to a socket in it: a socket someone else could plant is not our cluster.
+deploy/pg-cluster.sh check "$pgdir"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 if ! "$pgbin/pg_isready" -q -h "$pgdir/socket" -p "$pg_port" 2>/dev/null; then
