@@ -40,6 +40,15 @@ static void s_date(int offset, char *buf) {
     time_format_date(today + offset, buf, 16);
 }
 
+// A referral of Dyfed-Powys through to an open provider case, with caution reference
+// BF-<pid>-tag written into ref (at least 32 bytes), for amending it later. Caller frees.
+static char *s_named_case(const char *tag, char *ref) {
+    snprintf(ref, 32, "BF-%d-%s", getpid(), tag);
+    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
+    assert_non_null(id);
+    return id;
+}
+
 // A referral through to an open provider case; deadline_days 0 = the default 16 weeks.
 static char *s_case(const char *force, int deadline_days, int interpreter) {
     char ref[32], deadline[16] = "";
@@ -529,9 +538,7 @@ static void s_booking_value(const char *fmt, const char *id, const char *expect)
 static void test_amendments_move_or_stop_a_routed_case(void **state) {
     (void)state;
     char ref[32];
-    snprintf(ref, sizeof ref, "BF-%d-AM", getpid());
-    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
-    assert_non_null(id);
+    char *id = s_named_case("AM", ref);
     char *men = s_cohort("p1", "male_intimate", 21, 49, 4);
     char *women = s_cohort("p1", "female_intimate", 22, 50, 4);
     char *got = s_book(s_p1(), id, men);
@@ -591,9 +598,7 @@ static void s_cautioned_five_days_ago(Cara__Referral *r) {
 static void test_a_corrected_caution_date_moves_first_contact(void **state) {
     (void)state;
     char ref[32];
-    snprintf(ref, sizeof ref, "BF-%d-CD", getpid());
-    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
-    assert_non_null(id);
+    char *id = s_named_case("CD", ref);
     char sql[300];
     snprintf(sql, sizeof sql,
              "SELECT (first_contact_due - 3)::text FROM provider_case WHERE referral_id = '%s'",
@@ -644,9 +649,7 @@ static void test_a_closed_case_takes_the_new_pathway(void **state) {
 static void test_a_finished_case_returned_then_routed_again_takes_the_routing(void **state) {
     (void)state;
     char ref[32];
-    snprintf(ref, sizeof ref, "BF-%d-RR", getpid());
-    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
-    assert_non_null(id);
+    char *id = s_named_case("RR", ref);
     char *men = s_cohort("p1", "male_intimate", 11, 39, 4);
     char *got = s_book(s_p1(), id, men);
     assert_non_null(got);
@@ -675,9 +678,7 @@ static void test_a_finished_case_returned_then_routed_again_takes_the_routing(vo
 static void test_a_returned_case_withdrawn_is_closed_for_good(void **state) {
     (void)state;
     char ref[32];
-    snprintf(ref, sizeof ref, "BF-%d-RW", getpid());
-    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
-    assert_non_null(id);
+    char *id = s_named_case("RW", ref);
     s_amend(id, ref, s_female_high);
     s_expect(id, "withdrawn/returned", "returned");
     s_withdraw(id);
@@ -695,9 +696,7 @@ static void test_a_returned_case_withdrawn_is_closed_for_good(void **state) {
 static void test_no_booking_comes_back_in_the_other_sexs_group(void **state) {
     (void)state;
     char ref[32];
-    snprintf(ref, sizeof ref, "BF-%d-SX", getpid());
-    char *id = ti_open_case(h, "dyfed-powys", ref, "", 0);
-    assert_non_null(id);
+    char *id = s_named_case("SX", ref);
     char *men = s_cohort("p1", "male_intimate", 23, 51, 4);
     char *later = s_cohort("p1", "male_intimate", 60, 88, 4);
     char *women = s_cohort("p1", "female_intimate", 62, 90, 4);

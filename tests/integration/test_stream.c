@@ -363,27 +363,35 @@ static apply_result_t s_append_then_refuse(db_t *db, const Cara__Envelope *env, 
     return APPLY_POISON;
 }
 
+// Keeps a dead letter of stream "t" at seq (a cara.Fetch as its event). Returns its id.
+static int64_t s_dead_letter(db_t *db, int seq) {
+    Cara__Fetch msg = CARA__FETCH__INIT;
+    msg.stream = "t";
+    uint8_t *data = NULL;
+    size_t len = 0;
+    assert_int_equal(envelope_pack(&msg.base, NULL, NULL, &data, &len, NULL), 0);
+    char seq_s[16];
+    snprintf(seq_s, sizeof seq_s, "%d", seq);
+    const char *v[] = {(const char *)data, seq_s};
+    int lengths[] = {(int)len, 0}, formats[] = {1, 0};
+    PGresult *r = db_query_bin(db,
+                               "INSERT INTO dead_letter (stream, seq, reason, payload)"
+                               " VALUES ('t', $2::bigint, 'first failure', $1) RETURNING id",
+                               2, v, lengths, formats, 0);
+    free(data);
+    assert_non_null(r);
+    int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return id;
+}
+
 // A dead-letter replay runs inside a request batch's optimistic pass, where events are held
 // (db_append): the replay that fails rolls back to its savepoint with the event it appended,
 // while an event held for an earlier request of the batch is kept and committed.
 static void test_failed_replay_takes_its_held_event_back(void **state) {
     (void)state;
     db_t *db = s_connect(), *reader = s_connect();
-    Cara__Fetch msg = CARA__FETCH__INIT;
-    msg.stream = "t";
-    uint8_t *data = NULL;
-    size_t len = 0;
-    assert_int_equal(envelope_pack(&msg.base, NULL, NULL, &data, &len, NULL), 0);
-    const char *v[] = {(const char *)data};
-    int lengths[] = {(int)len}, formats[] = {1};
-    PGresult *r = db_query_bin(db,
-                               "INSERT INTO dead_letter (stream, seq, reason, payload)"
-                               " VALUES ('t', 1, 'first failure', $1) RETURNING id",
-                               1, v, lengths, formats, 0);
-    free(data);
-    assert_non_null(r);
-    int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
+    int64_t id = s_dead_letter(db, 1);
     uint64_t base = (uint64_t)stream_head(reader);
     assert_int_equal(db_begin(db), 0);
     db_gather(db, true);
@@ -420,21 +428,7 @@ static apply_result_t s_wait_for_config(db_t *db, const Cara__Envelope *env, uin
 static void test_a_replay_that_waits_is_not_a_database_failure(void **state) {
     (void)state;
     db_t *db = s_connect();
-    Cara__Fetch msg = CARA__FETCH__INIT;
-    msg.stream = "t";
-    uint8_t *data = NULL;
-    size_t len = 0;
-    assert_int_equal(envelope_pack(&msg.base, NULL, NULL, &data, &len, NULL), 0);
-    const char *v[] = {(const char *)data};
-    int lengths[] = {(int)len}, formats[] = {1};
-    PGresult *r = db_query_bin(db,
-                               "INSERT INTO dead_letter (stream, seq, reason, payload)"
-                               " VALUES ('t', 2, 'first failure', $1) RETURNING id",
-                               1, v, lengths, formats, 0);
-    free(data);
-    assert_non_null(r);
-    int64_t id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    PQclear(r);
+    int64_t id = s_dead_letter(db, 2);
     assert_int_equal(db_begin(db), 0);
     assert_int_equal(consumer_replay_dead_letter(db, id, s_wait_for_config, NULL, NULL), 2);
     assert_int_equal(db_commit(db), 0);
