@@ -126,6 +126,28 @@ static int s_carries_referral(const char *type) {
     return strcmp(type, "cara.ReferralTriaged") == 0 || strcmp(type, "cara.TriageCaseUpdated") == 0;
 }
 
+// Decodes an event that can carry a referral, takes the victim's details out of its referral
+// with strip (and, from an amendment, every victim.* change), and encodes it again into
+// payload/len if anything went. Returns 1 (kept), -1 if it could not be encoded, or 0 if the
+// event does not decode here: the caller decides what an undecodable one becomes.
+static int s_victim_view(const Cara__Envelope *env, int (*strip)(Cara__Referral *),
+                         uint8_t **payload, size_t *len) {
+    ProtobufCMessage *msg = NULL;
+    size_t dropped = 0;
+    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
+        if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
+            dropped = (size_t)strip(((Cara__ReferralTriaged *)msg)->referral);
+    } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
+        Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
+        dropped = (size_t)strip(u->referral) + victim_strip_changes(u->changes, &u->n_changes);
+    }
+    if (!msg)
+        return 0;
+    int keep = !dropped || envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
+    protobuf_c_message_free_unpacked(msg, NULL);
+    return keep;
+}
+
 // For booking (the provider side): every event, but a referral whose victim does not consent
 // to contact comes without the victim's details, and an amendment never carries the changes of
 // the victim's fields (booking takes the victim from the referral, so it loses nothing).
@@ -142,23 +164,12 @@ static int s_booking(service_t *svc, const identity_t *who, const Cara__Envelope
     (void)who;
     if (!s_carries_referral(env->type))
         return 1;
-    ProtobufCMessage *msg = NULL;
-    size_t dropped = 0;
-    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
-        if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
-            dropped = (size_t)s_without_victim(((Cara__ReferralTriaged *)msg)->referral);
-    } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
-        Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
-        dropped =
-            (size_t)s_without_victim(u->referral) + victim_strip_changes(u->changes, &u->n_changes);
-    }
-    if (!msg) {
+    int keep = s_victim_view(env, s_without_victim, payload, len);
+    if (keep == 0) {
         log_warn("stream_view_undecodable", "type", env->type, "event_id", env->event_id, "reader",
                  "service:booking");
         return -1;
     }
-    int keep = !dropped || envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
-    protobuf_c_message_free_unpacked(msg, NULL);
     return keep;
 }
 
@@ -174,23 +185,12 @@ static int s_operator(service_t *svc, const identity_t *who, const Cara__Envelop
     (void)who;
     if (!s_carries_referral(env->type))
         return 1;
-    ProtobufCMessage *msg = NULL;
-    size_t changed = 0;
-    if (strcmp(env->type, "cara.ReferralTriaged") == 0) {
-        if ((msg = envelope_payload(env, &cara__referral_triaged__descriptor)))
-            changed = (size_t)victim_strip_details(((Cara__ReferralTriaged *)msg)->referral);
-    } else if ((msg = envelope_payload(env, &cara__triage_case_updated__descriptor))) {
-        Cara__TriageCaseUpdated *u = (Cara__TriageCaseUpdated *)msg;
-        changed = (size_t)victim_strip_details(u->referral) +
-                  victim_strip_changes(u->changes, &u->n_changes);
-    }
-    if (!msg) {
+    int keep = s_victim_view(env, victim_strip_details, payload, len);
+    if (keep == 0) {
         *payload = malloc(1);
         *len = 0;
         return *payload ? 1 : -1;
     }
-    int keep = !changed || envelope_encode_message(msg, payload, len) == 0 ? 1 : -1;
-    protobuf_c_message_free_unpacked(msg, NULL);
     return keep;
 }
 
